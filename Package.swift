@@ -1,0 +1,37 @@
+// swift-tools-version: 6.1
+// Wisp: a WebSocket stack for Swift on Linux (RFC 6455 + RFC 7692), modelled on Ktor's WebSocket support.
+//
+// Folder layout follows the design card (Sources/Common, Sources/LinuxPlatform, Sources/SimulatorTargetModel).
+// Module names carry a `Wisp` prefix so that they never clash with another package's `Common` module in a
+// user's dependency graph; see docs/decisions/0001-module-names.md.
+import PackageDescription
+
+let strictSettings: [SwiftSetting] = [
+  .enableUpcomingFeature("ExistentialAny"),
+  .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+  name: "Wisp",
+  products: [
+    .library(name: "Wisp", targets: ["Wisp"]),
+    .executable(name: "wisp-codec-bench", targets: ["CodecBenchmark"]),
+  ],
+  targets: [
+    .target(name: "WispCommon", path: "Sources/Common", swiftSettings: strictSettings),
+    .target(
+      name: "WispLinuxPlatform", dependencies: ["WispCommon"], path: "Sources/LinuxPlatform",
+      swiftSettings: strictSettings),
+    .target(
+      name: "WispSimulatorTargetModel", dependencies: ["WispCommon"], path: "Sources/SimulatorTargetModel",
+      swiftSettings: strictSettings),
+    .target(
+      name: "Wisp", dependencies: ["WispCommon", "WispLinuxPlatform", "WispSimulatorTargetModel"],
+      path: "Sources/Wisp", swiftSettings: strictSettings),
+    .executableTarget(
+      name: "CodecBenchmark", dependencies: ["WispCommon"], path: "Sources/CodecBenchmark",
+      swiftSettings: strictSettings),
+    .testTarget(name: "CommonTests", dependencies: ["WispCommon"], path: "Tests/CommonTests", swiftSettings: strictSettings),
+  ],
+  swiftLanguageModes: [.v6]
+)

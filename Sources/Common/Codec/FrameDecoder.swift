@@ -1,0 +1,213 @@
+/// An incremental frame decoder: feed it bytes split at any boundary, get whole frames out.
+///
+/// "Need more bytes" is a normal result (``Result/needMoreData``), never an error. Every header field is checked
+/// as soon as the bytes that carry it have arrived, and the declared length is checked against
+/// ``Configuration/maxFrameSize`` before any payload is buffered, so a peer cannot make the decoder allocate more
+/// than the limit. The payload is copied once, from the caller's buffer into the frame, and unmasked in place
+/// 16 bytes at a time.
+public struct FrameDecoder: Sendable {
+  /// What the decoder accepts.
+  public struct Configuration: Sendable, Hashable {
+    /// `true` at a server, which requires every frame to be masked; `false` at a client, which requires that no
+    /// frame is masked (RFC 6455 section 5.1).
+    public var expectsMaskedFrames: Bool
+    /// The largest payload, in bytes, a single frame may declare; larger frames fail with 1009.
+    public var maxFrameSize: Int
+    /// The RSV bits (`0x40`, `0x20`, `0x10`) that negotiated extensions give a meaning; others fail with 1002.
+    public var allowedReservedBits: UInt8
+
+    /// Creates a configuration.
+    public init(expectsMaskedFrames: Bool, maxFrameSize: Int, allowedReservedBits: UInt8 = 0) {
+      self.expectsMaskedFrames = expectsMaskedFrames
+      self.maxFrameSize = max(0, maxFrameSize)
+      self.allowedReservedBits = allowedReservedBits & 0x70
+    }
+  }
+
+  /// A complete frame: its header (the masking key already applied) and unmasked payload.
+  public struct DecodedFrame: Sendable, Hashable {
+    /// The frame's header as received.
+    public var header: FrameHeader
+    /// The unmasked payload.
+    public var payload: [UInt8]
+  }
+
+  /// The outcome of one ``decode(_:offset:)`` call.
+  public enum Result: Sendable, Hashable {
+    /// A whole frame was decoded; more may follow in the same input.
+    case frame(DecodedFrame)
+    /// All input was consumed without completing a frame.
+    case needMoreData
+  }
+
+  private enum Phase: Sendable {
+    /// Reading a header; `headerBytes` holds what arrived so far when a header was split across inputs.
+    case header
+    /// Reading the payload of `header`.
+    case payload
+  }
+
+  /// The decoder's configuration; may change between frames (for example once extensions are negotiated).
+  public var configuration: Configuration
+  private var phase: Phase = .header
+  private var headerBytes: [UInt8] = []
+  private var header = FrameHeader(fin: true, opcode: .binary, maskingKey: nil, payloadLength: 0)
+  private var payload: [UInt8] = []
+
+  /// Creates a decoder.
+  public init(configuration: Configuration) {
+    self.configuration = configuration
+    headerBytes.reserveCapacity(FrameHeader.maxSize)
+  }
+
+  /// The header and received payload of a frame whose payload is still arriving, so that a caller can inspect
+  /// data early (for example to fail fast on invalid UTF-8, RFC 6455 section 8.1); `nil` between frames.
+  public var partialFrame: (header: FrameHeader, payload: [UInt8])? {
+    phase == .payload ? (header, payload) : nil
+  }
+
+  /// Decodes from `input`, starting at `offset` and advancing it past the bytes consumed.
+  ///
+  /// Call repeatedly until it returns ``Result/needMoreData``; the decoder keeps whatever part of a frame it has
+  /// seen. After it throws, the connection must be failed: the decoder's state is undefined.
+  public mutating func decode(
+    _ input: UnsafeRawBufferPointer, offset: inout Int
+  ) throws(ProtocolViolation) -> Result {
+    if phase == .header {
+      guard let parsed = try readHeader(input, offset: &offset) else { return .needMoreData }
+      header = parsed
+      if parsed.payloadLength == 0 {
+        return .frame(DecodedFrame(header: parsed, payload: []))
+      }
+      let available = input.count - offset
+      if available >= parsed.payloadLength {
+        // Fast path: the whole payload is in this input.
+        var bytes = [UInt8](UnsafeRawBufferPointer(rebasing: input[offset..<offset + parsed.payloadLength]))
+        offset += parsed.payloadLength
+        if let key = parsed.maskingKey {
+          Masking.apply(key, phase: 0, to: &bytes, range: 0..<bytes.count)
+        }
+        return .frame(DecodedFrame(header: parsed, payload: bytes))
+      }
+      phase = .payload
+      payload = []
+      // Reserve what has arrived plus a bounded allowance, not the declared length: a peer that declares 16 MiB
+      // and then stalls must not pin 16 MiB per connection.
+      payload.reserveCapacity(min(parsed.payloadLength, max(available, 64 * 1024)))
+    }
+    let wanted = header.payloadLength - payload.count
+    let take = min(wanted, input.count - offset)
+    if take > 0 {
+      let start = payload.count
+      payload.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[offset..<offset + take]))
+      offset += take
+      if let key = header.maskingKey {
+        Masking.apply(key, phase: start & 3, to: &payload, range: start..<payload.count)
+      }
+    }
+    guard payload.count == header.payloadLength else { return .needMoreData }
+    phase = .header
+    let frame = DecodedFrame(header: header, payload: payload)
+    payload = []
+    return .frame(frame)
+  }
+
+  /// Decodes from an array, for tests and simple callers.
+  public mutating func decode(_ input: [UInt8], offset: inout Int) throws(ProtocolViolation) -> Result {
+    let result = input.withUnsafeBytes { raw in
+      Swift.Result { () throws(ProtocolViolation) in try decode(raw, offset: &offset) }
+    }
+    return try result.get()
+  }
+
+  /// Reads a header from `input` (joining it with bytes kept from earlier inputs); `nil` when incomplete.
+  private mutating func readHeader(
+    _ input: UnsafeRawBufferPointer, offset: inout Int
+  ) throws(ProtocolViolation) -> FrameHeader? {
+    if headerBytes.isEmpty, input.count - offset >= 2 {
+      let first = input[offset]
+      let second = input[offset + 1]
+      let needed = try Self.validateFirstTwoBytes(first, second, configuration)
+      if input.count - offset >= needed {
+        let header = try Self.parseHeader(UnsafeRawBufferPointer(rebasing: input[offset..<offset + needed]), configuration)
+        offset += needed
+        return header
+      }
+    }
+    // Slow path: the header is split across inputs; collect it in `headerBytes`.
+    while offset < input.count {
+      headerBytes.append(input[offset])
+      offset += 1
+      if headerBytes.count < 2 { continue }
+      let needed = try Self.validateFirstTwoBytes(headerBytes[0], headerBytes[1], configuration)
+      if headerBytes.count == needed {
+        let configuration = configuration
+        let parsed = headerBytes.withUnsafeBytes { raw in
+          Swift.Result { () throws(ProtocolViolation) in try Self.parseHeader(raw, configuration) }
+        }
+        headerBytes.removeAll(keepingCapacity: true)
+        return try parsed.get()
+      }
+    }
+    return nil
+  }
+
+  /// Checks everything the first two bytes decide and returns the header's full size.
+  @inline(__always)
+  private static func validateFirstTwoBytes(
+    _ first: UInt8, _ second: UInt8, _ configuration: Configuration
+  ) throws(ProtocolViolation) -> Int {
+    let rawOpcode = first & 0x0F
+    guard let opcode = Opcode(rawValue: rawOpcode) else { throw .reservedOpcode(rawOpcode) }
+    let reserved = first & 0x70
+    if reserved & ~configuration.allowedReservedBits != 0 { throw .reservedBitsSet(reserved) }
+    let fin = first & 0x80 != 0
+    let masked = second & 0x80 != 0
+    let length7 = second & 0x7F
+    if opcode.isControl {
+      guard fin else { throw .fragmentedControlFrame(opcode) }
+      guard length7 <= 125 else { throw .controlFrameTooLong(opcode, length: UInt64(length7)) }
+    }
+    if configuration.expectsMaskedFrames {
+      guard masked else { throw .unmaskedClientFrame }
+    } else {
+      guard !masked else { throw .maskedServerFrame }
+    }
+    let lengthBytes = length7 == 126 ? 2 : (length7 == 127 ? 8 : 0)
+    return 2 + lengthBytes + (masked ? 4 : 0)
+  }
+
+  /// Parses a complete header whose first two bytes passed ``validateFirstTwoBytes(_:_:_:)``.
+  private static func parseHeader(
+    _ bytes: UnsafeRawBufferPointer, _ configuration: Configuration
+  ) throws(ProtocolViolation) -> FrameHeader {
+    let first = bytes[0]
+    let second = bytes[1]
+    let length7 = second & 0x7F
+    var index = 2
+    var length = UInt64(length7)
+    if length7 == 126 {
+      length = UInt64(bytes[2]) << 8 | UInt64(bytes[3])
+      index = 4
+      guard length >= 126 else { throw .nonMinimalLength(length) }
+    } else if length7 == 127 {
+      length = 0
+      for position in 2..<10 { length = length << 8 | UInt64(bytes[position]) }
+      index = 10
+      guard length & (1 << 63) == 0 else { throw .lengthHighBitSet }
+      guard length > 0xFFFF else { throw .nonMinimalLength(length) }
+    }
+    guard length <= UInt64(configuration.maxFrameSize) else {
+      throw .frameTooBig(size: length, limit: configuration.maxFrameSize)
+    }
+    var key: MaskingKey? = nil
+    if second & 0x80 != 0 {
+      key = MaskingKey(bytes[index], bytes[index + 1], bytes[index + 2], bytes[index + 3])
+    }
+    // `Opcode(rawValue:)` cannot fail here: the first two bytes were validated.
+    let opcode = Opcode(rawValue: first & 0x0F) ?? .binary
+    return FrameHeader(
+      fin: first & 0x80 != 0, reservedBits: first & 0x70, opcode: opcode, maskingKey: key,
+      payloadLength: Int(length))
+  }
+}

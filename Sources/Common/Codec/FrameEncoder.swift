@@ -1,0 +1,36 @@
+/// Encodes frames to wire bytes: header, then payload masked in place when a key is given.
+public enum FrameEncoder {
+  /// Appends one frame to `output`.
+  ///
+  /// - Parameters:
+  ///   - maskingKey: a fresh key for every client frame ("The masking key is a 32-bit value chosen at random by the
+  ///     client... MUST pick a fresh masking key from the set of allowed 32-bit values", RFC 6455 section 5.3);
+  ///     `nil` for server frames.
+  @inlinable
+  public static func encode(
+    fin: Bool, opcode: Opcode, reservedBits: UInt8 = 0, payload: UnsafeRawBufferPointer,
+    maskingKey: MaskingKey?, into output: inout [UInt8]
+  ) {
+    let header = FrameHeader(
+      fin: fin, reservedBits: reservedBits, opcode: opcode, maskingKey: maskingKey, payloadLength: payload.count)
+    output.reserveCapacity(output.count + header.encodedSize + payload.count)
+    header.encode(into: &output)
+    let start = output.count
+    output.append(contentsOf: payload)
+    if let key = maskingKey, !payload.isEmpty {
+      Masking.apply(key, phase: 0, to: &output, range: start..<output.count)
+    }
+  }
+
+  /// Appends one frame whose payload is an array to `output`.
+  @inlinable
+  public static func encode(
+    fin: Bool, opcode: Opcode, reservedBits: UInt8 = 0, payload: [UInt8], maskingKey: MaskingKey?,
+    into output: inout [UInt8]
+  ) {
+    payload.withUnsafeBytes { bytes in
+      encode(
+        fin: fin, opcode: opcode, reservedBits: reservedBits, payload: bytes, maskingKey: maskingKey, into: &output)
+    }
+  }
+}

@@ -1,0 +1,307 @@
+/// The sans-I/O WebSocket protocol engine for one connection, in either role: bytes in, events and bytes out.
+///
+/// It never touches a socket and never waits. The I/O layer feeds received bytes to ``receive(_:offset:)`` until
+/// it returns `nil`, acts on each ``ConnectionEvent``, and writes what ``takeOutput(into:)`` hands over. The
+/// application's frames go through ``send(_:)`` and ``close(_:)``.
+///
+/// In the ``Mode/default`` mode (Ktor's `DefaultWebSocketSession`) it answers pings, reassembles fragmented
+/// messages and validates text as UTF-8 as it arrives, failing on the first invalid byte. In the ``Mode/raw`` mode
+/// (Ktor's raw session) every frame is delivered as it arrives and nothing is answered automatically. Both modes
+/// enforce the framing rules and limits, and map every violation to its close code through
+/// ``ProtocolViolation/closeCode``.
+public struct ConnectionStateMachine: Sendable {
+  /// Which end of the connection this is.
+  public enum Role: Sendable, Hashable {
+    /// The client: masks what it sends, requires unmasked frames.
+    case client
+    /// The server: requires masked frames, sends unmasked ones.
+    case server
+  }
+
+  /// How much protocol handling happens automatically.
+  public enum Mode: Sendable, Hashable {
+    /// Automatic pong, reassembly, UTF-8 validation of text.
+    case `default`
+    /// No automatic pong, no reassembly, no close reply: frames are delivered as they arrive.
+    case raw
+  }
+
+  /// The machine's limits and behaviour; a value validated once when built.
+  public struct Configuration: Sendable, Hashable {
+    /// 16 MiB: large enough for the 16 MiB messages of the usual conformance suites, small enough that a peer
+    /// cannot make one connection hold an unbounded buffer.
+    public static let defaultMaxFrameSize = 16 * 1024 * 1024
+    /// 16 MiB, for the same reason as ``defaultMaxFrameSize``.
+    public static let defaultMaxMessageSize = 16 * 1024 * 1024
+
+    /// Which end this is.
+    public var role: Role
+    /// Default or raw handling.
+    public var mode: Mode
+    /// The largest frame payload accepted, in bytes (default 16 MiB); checked on the header, before any payload is
+    /// read. Larger frames fail with 1009.
+    public var maxFrameSize: Int
+    /// The largest reassembled message, in bytes (default 16 MiB; default mode only). Larger fail with 1009.
+    public var maxMessageSize: Int
+    /// RSV bits (`0x40`, `0x20`, `0x10`) that negotiated extensions define (default none).
+    public var allowedReservedBits: UInt8
+    /// Whether frames we send are masked. Default: `true` for a client, which "MUST mask all frames that it sends
+    /// to the server" (RFC 6455 section 5.3), and `false` for a server (Ktor's server `masking` option).
+    public var masksOutgoingFrames: Bool
+
+    /// Creates a configuration; negative limits are treated as zero.
+    public init(
+      role: Role, mode: Mode = .default, maxFrameSize: Int = defaultMaxFrameSize,
+      maxMessageSize: Int = defaultMaxMessageSize, allowedReservedBits: UInt8 = 0, masksOutgoingFrames: Bool? = nil
+    ) {
+      self.role = role
+      self.mode = mode
+      self.maxFrameSize = max(0, maxFrameSize)
+      self.maxMessageSize = max(0, maxMessageSize)
+      self.allowedReservedBits = allowedReservedBits & 0x70
+      self.masksOutgoingFrames = masksOutgoingFrames ?? (role == .client)
+    }
+  }
+
+  /// The configuration the machine was built with.
+  public let configuration: Configuration
+  /// Where the closing handshake stands.
+  public private(set) var state: ConnectionState = .open
+  /// The reason in the peer's close frame; `nil` before it arrives or when it carried no code.
+  public private(set) var receivedCloseReason: CloseReason?
+  /// The reason in the close frame we sent; `nil` before we send one.
+  public private(set) var sentCloseReason: CloseReason?
+  /// The peer's violation that failed the connection, if any.
+  public private(set) var failure: ProtocolViolation?
+
+  private var decoder: FrameDecoder
+  private var fragments = FragmentTracker()
+  private var outgoingFragments = FragmentTracker()
+  private var assembler: MessageAssembler
+  private var textValidator = UTF8Validator()
+  /// Payload bytes of the frame being decoded that were already fed to `textValidator`.
+  private var validatedCount = 0
+  private var receivedClose = false
+  private var sentClose = false
+  private var maskingKeys: MaskingKeyGenerator
+  private var output: [UInt8] = []
+
+  /// Creates a machine in the ``ConnectionState/open`` state, as after a successful opening handshake.
+  ///
+  /// - Parameter random: the source of masking keys; inject a fixed one in tests.
+  public init(configuration: Configuration, random: any SecureRandomSource = SystemSecureRandom()) {
+    self.configuration = configuration
+    decoder = FrameDecoder(
+      configuration: .init(
+        expectsMaskedFrames: configuration.role == .server, maxFrameSize: configuration.maxFrameSize,
+        allowedReservedBits: configuration.allowedReservedBits))
+    assembler = MessageAssembler(maxMessageSize: configuration.maxMessageSize)
+    maskingKeys = MaskingKeyGenerator(source: random)
+  }
+
+  // MARK: Receiving
+
+  /// Consumes bytes from `input` starting at `offset`, until one event is ready or the input is used up.
+  ///
+  /// Call again with the same input and offset until it returns `nil`. After the peer's close frame or a failure,
+  /// further bytes are discarded ("the endpoint MUST NOT ... process any data after the Close frame", RFC 6455
+  /// section 5.5.1).
+  public mutating func receive(_ input: UnsafeRawBufferPointer, offset: inout Int) -> ConnectionEvent? {
+    guard !receivedClose, failure == nil else {
+      offset = input.count
+      return nil
+    }
+    while true {
+      let result: FrameDecoder.Result
+      do {
+        result = try decoder.decode(input, offset: &offset)
+      } catch {
+        return fail(error)
+      }
+      switch result {
+      case .needMoreData:
+        return inspectPartialFrame()
+      case .frame(let decoded):
+        do {
+          if let event = try handle(decoded) { return event }
+        } catch {
+          return fail(error)
+        }
+      }
+    }
+  }
+
+  /// Consumes bytes from an array and returns every event, for tests and simple callers.
+  public mutating func receive(_ bytes: [UInt8]) -> [ConnectionEvent] {
+    var events: [ConnectionEvent] = []
+    bytes.withUnsafeBytes { raw in
+      var offset = 0
+      while let event = receive(raw, offset: &offset) { events.append(event) }
+    }
+    return events
+  }
+
+  /// Reports that the transport ended (EOF or reset). Returns ``ConnectionEvent/closedWithoutCloseFrame`` unless
+  /// the peer's close frame arrived or the connection had already failed.
+  public mutating func receiveEndOfStream() -> ConnectionEvent? {
+    defer { state = .closed }
+    if receivedClose || failure != nil { return nil }
+    return .closedWithoutCloseFrame
+  }
+
+  /// The reason to answer a peer's close with: its own code echoed ("the endpoint typically echos the status code
+  /// it received", RFC 6455 section 5.5.1), or 1000 when it sent none.
+  public var closeReplyReason: CloseReason {
+    CloseReason(code: receivedCloseReason?.code ?? .normal)
+  }
+
+  private mutating func handle(_ decoded: FrameDecoder.DecodedFrame) throws(ProtocolViolation) -> ConnectionEvent? {
+    let header = decoded.header
+    let raw = configuration.mode == .raw
+    switch header.opcode {
+    case .ping:
+      if raw { return .frame(Frame(unchecked: true, .ping, decoded.payload)) }
+      if !sentClose {
+        encode(fin: true, opcode: .pong, reservedBits: 0, payload: decoded.payload)
+      }
+      return .ping(decoded.payload)
+    case .pong:
+      return raw ? .frame(Frame(unchecked: true, .pong, decoded.payload)) : .pong(decoded.payload)
+    case .close:
+      let reason = try CloseReason.parse(closePayload: decoded.payload)
+      receivedClose = true
+      receivedCloseReason = reason
+      state = sentClose ? .closed : .closingByPeer
+      return raw ? .frame(Frame(unchecked: true, .close, decoded.payload)) : .closeReceived(reason)
+    case .text, .binary, .continuation:
+      let type = try fragments.receive(opcode: header.opcode, fin: header.fin)
+      let bits = header.reservedBits
+      if raw {
+        validatedCount = 0
+        return .frame(Frame(unchecked: header.fin, type, decoded.payload, bits & 0x40 != 0, bits & 0x20 != 0, bits & 0x10 != 0))
+      }
+      if type == .text {
+        if header.opcode == .text && validatedCount == 0 { textValidator.reset() }
+        let valid = decoded.payload.withUnsafeBytes { bytes in
+          textValidator.validate(UnsafeRawBufferPointer(rebasing: bytes[validatedCount...]))
+        }
+        // A text message must also end on a code point boundary.
+        guard valid, !header.fin || textValidator.isComplete else { throw .invalidUTF8 }
+      }
+      validatedCount = 0
+      guard let message = try assembler.append(type: type, fin: header.fin, reservedBits: bits, payload: decoded.payload)
+      else { return nil }
+      return .frame(message)
+    }
+  }
+
+  /// Checks a data frame whose payload is still arriving: its sequencing, the message size it will reach, and in
+  /// the default mode the UTF-8 of text received so far, so that bad input fails before the frame completes.
+  private mutating func inspectPartialFrame() -> ConnectionEvent? {
+    guard let (header, payload) = decoder.partialFrame, !header.opcode.isControl else { return nil }
+    do throws(ProtocolViolation) {
+      let type = try fragments.peek(opcode: header.opcode)
+      guard configuration.mode == .default else { return nil }
+      let total = UInt64(assembler.bufferedCount) + UInt64(header.payloadLength)
+      guard total <= UInt64(configuration.maxMessageSize) else {
+        throw .messageTooBig(size: total, limit: configuration.maxMessageSize)
+      }
+      guard type == .text, validatedCount < payload.count else { return nil }
+      if header.opcode == .text && validatedCount == 0 { textValidator.reset() }
+      let valid = payload.withUnsafeBytes { bytes in
+        textValidator.validate(UnsafeRawBufferPointer(rebasing: bytes[validatedCount...]))
+      }
+      validatedCount = payload.count
+      guard valid else { throw .invalidUTF8 }
+      return nil
+    } catch {
+      return fail(error)
+    }
+  }
+
+  private mutating func fail(_ violation: ProtocolViolation) -> ConnectionEvent {
+    failure = violation
+    if !sentClose {
+      let reason = violation.closeReason
+      encode(fin: true, opcode: .close, reservedBits: 0, payload: reason.payload)
+      sentClose = true
+      sentCloseReason = reason
+    }
+    state = .closed
+    return .failed(violation)
+  }
+
+  // MARK: Sending
+
+  /// Queues a frame for sending.
+  ///
+  /// A text or binary frame with `fin == false` starts (or continues) a fragmented message; later frames of the
+  /// same type go out as continuation frames (opcode 0), the last one with `fin == true`. Control frames may be
+  /// sent between fragments. A close frame behaves as ``close(_:)``.
+  ///
+  /// - Throws: ``ConnectionUsageError/alreadyClosed`` after our close frame;
+  ///   ``ConnectionUsageError/interleavedMessage(open:sent:)`` when a frame of another type interrupts a
+  ///   fragmented message.
+  public mutating func send(_ frame: Frame) throws(ConnectionUsageError) {
+    guard !sentClose, failure == nil else { throw .alreadyClosed }
+    let opcode: Opcode
+    switch frame.frameType {
+    case .close:
+      markCloseSent(reason: frame.readReason())
+      opcode = .close
+    case .ping, .pong:
+      opcode = frame.frameType.opcode
+    case .text, .binary:
+      let tracker = outgoingFragments
+      guard let wireOpcode = outgoingFragments.send(type: frame.frameType, fin: frame.fin) else {
+        throw .interleavedMessage(open: tracker.openMessage ?? frame.frameType, sent: frame.frameType)
+      }
+      opcode = wireOpcode
+    }
+    encode(fin: frame.fin, opcode: opcode, reservedBits: frame.reservedBits, payload: frame.data)
+  }
+
+  /// Queues a close frame with `reason` (`nil`: no status code) and moves to ``ConnectionState/closingByUs``, or to
+  /// ``ConnectionState/closed`` when it answers the peer's close. Does nothing when a close frame was already sent.
+  ///
+  /// - Returns: whether a close frame was queued.
+  @discardableResult
+  public mutating func close(_ reason: CloseReason?) -> Bool {
+    guard !sentClose else { return false }
+    encode(fin: true, opcode: .close, reservedBits: 0, payload: reason?.payload ?? [])
+    markCloseSent(reason: reason)
+    return true
+  }
+
+  private mutating func markCloseSent(reason: CloseReason?) {
+    sentClose = true
+    sentCloseReason = reason
+    state = receivedClose ? .closed : .closingByUs
+  }
+
+  private mutating func encode(fin: Bool, opcode: Opcode, reservedBits: UInt8, payload: [UInt8]) {
+    let key = configuration.masksOutgoingFrames ? maskingKeys.nextKey() : nil
+    FrameEncoder.encode(
+      fin: fin, opcode: opcode, reservedBits: reservedBits, payload: payload, maskingKey: key, into: &output)
+  }
+
+  // MARK: Output
+
+  /// `true` when bytes are waiting to be written.
+  public var hasOutput: Bool { !output.isEmpty }
+
+  /// Hands the queued bytes to the caller by swapping buffers: `buffer` (which should be empty, and may keep
+  /// capacity from an earlier write) becomes the machine's next output buffer, so steady-state writes allocate
+  /// nothing.
+  public mutating func takeOutput(into buffer: inout [UInt8]) {
+    buffer.removeAll(keepingCapacity: true)
+    swap(&buffer, &output)
+  }
+
+  /// The queued bytes, emptying the queue.
+  public mutating func takeOutput() -> [UInt8] {
+    var bytes: [UInt8] = []
+    takeOutput(into: &bytes)
+    return bytes
+  }
+}

@@ -1,0 +1,97 @@
+/// The client side of the opening handshake (RFC 6455 section 4.1): builds the upgrade request and validates the
+/// server's response.
+public struct ClientHandshake: Sendable, Hashable {
+  /// The `Sec-WebSocket-Key` sent, needed to check the accept value.
+  public let key: String
+  /// The subprotocols offered, in preference order.
+  public let subprotocols: [String]
+  /// The extensions offered, in preference order.
+  public let extensionOffers: [ExtensionOffer]
+  /// The request to send.
+  public let request: HTTPRequestHead
+
+  /// Builds an upgrade request.
+  ///
+  /// - Parameters:
+  ///   - host: the `Host` header value, including `:port` when it is not the scheme's default (RFC 6455 section
+  ///     4.1, point 4); an IPv6 literal in brackets.
+  ///   - target: the path and query, such as `/chat?room=1` (`/` when empty).
+  ///   - headers: further headers (custom headers, `Origin`, cookies). Headers that the handshake owns are
+  ///     replaced.
+  ///   - random: the source of the key's 16 random bytes.
+  public init(
+    host: String, target: String, subprotocols: [String] = [], extensionOffers: [ExtensionOffer] = [],
+    headers: HTTPHeaders = HTTPHeaders(), random: any SecureRandomSource = SystemSecureRandom()
+  ) {
+    let key = WebSocketAccept.makeKey(random: random)
+    self.key = key
+    self.subprotocols = subprotocols
+    self.extensionOffers = extensionOffers
+    var fields = HTTPHeaders()
+    fields.add(name: "Host", value: host)
+    fields.add(name: "Upgrade", value: "websocket")
+    fields.add(name: "Connection", value: "Upgrade")
+    fields.add(name: "Sec-WebSocket-Key", value: key)
+    fields.add(name: "Sec-WebSocket-Version", value: "13")
+    if !subprotocols.isEmpty {
+      fields.add(name: "Sec-WebSocket-Protocol", value: subprotocols.joined(separator: ", "))
+    }
+    if !extensionOffers.isEmpty {
+      fields.add(name: "Sec-WebSocket-Extensions", value: ExtensionHeader.serialize(extensionOffers))
+    }
+    let owned = ["Host", "Upgrade", "Connection", "Sec-WebSocket-Key", "Sec-WebSocket-Version"]
+    for field in headers where !owned.contains(where: { HTTPHeaders.namesMatch($0, field.name) }) {
+      if (HTTPHeaders.namesMatch(field.name, "Sec-WebSocket-Protocol") && !subprotocols.isEmpty)
+        || (HTTPHeaders.namesMatch(field.name, "Sec-WebSocket-Extensions") && !extensionOffers.isEmpty)
+      {
+        continue
+      }
+      fields.add(name: field.name, value: field.value)
+    }
+    request = HTTPRequestHead(method: "GET", target: target.isEmpty ? "/" : target, headers: fields)
+  }
+
+  /// What the server agreed to.
+  public struct Accepted: Sendable, Hashable {
+    /// The subprotocol the server selected, if any.
+    public var subprotocol: String?
+    /// The extensions the server accepted, with its parameters, in the order it listed them.
+    public var extensions: [ExtensionOffer]
+  }
+
+  /// Validates the server's response (RFC 6455 section 4.1, "the client MUST validate the server's response as
+  /// follows"). Extension parameters are checked by the extensions themselves; this checks that each name was
+  /// offered.
+  public func validate(_ response: HTTPResponseHead) throws(HandshakeError) -> Accepted {
+    // 1. "If the status code received from the server is not 101, the client handles the response per HTTP".
+    guard response.status == 101 else { throw .unexpectedStatus(response.status, response) }
+    // 2. "If the response lacks an |Upgrade| header field or the |Upgrade| header field contains a value that is
+    //    not an ASCII case-insensitive match for the value 'websocket', the client MUST _Fail_".
+    guard response.headers.listContains(name: "Upgrade", token: "websocket") else {
+      throw .invalidHeader(name: "Upgrade", found: response.headers["Upgrade"])
+    }
+    // 3. "If the response lacks a |Connection| header field or the |Connection| header field doesn't contain a
+    //    token that is an ASCII case-insensitive match for the value 'Upgrade', the client MUST _Fail_".
+    guard response.headers.listContains(name: "Connection", token: "Upgrade") else {
+      throw .invalidHeader(name: "Connection", found: response.headers["Connection"])
+    }
+    // 4. The |Sec-WebSocket-Accept| must be the base64 SHA-1 of the key and the GUID.
+    let expected = WebSocketAccept.value(forKey: key)
+    let accepts = response.headers.values(name: "Sec-WebSocket-Accept")
+    guard accepts.count == 1, accepts[0] == expected else {
+      throw .invalidAccept(expected: expected, found: accepts.first)
+    }
+    // 5. Every extension in the response must have been offered.
+    let extensions = try ExtensionHeader.parse(response.headers.values(name: "Sec-WebSocket-Extensions"))
+    for chosen in extensions where !extensionOffers.contains(where: { $0.name == chosen.name }) {
+      throw .unofferedExtension(chosen.name)
+    }
+    // 6. A subprotocol in the response must be one that was offered.
+    let protocols = response.headers.listElements(name: "Sec-WebSocket-Protocol")
+    guard protocols.count <= 1 else {
+      throw .invalidHeader(name: "Sec-WebSocket-Protocol", found: protocols.joined(separator: ", "))
+    }
+    if let chosen = protocols.first, !subprotocols.contains(chosen) { throw .unofferedSubprotocol(chosen) }
+    return Accepted(subprotocol: protocols.first, extensions: extensions)
+  }
+}

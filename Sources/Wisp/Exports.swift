@@ -1,0 +1,4 @@
+// The umbrella module: `import Wisp` brings the protocol core, the Linux platform and the target model.
+@_exported import WispCommon
+@_exported import WispLinuxPlatform
+@_exported import WispSimulatorTargetModel
