@@ -180,6 +180,12 @@ public struct ConnectionStateMachine: Sendable {
         validatedCount = 0
         return .frame(Frame(unchecked: header.fin, type, decoded.payload, bits & 0x40 != 0, bits & 0x20 != 0, bits & 0x10 != 0))
       }
+      // The size check comes first, as in `inspectPartialFrame`, so the same input fails the same way however it
+      // was split.
+      let total = UInt64(assembler.bufferedCount) + UInt64(decoded.payload.count)
+      guard total <= UInt64(configuration.maxMessageSize) else {
+        throw .messageTooBig(size: total, limit: configuration.maxMessageSize)
+      }
       if type == .text {
         if header.opcode == .text && validatedCount == 0 { textValidator.reset() }
         let valid = decoded.payload.withUnsafeBytes { bytes in

@@ -57,6 +57,12 @@ public struct ClientHandshake: Sendable, Hashable {
     public var subprotocol: String?
     /// The extensions the server accepted, with its parameters, in the order it listed them.
     public var extensions: [ExtensionOffer]
+
+    /// Creates the outcome of a handshake.
+    public init(subprotocol: String?, extensions: [ExtensionOffer]) {
+      self.subprotocol = subprotocol
+      self.extensions = extensions
+    }
   }
 
   /// Validates the server's response (RFC 6455 section 4.1, "the client MUST validate the server's response as

@@ -1,0 +1,41 @@
+import Testing
+import WispCommon
+
+@Suite("RFC 6455 section 5.3: masking")
+struct MaskingTests {
+  /// The obvious byte-at-a-time definition from section 5.3, as the oracle.
+  static func naiveMask(_ bytes: [UInt8], key: MaskingKey, phase: Int) -> [UInt8] {
+    bytes.enumerated().map { $0.element ^ key[phase + $0.offset] }
+  }
+
+  @Test("the vector implementation equals the byte-wise definition for every length and phase")
+  func matchesDefinition() {
+    var generator = SeededGenerator(seed: testSeed)
+    for length in Array(0...200) + [1023, 1024, 4097, 65_537] {
+      let bytes = randomBytes(length, using: &generator)
+      let key = MaskingKey(
+        .random(in: 0...255, using: &generator), .random(in: 0...255, using: &generator),
+        .random(in: 0...255, using: &generator), .random(in: 0...255, using: &generator))
+      for phase in 0..<4 {
+        var masked = bytes
+        Masking.apply(key, phase: phase, to: &masked, range: 0..<masked.count)
+        #expect(masked == Self.naiveMask(bytes, key: key, phase: phase), "length \(length) phase \(phase) seed \(testSeed)")
+        Masking.apply(key, phase: phase, to: &masked, range: 0..<masked.count)
+        #expect(masked == bytes, "masking twice restores the input")
+      }
+    }
+  }
+
+  @Test("unmasking in pieces with the running phase equals unmasking at once")
+  func piecewise() {
+    let bytes = (0..<1000).map { UInt8(truncatingIfNeeded: $0 * 13) }
+    let key = MaskingKey(9, 8, 7, 6)
+    let expected = Self.naiveMask(bytes, key: key, phase: 0)
+    for cut in [1, 2, 3, 5, 17, 63, 64, 65, 999] {
+      var data = bytes
+      Masking.apply(key, phase: 0, to: &data, range: 0..<cut)
+      Masking.apply(key, phase: cut & 3, to: &data, range: cut..<data.count)
+      #expect(data == expected, "cut \(cut)")
+    }
+  }
+}
