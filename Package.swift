@@ -31,7 +31,8 @@ let package = Package(
     .executableTarget(
       name: "CodecBenchmark", dependencies: ["WispCommon"], path: "Sources/CodecBenchmark",
       swiftSettings: strictSettings),
-    .testTarget(name: "CommonTests", dependencies: ["WispCommon"], path: "Tests/CommonTests", swiftSettings: strictSettings),
+    .testTarget(
+      name: "CommonTests", dependencies: ["WispCommon"], path: "Tests/CommonTests", swiftSettings: strictSettings),
   ],
   swiftLanguageModes: [.v6]
 )

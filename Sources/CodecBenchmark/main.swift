@@ -39,10 +39,11 @@ func rounded(_ value: Double) -> String {
 }
 
 func row(_ columns: [String]) {
-  print(columns.enumerated().map { index, text in
-    let width = index == 0 ? 34 : 16
-    return text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
-  }.joined())
+  print(
+    columns.enumerated().map { index, text in
+      let width = index == 0 ? 34 : 16
+      return text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
+    }.joined())
 }
 
 @inline(never) func validateWithWisp(_ bytes: UnsafeRawBufferPointer) -> Bool {
@@ -74,7 +75,10 @@ for (label, size, framesPerBuffer) in sizes {
       while case .frame(let frame) = try! decoder.decode(raw, offset: &offset) { blackHole(frame) }
     }
   }
-  row(["decode \(label) masked", format(decodeResult.bytesPerSecond), "\(Int(decodeResult.callsPerSecond) * framesPerBuffer)"])
+  row([
+    "decode \(label) masked", format(decodeResult.bytesPerSecond),
+    "\(Int(decodeResult.callsPerSecond) * framesPerBuffer)",
+  ])
 
   // Encode: masked client frames into a reused output buffer.
   var output: [UInt8] = []
@@ -87,7 +91,10 @@ for (label, size, framesPerBuffer) in sizes {
     }
     blackHole(output)
   }
-  row(["encode \(label) masked", format(encodeResult.bytesPerSecond), "\(Int(encodeResult.callsPerSecond) * framesPerBuffer)"])
+  row([
+    "encode \(label) masked", format(encodeResult.bytesPerSecond),
+    "\(Int(encodeResult.callsPerSecond) * framesPerBuffer)",
+  ])
 }
 
 print("")
@@ -108,7 +115,10 @@ let copy = buffer.withUnsafeBytes { source in
     }
   }
 }
-row(["unmask 1 MiB in place", format(unmask.bytesPerSecond), "ratio \(rounded(unmask.bytesPerSecond / copy.bytesPerSecond))x copy"])
+row([
+  "unmask 1 MiB in place", format(unmask.bytesPerSecond),
+  "ratio \(rounded(unmask.bytesPerSecond / copy.bytesPerSecond))x copy",
+])
 row(["memory copy 1 MiB", format(copy.bytesPerSecond), ""])
 
 print("")
@@ -127,6 +137,9 @@ for (label, original) in [("ASCII", ascii), ("mixed UTF-8", mixed)] {
     text[0] ^= 1
     blackHole(validateWithStandardLibrary(text))
   }
-  row(["UTF-8 validate \(label) \(text.count / 1024) KiB", format(ours.bytesPerSecond), "ratio \(rounded(ours.bytesPerSecond / stdlib.bytesPerSecond))x stdlib"])
+  row([
+    "UTF-8 validate \(label) \(text.count / 1024) KiB", format(ours.bytesPerSecond),
+    "ratio \(rounded(ours.bytesPerSecond / stdlib.bytesPerSecond))x stdlib",
+  ])
   row(["stdlib UTF8Span(validating:)", format(stdlib.bytesPerSecond), ""])
 }

@@ -3,7 +3,9 @@ import WispCommon
 
 @Suite("RFC 6455 section 7.4: close codes and reasons")
 struct CloseReasonTests {
-  static let validCodes: [UInt16] = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999]
+  static let validCodes: [UInt16] = [
+    1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999,
+  ]
   static let invalidCodes: [UInt16] = [0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535]
 
   @Test("defined, registered and application codes are valid on the wire", arguments: validCodes)
@@ -24,7 +26,9 @@ struct CloseReasonTests {
   func payloadShapes() throws {
     #expect(try CloseReason.parse(closePayload: []) == nil)
     #expect(throws: ProtocolViolation.invalidClosePayload) { try CloseReason.parse(closePayload: [0x03]) }
-    #expect(throws: ProtocolViolation.invalidUTF8) { try CloseReason.parse(closePayload: [0x03, 0xE8, 0xED, 0xA0, 0x80]) }
+    #expect(throws: ProtocolViolation.invalidUTF8) {
+      try CloseReason.parse(closePayload: [0x03, 0xE8, 0xED, 0xA0, 0x80])
+    }
     #expect(ProtocolViolation.invalidUTF8.closeCode == .notConsistent)
   }
 

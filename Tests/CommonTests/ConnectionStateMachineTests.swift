@@ -5,7 +5,9 @@ import WispCommon
 @Suite("RFC 6455 sections 5-7: connection state machine")
 struct ConnectionStateMachineTests {
   /// A server-side machine; client frames fed to it are masked with `testMask`.
-  static func server(mode: ConnectionStateMachine.Mode = .default, maxMessageSize: Int = 1 << 20) -> ConnectionStateMachine {
+  static func server(mode: ConnectionStateMachine.Mode = .default, maxMessageSize: Int = 1 << 20)
+    -> ConnectionStateMachine
+  {
     ConnectionStateMachine(configuration: .init(role: .server, mode: mode, maxMessageSize: maxMessageSize))
   }
 
@@ -82,7 +84,8 @@ struct ConnectionStateMachineTests {
     let result6 = split.receive(good)
     #expect(result6 == [.frame(.text("😀"))])
     var bad = Self.server()
-    let events = bad.receive(Self.fromClient(fin: false, .text, [0xF0, 0x9F]) + Self.fromClient(fin: false, .continuation, [0x41]))
+    let events = bad.receive(
+      Self.fromClient(fin: false, .text, [0xF0, 0x9F]) + Self.fromClient(fin: false, .continuation, [0x41]))
     #expect(events == [.failed(.invalidUTF8)])
     // A message that ends inside a code point is invalid.
     var truncated = Self.server()
@@ -132,8 +135,10 @@ struct ConnectionStateMachineTests {
     #expect(machine.state == .closingByUs)
     #expect(throws: ConnectionUsageError.alreadyClosed) { try machine.send(.binary([1])) }
     let sent = try Self.decodeOutput(&machine)
-    #expect(sent.count == 1 && sent[0].header.maskingKey != nil && sent[0].payload == CloseReason(.normal, "done").payload)
-    let events = machine.receive(wireFrame(opcode: .text, payload: Array("in flight".utf8)) + wireFrame(opcode: .close, payload: [0x03, 0xE8]))
+    #expect(
+      sent.count == 1 && sent[0].header.maskingKey != nil && sent[0].payload == CloseReason(.normal, "done").payload)
+    let events = machine.receive(
+      wireFrame(opcode: .text, payload: Array("in flight".utf8)) + wireFrame(opcode: .close, payload: [0x03, 0xE8]))
     #expect(events == [.frame(.text("in flight")), .closeReceived(CloseReason(.normal))])
     #expect(machine.state == .closed)
   }
@@ -176,7 +181,9 @@ struct ConnectionStateMachineTests {
     try machine.send(.text("Part 1 ", fin: false))
     try machine.send(try .ping([1]))
     try machine.send(.text("Part 2 ", fin: false))
-    #expect(throws: ConnectionUsageError.interleavedMessage(open: .text, sent: .binary)) { try machine.send(.binary([1])) }
+    #expect(throws: ConnectionUsageError.interleavedMessage(open: .text, sent: .binary)) {
+      try machine.send(.binary([1]))
+    }
     try machine.send(.text("Part 3", fin: true))
     try machine.send(.binary([1, 2, 3, 4, 5]))
     let frames = try Self.decodeOutput(&machine)
@@ -187,7 +194,8 @@ struct ConnectionStateMachineTests {
     var client = ConnectionStateMachine(configuration: .init(role: .client))
     var bytes: [UInt8] = []
     for frame in frames {
-      FrameEncoder.encode(fin: frame.header.fin, opcode: frame.header.opcode, payload: frame.payload, maskingKey: nil, into: &bytes)
+      FrameEncoder.encode(
+        fin: frame.header.fin, opcode: frame.header.opcode, payload: frame.payload, maskingKey: nil, into: &bytes)
     }
     let result16 = client.receive(bytes)
     #expect(result16 == [.ping([1]), .frame(.text("Part 1 Part 2 Part 3")), .frame(.binary([1, 2, 3, 4, 5]))])
@@ -202,7 +210,8 @@ struct ConnectionStateMachineTests {
     let events = machine.receive(bytes)
     #expect(
       events == [
-        .frame(.text("Hel", fin: false)), .frame(try! .ping([7])), .frame(.text("lo")), .frame(.close(CloseReason(.normal))),
+        .frame(.text("Hel", fin: false)), .frame(try! .ping([7])), .frame(.text("lo")),
+        .frame(.close(CloseReason(.normal))),
       ])
     #expect(!machine.hasOutput, "no automatic pong or close reply")
     #expect(machine.state == .closingByPeer)

@@ -55,9 +55,11 @@ struct FrameCodecTests {
         + wireFrame(opcode: .continuation, payload: Array("lo".utf8)) == Self.fragmentedHello)
     #expect(wireFrame(opcode: .ping, payload: hello) == Self.unmaskedPing)
     #expect(wireFrame(opcode: .pong, payload: hello, mask: testMask) == Self.maskedPong)
-    #expect(Array(wireFrame(opcode: .binary, payload: [UInt8](repeating: 1, count: 256)).prefix(4)) == Self.binary256Header)
     #expect(
-      Array(wireFrame(opcode: .binary, payload: [UInt8](repeating: 1, count: 65536)).prefix(10)) == Self.binary64KHeader)
+      Array(wireFrame(opcode: .binary, payload: [UInt8](repeating: 1, count: 256)).prefix(4)) == Self.binary256Header)
+    #expect(
+      Array(wireFrame(opcode: .binary, payload: [UInt8](repeating: 1, count: 65536)).prefix(10)) == Self.binary64KHeader
+    )
   }
 
   @Test("every example decodes the same when split at every byte boundary")
@@ -166,7 +168,8 @@ struct FrameCodecTests {
     #expect(ProtocolViolation.frameTooBig(size: 1, limit: 0).closeCode == .tooBig)
     // Exactly at the limit is allowed.
     #expect(throws: Never.self) {
-      try decodeAll(wireFrame(opcode: .binary, payload: [UInt8](repeating: 0, count: 1000)), cuts: [], configuration: limited)
+      try decodeAll(
+        wireFrame(opcode: .binary, payload: [UInt8](repeating: 0, count: 1000)), cuts: [], configuration: limited)
     }
   }
 

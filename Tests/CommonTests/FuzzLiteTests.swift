@@ -36,13 +36,18 @@ struct FuzzLiteTests {
       let masked = Bool.random(using: &generator)
       var bytes: [UInt8] = []
       for frame in frames {
-        let key = masked ? MaskingKey(.random(in: 0...255, using: &generator), 1, 2, .random(in: 0...255, using: &generator)) : nil
+        let key =
+          masked
+          ? MaskingKey(.random(in: 0...255, using: &generator), 1, 2, .random(in: 0...255, using: &generator)) : nil
         FrameEncoder.encode(fin: frame.fin, opcode: frame.opcode, payload: frame.payload, maskingKey: key, into: &bytes)
       }
-      let decoded = try decodeAll(bytes, cuts: Self.randomCuts(bytes.count, &generator), configuration: masked ? serverDecoder : clientDecoder)
+      let decoded = try decodeAll(
+        bytes, cuts: Self.randomCuts(bytes.count, &generator), configuration: masked ? serverDecoder : clientDecoder)
       #expect(decoded.count == frames.count, "round \(round) seed \(testSeed)")
       for (got, want) in zip(decoded, frames) {
-        #expect(got.header.fin == want.fin && got.header.opcode == want.opcode && got.payload == want.payload, "round \(round) seed \(testSeed)")
+        #expect(
+          got.header.fin == want.fin && got.header.opcode == want.opcode && got.payload == want.payload,
+          "round \(round) seed \(testSeed)")
       }
     }
   }
@@ -54,12 +59,14 @@ struct FuzzLiteTests {
       var bytes: [UInt8] = []
       for frame in Self.randomFrames(&generator) {
         let opcode = frame.opcode == .binary && Bool.random(using: &generator) ? Opcode.text : frame.opcode
-        FrameEncoder.encode(fin: frame.fin, opcode: opcode, payload: frame.payload.map { $0 & 0x7F }, maskingKey: testMask, into: &bytes)
+        FrameEncoder.encode(
+          fin: frame.fin, opcode: opcode, payload: frame.payload.map { $0 & 0x7F }, maskingKey: testMask, into: &bytes)
       }
       for _ in 0..<Int.random(in: 0...4, using: &generator) where !bytes.isEmpty {
         bytes[Int.random(in: 0..<bytes.count, using: &generator)] = .random(in: 0...255, using: &generator)
       }
-      let configuration = ConnectionStateMachine.Configuration(role: .server, maxFrameSize: 1 << 17, maxMessageSize: 1 << 18)
+      let configuration = ConnectionStateMachine.Configuration(
+        role: .server, maxFrameSize: 1 << 17, maxMessageSize: 1 << 18)
       var whole = ConnectionStateMachine(configuration: configuration)
       let expected = whole.receive(bytes)
       var split = ConnectionStateMachine(configuration: configuration)

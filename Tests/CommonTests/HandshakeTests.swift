@@ -4,7 +4,9 @@ import WispCommon
 /// RFC 6455 section 4: the opening handshake, both roles, and the HTTP head parser under it.
 @Suite("RFC 6455 section 4: opening handshake")
 struct HandshakeTests {
-  static func parseRequest(_ text: String, limits: HTTPHeadParser.Limits = .init()) throws(HandshakeError) -> HTTPRequestHead? {
+  static func parseRequest(_ text: String, limits: HTTPHeadParser.Limits = .init()) throws(HandshakeError)
+    -> HTTPRequestHead?
+  {
     var parser = HTTPHeadParser(limits: limits)
     let bytes = Array(text.utf8)
     let result = bytes.withUnsafeBytes { raw in
@@ -51,7 +53,9 @@ struct HandshakeTests {
       SHA1.hash(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)).map { String($0, radix: 16) }
         .joined() == "84983e441c3bd26ebaae4aa1f95129e5e54670f1")
     // RFC 4648 section 10.
-    let vectors = ["": "", "f": "Zg==", "fo": "Zm8=", "foo": "Zm9v", "foob": "Zm9vYg==", "fooba": "Zm9vYmE=", "foobar": "Zm9vYmFy"]
+    let vectors = [
+      "": "", "f": "Zg==", "fo": "Zm8=", "foo": "Zm9v", "foob": "Zm9vYg==", "fooba": "Zm9vYmE=", "foobar": "Zm9vYmFy",
+    ]
     for (plain, encoded) in vectors {
       #expect(Base64.encode(Array(plain.utf8)) == encoded)
       #expect(Base64.decode(encoded) == Array(plain.utf8))
@@ -135,7 +139,9 @@ struct HandshakeTests {
     custom.add(name: "Upgrade", value: "evil")  // owned by the handshake: replaced
     let handshake = ClientHandshake(
       host: "example.com:8080", target: "/chat?room=1", subprotocols: ["chat", "v2"],
-      extensionOffers: [ExtensionOffer(name: "permessage-deflate", parameters: [.init(name: "client_max_window_bits")])],
+      extensionOffers: [
+        ExtensionOffer(name: "permessage-deflate", parameters: [.init(name: "client_max_window_bits")])
+      ],
       headers: custom, random: FixedRandom(Array(0..<16)))
     let request = handshake.request
     #expect(request.method == "GET" && request.target == "/chat?room=1" && request.query == "room=1")
@@ -162,13 +168,21 @@ struct HandshakeTests {
     let good = ["Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Accept: \(accept)"]
     #expect(try handshake.validate(response(good)) == .init(subprotocol: nil, extensions: []))
     let chosen = try handshake.validate(
-      response(good + ["Sec-WebSocket-Protocol: chat", "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover"]))
-    #expect(chosen.subprotocol == "chat" && chosen.extensions.first?.parameters.first?.name == "server_no_context_takeover")
+      response(
+        good + [
+          "Sec-WebSocket-Protocol: chat", "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover",
+        ]))
+    #expect(
+      chosen.subprotocol == "chat" && chosen.extensions.first?.parameters.first?.name == "server_no_context_takeover")
 
     let refused = try response(["Content-Length: 0"], status: "403 Forbidden")
     #expect(throws: HandshakeError.unexpectedStatus(403, refused)) { try handshake.validate(refused) }
-    #expect(HandshakeError.unexpectedStatus(404, refused).description == "Handshake exception, expected status code 101 but was 404")
-    #expect(throws: HandshakeError.invalidHeader(name: "Upgrade", found: nil)) { try handshake.validate(response(Array(good.dropFirst()))) }
+    #expect(
+      HandshakeError.unexpectedStatus(404, refused).description
+        == "Handshake exception, expected status code 101 but was 404")
+    #expect(throws: HandshakeError.invalidHeader(name: "Upgrade", found: nil)) {
+      try handshake.validate(response(Array(good.dropFirst())))
+    }
     #expect(throws: HandshakeError.invalidHeader(name: "Connection", found: "close")) {
       try handshake.validate(response([good[0], "Connection: close", good[2]]))
     }
@@ -188,10 +202,15 @@ struct HandshakeTests {
     let offers = try ExtensionHeader.parse(
       "permessage-deflate; client_max_window_bits; server_max_window_bits=\"10\", permessage-deflate ,, x-foo;a=b")
     #expect(offers.count == 3)
-    #expect(offers[0].parameters == [.init(name: "client_max_window_bits"), .init(name: "server_max_window_bits", value: "10")])
+    #expect(
+      offers[0].parameters == [
+        .init(name: "client_max_window_bits"), .init(name: "server_max_window_bits", value: "10"),
+      ])
     #expect(offers[1] == ExtensionOffer(name: "permessage-deflate"))
     #expect(offers[2].description == "x-foo; a=b")
-    for bad in ["permessage-deflate;", "a; b=", "a b", "a; b=\"not a token\"", "a; b=\"unterminated", "\"quoted-name\"", "a;;b"] {
+    for bad in [
+      "permessage-deflate;", "a; b=", "a b", "a; b=\"not a token\"", "a; b=\"unterminated", "\"quoted-name\"", "a;;b",
+    ] {
       #expect(throws: HandshakeError.malformedExtensionHeader(bad), "\(bad)") { try ExtensionHeader.parse(bad) }
     }
   }

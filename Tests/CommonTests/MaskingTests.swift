@@ -19,7 +19,8 @@ struct MaskingTests {
       for phase in 0..<4 {
         var masked = bytes
         Masking.apply(key, phase: phase, to: &masked, range: 0..<masked.count)
-        #expect(masked == Self.naiveMask(bytes, key: key, phase: phase), "length \(length) phase \(phase) seed \(testSeed)")
+        #expect(
+          masked == Self.naiveMask(bytes, key: key, phase: phase), "length \(length) phase \(phase) seed \(testSeed)")
         Masking.apply(key, phase: phase, to: &masked, range: 0..<masked.count)
         #expect(masked == bytes, "masking twice restores the input")
       }

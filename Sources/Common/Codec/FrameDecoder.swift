@@ -129,7 +129,8 @@ public struct FrameDecoder: Sendable {
       let second = input[offset + 1]
       let needed = try Self.validateFirstTwoBytes(first, second, configuration)
       if input.count - offset >= needed {
-        let header = try Self.parseHeader(UnsafeRawBufferPointer(rebasing: input[offset..<offset + needed]), configuration)
+        let header = try Self.parseHeader(
+          UnsafeRawBufferPointer(rebasing: input[offset..<offset + needed]), configuration)
         offset += needed
         return header
       }

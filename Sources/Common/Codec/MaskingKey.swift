@@ -21,7 +21,10 @@ public struct MaskingKey: Sendable, Hashable, CustomStringConvertible {
 
   /// Sixteen bytes of key, starting at key byte `phase`, as a vector whose memory layout matches the payload.
   @inlinable func vector(phase: Int) -> SIMD16<UInt8> {
-    let k0 = self[phase], k1 = self[phase + 1], k2 = self[phase + 2], k3 = self[phase + 3]
+    let k0 = self[phase]
+    let k1 = self[phase + 1]
+    let k2 = self[phase + 2]
+    let k3 = self[phase + 3]
     return SIMD16(k0, k1, k2, k3, k0, k1, k2, k3, k0, k1, k2, k3, k0, k1, k2, k3)
   }
 

@@ -178,7 +178,8 @@ public struct ConnectionStateMachine: Sendable {
       let bits = header.reservedBits
       if raw {
         validatedCount = 0
-        return .frame(Frame(unchecked: header.fin, type, decoded.payload, bits & 0x40 != 0, bits & 0x20 != 0, bits & 0x10 != 0))
+        return .frame(
+          Frame(unchecked: header.fin, type, decoded.payload, bits & 0x40 != 0, bits & 0x20 != 0, bits & 0x10 != 0))
       }
       // The size check comes first, as in `inspectPartialFrame`, so the same input fails the same way however it
       // was split.
@@ -195,7 +196,8 @@ public struct ConnectionStateMachine: Sendable {
         guard valid, !header.fin || textValidator.isComplete else { throw .invalidUTF8 }
       }
       validatedCount = 0
-      guard let message = try assembler.append(type: type, fin: header.fin, reservedBits: bits, payload: decoded.payload)
+      guard
+        let message = try assembler.append(type: type, fin: header.fin, reservedBits: bits, payload: decoded.payload)
       else { return nil }
       return .frame(message)
     }

@@ -29,7 +29,8 @@ public struct MessageAssembler: Sendable {
         guard payload.count <= maxMessageSize else {
           throw .messageTooBig(size: UInt64(payload.count), limit: maxMessageSize)
         }
-        return Frame(unchecked: true, type, payload, reservedBits & 0x40 != 0, reservedBits & 0x20 != 0, reservedBits & 0x10 != 0)
+        return Frame(
+          unchecked: true, type, payload, reservedBits & 0x40 != 0, reservedBits & 0x20 != 0, reservedBits & 0x10 != 0)
       }
       self.type = type
       firstFrameReservedBits = reservedBits

@@ -6,7 +6,7 @@ public struct HTTPVersion: Sendable, Hashable, Comparable, CustomStringConvertib
   public var minor: Int
 
   /// HTTP/1.1, the version the opening handshake requires (RFC 6455 section 4.1).
-  public static let http1_1 = HTTPVersion(major: 1, minor: 1)
+  public static let http11 = HTTPVersion(major: 1, minor: 1)
 
   /// Creates a version.
   public init(major: Int, minor: Int) {
@@ -35,7 +35,7 @@ public struct HTTPRequestHead: Sendable, Hashable {
   public var headers: HTTPHeaders
 
   /// Creates a request head.
-  public init(method: String, target: String, version: HTTPVersion = .http1_1, headers: HTTPHeaders = HTTPHeaders()) {
+  public init(method: String, target: String, version: HTTPVersion = .http11, headers: HTTPHeaders = HTTPHeaders()) {
     self.method = method
     self.target = target
     self.version = version
@@ -72,7 +72,7 @@ public struct HTTPResponseHead: Sendable, Hashable {
   public var headers: HTTPHeaders
 
   /// Creates a response head; an empty reason is replaced by the standard phrase for `status`.
-  public init(version: HTTPVersion = .http1_1, status: Int, reason: String = "", headers: HTTPHeaders = HTTPHeaders()) {
+  public init(version: HTTPVersion = .http11, status: Int, reason: String = "", headers: HTTPHeaders = HTTPHeaders()) {
     self.version = version
     self.status = status
     self.reason = reason.isEmpty ? Self.standardReason(status) : reason

@@ -48,10 +48,12 @@ public enum ServerHandshake {
   public static func validate(_ request: HTTPRequestHead) throws(Rejection) -> Upgrade {
     // 1. "An HTTP/1.1 or higher GET request".
     guard request.method == "GET" else {
-      throw Rejection(status: 405, reason: "a WebSocket upgrade must use GET, not \(request.method)", headers: ["Allow": "GET"])
+      throw Rejection(
+        status: 405, reason: "a WebSocket upgrade must use GET, not \(request.method)", headers: ["Allow": "GET"])
     }
-    guard request.version >= .http1_1 else {
-      throw Rejection(status: 400, reason: "a WebSocket upgrade needs HTTP/1.1 or higher, got \(request.version)", headers: [:])
+    guard request.version >= .http11 else {
+      throw Rejection(
+        status: 400, reason: "a WebSocket upgrade needs HTTP/1.1 or higher, got \(request.version)", headers: [:])
     }
     // 2. "A |Host| header field containing the server's authority."
     guard request.headers.values(name: "Host").count == 1 else {
@@ -106,7 +108,9 @@ public enum ServerHandshake {
     fields.add(name: "Connection", value: "Upgrade")
     fields.add(name: "Sec-WebSocket-Accept", value: WebSocketAccept.value(forKey: upgrade.key))
     if let subprotocol { fields.add(name: "Sec-WebSocket-Protocol", value: subprotocol) }
-    if !extensions.isEmpty { fields.add(name: "Sec-WebSocket-Extensions", value: ExtensionHeader.serialize(extensions)) }
+    if !extensions.isEmpty {
+      fields.add(name: "Sec-WebSocket-Extensions", value: ExtensionHeader.serialize(extensions))
+    }
     for field in headers { fields.add(name: field.name, value: field.value) }
     return HTTPResponseHead(status: 101, headers: fields)
   }

@@ -15,13 +15,16 @@ public enum SHA1 {
     let bitLength = UInt64(data.count) &* 8
     data.append(0x80)
     while data.count % 64 != 56 { data.append(0) }
-    for shift in stride(from: 56, through: 0, by: -8) { data.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift))) }
+    for shift in stride(from: 56, through: 0, by: -8) {
+      data.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift)))
+    }
 
     var w = [UInt32](repeating: 0, count: 80)
     for chunk in stride(from: 0, to: data.count, by: 64) {
       for index in 0..<16 {
         let base = chunk + index * 4
-        w[index] = UInt32(data[base]) << 24 | UInt32(data[base + 1]) << 16 | UInt32(data[base + 2]) << 8
+        w[index] =
+          UInt32(data[base]) << 24 | UInt32(data[base + 1]) << 16 | UInt32(data[base + 2]) << 8
           | UInt32(data[base + 3])
       }
       for index in 16..<80 {

@@ -57,7 +57,8 @@ public struct UTF8Validator: Sendable, Hashable {
             index &+= 64
           }
           while index &+ 32 <= count {
-            let word = base.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+            let word =
+              base.loadUnaligned(fromByteOffset: index, as: UInt64.self)
               | base.loadUnaligned(fromByteOffset: index &+ 8, as: UInt64.self)
               | base.loadUnaligned(fromByteOffset: index &+ 16, as: UInt64.self)
               | base.loadUnaligned(fromByteOffset: index &+ 24, as: UInt64.self)

@@ -1,0 +1,39 @@
+# Shared by the scripts in scripts/: install what the build and the tests need, when it is missing.
+# Sourced, not executed.
+
+# Runs a command as root: directly when we are root, through sudo otherwise.
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# Debian packages the build needs: the system OpenSSL (TLS) and zlib (permessage-deflate), with pkg-config to find
+# them, and the openssl command that the TLS tests use to make certificates.
+install_system_packages() {
+  local wanted=(libssl-dev zlib1g-dev pkg-config openssl)
+  local missing=()
+  for package in "${wanted[@]}"; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    echo "installing: ${missing[*]}" >&2
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+# Builds, failing on any warning in the project's own sources (zero warnings is a project rule).
+build_without_warnings() {
+  local log
+  log=$(mktemp)
+  if ! swift build "$@" 2>&1 | tee "$log"; then
+    rm -f "$log"
+    return 1
+  fi
+  if grep -E "^$(pwd)/(Sources|Tests)/.*warning:" "$log" >/dev/null; then
+    echo "error: the build has warnings (zero warnings is a project rule):" >&2
+    grep -E "^$(pwd)/(Sources|Tests)/.*warning:" "$log" | sort -u >&2
+    rm -f "$log"
+    return 1
+  fi
+  rm -f "$log"
+}
