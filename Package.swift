@@ -19,8 +19,11 @@ let package = Package(
   ],
   targets: [
     .target(name: "WispCommon", path: "Sources/Common", swiftSettings: strictSettings),
+    .systemLibrary(name: "CSystem", path: "Sources/CSystem"),
+    .systemLibrary(
+      name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
     .target(
-      name: "WispLinuxPlatform", dependencies: ["WispCommon"], path: "Sources/LinuxPlatform",
+      name: "WispLinuxPlatform", dependencies: ["WispCommon", "CSystem", "COpenSSL"], path: "Sources/LinuxPlatform",
       swiftSettings: strictSettings),
     .target(
       name: "WispSimulatorTargetModel", dependencies: ["WispCommon"], path: "Sources/SimulatorTargetModel",
@@ -30,6 +33,9 @@ let package = Package(
       path: "Sources/Wisp", swiftSettings: strictSettings),
     .executableTarget(
       name: "CodecBenchmark", dependencies: ["WispCommon"], path: "Sources/CodecBenchmark",
+      swiftSettings: strictSettings),
+    .testTarget(
+      name: "LinuxPlatformTests", dependencies: ["WispLinuxPlatform", "WispCommon"], path: "Tests/LinuxPlatformTests",
       swiftSettings: strictSettings),
     .testTarget(
       name: "CommonTests", dependencies: ["WispCommon"], path: "Tests/CommonTests", swiftSettings: strictSettings),

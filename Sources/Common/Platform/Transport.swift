@@ -1,0 +1,46 @@
+/// A reliable, ordered, bidirectional byte stream: a TCP or Unix socket, TLS over one of those, or an in-memory
+/// pipe. Sessions run their protocol over it and never know which it is.
+///
+/// A transport is confined to one serial executor (``executor``): call it only from code running there. Sessions
+/// run their actor on that executor, so the bytes go from the socket to the session without a thread hop. The
+/// methods are `nonisolated(nonsending)`: they run on the caller's executor, which must be the transport's.
+public protocol Transport: AnyObject, Sendable {
+  /// The executor the transport must be used from; sessions adopt it as their actor's executor.
+  var executor: UnownedSerialExecutor { get }
+
+  /// The peer's address, for logs (`"127.0.0.1:8080"`, `"[::1]:443"`, `"unix:/tmp/ws.sock"`).
+  var peerDescription: String { get }
+
+  /// Waits until bytes arrive and hands them to `body`, in a buffer that is valid only during the call (it is the
+  /// event loop's read buffer, shared by every connection of the loop). An empty buffer means the peer closed its
+  /// side (EOF).
+  nonisolated(nonsending) func read<Result>(
+    _ body: (UnsafeRawBufferPointer) throws -> Result
+  ) async throws -> Result
+
+  /// Writes every byte of `bytes`, waiting while the socket's send buffer is full.
+  nonisolated(nonsending) func write(_ bytes: [UInt8]) async throws
+
+  /// Closes the sending direction (TCP half-close; TLS sends close_notify first). Reading continues.
+  nonisolated(nonsending) func shutdownOutput() async throws
+
+  /// Closes both directions and releases the descriptor. Wakes any pending read or write with
+  /// ``TransportError/closed``. Safe to call more than once and from any task.
+  func close() async
+}
+
+/// Where to connect or listen.
+public enum Endpoint: Sendable, Hashable, CustomStringConvertible {
+  /// A host name or IP literal and a TCP port.
+  case host(String, port: Int)
+  /// A Unix domain socket path.
+  case unix(path: String)
+
+  /// `"example.com:443"` or `"unix:/path"`.
+  public var description: String {
+    switch self {
+    case .host(let host, let port): host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+    case .unix(let path): "unix:\(path)"
+    }
+  }
+}

@@ -1,0 +1,261 @@
+import CSystem
+import Glibc
+import Synchronization
+import WispCommon
+
+/// One epoll event loop on its own thread, and a Swift executor that runs jobs on that thread.
+///
+/// Sockets registered with the loop report readiness on this thread; the tasks and actors that serve those
+/// sockets use the loop as their executor, so a message goes from the socket to the session, and the reply back,
+/// without a thread hop. Everything the loop owns (registrations, timers, the read buffer) is touched only on
+/// the loop thread; other threads talk to it through ``enqueue(_:)`` and ``execute(_:)``, which wake it through an
+/// eventfd.
+public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable, CustomStringConvertible {
+  /// The size of the loop's shared read buffer: 64 KiB per read amortizes the system call and fits L2.
+  public static let readBufferSize = 64 * 1024
+
+  /// The loop's number within its group, for logs.
+  public let index: Int
+
+  let epollFD: Int32
+  private let wakeFD: Int32
+  private let wakeToken = UInt64.max
+  /// Written once in `init`, before the loop is shared; every later reader is ordered after that write by the
+  /// mutex through which work reaches the loop.
+  private nonisolated(unsafe) var threadID = pthread_t()
+
+  private struct Incoming {
+    var jobs: [UnownedJob] = []
+    var closures: [@Sendable () -> Void] = []
+    var sleeping = false
+    var stopping = false
+  }
+  private let incoming = Mutex(Incoming())
+
+  // Loop-thread state.
+  private var localJobs: [UnownedJob] = []
+  private var runningJobs: [UnownedJob] = []
+  private var timers = TimerQueue()
+  /// The read buffer shared by every transport of this loop; valid during one `read` body.
+  let readBuffer: UnsafeMutableRawBufferPointer
+  /// A second buffer for TLS plaintext, so that TLS can read ciphertext into ``readBuffer`` and decrypt here.
+  let plaintextBuffer: UnsafeMutableRawBufferPointer
+
+  /// Creates a loop and starts its thread.
+  public init(index: Int = 0) throws(TransportError) {
+    self.index = index
+    let epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
+    guard epoll >= 0 else { throw .system(operation: "epoll_create1", errno: errno, message: Errno.message(errno)) }
+    let wake = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
+    guard wake >= 0 else {
+      Glibc.close(epoll)
+      throw .system(operation: "eventfd", errno: errno, message: Errno.message(errno))
+    }
+    epollFD = epoll
+    wakeFD = wake
+    readBuffer = .allocate(byteCount: Self.readBufferSize, alignment: 64)
+    plaintextBuffer = .allocate(byteCount: Self.readBufferSize, alignment: 64)
+    var event = epoll_event()
+    event.events = EPOLLIN.rawValue
+    event.data.u64 = wakeToken
+    epoll_ctl(epollFD, EPOLL_CTL_ADD, wakeFD, &event)
+    startThread()
+  }
+
+  /// `"EventLoop #0"`.
+  public var description: String { "EventLoop #\(index)" }
+
+  // MARK: Threads
+
+  private func startThread() {
+    let box = Unmanaged.passRetained(self).toOpaque()
+    var thread = pthread_t()
+    let result = pthread_create(
+      &thread, nil,
+      { argument in
+        guard let argument else { return nil }
+        let loop = Unmanaged<EventLoop>.fromOpaque(argument).takeRetainedValue()
+        loop.run()
+        return nil
+      }, box)
+    precondition(result == 0, "pthread_create failed: \(result)")
+    threadID = thread
+  }
+
+  /// `true` when called on the loop's thread.
+  public var inEventLoop: Bool {
+    pthread_equal(pthread_self(), threadID) != 0
+  }
+
+  /// Traps unless called on the loop's thread: transports are confined to their loop.
+  public func preconditionInEventLoop(file: StaticString = #fileID, line: UInt = #line) {
+    precondition(inEventLoop, "\(self) used from another thread", file: file, line: line)
+  }
+
+  // MARK: Executor
+
+  /// Runs `job` on the loop thread. From the loop thread this is a plain append; from elsewhere it takes a lock
+  /// and wakes the loop if it sleeps.
+  public func enqueue(_ job: consuming ExecutorJob) {
+    let job = UnownedJob(job)
+    if inEventLoop {
+      localJobs.append(job)
+      return
+    }
+    let wake = incoming.withLock { state -> Bool in
+      state.jobs.append(job)
+      defer { state.sleeping = false }
+      return state.sleeping
+    }
+    if wake { signalWake() }
+  }
+
+  /// Runs `body` on the loop thread, soon (never inline).
+  public func execute(_ body: @escaping @Sendable () -> Void) {
+    let wake = incoming.withLock { state -> Bool in
+      state.closures.append(body)
+      defer { state.sleeping = false }
+      return state.sleeping
+    }
+    if wake { signalWake() }
+  }
+
+  /// Runs `body` on the loop thread and returns its result to the caller.
+  public func submit<Result: Sendable>(_ body: @escaping @Sendable () throws -> Result) async throws -> Result {
+    try await withCheckedThrowingContinuation { continuation in
+      execute { continuation.resume(with: Swift.Result { try body() }) }
+    }
+  }
+
+  /// This loop as the serial executor of actors that serve its connections.
+  public func asUnownedSerialExecutor() -> UnownedSerialExecutor {
+    UnownedSerialExecutor(ordinary: self)
+  }
+
+  /// Lets `assumeIsolated` and `preconditionIsolated` check that code runs on the loop.
+  public func checkIsolated() {
+    preconditionInEventLoop()
+  }
+
+  /// Whether the current thread is the loop's (the runtime's `isIsolatingCurrentContext` hook).
+  public func isIsolatingCurrentContext() -> Bool? {
+    inEventLoop
+  }
+
+  private func signalWake() {
+    var one: UInt64 = 1
+    _ = Glibc.write(wakeFD, &one, 8)
+  }
+
+  // MARK: Timers
+
+  /// Schedules `body` on the loop thread after `delay`; returns a handle that cancels it. Loop thread only.
+  func schedule(after delay: Duration, _ body: @escaping () -> Void) -> TimerQueue.Handle {
+    preconditionInEventLoop()
+    return timers.schedule(deadline: Monotonic.now() &+ Monotonic.nanoseconds(delay), body)
+  }
+
+  /// Cancels a scheduled timer; loop thread only.
+  func cancel(_ handle: TimerQueue.Handle) {
+    timers.cancel(handle)
+  }
+
+  /// Suspends the calling task for `duration`, using the loop's timers; throws `CancellationError` when the task
+  /// is cancelled first.
+  public func sleep(for duration: Duration) async throws {
+    let state = SleepState()
+    try await withTaskCancellationHandler {
+      try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
+        execute { [self] in
+          if state.cancelled {
+            continuation.resume(throwing: CancellationError())
+            return
+          }
+          state.continuation = continuation
+          state.handle = schedule(after: duration) {
+            state.continuation = nil
+            continuation.resume()
+          }
+        }
+      }
+    } onCancel: {
+      execute { [self] in
+        state.cancelled = true
+        if let continuation = state.continuation, let handle = state.handle {
+          state.continuation = nil
+          cancel(handle)
+          continuation.resume(throwing: CancellationError())
+        }
+      }
+    }
+  }
+
+  /// Loop-confined state of one `sleep`.
+  private final class SleepState: @unchecked Sendable {
+    var cancelled = false
+    var continuation: UnsafeContinuation<Void, any Error>?
+    var handle: TimerQueue.Handle?
+  }
+
+  // MARK: Running
+
+  /// Stops the loop after the current iteration. Registered sockets must have been closed first.
+  public func shutdown() {
+    incoming.withLock { $0.stopping = true }
+    signalWake()
+  }
+
+  private func run() {
+    let maxEvents = 256
+    let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: maxEvents)
+    defer { events.deallocate() }
+    while true {
+      runJobs()
+      let (closures, stopping, haveWork) = incoming.withLock { state -> ([@Sendable () -> Void], Bool, Bool) in
+        let closures = state.closures
+        state.closures.removeAll(keepingCapacity: true)
+        let haveWork = !state.jobs.isEmpty || !closures.isEmpty
+        // Sleep only when nothing is queued; `enqueue` and `execute` from other threads then wake us.
+        state.sleeping = !haveWork && localJobs.isEmpty
+        return (closures, state.stopping, haveWork)
+      }
+      if stopping { break }
+      for closure in closures { closure() }
+      let mustPoll = haveWork || !localJobs.isEmpty || !closures.isEmpty
+      let timeout: Int32 = mustPoll ? 0 : timers.millisecondsUntilNext(now: Monotonic.now())
+      let count = epoll_wait(epollFD, events, Int32(maxEvents), timeout)
+      incoming.withLock { $0.sleeping = false }
+      if count > 0 {
+        for index in 0..<Int(count) {
+          let event = events[index]
+          if event.data.u64 == wakeToken {
+            var value: UInt64 = 0
+            _ = Glibc.read(wakeFD, &value, 8)
+            continue
+          }
+          guard let pointer = UnsafeRawPointer(bitPattern: UInt(event.data.u64)) else { continue }
+          Unmanaged<Registration>.fromOpaque(pointer).takeUnretainedValue().handle(events: event.events)
+        }
+      }
+      timers.fireDue(now: Monotonic.now())
+    }
+    Glibc.close(epollFD)
+    Glibc.close(wakeFD)
+  }
+
+  private func runJobs() {
+    // Jobs enqueued while these run (from the loop thread) go to `localJobs` and run in the next round, after the
+    // next epoll poll, so a chatty task cannot starve I/O.
+    incoming.withLock { state in
+      if !state.jobs.isEmpty {
+        localJobs.append(contentsOf: state.jobs)
+        state.jobs.removeAll(keepingCapacity: true)
+      }
+    }
+    swap(&localJobs, &runningJobs)
+    for job in runningJobs {
+      job.runSynchronously(isolatedTo: asUnownedSerialExecutor(), taskExecutor: asUnownedTaskExecutor())
+    }
+    runningJobs.removeAll(keepingCapacity: true)
+  }
+}

@@ -1,0 +1,136 @@
+import CSystem
+import Glibc
+import WispCommon
+
+/// An IPv4, IPv6 or Unix domain socket address, convertible to and from `sockaddr`.
+public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
+  /// The address family and its data.
+  public enum Kind: Sendable, Hashable {
+    /// IPv4: address text and port.
+    case ipv4(String, port: Int)
+    /// IPv6: address text and port.
+    case ipv6(String, port: Int)
+    /// A Unix domain socket path.
+    case unix(String)
+  }
+
+  /// The address.
+  public let kind: Kind
+  private let storage: sockaddr_storage
+  /// The length of the `sockaddr` in ``withSockAddr(_:)``.
+  let length: socklen_t
+
+  /// The port, or `nil` for Unix sockets.
+  public var port: Int? {
+    switch kind {
+    case .ipv4(_, let port), .ipv6(_, let port): port
+    case .unix: nil
+    }
+  }
+
+  /// `"127.0.0.1:8080"`, `"[::1]:8080"`, `"unix:/tmp/ws.sock"`.
+  public var description: String {
+    switch kind {
+    case .ipv4(let host, let port): "\(host):\(port)"
+    case .ipv6(let host, let port): "[\(host)]:\(port)"
+    case .unix(let path): "unix:\(path)"
+    }
+  }
+
+  /// The address family (`AF_INET`, `AF_INET6`, `AF_UNIX`).
+  var family: Int32 { Int32(storage.ss_family) }
+
+  /// Parses an IP literal (no name resolution); `nil` when `host` is not one.
+  public init?(ipLiteral host: String, port: Int) {
+    var storage = sockaddr_storage()
+    let literal = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+    var v4 = in_addr()
+    var v6 = in6_addr()
+    if inet_pton(AF_INET, literal, &v4) == 1 {
+      withUnsafeMutableBytes(of: &storage) { raw in
+        let address = raw.baseAddress!.assumingMemoryBound(to: sockaddr_in.self)
+        address.pointee.sin_family = sa_family_t(AF_INET)
+        address.pointee.sin_port = in_port_t(UInt16(truncatingIfNeeded: port).bigEndian)
+        address.pointee.sin_addr = v4
+      }
+      self.init(storage: storage, length: socklen_t(MemoryLayout<sockaddr_in>.size))
+    } else if inet_pton(AF_INET6, literal, &v6) == 1 {
+      withUnsafeMutableBytes(of: &storage) { raw in
+        let address = raw.baseAddress!.assumingMemoryBound(to: sockaddr_in6.self)
+        address.pointee.sin6_family = sa_family_t(AF_INET6)
+        address.pointee.sin6_port = in_port_t(UInt16(truncatingIfNeeded: port).bigEndian)
+        address.pointee.sin6_addr = v6
+      }
+      self.init(storage: storage, length: socklen_t(MemoryLayout<sockaddr_in6>.size))
+    } else {
+      return nil
+    }
+  }
+
+  /// A Unix domain socket address; `nil` when the path does not fit `sun_path` (107 bytes).
+  public init?(unixPath path: String) {
+    var storage = sockaddr_storage()
+    let bytes = Array(path.utf8)
+    let capacity = MemoryLayout.size(ofValue: sockaddr_un().sun_path)
+    guard !bytes.isEmpty, bytes.count < capacity else { return nil }
+    withUnsafeMutableBytes(of: &storage) { raw in
+      let address = raw.baseAddress!.assumingMemoryBound(to: sockaddr_un.self)
+      address.pointee.sun_family = sa_family_t(AF_UNIX)
+      withUnsafeMutableBytes(of: &address.pointee.sun_path) { pathBytes in
+        for (index, byte) in bytes.enumerated() { pathBytes[index] = byte }
+        pathBytes[bytes.count] = 0
+      }
+    }
+    let length = MemoryLayout<sa_family_t>.size + bytes.count + 1
+    self.init(storage: storage, length: socklen_t(length))
+  }
+
+  /// Wraps a `sockaddr` filled by the kernel (`accept`, `getsockname`, `getaddrinfo`).
+  init(storage: sockaddr_storage, length: socklen_t) {
+    self.storage = storage
+    self.length = length
+    kind = Self.describe(storage)
+  }
+
+  /// Calls `body` with the address as a `sockaddr` pointer and its length.
+  func withSockAddr<Result>(_ body: (UnsafePointer<sockaddr>, socklen_t) throws -> Result) rethrows -> Result {
+    var copy = storage
+    return try withUnsafeBytes(of: &copy) { raw in
+      try body(raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), length)
+    }
+  }
+
+  public static func == (lhs: SocketAddress, rhs: SocketAddress) -> Bool { lhs.kind == rhs.kind }
+  public func hash(into hasher: inout Hasher) { hasher.combine(kind) }
+
+  private static func describe(_ storage: sockaddr_storage) -> Kind {
+    var copy = storage
+    return withUnsafeBytes(of: &copy) { raw -> Kind in
+      let base = raw.baseAddress!
+      switch Int32(storage.ss_family) {
+      case AF_INET:
+        var address = base.assumingMemoryBound(to: sockaddr_in.self).pointee
+        var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
+        inet_ntop(AF_INET, &address.sin_addr, &text, socklen_t(text.count))
+        return .ipv4(
+          String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self),
+          port: Int(UInt16(bigEndian: address.sin_port)))
+      case AF_INET6:
+        var address = base.assumingMemoryBound(to: sockaddr_in6.self).pointee
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        inet_ntop(AF_INET6, &address.sin6_addr, &text, socklen_t(text.count))
+        return .ipv6(
+          String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self),
+          port: Int(UInt16(bigEndian: address.sin6_port)))
+      case AF_UNIX:
+        let address = base.assumingMemoryBound(to: sockaddr_un.self)
+        let path = withUnsafeBytes(of: address.pointee.sun_path) { bytes in
+          String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+        }
+        return .unix(path)
+      default:
+        return .unix("?")
+      }
+    }
+  }
+}

@@ -1,0 +1,152 @@
+import Glibc
+import Testing
+import WispCommon
+import WispLinuxPlatform
+
+@Suite("Loopback sockets on the epoll loop", .serialized)
+struct SocketLoopbackTests {
+  @Test("echo of 0 B to 16 MiB over IPv4 and IPv6", arguments: ["127.0.0.1", "::1"])
+  func echoSizes(host: String) async throws {
+    let listener = try await SocketListener.bind(.host(host, port: 0), on: testGroup.loops[0], group: testGroup)
+    let port = try #require(listener.localAddress.port)
+    #expect(port > 0)
+    let server = startEchoServer(listener)
+    for size in [0, 1, 125, 65_536, 1_000_003, 16 * 1024 * 1024] {
+      let connection = try await SocketConnector.connect(to: .host(host, port: port), on: testGroup.next())
+      let payload = pattern(size)
+      let echoed = try await roundTrip(connection, payload)
+      #expect(echoed.count == size && echoed == payload, "size \(size) over \(host)")
+    }
+    await listener.close()
+    server.cancel()
+  }
+
+  @Test("Unix domain sockets, client and server")
+  func unixSockets() async throws {
+    let path = "/tmp/wisp-test-\(getpid()).sock"
+    let listener = try await SocketListener.bind(.unix(path: path), on: testGroup.loops[1], group: testGroup)
+    let server = startEchoServer(listener)
+    let connection = try await SocketConnector.connect(to: .unix(path: path), on: testGroup.next())
+    #expect(try await roundTrip(connection, pattern(100_000)) == pattern(100_000))
+    await listener.close()
+    server.cancel()
+    #expect(access(path, F_OK) != 0, "the socket file is removed on close")
+  }
+
+  @Test("connect refused and DNS failure give their typed errors")
+  func connectErrors() async throws {
+    // A port nobody listens on: bind one, read its number, close it.
+    let probe = try await SocketListener.bind(.host("127.0.0.1", port: 0), on: testGroup.loops[0])
+    let closedPort = try #require(probe.localAddress.port)
+    await probe.close()
+    await #expect(throws: TransportError.connectionRefused(.host("127.0.0.1", port: closedPort))) {
+      _ = try await SocketConnector.connect(to: .host("127.0.0.1", port: closedPort), on: testGroup.loops[0])
+    }
+    do {
+      _ = try await SocketConnector.connect(to: .host("no-such-host.invalid", port: 80), on: testGroup.loops[0])
+      Issue.record("resolving .invalid must fail")
+    } catch let error as TransportError {
+      guard case .nameResolutionFailed(let host, _) = error else {
+        Issue.record("unexpected \(error)")
+        return
+      }
+      #expect(host == "no-such-host.invalid")
+    }
+  }
+
+  @Test("connect timeout against a listener whose backlog is full")
+  func backlogFull() async throws {
+    let listener = try await SocketListener.bind(.host("127.0.0.1", port: 0), backlog: 0, on: testGroup.loops[0])
+    let port = try #require(listener.localAddress.port)
+    // Never accept: fill the backlog, then one more connect must time out.
+    var fillers: [SocketTransport] = []
+    var timedOut = false
+    for _ in 0..<16 {
+      do {
+        fillers.append(
+          try await SocketConnector.connect(
+            to: .host("127.0.0.1", port: port), on: testGroup.loops[0], timeout: .milliseconds(200)))
+      } catch TransportError.timedOut {
+        timedOut = true
+        break
+      }
+    }
+    #expect(timedOut, "a connect to a full backlog times out")
+    for filler in fillers { await filler.close() }
+    await listener.close()
+  }
+
+  @Test("1,000 concurrent connections echo, and no descriptor leaks")
+  func thousandConnections() async throws {
+    let before = openDescriptorCount()
+    let listener = try await SocketListener.bind(
+      .host("127.0.0.1", port: 0), backlog: 1024, on: testGroup.loops[0], group: testGroup)
+    let port = try #require(listener.localAddress.port)
+    let server = startEchoServer(listener)
+    let results = try await withThrowingTaskGroup(of: Bool.self) { group in
+      for index in 0..<1000 {
+        group.addTask {
+          let connection = try await SocketConnector.connect(to: .host("127.0.0.1", port: port), on: testGroup.next())
+          let payload = pattern(100 + index)
+          return try await roundTrip(connection, payload) == payload
+        }
+      }
+      var passed = 0
+      for try await ok in group where ok { passed += 1 }
+      return passed
+    }
+    #expect(results == 1000)
+    await listener.close()
+    server.cancel()
+    // Server-side closes run on the loops; give them a moment.
+    var after = openDescriptorCount()
+    for _ in 0..<50 where after > before {
+      try await Task.sleep(for: .milliseconds(20))
+      after = openDescriptorCount()
+    }
+    #expect(after <= before, "descriptors before \(before), after \(after)")
+  }
+
+  @Test("a peer that closes mid-write gives brokenPipe or connectionReset, not a signal")
+  func peerClosesMidWrite() async throws {
+    let listener = try await SocketListener.bind(.host("127.0.0.1", port: 0), on: testGroup.loops[0], group: testGroup)
+    let port = try #require(listener.localAddress.port)
+    let acceptor = Task { () -> SocketTransport? in try? await listener.accept() }
+    let connection = try await SocketConnector.connect(to: .host("127.0.0.1", port: port), on: testGroup.loops[1])
+    let serverSide = try #require(await acceptor.value)
+    await serverSide.close()
+    do {
+      try await withTaskExecutorPreference(connection.loop) {
+        for _ in 0..<1000 { try await connection.write(pattern(64 * 1024)) }
+      }
+      Issue.record("writing 64 MiB to a closed peer must fail")
+    } catch let error as TransportError {
+      #expect(error == .brokenPipe || error == .connectionReset, "\(error)")
+    }
+    await connection.close()
+    await listener.close()
+  }
+
+  @Test("the accept limit holds connections in the backlog until one closes")
+  func connectionLimit() async throws {
+    let listener = try await SocketListener.bind(
+      .host("127.0.0.1", port: 0), on: testGroup.loops[0], group: testGroup, maxConnections: 2)
+    let port = try #require(listener.localAddress.port)
+    var accepted: [SocketTransport] = []
+    var clients: [SocketTransport] = []
+    for _ in 0..<3 {
+      clients.append(try await SocketConnector.connect(to: .host("127.0.0.1", port: port), on: testGroup.loops[1]))
+    }
+    accepted.append(try await listener.accept())
+    accepted.append(try await listener.accept())
+    let third = Task { try await listener.accept() }
+    try await Task.sleep(for: .milliseconds(100))
+    #expect(await listener.connectionCount == 2)
+    await accepted[0].close()
+    let thirdConnection = try await third.value
+    #expect(await listener.connectionCount == 2)
+    await thirdConnection.close()
+    for connection in accepted + clients { await connection.close() }
+    await listener.close()
+  }
+}
