@@ -36,6 +36,7 @@ let package = Package(
       swiftSettings: strictSettings),
     .testTarget(
       name: "LinuxPlatformTests", dependencies: ["WispLinuxPlatform", "WispCommon"], path: "Tests/LinuxPlatformTests",
+      exclude: ["Fixtures"],
       swiftSettings: strictSettings),
     .testTarget(
       name: "CommonTests", dependencies: ["WispCommon"], path: "Tests/CommonTests", swiftSettings: strictSettings),

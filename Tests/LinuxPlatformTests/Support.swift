@@ -21,7 +21,7 @@ func startEchoServer(_ listener: SocketListener) -> Task<Void, Never> {
 }
 
 /// Echoes until EOF or an error, then closes.
-func echo(_ connection: SocketTransport) async {
+func echo(_ connection: some Transport) async {
   do {
     while true {
       let bytes = try await connection.read { Array($0) }
@@ -35,7 +35,12 @@ func echo(_ connection: SocketTransport) async {
 /// Sends `payload`, half-closes, reads until EOF; returns what came back. Reading and writing run concurrently so
 /// that large payloads do not deadlock on full socket buffers.
 func roundTrip(_ connection: SocketTransport, _ payload: [UInt8]) async throws -> [UInt8] {
-  try await withTaskExecutorPreference(connection.loop) {
+  try await roundTrip(connection, on: connection.loop, payload)
+}
+
+/// `roundTrip` over any transport served by `loop`.
+func roundTrip(_ connection: some Transport, on loop: EventLoop, _ payload: [UInt8]) async throws -> [UInt8] {
+  try await withTaskExecutorPreference(loop) {
     async let writing: Void = {
       var offset = 0
       while offset < payload.count {
@@ -72,4 +77,61 @@ func openDescriptorCount() -> Int {
 /// Deterministic test bytes.
 func pattern(_ count: Int) -> [UInt8] {
   (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 7) }
+}
+
+/// Runs a blocking call (a child process) on its own thread, so no Swift executor thread waits on it.
+func runBlocking<Result: Sendable>(_ body: @escaping @Sendable () -> Result) async -> Result {
+  await withCheckedContinuation { continuation in
+    let box = Unmanaged.passRetained(BlockingCall { continuation.resume(returning: body()) }).toOpaque()
+    var thread = pthread_t()
+    pthread_create(
+      &thread, nil,
+      { argument in
+        guard let argument else { return nil }
+        Unmanaged<BlockingCall>.fromOpaque(argument).takeRetainedValue().body()
+        return nil
+      }, box)
+    pthread_detach(thread)
+  }
+}
+
+final class BlockingCall: @unchecked Sendable {
+  let body: () -> Void
+  init(_ body: @escaping () -> Void) { self.body = body }
+}
+
+/// Runs a shell command and returns its standard output and exit status.
+func shell(_ command: String) async -> (output: String, status: Int32) {
+  await runBlocking {
+    guard let pipe = popen(command, "r") else { return ("", -1) }
+    var output: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+      let count = fread(&buffer, 1, buffer.count, pipe)
+      if count == 0 { break }
+      output.append(contentsOf: buffer[0..<count])
+    }
+    let status = pclose(pipe)
+    return (String(decoding: output, as: UTF8.self), status)
+  }
+}
+
+/// Starts a background process with its output discarded (so it never holds the test's output open); returns its
+/// pid.
+func spawn(_ arguments: [String]) -> pid_t {
+  var pid: pid_t = 0
+  let command = "exec " + arguments.map { "'\($0)'" }.joined(separator: " ") + " >/dev/null 2>&1 </dev/null"
+  let shellArguments: [String] = ["/bin/sh", "-c", command]
+  var cArguments: [UnsafeMutablePointer<CChar>?] = shellArguments.map { strdup($0) } + [nil]
+  defer { for argument in cArguments { free(argument) } }
+  let result = posix_spawn(&pid, "/bin/sh", nil, nil, &cArguments, environ)
+  precondition(result == 0, "cannot start \(arguments[0]): \(result)")
+  return pid
+}
+
+/// Stops a background process and reaps it (SIGKILL: openssl s_server ignores SIGTERM).
+func terminate(_ pid: pid_t) {
+  kill(pid, SIGKILL)
+  var status: Int32 = 0
+  waitpid(pid, &status, 0)
 }

@@ -25,7 +25,7 @@ public struct TLSClientConfiguration: Sendable, Hashable {
   /// `ws connect --insecure` flag) and should never be used in production.
   public var verifiesCertificate: Bool = true
   /// The oldest protocol version accepted. Default TLS 1.2.
-  public var minimumVersion: TLSVersion = .v1_2
+  public var minimumVersion: TLSVersion = .tls12
   /// SHA-256 digests of the SubjectPublicKeyInfo (base64, as in HPKP `pin-sha256`) that the server's leaf
   /// certificate must match, in addition to normal verification. Empty (the default) pins nothing.
   public var pinnedPublicKeySHA256: [String] = []
@@ -48,7 +48,7 @@ public struct TLSServerConfiguration: Sendable, Hashable {
   /// Default `nil`: no client certificate is requested.
   public var clientCertificateAuthorityFile: String?
   /// The oldest protocol version accepted. Default TLS 1.2.
-  public var minimumVersion: TLSVersion = .v1_2
+  public var minimumVersion: TLSVersion = .tls12
   /// The time allowed for the TLS handshake. Default 10 s: slow or stalled clients are dropped.
   public var handshakeTimeout: Duration = .seconds(10)
 
@@ -63,9 +63,9 @@ public struct TLSServerConfiguration: Sendable, Hashable {
 /// A TLS protocol version.
 public enum TLSVersion: Sendable, Hashable, Comparable {
   /// TLS 1.2 (RFC 5246).
-  case v1_2
+  case tls12
   /// TLS 1.3 (RFC 8446).
-  case v1_3
+  case tls13
 }
 
 /// Why a TLS connection failed. Each case names what went wrong, so a user can fix it.

@@ -12,8 +12,8 @@ public protocol Transport: AnyObject, Sendable {
   var peerDescription: String { get }
 
   /// Waits until bytes arrive and hands them to `body`, in a buffer that is valid only during the call (it is the
-  /// event loop's read buffer, shared by every connection of the loop). An empty buffer means the peer closed its
-  /// side (EOF).
+  /// event loop's read buffer, shared by every connection of the loop: `body` must copy what it keeps). An empty
+  /// buffer means the peer closed its side (EOF).
   nonisolated(nonsending) func read<Result>(
     _ body: (UnsafeRawBufferPointer) throws -> Result
   ) async throws -> Result

@@ -1,0 +1,267 @@
+import COpenSSL
+import WispCommon
+
+/// TLS over another transport: a transport in a transport, so nothing above it knows whether it runs over TLS.
+///
+/// OpenSSL works on two memory BIOs: ciphertext read from the inner transport goes into one, ciphertext OpenSSL
+/// produces is taken from the other and written to the inner transport. Plaintext is decrypted into the loop's
+/// second shared buffer and handed to the reader in place, like a plain socket read.
+public final class TLSTransport: Transport, @unchecked Sendable {
+  /// The transport that carries the ciphertext.
+  public let inner: SocketTransport
+  private let ssl: OpaquePointer
+  private let readBIO: OpaquePointer
+  private let writeBIO: OpaquePointer
+  private let host: String?
+  private var closed = false
+  private var receivedCloseNotify = false
+  private var sentCloseNotify = false
+
+  private init(inner: SocketTransport, context: TLSContext, host: String?) throws(TLSError) {
+    guard let ssl = SSL_new(context.context), let readBIO = BIO_new(BIO_s_mem()), let writeBIO = BIO_new(BIO_s_mem())
+    else {
+      throw .handshakeFailed("cannot create the TLS session: \(OpenSSLErrors.drainQueue())")
+    }
+    // SSL_set_bio hands both BIOs to the SSL object, which frees them.
+    SSL_set_bio(ssl, readBIO, writeBIO)
+    self.inner = inner
+    self.ssl = ssl
+    self.readBIO = readBIO
+    self.writeBIO = writeBIO
+    self.host = host
+  }
+
+  deinit {
+    SSL_free(ssl)
+  }
+
+  /// Runs the client handshake over `inner` and verifies the server: chain, host name (DNS or IP SAN) and pins.
+  ///
+  /// - Parameter host: the host of the URL; sent as SNI (unless an IP literal) and verified.
+  /// - Throws: ``TLSError`` saying what failed: untrusted, expired, hostname mismatch, pin mismatch, timeout.
+  public static func connect(
+    over inner: SocketTransport, host: String, context: TLSContext
+  ) async throws -> TLSTransport {
+    guard case .client(let configuration) = context.role else {
+      throw TLSError.invalidConfiguration("a client connection needs a client TLS context")
+    }
+    let name = configuration.serverName ?? host
+    let transport = try TLSTransport(inner: inner, context: context, host: name)
+    let ssl = transport.ssl
+    SSL_set_connect_state(ssl)
+    let isIPAddress = SocketAddress(ipLiteral: name, port: 0) != nil
+    if !isIPAddress {
+      _ = wisp_SSL_set_tlsext_host_name(ssl, name)
+    }
+    if configuration.verifiesCertificate && configuration.verifiesHostname {
+      let ok =
+        isIPAddress
+        ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name.trimmingBrackets) == 1
+        : SSL_set1_host(ssl, name) == 1
+      guard ok else { throw TLSError.invalidConfiguration("cannot verify host name \"\(name)\"") }
+    }
+    try await transport.handshake(timeout: configuration.handshakeTimeout)
+    if !configuration.pinnedPublicKeySHA256.isEmpty {
+      let actual = transport.peerPublicKeySHA256() ?? "none"
+      guard configuration.pinnedPublicKeySHA256.contains(actual) else {
+        await transport.close()
+        throw TLSError.pinMismatch(actual: actual)
+      }
+    }
+    return transport
+  }
+
+  /// Runs the server handshake over an accepted connection.
+  public static func accept(over inner: SocketTransport, context: TLSContext) async throws -> TLSTransport {
+    guard case .server(let configuration) = context.role else {
+      throw TLSError.invalidConfiguration("an accepted connection needs a server TLS context")
+    }
+    let transport = try TLSTransport(inner: inner, context: context, host: nil)
+    SSL_set_accept_state(transport.ssl)
+    try await transport.handshake(timeout: configuration.handshakeTimeout)
+    return transport
+  }
+
+  /// Drives `SSL_do_handshake` until it completes; a timer closes the inner transport when time runs out.
+  private func handshake(timeout: Duration) async throws {
+    let loop = inner.loop
+    loop.preconditionInEventLoop()
+    var timedOut = false
+    let timer = loop.schedule(after: timeout) { [inner] in
+      timedOut = true
+      inner.closeOnLoop()
+    }
+    defer { loop.cancel(timer) }
+    do {
+      while true {
+        // "The current thread's error queue must be empty before the TLS/SSL I/O operation is attempted"
+        // (SSL_get_error(3)); other connections of this loop share the thread.
+        ERR_clear_error()
+        let result = SSL_do_handshake(ssl)
+        // Read the outcome before any await: OpenSSL's error queue is per thread, and other connections of this
+        // loop run at every suspension.
+        let error = result == 1 ? SSL_ERROR_NONE : SSL_get_error(ssl, result)
+        let failure =
+          error == SSL_ERROR_NONE || error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE
+          ? nil : OpenSSLErrors.error(for: ssl, host: host)
+        // Send what the handshake produced, including the alert that tells the peer why it failed.
+        if let failure {
+          try? await flushCiphertext()
+          throw failure
+        }
+        try await flushCiphertext()
+        if result == 1 { return }
+        if error == SSL_ERROR_WANT_READ {
+          guard try await readCiphertext() else {
+            throw OpenSSLErrors.error(for: ssl, host: host)
+          }
+        }
+      }
+    } catch {
+      if timedOut { throw TLSError.handshakeTimedOut(timeout) }
+      await inner.close()
+      throw error
+    }
+  }
+
+  /// Reads ciphertext from the inner transport into OpenSSL; `false` at EOF.
+  private func readCiphertext() async throws -> Bool {
+    try await inner.read { bytes in
+      guard !bytes.isEmpty else { return false }
+      // A memory BIO grows as needed; BIO_write takes everything.
+      _ = BIO_write(readBIO, bytes.baseAddress, Int32(bytes.count))
+      return true
+    }
+  }
+
+  /// Writes whatever ciphertext OpenSSL has produced to the inner transport.
+  private func flushCiphertext() async throws {
+    let pending = wisp_BIO_ctrl_pending(writeBIO)
+    guard pending > 0 else { return }
+    let bytes = [UInt8](unsafeUninitializedCapacity: Int(pending)) { buffer, initialized in
+      initialized = Int(max(0, BIO_read(writeBIO, buffer.baseAddress, Int32(pending))))
+    }
+    try await inner.write(bytes)
+  }
+
+  /// The base64 SHA-256 of the server certificate's SubjectPublicKeyInfo (the HPKP `pin-sha256` form).
+  public func peerPublicKeySHA256() -> String? {
+    guard let certificate = SSL_get1_peer_certificate(ssl) else { return nil }
+    defer { X509_free(certificate) }
+    guard let publicKey = X509_get_X509_PUBKEY(certificate) else { return nil }
+    let length = i2d_X509_PUBKEY(publicKey, nil)
+    guard length > 0 else { return nil }
+    var der = [UInt8](repeating: 0, count: Int(length))
+    der.withUnsafeMutableBufferPointer { buffer in
+      var cursor: UnsafeMutablePointer<UInt8>? = buffer.baseAddress
+      _ = i2d_X509_PUBKEY(publicKey, &cursor)
+    }
+    var digest = [UInt8](repeating: 0, count: 32)
+    var digestLength: UInt32 = 0
+    guard EVP_Digest(der, der.count, &digest, &digestLength, EVP_sha256(), nil) == 1 else { return nil }
+    return Base64.encode(digest.prefix(Int(digestLength)))
+  }
+
+  // MARK: Transport
+
+  /// The inner transport's loop.
+  public var executor: UnownedSerialExecutor { inner.executor }
+
+  /// The peer's address, marked as TLS.
+  public var peerDescription: String { "\(inner.peerDescription) (TLS)" }
+
+  /// Decrypts what has arrived (waiting for ciphertext when needed) and hands the plaintext to `body`.
+  public nonisolated(nonsending) func read<Result>(
+    _ body: (UnsafeRawBufferPointer) throws -> Result
+  ) async throws -> Result {
+    let buffer = inner.loop.plaintextBuffer
+    while true {
+      guard !closed else { throw TransportError.closed }
+      if receivedCloseNotify { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+      ERR_clear_error()
+      let count = SSL_read(ssl, buffer.baseAddress, Int32(buffer.count))
+      if count > 0 {
+        // The body runs before any await: the buffer is the loop's, and other connections use it at every
+        // suspension.
+        let result = try body(UnsafeRawBufferPointer(rebasing: buffer[0..<Int(count)]))
+        // TLS 1.3 post-handshake messages (KeyUpdate) may need an answer.
+        try await flushCiphertext()
+        return result
+      }
+      let error = SSL_get_error(ssl, count)
+      switch error {
+      case SSL_ERROR_WANT_READ:
+        try await flushCiphertext()
+        if try await !readCiphertext() {
+          // EOF without close_notify: the WebSocket close handshake, not TLS, guards message integrity.
+          return try body(UnsafeRawBufferPointer(start: nil, count: 0))
+        }
+      case SSL_ERROR_WANT_WRITE:
+        try await flushCiphertext()
+      case SSL_ERROR_ZERO_RETURN:
+        receivedCloseNotify = true
+      default:
+        throw OpenSSLErrors.error(for: ssl, host: host)
+      }
+    }
+  }
+
+  /// Encrypts `bytes` and writes the records.
+  public nonisolated(nonsending) func write(_ bytes: [UInt8]) async throws {
+    guard !closed, !sentCloseNotify else { throw TransportError.closed }
+    var offset = 0
+    while offset < bytes.count {
+      let chunk = min(bytes.count - offset, 1 << 20)
+      ERR_clear_error()
+      let written = bytes.withUnsafeBytes { raw in SSL_write(ssl, raw.baseAddress! + offset, Int32(chunk)) }
+      guard written > 0 else {
+        let error = SSL_get_error(ssl, written)
+        if error == SSL_ERROR_WANT_WRITE {
+          try await flushCiphertext()
+          continue
+        }
+        throw OpenSSLErrors.error(for: ssl, host: host)
+      }
+      offset += Int(written)
+    }
+    try await flushCiphertext()
+  }
+
+  /// Sends close_notify, then half-closes the inner transport.
+  public nonisolated(nonsending) func shutdownOutput() async throws {
+    guard !closed else { return }
+    try await sendCloseNotify()
+    try await inner.shutdownOutput()
+  }
+
+  private func sendCloseNotify() async throws {
+    guard !sentCloseNotify else { return }
+    sentCloseNotify = true
+    ERR_clear_error()
+    _ = SSL_shutdown(ssl)
+    try await flushCiphertext()
+  }
+
+  /// Sends close_notify (best effort) and closes the inner transport.
+  public func close() async {
+    if inner.loop.inEventLoop {
+      await closeOnLoop()
+    } else {
+      await withTaskExecutorPreference(inner.loop) { await self.closeOnLoop() }
+    }
+  }
+
+  private func closeOnLoop() async {
+    guard !closed else { return }
+    try? await sendCloseNotify()
+    closed = true
+    await inner.close()
+  }
+}
+
+extension String {
+  /// The text without surrounding `[` `]` (IPv6 literals in URLs).
+  var trimmingBrackets: String {
+    hasPrefix("[") && hasSuffix("]") ? String(dropFirst().dropLast()) : self
+  }
+}

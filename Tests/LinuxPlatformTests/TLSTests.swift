@@ -1,0 +1,221 @@
+import Glibc
+import Testing
+import WispCommon
+import WispLinuxPlatform
+
+/// Certificates made once per test run by Fixtures/make-certs.sh with the openssl command.
+let certificates: String = {
+  var template = Array("/tmp/wisp-certs-XXXXXX".utf8CString)
+  guard let directory = mkdtemp(&template) else { fatalError("mkdtemp failed") }
+  let path = String(cString: directory)
+  let script = String(#filePath.dropLast("TLSTests.swift".count)) + "Fixtures/make-certs.sh"
+  guard system("'\(script)' '\(path)'") == 0 else { fatalError("make-certs.sh failed") }
+  return path
+}()
+
+func certificate(_ name: String) -> String { "\(certificates)/\(name)" }
+
+func readPin(_ name: String) -> String {
+  guard let file = fopen(certificate(name), "r") else { return "" }
+  defer { fclose(file) }
+  var line = [CChar](repeating: 0, count: 128)
+  fgets(&line, 128, file)
+  return String(decoding: line.prefix { $0 != 0 && $0 != 10 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+/// A TLS echo server with the given leaf certificate; returns its port and the task to cancel.
+func startTLSEchoServer(
+  leaf: String, clientCA: String? = nil, serverErrors: ServerErrors? = nil, oneLine: Bool = false
+) async throws -> (port: Int, listener: SocketListener, task: Task<Void, Never>) {
+  var configuration = TLSServerConfiguration(
+    certificateChainFile: certificate("\(leaf).pem"), privateKeyFile: certificate("\(leaf).key"))
+  configuration.clientCertificateAuthorityFile = clientCA.map(certificate)
+  let context = try TLSContext(.server(configuration))
+  let listener = try await SocketListener.bind(.host("127.0.0.1", port: 0), on: testGroup.loops[0], group: testGroup)
+  let task = Task {
+    while true {
+      guard let connection = try? await listener.accept() else { return }
+      Task(executorPreference: connection.loop) {
+        do {
+          let tls = try await TLSTransport.accept(over: connection, context: context)
+          if oneLine {
+            // Echo one line, then close: the peer (openssl s_client) exits when we close.
+            var line: [UInt8] = []
+            while !line.contains(10) {
+              let chunk = try await tls.read { Array($0) }
+              if chunk.isEmpty { break }
+              line += chunk
+            }
+            try await tls.write(line)
+            await tls.close()
+          } else {
+            await echo(tls)
+          }
+        } catch {
+          await serverErrors?.record(error)
+        }
+      }
+    }
+  }
+  return (listener.localAddress.port ?? 0, listener, task)
+}
+
+actor ServerErrors {
+  var errors: [any Error] = []
+  func record(_ error: any Error) { errors.append(error) }
+}
+
+/// Connects with TLS to 127.0.0.1:`port` as `host`, and echoes `payload` through it.
+func tlsRoundTrip(port: Int, host: String = "localhost", configuration: TLSClientConfiguration, payload: [UInt8])
+  async throws -> [UInt8]
+{
+  let loop = testGroup.next()
+  let socket = try await SocketConnector.connect(to: .host("127.0.0.1", port: port), on: loop)
+  return try await withTaskExecutorPreference(loop) {
+    let context = try TLSContext(.client(configuration))
+    let tls = try await TLSTransport.connect(over: socket, host: host, context: context)
+    return try await roundTrip(tls, on: loop, payload)
+  }
+}
+
+func trusting(_ ca: String = "ca.pem") -> TLSClientConfiguration {
+  var configuration = TLSClientConfiguration()
+  configuration.trustRoots = .file(certificate(ca))
+  return configuration
+}
+
+@Suite("TLS on the system OpenSSL")
+struct TLSTests {
+  @Test("a trusted server works, by host name and by IP address; 1 MiB echoes intact")
+  func trustedServer() async throws {
+    let server = try await startTLSEchoServer(leaf: "server")
+    let payload = pattern(1 << 20)
+    #expect(try await tlsRoundTrip(port: server.port, configuration: trusting(), payload: payload) == payload)
+    #expect(
+      try await tlsRoundTrip(port: server.port, host: "127.0.0.1", configuration: trusting(), payload: [1, 2, 3]) == [
+        1, 2, 3,
+      ])
+    await server.listener.close()
+    server.task.cancel()
+  }
+
+  @Test("an untrusted CA, an expired certificate and a wrong host name each fail with their own error")
+  func verificationFailures() async throws {
+    let untrusted = try await startTLSEchoServer(leaf: "untrusted")
+    await #expect(throws: TLSError.untrustedCertificate("unable to get local issuer certificate")) {
+      _ = try await tlsRoundTrip(port: untrusted.port, configuration: trusting(), payload: [1])
+    }
+    let expired = try await startTLSEchoServer(leaf: "expired")
+    await #expect(throws: TLSError.certificateExpired("certificate has expired")) {
+      _ = try await tlsRoundTrip(port: expired.port, configuration: trusting(), payload: [1])
+    }
+    let wrongHost = try await startTLSEchoServer(leaf: "wrong-host")
+    await #expect(throws: TLSError.hostnameMismatch(host: "localhost")) {
+      _ = try await tlsRoundTrip(port: wrongHost.port, configuration: trusting(), payload: [1])
+    }
+    // The same server passes when verification is explicitly turned off.
+    var insecure = trusting()
+    insecure.verifiesCertificate = false
+    #expect(try await tlsRoundTrip(port: wrongHost.port, configuration: insecure, payload: [7]) == [7])
+    for server in [untrusted, expired, wrongHost] {
+      await server.listener.close()
+      server.task.cancel()
+    }
+  }
+
+  @Test("mutual TLS: a client certificate is accepted, a missing one refused")
+  func mutualTLS() async throws {
+    let errors = ServerErrors()
+    let server = try await startTLSEchoServer(leaf: "server", clientCA: "ca.pem", serverErrors: errors)
+    var withCertificate = trusting()
+    withCertificate.certificateChainFile = certificate("client.pem")
+    withCertificate.privateKeyFile = certificate("client.key")
+    let echoed = try await tlsRoundTrip(port: server.port, configuration: withCertificate, payload: [4, 2])
+    let errorsSoFar = await errors.errors
+    #expect(echoed == [4, 2], "echoed \(echoed), server errors \(errorsSoFar)")
+    // Without one: TLS 1.3 completes the client's handshake first, so the refusal arrives on the first read.
+    await #expect(throws: TLSError.peerCertificateRequired) {
+      _ = try await tlsRoundTrip(port: server.port, configuration: trusting(), payload: [1])
+    }
+    try await Task.sleep(for: .milliseconds(50))
+    let serverSide = await errors.errors.compactMap { $0 as? TLSError }
+    #expect(serverSide.contains(.peerCertificateRequired), "\(serverSide)")
+    await server.listener.close()
+    server.task.cancel()
+  }
+
+  @Test("pinning accepts the right key and refuses another")
+  func pinning() async throws {
+    let server = try await startTLSEchoServer(leaf: "server")
+    var pinned = trusting()
+    pinned.pinnedPublicKeySHA256 = [readPin("server.pin")]
+    let echoed = try await tlsRoundTrip(port: server.port, configuration: pinned, payload: [9])
+    #expect(echoed == [9], "echoed \(echoed)")
+    var wrongPin = trusting()
+    wrongPin.pinnedPublicKeySHA256 = [readPin("other.pin")]
+    await #expect(throws: TLSError.pinMismatch(actual: readPin("server.pin"))) {
+      _ = try await tlsRoundTrip(port: server.port, configuration: wrongPin, payload: [9])
+    }
+    await server.listener.close()
+    server.task.cancel()
+  }
+
+  @Test("a server that never answers the handshake times out")
+  func handshakeTimeout() async throws {
+    let silent = try await SocketListener.bind(.host("127.0.0.1", port: 0), on: testGroup.loops[0])
+    let port = try #require(silent.localAddress.port)
+    var configuration = trusting()
+    configuration.handshakeTimeout = .milliseconds(200)
+    await #expect(throws: TLSError.handshakeTimedOut(.milliseconds(200))) {
+      _ = try await tlsRoundTrip(port: port, configuration: configuration, payload: [1])
+    }
+    await silent.close()
+  }
+
+  @Test("interoperates with openssl s_server as server")
+  func opensslServer() async throws {
+    // Find a free port, then let s_server listen on it; it echoes lines reversed (-rev).
+    let probe = try await SocketListener.bind(.host("127.0.0.1", port: 0), on: testGroup.loops[0])
+    let port = try #require(probe.localAddress.port)
+    await probe.close()
+    let pid = spawn([
+      "openssl", "s_server", "-quiet", "-rev", "-accept", "127.0.0.1:\(port)", "-cert", certificate("server.pem"),
+      "-key",
+      certificate("server.key"),
+    ])
+    defer { terminate(pid) }
+    let loop = testGroup.next()
+    var socket: SocketTransport?
+    for _ in 0..<100 where socket == nil {
+      socket = try? await SocketConnector.connect(to: .host("127.0.0.1", port: port), on: loop)
+      if socket == nil { try await Task.sleep(for: .milliseconds(20)) }
+    }
+    let connection = try #require(socket)
+    let reply = try await withTaskExecutorPreference(loop) {
+      let tls = try await TLSTransport.connect(
+        over: connection, host: "localhost", context: TLSContext(.client(trusting())))
+      try await tls.write(Array("hello wisp\n".utf8))
+      var received: [UInt8] = []
+      while received.count < 10 {
+        let chunk = try await tls.read { Array($0) }
+        if chunk.isEmpty { break }
+        received += chunk
+      }
+      await tls.close()
+      return String(decoding: received, as: UTF8.self)
+    }
+    #expect(reply.hasPrefix("psiw olleh"), "s_server answered \(reply)")
+  }
+
+  @Test("interoperates with openssl s_client as client")
+  func opensslClient() async throws {
+    let server = try await startTLSEchoServer(leaf: "server", oneLine: true)
+    let command =
+      "printf 'ping from s_client\\n' | openssl s_client -quiet -connect 127.0.0.1:\(server.port) "
+      + "-servername localhost -verify_return_error -CAfile \(certificate("ca.pem")) 2>/dev/null"
+    let result = await shell(command)
+    #expect(result.output.contains("ping from s_client"), "s_client printed: \(result.output)")
+    await server.listener.close()
+    server.task.cancel()
+  }
+}
