@@ -1,0 +1,84 @@
+import Glibc
+import Testing
+import WispCommon
+import WispLinuxPlatform
+
+@Suite("Event loop executor, timers, vectored writes, connector")
+struct EventLoopTests {
+  @Test("tasks with the loop as executor run on the loop thread")
+  func runsOnLoop() async {
+    let loop = testGroup.loops[1]
+    let onLoop = await Task(executorPreference: loop) { loop.inEventLoop }.value
+    #expect(onLoop)
+    #expect(!loop.inEventLoop, "the test itself does not run on the loop")
+  }
+
+  @Test("the loop clock sleeps about as long as asked, and cancellation ends a sleep at once")
+  func clock() async throws {
+    let clock = EventLoopClock(loop: testGroup.loops[0])
+    let start = ContinuousClock.now
+    try await clock.sleep(for: .milliseconds(50))
+    let elapsed = ContinuousClock.now - start
+    #expect(elapsed >= .milliseconds(49) && elapsed < .seconds(2), "\(elapsed)")
+
+    let sleeper = Task { try await clock.sleep(for: .seconds(30)) }
+    try await Task.sleep(for: .milliseconds(20))
+    sleeper.cancel()
+    let cancelledAt = ContinuousClock.now
+    await #expect(throws: CancellationError.self) { try await sleeper.value }
+    #expect(ContinuousClock.now - cancelledAt < .seconds(1))
+  }
+
+  @Test("vectored writes deliver every chunk in order, large and empty ones included")
+  func vectoredWrites() async throws {
+    let listener = try await SocketListener.bind(.host("127.0.0.1", port: 0), on: testGroup.loops[0], group: testGroup)
+    let port = try #require(listener.localAddress.port)
+    let server = startEchoServer(listener)
+    let loop = testGroup.next()
+    let connection = try await SocketConnector.connect(to: .host("127.0.0.1", port: port), on: loop)
+    let chunks: [[UInt8]] = (0..<200).map { index in index % 7 == 0 ? [] : pattern(index * 997 % 70_000) }
+    let expected = chunks.flatMap { $0 }
+    let received = try await withTaskExecutorPreference(loop) {
+      async let writing: Void = {
+        try await connection.write(contentsOf: chunks)
+        try await connection.shutdownOutput()
+      }()
+      var received: [UInt8] = []
+      while true {
+        let count = try await connection.read { bytes in
+          received.append(contentsOf: bytes)
+          return bytes.count
+        }
+        if count == 0 { break }
+      }
+      try await writing
+      return received
+    }
+    #expect(received.count == expected.count && received == expected)
+    await connection.close()
+    await listener.close()
+    server.cancel()
+  }
+
+  @Test("the transport connector gives plain and TLS transports that nothing above can tell apart")
+  func connector() async throws {
+    let plainListener = try await SocketListener.bind(
+      .host("127.0.0.1", port: 0), on: testGroup.loops[0], group: testGroup)
+    let plainServer = startEchoServer(plainListener)
+    let tlsServer = try await startTLSEchoServer(leaf: "server")
+    let connector: any TransportConnector = LinuxTransportConnector(group: testGroup)
+    var tls = TLSClientConfiguration()
+    tls.trustRoots = .file(certificate("ca.pem"))
+    for (port, configuration) in [(plainListener.localAddress.port ?? 0, nil), (tlsServer.port, tls)] {
+      let transport = try await connector.connect(
+        to: .host("127.0.0.1", port: port), tls: configuration, host: "localhost", timeout: .seconds(5))
+      let loop = try #require((transport as? SocketTransport)?.loop ?? (transport as? TLSTransport)?.inner.loop)
+      #expect((transport is TLSTransport) == (configuration != nil))
+      #expect(try await roundTrip(transport, on: loop, pattern(70_000)) == pattern(70_000))
+    }
+    await plainListener.close()
+    plainServer.cancel()
+    await tlsServer.listener.close()
+    tlsServer.task.cancel()
+  }
+}
