@@ -19,14 +19,15 @@ struct EventLoopTests {
     let start = ContinuousClock.now
     try await clock.sleep(for: .milliseconds(50))
     let elapsed = ContinuousClock.now - start
-    #expect(elapsed >= .milliseconds(49) && elapsed < .seconds(2), "\(elapsed)")
+    // Only the lower bound is exact; the upper one is loose because the test's own task waits for a pool thread.
+    #expect(elapsed >= .milliseconds(49) && elapsed < .seconds(20), "\(elapsed)")
 
-    let sleeper = Task { try await clock.sleep(for: .seconds(30)) }
+    let sleeper = Task { try await clock.sleep(for: .seconds(60)) }
     try await Task.sleep(for: .milliseconds(20))
     sleeper.cancel()
     let cancelledAt = ContinuousClock.now
     await #expect(throws: CancellationError.self) { try await sleeper.value }
-    #expect(ContinuousClock.now - cancelledAt < .seconds(1))
+    #expect(ContinuousClock.now - cancelledAt < .seconds(20), "cancellation ended the 60 s sleep early")
   }
 
   @Test("vectored writes deliver every chunk in order, large and empty ones included")
@@ -43,14 +44,7 @@ struct EventLoopTests {
         try await connection.write(contentsOf: chunks)
         try await connection.shutdownOutput()
       }()
-      var received: [UInt8] = []
-      while true {
-        let count = try await connection.read { bytes in
-          received.append(contentsOf: bytes)
-          return bytes.count
-        }
-        if count == 0 { break }
-      }
+      let received = try await readToEnd(connection)
       try await writing
       return received
     }

@@ -50,15 +50,7 @@ func roundTrip(_ connection: some Transport, on loop: EventLoop, _ payload: [UIn
       }
       try await connection.shutdownOutput()
     }()
-    var received: [UInt8] = []
-    received.reserveCapacity(payload.count)
-    while true {
-      let count = try await connection.read { bytes in
-        received.append(contentsOf: bytes)
-        return bytes.count
-      }
-      if count == 0 { break }
-    }
+    let received = try await readToEnd(connection)
     try await writing
     await connection.close()
     return received
@@ -134,4 +126,16 @@ func terminate(_ pid: pid_t) {
   kill(pid, SIGKILL)
   var status: Int32 = 0
   waitpid(pid, &status, 0)
+}
+
+/// Reads until EOF; call on the transport's loop.
+func readToEnd(_ connection: some Transport) async throws -> [UInt8] {
+  var received: [UInt8] = []
+  while true {
+    let count = try await connection.read { bytes in
+      received.append(contentsOf: bytes)
+      return bytes.count
+    }
+    if count == 0 { return received }
+  }
 }

@@ -91,10 +91,17 @@ struct TLSTests {
     let server = try await startTLSEchoServer(leaf: "server")
     let payload = pattern(1 << 20)
     #expect(try await tlsRoundTrip(port: server.port, configuration: trusting(), payload: payload) == payload)
-    #expect(
-      try await tlsRoundTrip(port: server.port, host: "127.0.0.1", configuration: trusting(), payload: [1, 2, 3]) == [
-        1, 2, 3,
-      ])
+    let byAddress = try await tlsRoundTrip(
+      port: server.port, host: "127.0.0.1", configuration: trusting(), payload: [1, 2])
+    #expect(byAddress == [1, 2])
+    // A CA directory in OpenSSL's hashed layout works as well as a CA file.
+    let directory = certificate("ca-directory")
+    let rehash = await shell(
+      "mkdir -p \(directory) && cp \(certificate("ca.pem")) \(directory)/ && openssl rehash \(directory)")
+    #expect(rehash.status == 0)
+    var byDirectory = TLSClientConfiguration()
+    byDirectory.trustRoots = .directory(directory)
+    #expect(try await tlsRoundTrip(port: server.port, configuration: byDirectory, payload: [5]) == [5])
     await server.listener.close()
     server.task.cancel()
   }
@@ -205,6 +212,37 @@ struct TLSTests {
       return String(decoding: received, as: UTF8.self)
     }
     #expect(reply.hasPrefix("psiw olleh"), "s_server answered \(reply)")
+  }
+
+  @Test("the minimum version is enforced: a TLS 1.2-only openssl s_server is refused by a TLS 1.3 client")
+  func minimumVersion() async throws {
+    let probe = try await SocketListener.bind(.host("127.0.0.1", port: 0), on: testGroup.loops[0])
+    let port = try #require(probe.localAddress.port)
+    await probe.close()
+    let pid = spawn([
+      "openssl", "s_server", "-quiet", "-tls1_2", "-accept", "127.0.0.1:\(port)", "-cert", certificate("server.pem"),
+      "-key", certificate("server.key"),
+    ])
+    defer { terminate(pid) }
+    var tls13 = trusting()
+    tls13.minimumVersion = .tls13
+    var outcome: (any Error)?
+    for _ in 0..<100 {
+      do {
+        _ = try await tlsRoundTrip(port: port, configuration: tls13, payload: [1])
+        break
+      } catch TransportError.connectionRefused {
+        try await Task.sleep(for: .milliseconds(20))  // s_server is still starting
+      } catch {
+        outcome = error
+        break
+      }
+    }
+    guard case .handshakeFailed(let detail)? = outcome as? TLSError else {
+      Issue.record("expected a handshake failure, got \(String(describing: outcome))")
+      return
+    }
+    #expect(detail.contains("version") || detail.contains("alert"), "\(detail)")
   }
 
   @Test("interoperates with openssl s_client as client")

@@ -68,18 +68,7 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable,
   // MARK: Threads
 
   private func startThread() {
-    let box = Unmanaged.passRetained(self).toOpaque()
-    var thread = pthread_t()
-    let result = pthread_create(
-      &thread, nil,
-      { argument in
-        guard let argument else { return nil }
-        let loop = Unmanaged<EventLoop>.fromOpaque(argument).takeRetainedValue()
-        loop.run()
-        return nil
-      }, box)
-    precondition(result == 0, "pthread_create failed: \(result)")
-    threadID = thread
+    threadID = PlatformThread.start { [self] in run() }
   }
 
   /// `true` when called on the loop's thread.

@@ -15,17 +15,7 @@ final class BlockingWorkPool: @unchecked Sendable {
     pthread_mutex_init(mutex, nil)
     pthread_cond_init(condition, nil)
     for _ in 0..<threadCount {
-      let box = Unmanaged.passRetained(self).toOpaque()
-      var thread = pthread_t()
-      let result = pthread_create(
-        &thread, nil,
-        { argument in
-          guard let argument else { return nil }
-          Unmanaged<BlockingWorkPool>.fromOpaque(argument).takeRetainedValue().work()
-          return nil
-        }, box)
-      precondition(result == 0, "pthread_create failed: \(result)")
-      pthread_detach(thread)
+      PlatformThread.start { [self] in work() }
     }
   }
 
