@@ -9,6 +9,9 @@ import PackageDescription
 let strictSettings: [SwiftSetting] = [
   .enableUpcomingFeature("ExistentialAny"),
   .enableUpcomingFeature("MemberImportVisibility"),
+  // Async functions run on their caller's executor unless marked @concurrent: the I/O path stays on the event
+  // loop that owns the socket, with no hop (docs/decisions/0003).
+  .enableUpcomingFeature("NonisolatedNonsendingByDefault"),
 ]
 
 let package = Package(

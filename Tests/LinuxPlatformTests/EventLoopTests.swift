@@ -13,6 +13,24 @@ struct EventLoopTests {
     #expect(!loop.inEventLoop, "the test itself does not run on the loop")
   }
 
+  @Test("actors whose executor is the loop run on its thread and can read a socket there")
+  func actorOnLoop() async throws {
+    let loop = testGroup.loops[0]
+    let actor = LoopBoundCounter(loop: loop)
+    #expect(await actor.incrementOnLoop() == 1)
+    #expect(await actor.incrementOnLoop() == 2)
+
+    let listener = try await SocketListener.bind(.host("127.0.0.1", port: 0), on: loop)
+    let port = try #require(listener.localAddress.port)
+    let server = startEchoServer(listener)
+    let connection = try await SocketConnector.connect(to: .host("127.0.0.1", port: port), on: loop)
+    let reader = SocketUser(connection: connection)
+    #expect(try await reader.echo([1, 2, 3]) == [1, 2, 3])
+    await connection.close()
+    await listener.close()
+    server.cancel()
+  }
+
   @Test("the loop clock sleeps about as long as asked, and cancellation ends a sleep at once")
   func clock() async throws {
     let clock = EventLoopClock(loop: testGroup.loops[0])
@@ -74,5 +92,37 @@ struct EventLoopTests {
     plainServer.cancel()
     await tlsServer.listener.close()
     tlsServer.task.cancel()
+  }
+}
+
+/// An actor on a loop's serial executor.
+actor LoopBoundCounter {
+  let loop: EventLoop
+  var count = 0
+  init(loop: EventLoop) { self.loop = loop }
+  nonisolated var unownedExecutor: UnownedSerialExecutor { loop.asUnownedSerialExecutor() }
+
+  func incrementOnLoop() -> Int {
+    precondition(loop.inEventLoop)
+    count += 1
+    return count
+  }
+}
+
+/// An actor that uses a socket from its own isolation, as sessions do.
+actor SocketUser {
+  let connection: SocketTransport
+  init(connection: SocketTransport) { self.connection = connection }
+  nonisolated var unownedExecutor: UnownedSerialExecutor { connection.loop.asUnownedSerialExecutor() }
+
+  func echo(_ bytes: [UInt8]) async throws -> [UInt8] {
+    try await connection.write(bytes)
+    var received: [UInt8] = []
+    while received.count < bytes.count {
+      let chunk = try await connection.read { Array($0) }
+      if chunk.isEmpty { break }
+      received += chunk
+    }
+    return received
   }
 }

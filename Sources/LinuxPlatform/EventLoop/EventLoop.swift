@@ -10,7 +10,7 @@ import WispCommon
 /// without a thread hop. Everything the loop owns (registrations, timers, the read buffer) is touched only on
 /// the loop thread; other threads talk to it through ``enqueue(_:)`` and ``execute(_:)``, which wake it through an
 /// eventfd.
-public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable, CustomStringConvertible {
+public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringConvertible {
   /// The size of the loop's shared read buffer: 64 KiB per read amortizes the system call and fits L2.
   public static let readBufferSize = 64 * 1024
 
@@ -24,8 +24,19 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable,
   /// mutex through which work reaches the loop.
   private nonisolated(unsafe) var threadID = pthread_t()
 
+  /// A job and the role it was enqueued under: tasks that prefer the loop (``TaskExecutor``) run without actor
+  /// isolation, so calling nonisolated code does not switch executors; actor jobs (``serialExecutor``) run isolated
+  /// to the loop's serial executor.
+  struct Job {
+    let job: UnownedJob
+    let isSerial: Bool
+  }
+
+  /// The loop as the serial executor of actors (sessions) that serve its connections.
+  public private(set) lazy var serialExecutor = LoopSerialExecutor(loop: self)
+
   private struct Incoming {
-    var jobs: [UnownedJob] = []
+    var jobs: [Job] = []
     var closures: [@Sendable () -> Void] = []
     var sleeping = false
     var stopping = false
@@ -33,8 +44,8 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable,
   private let incoming = Mutex(Incoming())
 
   // Loop-thread state.
-  private var localJobs: [UnownedJob] = []
-  private var runningJobs: [UnownedJob] = []
+  private var localJobs: [Job] = []
+  private var runningJobs: [Job] = []
   private var timers = TimerQueue()
   /// The read buffer shared by every transport of this loop; valid during one `read` body.
   let readBuffer: UnsafeMutableRawBufferPointer
@@ -83,10 +94,14 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable,
 
   // MARK: Executor
 
+  /// Runs a task's `job` on the loop thread (task executor role).
+  public func enqueue(_ job: consuming ExecutorJob) {
+    enqueue(Job(job: UnownedJob(job), isSerial: false))
+  }
+
   /// Runs `job` on the loop thread. From the loop thread this is a plain append; from elsewhere it takes a lock
   /// and wakes the loop if it sleeps.
-  public func enqueue(_ job: consuming ExecutorJob) {
-    let job = UnownedJob(job)
+  func enqueue(_ job: Job) {
     if inEventLoop {
       localJobs.append(job)
       return
@@ -118,17 +133,7 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable,
 
   /// This loop as the serial executor of actors that serve its connections.
   public func asUnownedSerialExecutor() -> UnownedSerialExecutor {
-    UnownedSerialExecutor(ordinary: self)
-  }
-
-  /// Lets `assumeIsolated` and `preconditionIsolated` check that code runs on the loop.
-  public func checkIsolated() {
-    preconditionInEventLoop()
-  }
-
-  /// Whether the current thread is the loop's (the runtime's `isIsolatingCurrentContext` hook).
-  public func isIsolatingCurrentContext() -> Bool? {
-    inEventLoop
+    serialExecutor.asUnownedSerialExecutor()
   }
 
   private func signalWake() {
@@ -233,18 +238,57 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable,
   }
 
   private func runJobs() {
-    // Jobs enqueued while these run (from the loop thread) go to `localJobs` and run in the next round, after the
-    // next epoll poll, so a chatty task cannot starve I/O.
+    // Jobs that these jobs enqueue (a task resuming another, an actor hop) run in the same pass, up to a bound of
+    // rounds, so that a hop costs no epoll_wait; after the bound, I/O gets its turn.
     incoming.withLock { state in
       if !state.jobs.isEmpty {
         localJobs.append(contentsOf: state.jobs)
         state.jobs.removeAll(keepingCapacity: true)
       }
     }
-    swap(&localJobs, &runningJobs)
-    for job in runningJobs {
-      job.runSynchronously(isolatedTo: asUnownedSerialExecutor(), taskExecutor: asUnownedTaskExecutor())
+    let taskExecutor = asUnownedTaskExecutor()
+    let serial = serialExecutor.asUnownedSerialExecutor()
+    var rounds = 0
+    while !localJobs.isEmpty && rounds < 16 {
+      rounds += 1
+      swap(&localJobs, &runningJobs)
+      for entry in runningJobs {
+        if entry.isSerial {
+          entry.job.runSynchronously(isolatedTo: serial, taskExecutor: taskExecutor)
+        } else {
+          entry.job.runSynchronously(on: taskExecutor)
+        }
+      }
+      runningJobs.removeAll(keepingCapacity: true)
     }
-    runningJobs.removeAll(keepingCapacity: true)
+  }
+}
+
+/// An event loop in its serial-executor role: actors whose `unownedExecutor` is this run on the loop's thread.
+public final class LoopSerialExecutor: SerialExecutor, @unchecked Sendable {
+  unowned let loop: EventLoop
+
+  init(loop: EventLoop) {
+    self.loop = loop
+  }
+
+  /// Runs an actor's job on the loop thread.
+  public func enqueue(_ job: consuming ExecutorJob) {
+    loop.enqueue(EventLoop.Job(job: UnownedJob(job), isSerial: true))
+  }
+
+  /// The executor reference for actors.
+  public func asUnownedSerialExecutor() -> UnownedSerialExecutor {
+    UnownedSerialExecutor(ordinary: self)
+  }
+
+  /// Lets `assumeIsolated` and `preconditionIsolated` check that code runs on the loop.
+  public func checkIsolated() {
+    loop.preconditionInEventLoop()
+  }
+
+  /// Whether the current thread is the loop's (the runtime's `isIsolatingCurrentContext` hook).
+  public func isIsolatingCurrentContext() -> Bool? {
+    loop.inEventLoop
   }
 }
