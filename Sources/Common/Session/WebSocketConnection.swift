@@ -1,0 +1,249 @@
+/// Runs a ``ConnectionStateMachine`` over a ``Transport``: the engine under the default and raw sessions of both
+/// roles (the Ktor-style session types wrap it).
+///
+/// It is an actor on the transport's executor (the event loop that owns the socket), so the bytes go from the
+/// socket through the state machine into ``receive()`` on one thread. A reader task reads while the incoming
+/// queue has room (``Options/incomingCapacity``), and stops reading when it is full, so a slow consumer applies
+/// backpressure to the peer instead of growing memory. Frames passed to ``send(_:)`` are written before it returns,
+/// so frames sent before a close always precede the close frame.
+public actor WebSocketConnection {
+  /// Session-level settings.
+  public struct Options: Sendable, Hashable {
+    /// Whole frames (default mode: whole messages) buffered before the reader stops reading. Default 64.
+    public var incomingCapacity: Int = 64
+    /// How long to wait for the peer's close frame after ours, and (client) for the server to close TCP after the
+    /// handshake, before closing the transport. Default 5 s (Ktor has no such bound; RFC 6455 section 7.1.1 lets
+    /// the client close after "some time").
+    public var closeTimeout: Duration = .seconds(5)
+
+    /// Creates the default options.
+    public init() {}
+  }
+
+  /// The transport the connection runs on.
+  public nonisolated let transport: any Transport
+  /// The transport's executor: the event loop that owns the socket.
+  public nonisolated var unownedExecutor: UnownedSerialExecutor { transport.executor }
+
+  private var machine: ConnectionStateMachine
+  private let options: Options
+  private var queue: [Frame] = []
+  private var queueHead = 0
+  private var receiver: CheckedContinuation<Frame?, any Error>?
+  private var readerPaused: CheckedContinuation<Void, Never>?
+  private var closeWaiters: [CheckedContinuation<CloseReason, Never>] = []
+  private var outcome: Result<CloseReason, any Error>?
+  private var transportClosed = false
+  private var readerStarted = false
+
+  /// Creates a connection over an open transport (after a successful opening handshake).
+  public init(
+    transport: any Transport, configuration: ConnectionStateMachine.Configuration, options: Options = Options(),
+    random: any SecureRandomSource = SystemSecureRandom()
+  ) {
+    self.transport = transport
+    self.machine = ConnectionStateMachine(configuration: configuration, random: random)
+    self.options = options
+  }
+
+  /// The reason the connection closed: the peer's close, ours, a failure's, or 1006 without a close frame;
+  /// waits until the connection has closed.
+  public var closeReason: CloseReason {
+    get async {
+      if case .success(let reason)? = outcome { return reason }
+      if case .failure? = outcome { return failureReason }
+      return await withCheckedContinuation { closeWaiters.append($0) }
+    }
+  }
+
+  /// Frames received and not yet taken by ``receive()``; at most ``Options/incomingCapacity`` plus one read's worth.
+  public var bufferedFrameCount: Int { queue.count - queueHead }
+
+  private var failureReason: CloseReason {
+    machine.sentCloseReason ?? CloseReason(.abnormalClosure, "Connection was closed without close frame")
+  }
+
+  /// The next incoming frame (default mode: whole message; raw mode: every frame), or `nil` once the connection
+  /// closed normally.
+  ///
+  /// - Throws: the ``ProtocolViolation`` that failed the connection, or the transport's error.
+  public func receive() async throws -> Frame? {
+    startReaderIfNeeded()
+    if queueHead < queue.count { return dequeue() }
+    if let outcome {
+      if case .failure(let error) = outcome { throw error }
+      return nil
+    }
+    return try await withCheckedThrowingContinuation { receiver = $0 }
+  }
+
+  private func dequeue() -> Frame {
+    let frame = queue[queueHead]
+    queueHead += 1
+    if queueHead == queue.count {
+      queue.removeAll(keepingCapacity: true)
+      queueHead = 0
+    }
+    if let paused = readerPaused, queue.count - queueHead < options.incomingCapacity {
+      readerPaused = nil
+      paused.resume()
+    }
+    return frame
+  }
+
+  /// Sends a frame and writes it out.
+  ///
+  /// - Throws: ``ConnectionUsageError`` for frames RFC 6455 forbids now, or the transport's error.
+  public func send(_ frame: Frame) async throws {
+    try machine.send(frame)
+    try await flush()
+  }
+
+  /// Writes whatever the state machine has queued (pongs, close frames).
+  public func flush() async throws {
+    guard machine.hasOutput, !transportClosed else { return }
+    try await transport.write(machine.takeOutput())
+  }
+
+  /// Starts the closing handshake with `reason`, waits (bounded by ``Options/closeTimeout``) for the peer's close
+  /// frame, and closes the transport. Returns the connection's close reason.
+  @discardableResult
+  public func close(_ reason: CloseReason = CloseReason(.normal)) async -> CloseReason {
+    startReaderIfNeeded()
+    if outcome == nil, machine.close(reason) {
+      try? await flush()
+    }
+    if outcome == nil {
+      let timeout = options.closeTimeout
+      let watchdog = Task {
+        try await Task.sleep(for: timeout)
+        await self.closeTransport(finishing: .success(self.machine.sentCloseReason ?? reason))
+      }
+      let result = await closeReason
+      watchdog.cancel()
+      return result
+    }
+    return await closeReason
+  }
+
+  // MARK: Reader
+
+  private func startReaderIfNeeded() {
+    guard !readerStarted else { return }
+    readerStarted = true
+    Task { await self.readLoop() }
+  }
+
+  private func readLoop() async {
+    do {
+      while outcome == nil {
+        if queue.count - queueHead >= options.incomingCapacity {
+          await withCheckedContinuation { readerPaused = $0 }
+          continue
+        }
+        var events: [ConnectionEvent] = []
+        let open = try await transport.read { buffer -> Bool in
+          if buffer.isEmpty {
+            if let event = machine.receiveEndOfStream() { events.append(event) }
+            return false
+          }
+          var offset = 0
+          while let event = machine.receive(buffer, offset: &offset) { events.append(event) }
+          return true
+        }
+        for event in events { try await handle(event) }
+        try await flush()
+        if !open && outcome == nil {
+          await closeTransport(finishing: .success(closingReasonAtEOF()))
+        }
+      }
+    } catch {
+      await closeTransport(finishing: .failure(error))
+    }
+  }
+
+  private func closingReasonAtEOF() -> CloseReason {
+    machine.receivedCloseReason ?? (machine.state == .closed ? machine.closeReplyReason : failureReason)
+  }
+
+  private func handle(_ event: ConnectionEvent) async throws {
+    switch event {
+    case .frame(let frame):
+      queue.append(frame)
+      if let receiver {
+        self.receiver = nil
+        receiver.resume(returning: dequeue())
+      }
+      if case .raw = machine.configuration.mode, frame.frameType == .close, machine.state == .closed {
+        await closeTransport(finishing: .success(frame.readReason() ?? CloseReason(.noStatus)))
+      }
+    case .ping, .pong:
+      break
+    case .closeReceived(let reason):
+      if machine.state == .closingByPeer {
+        // Answer with the peer's code once our queued frames are out (they are: send writes before returning).
+        machine.close(machine.closeReplyReason)
+        try await flush()
+      }
+      let finalReason = reason ?? CloseReason(.noStatus)
+      if machine.configuration.role == .server {
+        // RFC 6455 section 7.1.1: "the server ... SHOULD close the underlying TCP connection" first.
+        await closeTransport(finishing: .success(finalReason))
+      } else {
+        await waitForServerClose(then: finalReason)
+      }
+    case .failed(let violation):
+      try? await flush()
+      await closeTransport(finishing: .failure(violation))
+    case .closedWithoutCloseFrame:
+      await closeTransport(
+        finishing: .success(CloseReason(.abnormalClosure, "Connection was closed without close frame")))
+    }
+  }
+
+  /// Client side of RFC 6455 section 7.1.1: wait a bounded time for the server to close TCP, then close it.
+  private func waitForServerClose(then reason: CloseReason) async {
+    let timeout = options.closeTimeout
+    let watchdog = Task {
+      try await Task.sleep(for: timeout)
+      await self.closeTransport(finishing: .success(reason))
+    }
+    while outcome == nil {
+      let eof = (try? await transport.read { $0.isEmpty }) ?? true
+      if eof { break }
+    }
+    watchdog.cancel()
+    await closeTransport(finishing: .success(reason))
+  }
+
+  private func closeTransport(finishing result: Result<CloseReason, any Error>) async {
+    guard outcome == nil else { return }
+    outcome = result
+    if !transportClosed {
+      transportClosed = true
+      await transport.close()
+    }
+    if let receiver {
+      self.receiver = nil
+      if queueHead < queue.count {
+        receiver.resume(returning: dequeue())
+      } else {
+        switch result {
+        case .success: receiver.resume(returning: nil)
+        case .failure(let error): receiver.resume(throwing: error)
+        }
+      }
+    }
+    if let paused = readerPaused {
+      readerPaused = nil
+      paused.resume()
+    }
+    let reason: CloseReason
+    switch result {
+    case .success(let value): reason = value
+    case .failure: reason = failureReason
+    }
+    for waiter in closeWaiters { waiter.resume(returning: reason) }
+    closeWaiters.removeAll()
+  }
+}

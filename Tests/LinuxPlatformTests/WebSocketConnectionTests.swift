@@ -1,0 +1,103 @@
+import Testing
+import WispCommon
+import WispLinuxPlatform
+
+/// A connected pair of sockets on loopback, wrapped as a client and a server connection (no HTTP handshake:
+/// the frames start at once, as after a 101).
+func connectionPair(
+  serverMode: ConnectionStateMachine.Mode = .default, options: WebSocketConnection.Options = .init()
+) async throws -> (client: WebSocketConnection, server: WebSocketConnection, listener: SocketListener) {
+  let listener = try await SocketListener.bind(.host("127.0.0.1", port: 0), on: testGroup.loops[0], group: testGroup)
+  let port = try #require(listener.localAddress.port)
+  async let accepted = listener.accept()
+  let clientSocket = try await SocketConnector.connect(to: .host("127.0.0.1", port: port), on: testGroup.next())
+  let serverSocket = try await accepted
+  let client = WebSocketConnection(transport: clientSocket, configuration: .init(role: .client), options: options)
+  let server = WebSocketConnection(
+    transport: serverSocket, configuration: .init(role: .server, mode: serverMode), options: options)
+  return (client, server, listener)
+}
+
+@Suite("WebSocketConnection over loopback sockets")
+struct WebSocketConnectionTests {
+  @Test("echo, then a client-initiated close handshake: both sides see 1000")
+  func echoAndClose() async throws {
+    let (client, server, listener) = try await connectionPair()
+    let echo = Task {
+      while let frame = try await server.receive() { try await server.send(frame) }
+      return await server.closeReason
+    }
+    for index in 0..<100 {
+      try await client.send(.text("message \(index)"))
+      #expect(try await client.receive() == .text("message \(index)"))
+    }
+    try await client.send(.binary(pattern(1 << 20)))
+    #expect(try await client.receive() == .binary(pattern(1 << 20)))
+    let reason = await client.close(CloseReason(.normal, "bye"))
+    #expect(reason.code == .normal)
+    #expect(try await echo.value == CloseReason(.normal, "bye"))
+    #expect(try await client.receive() == nil)
+    await listener.close()
+  }
+
+  @Test("a server close with an application code reaches the client; messages sent before it arrive first")
+  func serverClose() async throws {
+    let (client, server, listener) = try await connectionPair()
+    try await server.send(.text("before close"))
+    let serverSide = Task { await server.close(CloseReason(code: 4000, message: "done")) }
+    #expect(try await client.receive() == .text("before close"))
+    #expect(try await client.receive() == nil)
+    #expect(await client.closeReason == CloseReason(code: 4000, message: "done"))
+    #expect(await serverSide.value.code == 4000)
+    await listener.close()
+  }
+
+  @Test("a peer that vanishes without a close frame gives 1006")
+  func abruptEOF() async throws {
+    let (client, server, listener) = try await connectionPair()
+    await server.transport.close()
+    #expect(try await client.receive() == nil)
+    #expect(await client.closeReason.code == .abnormalClosure)
+    await listener.close()
+  }
+
+  @Test("a protocol violation fails the connection with 1002 on both sides")
+  func violation() async throws {
+    let (client, server, listener) = try await connectionPair()
+    // A reserved opcode, masked as a client must.
+    let raw: [UInt8] = [0x83, 0x80, 1, 2, 3, 4]
+    let socket = try #require(client.transport as? SocketTransport)
+    try await withTaskExecutorPreference(socket.loop) { try await socket.write(raw) }
+    await #expect(throws: ProtocolViolation.reservedOpcode(3)) { _ = try await server.receive() }
+    #expect(await server.closeReason.code == .protocolError)
+    #expect(try await client.receive() == nil)
+    #expect(await client.closeReason.code == .protocolError)
+    await listener.close()
+  }
+
+  @Test("a slow reader stops the socket reads at the incoming capacity, and nothing is lost")
+  func backpressure() async throws {
+    var options = WebSocketConnection.Options()
+    options.incomingCapacity = 4
+    let (client, server, listener) = try await connectionPair(options: options)
+    let sender = Task {
+      for index in 0..<2000 { try await client.send(.binary(pattern(1000 + index % 7))) }
+    }
+    try await Task.sleep(for: .milliseconds(100))
+    // The first receive starts the reader; give it time to fill the queue, which must stop at the capacity.
+    #expect(try await server.receive()?.data == pattern(1000))
+    try await Task.sleep(for: .milliseconds(100))
+    let buffered = await server.bufferedFrameCount
+    // The reader checks the capacity before each read; one 64 KiB read holds at most 66 of these frames.
+    #expect(buffered <= 4 + 66, "buffered \(buffered) of 2000 sent")
+    var received = 1
+    while received < 2000, let frame = try await server.receive() {
+      #expect(frame.data == pattern(1000 + received % 7))
+      received += 1
+    }
+    try await sender.value
+    #expect(received == 2000)
+    await client.close()
+    await listener.close()
+  }
+}
