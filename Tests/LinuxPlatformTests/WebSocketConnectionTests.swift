@@ -101,3 +101,45 @@ struct WebSocketConnectionTests {
     await listener.close()
   }
 }
+
+@Suite("WebSocketConnection pinger")
+struct WebSocketConnectionPingTests {
+  @Test("pings answered by a default-mode peer keep the connection open")
+  func answeredPings() async throws {
+    var options = WebSocketConnection.Options()
+    options.pingInterval = .milliseconds(30)
+    let (client, server, listener) = try await connectionPair(options: options)
+    await server.start()
+    await client.start()
+    try await Task.sleep(for: .milliseconds(300))
+    try await client.send(.text("still open"))
+    #expect(try await server.receive() == .text("still open"))
+    await client.close()
+    await listener.close()
+  }
+
+  @Test("a peer that never answers pings is closed with 1011 'Ping timeout'")
+  func pingTimeout() async throws {
+    var options = WebSocketConnection.Options()
+    options.pingInterval = .milliseconds(30)
+    options.pingTimeout = .milliseconds(60)
+    // The server side is raw and never read, so nobody answers the client's pings.
+    let (client, server, listener) = try await connectionPair(serverMode: .raw, options: options)
+    await client.start()
+    await #expect(throws: WebSocketConnection.SessionError.pingTimeout(.milliseconds(60))) {
+      _ = try await client.receive()
+    }
+    #expect(await client.closeReason == CloseReason(.internalError, "Ping timeout"))
+    // The raw server sees the pings, then the close with 1011.
+    var sawPing = false
+    while let frame = try await server.receive() {
+      if frame.frameType == .ping { sawPing = true }
+      if frame.frameType == .close {
+        #expect(frame.readReason() == CloseReason(.internalError, "Ping timeout"))
+        break
+      }
+    }
+    #expect(sawPing)
+    await listener.close()
+  }
+}

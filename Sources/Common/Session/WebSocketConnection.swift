@@ -15,9 +15,27 @@ public actor WebSocketConnection {
     /// handshake, before closing the transport. Default 5 s (Ktor has no such bound; RFC 6455 section 7.1.1 lets
     /// the client close after "some time").
     public var closeTimeout: Duration = .seconds(5)
+    /// How often to ping the peer; `nil` (the default) sends no pings. Ktor's `pingInterval`/`pingPeriod`.
+    public var pingInterval: Duration?
+    /// How long to wait for the pong that answers a ping before closing with 1011 "Ping timeout"; `nil` (the
+    /// default) means twice ``pingInterval``, as Ktor's client fixes it.
+    public var pingTimeout: Duration?
 
     /// Creates the default options.
     public init() {}
+  }
+
+  /// Failures of the session itself, as opposed to the peer's protocol violations.
+  public enum SessionError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The peer did not answer a ping within the ping timeout; the connection closed with 1011 "Ping timeout".
+    case pingTimeout(Duration)
+
+    /// A sentence that says what happened.
+    public var description: String {
+      switch self {
+      case .pingTimeout(let limit): "the peer did not answer a ping within \(limit)"
+      }
+    }
   }
 
   /// The transport the connection runs on.
@@ -35,6 +53,9 @@ public actor WebSocketConnection {
   private var outcome: Result<CloseReason, any Error>?
   private var transportClosed = false
   private var readerStarted = false
+  private var pendingPing: [UInt8]?
+  private var pinger: Task<Void, Never>?
+  private let random: any SecureRandomSource
 
   /// Creates a connection over an open transport (after a successful opening handshake).
   public init(
@@ -44,6 +65,7 @@ public actor WebSocketConnection {
     self.transport = transport
     self.machine = ConnectionStateMachine(configuration: configuration, random: random)
     self.options = options
+    self.random = random
   }
 
   /// The reason the connection closed: the peer's close, ours, a failure's, or 1006 without a close frame;
@@ -128,10 +150,41 @@ public actor WebSocketConnection {
 
   // MARK: Reader
 
+  /// Starts reading (and pinging, when configured). ``receive()``, ``close(_:)`` start it too; a session whose
+  /// application only sends calls it so that pongs and the peer's close are still answered.
+  public func start() {
+    startReaderIfNeeded()
+  }
+
   private func startReaderIfNeeded() {
     guard !readerStarted else { return }
     readerStarted = true
     Task { await self.readLoop() }
+    if let interval = options.pingInterval, machine.configuration.mode == .default {
+      let timeout = options.pingTimeout ?? interval * 2
+      pinger = Task { await self.runPinger(interval: interval, timeout: timeout) }
+    }
+  }
+
+  /// Pings every `interval`; when the matching pong has not come back within `timeout`, closes with 1011
+  /// "Ping timeout" (Ktor's behaviour) and fails the connection with ``SessionError/pingTimeout(_:)``.
+  private func runPinger(interval: Duration, timeout: Duration) async {
+    while outcome == nil {
+      do { try await Task.sleep(for: interval) } catch { return }
+      guard outcome == nil else { return }
+      let payload = random.bytes(8)
+      pendingPing = payload
+      do { try await send(Frame.ping(payload)) } catch { return }
+      let deadline = ContinuousClock.now + timeout
+      while pendingPing != nil, outcome == nil, ContinuousClock.now < deadline {
+        do { try await Task.sleep(for: min(timeout, .milliseconds(50))) } catch { return }
+      }
+      if pendingPing != nil, outcome == nil {
+        if machine.close(CloseReason(.internalError, "Ping timeout")) { try? await flush() }
+        await closeTransport(finishing: .failure(SessionError.pingTimeout(timeout)))
+        return
+      }
+    }
   }
 
   private func readLoop() async {
@@ -177,7 +230,9 @@ public actor WebSocketConnection {
       if case .raw = machine.configuration.mode, frame.frameType == .close, machine.state == .closed {
         await closeTransport(finishing: .success(frame.readReason() ?? CloseReason(.noStatus)))
       }
-    case .ping, .pong:
+    case .pong(let payload):
+      if payload == pendingPing { pendingPing = nil }
+    case .ping:
       break
     case .closeReceived(let reason):
       if machine.state == .closingByPeer {
@@ -219,6 +274,7 @@ public actor WebSocketConnection {
   private func closeTransport(finishing result: Result<CloseReason, any Error>) async {
     guard outcome == nil else { return }
     outcome = result
+    pinger?.cancel()
     if !transportClosed {
       transportClosed = true
       await transport.close()
