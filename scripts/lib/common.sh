@@ -37,3 +37,18 @@ build_without_warnings() {
   fi
   rm -f "$log"
 }
+
+# Python's `websockets` (PyPI), an independent peer for the interop tests, in .venv (git-ignored).
+install_python_interop() {
+  local version=17.4
+  if [ -x .venv/bin/python ] && .venv/bin/python -c "import websockets, sys; sys.exit(websockets.__version__ != '$version')" 2>/dev/null; then
+    return
+  fi
+  if ! python3 -m venv --help >/dev/null 2>&1; then
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+  fi
+  echo "installing Python websockets $version into .venv" >&2
+  python3 -m venv .venv
+  .venv/bin/pip install -q "websockets==$version"
+}

@@ -56,12 +56,18 @@ public actor WebSocketConnection {
   private var pendingPing: [UInt8]?
   private var pinger: Task<Void, Never>?
   private let random: any SecureRandomSource
+  /// Bytes that arrived behind the handshake's head in the same read; processed before the first socket read.
+  private var leftover: [UInt8]
 
   /// Creates a connection over an open transport (after a successful opening handshake).
+  ///
+  /// - Parameter leftover: bytes read together with the handshake's head that belong to the WebSocket stream (a
+  ///   peer may send its first frames right behind the handshake).
   public init(
     transport: any Transport, configuration: ConnectionStateMachine.Configuration, options: Options = Options(),
-    random: any SecureRandomSource = SystemSecureRandom()
+    leftover: [UInt8] = [], random: any SecureRandomSource = SystemSecureRandom()
   ) {
+    self.leftover = leftover
     self.transport = transport
     self.machine = ConnectionStateMachine(configuration: configuration, random: random)
     self.options = options
@@ -189,6 +195,16 @@ public actor WebSocketConnection {
 
   private func readLoop() async {
     do {
+      if !leftover.isEmpty {
+        var events: [ConnectionEvent] = []
+        leftover.withUnsafeBytes { buffer in
+          var offset = 0
+          while let event = machine.receive(buffer, offset: &offset) { events.append(event) }
+        }
+        leftover = []
+        for event in events { try await handle(event) }
+        try await flush()
+      }
       while outcome == nil {
         if queue.count - queueHead >= options.incomingCapacity {
           await withCheckedContinuation { readerPaused = $0 }
