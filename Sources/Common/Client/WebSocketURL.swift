@@ -1,0 +1,96 @@
+/// A parsed `ws://` or `wss://` URL (RFC 6455 section 3): scheme, host, port and request target.
+public struct WebSocketURL: Sendable, Hashable, CustomStringConvertible {
+  /// `true` for `wss` (and `https`), which runs over TLS.
+  public var isSecure: Bool
+  /// The host: a name, an IPv4 literal, or an IPv6 literal without brackets.
+  public var host: String
+  /// The port; defaults to 80 for `ws` and 443 for `wss` ("port component is OPTIONAL; the default for 'ws' is
+  /// port 80, while the default for 'wss' is port 443").
+  public var port: Int
+  /// The path, starting with `/`.
+  public var path: String
+  /// The query without `?`, or `nil`.
+  public var query: String?
+
+  /// Creates a URL from components.
+  public init(isSecure: Bool, host: String, port: Int? = nil, path: String = "/", query: String? = nil) {
+    self.isSecure = isSecure
+    self.host = host
+    self.port = port ?? (isSecure ? 443 : 80)
+    self.path = path.hasPrefix("/") ? path : "/" + path
+    self.query = query
+  }
+
+  /// Parses `ws://`, `wss://` (and `http://`, `https://`, which map to them); `nil` for anything else, or for a URL
+  /// with a fragment ("Fragment identifiers are meaningless in the context of WebSocket URIs and MUST NOT be used",
+  /// RFC 6455 section 3).
+  public init?(_ text: String) {
+    let lower = text.lowercased()
+    let secure: Bool
+    let rest: Substring
+    if lower.hasPrefix("ws://") {
+      secure = false
+      rest = text.dropFirst(5)
+    } else if lower.hasPrefix("wss://") {
+      secure = true
+      rest = text.dropFirst(6)
+    } else if lower.hasPrefix("http://") {
+      secure = false
+      rest = text.dropFirst(7)
+    } else if lower.hasPrefix("https://") {
+      secure = true
+      rest = text.dropFirst(8)
+    } else {
+      return nil
+    }
+    guard !rest.contains("#") else { return nil }
+    let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
+    let authority = rest[..<authorityEnd]
+    let target = rest[authorityEnd...]
+    guard !authority.isEmpty, !authority.contains("@") else { return nil }
+    var host: Substring
+    var port: Int?
+    if authority.hasPrefix("[") {
+      guard let close = authority.firstIndex(of: "]") else { return nil }
+      host = authority[authority.index(after: authority.startIndex)..<close]
+      let after = authority[authority.index(after: close)...]
+      if after.hasPrefix(":") {
+        guard let value = Int(after.dropFirst()), (1...65535).contains(value) else { return nil }
+        port = value
+      } else if !after.isEmpty {
+        return nil
+      }
+    } else if let colon = authority.lastIndex(of: ":") {
+      host = authority[..<colon]
+      guard let value = Int(authority[authority.index(after: colon)...]), (1...65535).contains(value) else { return nil }
+      port = value
+    } else {
+      host = authority
+    }
+    guard !host.isEmpty else { return nil }
+    var path = "/"
+    var query: String?
+    if let mark = target.firstIndex(of: "?") {
+      let pathPart = target[..<mark]
+      path = pathPart.isEmpty ? "/" : String(pathPart)
+      query = String(target[target.index(after: mark)...])
+    } else if !target.isEmpty {
+      path = String(target)
+    }
+    self.init(isSecure: secure, host: String(host), port: port, path: path, query: query)
+  }
+
+  /// The request target: path and query.
+  public var target: String { query.map { "\(path)?\($0)" } ?? path }
+
+  /// The `Host` header: the host, bracketed when IPv6, with the port unless it is the scheme's default.
+  public var hostHeader: String {
+    let name = host.contains(":") ? "[\(host)]" : host
+    return port == (isSecure ? 443 : 80) ? name : "\(name):\(port)"
+  }
+
+  /// `ws://host:port/path?query`.
+  public var description: String {
+    "\(isSecure ? "wss" : "ws")://\(hostHeader)\(target)"
+  }
+}
