@@ -31,7 +31,7 @@ struct FuzzLiteTests {
   @Test("random valid frames survive encode, random splits and decode unchanged, both masking directions")
   func roundTrip() throws {
     var generator = SeededGenerator(seed: testSeed)
-    for round in 0..<150 {
+    for round in 0..<100 {
       let frames = Self.randomFrames(&generator)
       let masked = Bool.random(using: &generator)
       var bytes: [UInt8] = []
@@ -55,7 +55,7 @@ struct FuzzLiteTests {
   @Test("corrupted streams never trap, and give the same events however they are split")
   func corruptedStreams() {
     var generator = SeededGenerator(seed: testSeed)
-    for round in 0..<300 {
+    for round in 0..<150 {
       var bytes: [UInt8] = []
       for frame in Self.randomFrames(&generator) {
         let opcode = frame.opcode == .binary && Bool.random(using: &generator) ? Opcode.text : frame.opcode
@@ -86,7 +86,7 @@ struct FuzzLiteTests {
   @Test("random garbage into the decoder and the state machine never traps")
   func garbage() {
     var generator = SeededGenerator(seed: testSeed)
-    for _ in 0..<500 {
+    for _ in 0..<250 {
       let bytes = randomBytes(Int.random(in: 0...300, using: &generator), using: &generator)
       for role in [ConnectionStateMachine.Role.client, .server] {
         for mode in [ConnectionStateMachine.Mode.default, .raw] {

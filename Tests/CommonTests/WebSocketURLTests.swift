@@ -18,7 +18,9 @@ struct WebSocketURLTests {
 
   @Test("fragments, other schemes, bad ports and user info are refused")
   func refuses() {
-    for bad in ["ws://h/#frag", "ftp://h/", "ws://", "ws://h:0/", "ws://h:70000/", "ws://h:x/", "ws://u@h/", "ws://[::1/"] {
+    for bad in [
+      "ws://h/#frag", "ftp://h/", "ws://", "ws://h:0/", "ws://h:70000/", "ws://h:x/", "ws://u@h/", "ws://[::1/",
+    ] {
       #expect(WebSocketURL(bad) == nil, "\(bad)")
     }
   }

@@ -32,9 +32,10 @@ func clientUpgrade(_ socket: SocketTransport, host: String, target: String = "/"
   }
 }
 
-/// The server half: reads the request, validates it, answers 101 (the server API of issue 5 will own this).
-func serverUpgrade(_ socket: SocketTransport) async throws -> WebSocketConnection {
-  try await withTaskExecutorPreference(socket.loop) {
+/// The server half: reads the request, validates it, answers 101 (the server API of issue 5 will own this). Call
+/// on the transport's loop.
+func upgradeOnLoop(_ socket: any Transport) async throws -> WebSocketConnection {
+  do {
     var parser = HTTPHeadParser()
     var leftover: [UInt8] = []
     var request: HTTPRequestHead?
@@ -52,6 +53,11 @@ func serverUpgrade(_ socket: SocketTransport) async throws -> WebSocketConnectio
     try await socket.write(ServerHandshake.response(accepting: upgrade).serialized())
     return WebSocketConnection(transport: socket, configuration: .init(role: .server), leftover: leftover)
   }
+}
+
+/// `serverUpgrade` for a socket, hopping onto its loop.
+func serverUpgrade(_ socket: SocketTransport) async throws -> WebSocketConnection {
+  try await withTaskExecutorPreference(socket.loop) { try await upgradeOnLoop(socket) }
 }
 
 @Suite("Interop with Python's websockets", .serialized)

@@ -108,6 +108,7 @@ struct WebSocketConnectionPingTests {
   func answeredPings() async throws {
     var options = WebSocketConnection.Options()
     options.pingInterval = .milliseconds(30)
+    options.pingTimeout = .seconds(10)  // generous: the suite runs under load; the pongs come back in microseconds
     let (client, server, listener) = try await connectionPair(options: options)
     await server.start()
     await client.start()

@@ -62,7 +62,9 @@ public struct WebSocketURL: Sendable, Hashable, CustomStringConvertible {
       }
     } else if let colon = authority.lastIndex(of: ":") {
       host = authority[..<colon]
-      guard let value = Int(authority[authority.index(after: colon)...]), (1...65535).contains(value) else { return nil }
+      guard let value = Int(authority[authority.index(after: colon)...]), (1...65535).contains(value) else {
+        return nil
+      }
       port = value
     } else {
       host = authority

@@ -1,0 +1,100 @@
+/// An HTTP client on an engine, configured with plugins (Ktor's `HttpClient`). Open WebSocket sessions with the
+/// builders: `webSocket`, `ws`, `wss`, `webSocketSession`, and on engines with raw sessions `webSocketRaw`,
+/// `wsRaw`, `wssRaw`, `webSocketRawSession`.
+///
+/// ```swift
+/// let client = HttpClient(LinuxEngine()) { $0.install(WebSockets.self) { $0.pingInterval = .seconds(20) } }
+/// try await client.webSocket("ws://127.0.0.1:8080/echo") { session in
+///   try await session.send("Hello")
+///   for try await frame in session.incoming { print(try frame.readText()) }
+/// }
+/// ```
+public final class HttpClient: Sendable {
+  /// The engine.
+  public let engine: any HttpClientEngine
+  /// The configuration, with installed plugins.
+  public let configuration: HttpClientConfiguration
+
+  /// Creates a client on `engine`, configured by `configure`.
+  public init(_ engine: any HttpClientEngine, _ configure: (inout HttpClientConfiguration) -> Void = { _ in }) {
+    self.engine = engine
+    var configuration = HttpClientConfiguration()
+    configure(&configuration)
+    self.configuration = configuration
+  }
+
+  /// Whether the engine has `capability` (Ktor's `client.isSupported(WebSocketCapability)`).
+  public func isSupported(_ capability: EngineCapability) -> Bool {
+    engine.capabilities.contains(capability)
+  }
+
+  /// Checks, before any traffic, that the plugin is installed and the engine can do what is asked.
+  func checkPreconditions(raw: Bool, secure: Bool) throws -> WebSockets.Config {
+    guard let config = configuration.webSockets else {
+      throw WebSocketException(
+        "the WebSockets plugin is not installed: configure the client with install(WebSockets.self)")
+    }
+    guard isSupported(.webSocket) else {
+      throw WebSocketException("the \(engine.name) engine does not support WebSockets (WebSocketCapability)")
+    }
+    if raw && !isSupported(.rawWebSocket) {
+      throw WebSocketException(
+        "raw WebSocket sessions are available only with the CIO engine; the \(engine.name) engine has none")
+    }
+    if secure && !isSupported(.tls) {
+      throw WebSocketException("the \(engine.name) engine does not support wss:// (TLS)")
+    }
+    return config
+  }
+
+  /// Connects, runs the opening handshake, and returns the connection with its call.
+  func open(
+    _ request: HttpRequestBuilder, mode: ConnectionStateMachine.Mode
+  ) async throws -> (WebSocketConnection, HttpClientCall, String?, WebSockets.Config) {
+    let config = try checkPreconditions(raw: mode == .raw, secure: request.url.isSecure)
+    guard request.method == "GET" else {
+      throw WebSocketException("a WebSocket handshake uses GET, not \(request.method) (RFC 6455 section 4.1)")
+    }
+    let url = request.url
+    let transport: any Transport
+    do {
+      transport = try await engine.connector.connect(
+        to: .host(url.host, port: url.port), tls: url.isSecure ? request.tls : nil, host: url.host,
+        timeout: config.handshakeTimeout)
+    } catch {
+      throw WebSocketException("cannot connect to \(url)", cause: error)
+    }
+    let handshake = ClientHandshake(
+      host: url.hostHeader, target: url.target, subprotocols: config.subprotocols + request.subprotocols,
+      headers: request.headers)
+    let runner = OpeningHandshakeRunner(transport: transport)
+    let timeout = config.handshakeTimeout
+    let started = ContinuousClock.now
+    let watchdog = Task {
+      try await Task.sleep(for: timeout)
+      await transport.close()
+    }
+    defer { watchdog.cancel() }
+    do {
+      let (response, leftover) = try await runner.exchange(handshake.request)
+      let accepted = try handshake.validate(response)
+      let connection = WebSocketConnection(
+        transport: transport,
+        configuration: .init(
+          role: .client, mode: mode, maxFrameSize: config.maxFrameSize, maxMessageSize: config.maxMessageSize),
+        options: config.connectionOptions, leftover: leftover)
+      let call = HttpClientCall(request: handshake.request, url: url, response: response)
+      return (connection, call, accepted.subprotocol, config)
+    } catch let error as HandshakeError {
+      await transport.close()
+      if case .unexpectedStatus = error { throw WebSocketException(error.description, cause: error) }
+      throw WebSocketException("the opening handshake with \(url) failed: \(error)", cause: error)
+    } catch {
+      await transport.close()
+      if ContinuousClock.now - started >= timeout {
+        throw WebSocketException("the opening handshake with \(url) timed out after \(timeout)", cause: error)
+      }
+      throw WebSocketException("the opening handshake with \(url) failed", cause: error)
+    }
+  }
+}

@@ -1,0 +1,31 @@
+/// A capability an engine may have, asked with ``HttpClient/isSupported(_:)`` (Ktor's `HttpClientEngineCapability`).
+public struct EngineCapability: Sendable, Hashable, CustomStringConvertible {
+  /// The capability's name.
+  public let name: String
+
+  /// Creates a capability.
+  public init(_ name: String) { self.name = name }
+
+  /// WebSocket sessions (Ktor's `WebSocketCapability`).
+  public static let webSocket = EngineCapability("WebSocketCapability")
+  /// WebSocket extensions such as permessage-deflate (Ktor's `WebSocketExtensionsCapability`).
+  public static let webSocketExtensions = EngineCapability("WebSocketExtensionsCapability")
+  /// Raw WebSocket sessions (`webSocketRaw`, `wsRaw`, `wssRaw`, `webSocketRawSession`): CIO-style engines only.
+  public static let rawWebSocket = EngineCapability("RawWebSocketCapability")
+  /// `wss://` (TLS).
+  public static let tls = EngineCapability("TLSCapability")
+
+  /// The name.
+  public var description: String { name }
+}
+
+/// What an ``HttpClient`` runs on: a way to open transports and the capabilities it declares (Ktor's
+/// `HttpClientEngine`). The Linux platform supplies the CIO-style engine.
+public protocol HttpClientEngine: Sendable {
+  /// A readable name, for errors and logs.
+  var name: String { get }
+  /// What the engine supports.
+  var capabilities: Set<EngineCapability> { get }
+  /// Opens the connections.
+  var connector: any TransportConnector { get }
+}

@@ -1,0 +1,52 @@
+/// The client's WebSockets plugin (Ktor's `install(WebSockets) { ... }`); install it with
+/// `configuration.install(WebSockets.self) { $0.pingInterval = .seconds(20) }`.
+public enum WebSockets {
+  /// The plugin's settings; every field documents its unit and default.
+  public struct Config: Sendable {
+    /// How often to ping the server; `nil` (default) sends no pings.
+    public var pingInterval: Duration?
+    /// How long to wait for the pong before closing with 1011 "Ping timeout"; `nil` (default) is twice
+    /// ``pingInterval`` (Ktor fixes it at that; here it is a setting of its own).
+    public var pingTimeout: Duration?
+    /// The largest frame accepted, in bytes. Default 16 MiB (Ktor's default is unbounded: we bound memory).
+    public var maxFrameSize: Int = ConnectionStateMachine.Configuration.defaultMaxFrameSize
+    /// The largest reassembled message accepted, in bytes. Default 16 MiB.
+    public var maxMessageSize: Int = ConnectionStateMachine.Configuration.defaultMaxMessageSize
+    /// Whole messages buffered before the client stops reading from the socket (backpressure). Default 64.
+    public var incomingCapacity: Int = 64
+    /// The time allowed for the peer's close frame, and for the server to close TCP after it. Default 5 s.
+    public var closeTimeout: Duration = .seconds(5)
+    /// The time allowed to connect, finish TLS and the opening handshake. Default 10 s.
+    public var handshakeTimeout: Duration = .seconds(10)
+    /// Subprotocols offered on every request, in preference order (Ktor makes users set the header by hand).
+    public var subprotocols: [String] = []
+
+    /// Creates the default settings.
+    public init() {}
+
+    var connectionOptions: WebSocketConnection.Options {
+      var options = WebSocketConnection.Options()
+      options.pingInterval = pingInterval
+      options.pingTimeout = pingTimeout
+      options.incomingCapacity = incomingCapacity
+      options.closeTimeout = closeTimeout
+      return options
+    }
+  }
+}
+
+/// The configuration block of ``HttpClient``.
+public struct HttpClientConfiguration: Sendable {
+  /// The WebSockets plugin's settings once installed; `nil` before.
+  public private(set) var webSockets: WebSockets.Config?
+
+  /// Creates an empty configuration.
+  public init() {}
+
+  /// Installs the WebSockets plugin (Ktor's `install(WebSockets) { ... }`).
+  public mutating func install(_ plugin: WebSockets.Type, _ configure: (inout WebSockets.Config) -> Void = { _ in }) {
+    var config = webSockets ?? WebSockets.Config()
+    configure(&config)
+    webSockets = config
+  }
+}

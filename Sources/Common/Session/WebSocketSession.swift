@@ -1,0 +1,72 @@
+/// A WebSocket session: incoming frames, sending, closing (Ktor's `WebSocketSession`). The default sessions
+/// deliver whole messages and answer pings; the raw ones deliver every frame as it arrives.
+public protocol WebSocketSession: AnyObject, Sendable {
+  /// The engine under the session.
+  var connection: WebSocketConnection { get }
+}
+
+extension WebSocketSession {
+  /// Incoming frames until the connection closes; iterating throws the error that failed the connection.
+  public var incoming: IncomingFrames { IncomingFrames(connection: connection) }
+
+  /// Sends a frame (a fragment when `fin` is false; later fragments of the same type go out as continuations).
+  public func send(_ frame: Frame) async throws { try await connection.send(frame) }
+
+  /// Sends a text message.
+  public func send(_ text: String) async throws { try await connection.send(.text(text)) }
+
+  /// Sends a binary message.
+  public func send(_ bytes: [UInt8]) async throws { try await connection.send(.binary(bytes)) }
+
+  /// Writes anything still queued. Sends already write before they return; this exists for Ktor parity.
+  public func flush() async throws { try await connection.flush() }
+
+  /// Closes with `reason` (default 1000), waits a bounded time for the peer's close, and returns the final reason.
+  @discardableResult
+  public func close(_ reason: CloseReason = CloseReason(.normal)) async -> CloseReason {
+    await connection.close(reason)
+  }
+
+  /// Closes because of `error`: 1000 for cancellation, else 1011 with the error's description (cut to 123 bytes),
+  /// as Ktor's `closeExceptionally`.
+  public func closeExceptionally(_ error: any Error) async {
+    if error is CancellationError {
+      await connection.close(CloseReason(.normal))
+    } else {
+      await connection.close(CloseReason(.internalError, "\(error)"))
+    }
+  }
+
+  /// The reason the session closed; waits until it has.
+  public var closeReason: CloseReason {
+    get async { await connection.closeReason }
+  }
+}
+
+/// The incoming frames of a session as an `AsyncSequence`.
+public struct IncomingFrames: AsyncSequence, Sendable {
+  /// The element type.
+  public typealias Element = Frame
+  let connection: WebSocketConnection
+
+  /// The iterator: each `next()` waits for the next frame.
+  public struct AsyncIterator: AsyncIteratorProtocol {
+    let connection: WebSocketConnection
+
+    /// The next frame, or `nil` once the connection has closed normally.
+    public mutating func next() async throws -> Frame? {
+      try await connection.receive()
+    }
+  }
+
+  /// Makes an iterator.
+  public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(connection: connection) }
+
+  /// Receives one frame (Ktor's `incoming.receive()`); throws when the connection closed.
+  public func receive() async throws -> Frame {
+    guard let frame = try await connection.receive() else {
+      throw WebSocketException("the WebSocket session is closed: \(await connection.closeReason)")
+    }
+    return frame
+  }
+}

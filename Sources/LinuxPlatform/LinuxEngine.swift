@@ -1,0 +1,17 @@
+import WispCommon
+
+/// The CIO-style client engine on Linux: epoll sockets and OpenSSL from this module. It declares WebSockets,
+/// raw sessions and TLS; extensions (permessage-deflate) join with issue 6.
+public struct LinuxEngine: HttpClientEngine {
+  /// The engine's name, "CIO" as in Ktor: the engine with raw sessions.
+  public let name = "CIO"
+  /// What the engine supports.
+  public let capabilities: Set<EngineCapability> = [.webSocket, .rawWebSocket, .tls]
+  /// Sockets on the group's loops, with TLS when asked.
+  public let connector: any TransportConnector
+
+  /// Creates the engine on `group` (default: the process-wide group, one loop per core).
+  public init(group: EventLoopGroup = .shared) {
+    connector = LinuxTransportConnector(group: group)
+  }
+}
