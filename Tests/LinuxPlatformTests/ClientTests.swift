@@ -175,6 +175,35 @@ struct ClientTests {
     }
   }
 
+  @Test("sendSerialized / receiveDeserialized with the JSON converter, and the converter errors")
+  func serialization() async throws {
+    struct Customer: Codable, Equatable {
+      var id: Int
+      var name: String
+    }
+    let jsonClient = HttpClient(engine) {
+      $0.install(WebSockets.self) { $0.contentConverter = JSONWebSocketConverter() }
+    }
+    try await withPythonEchoServer { port in
+      try await jsonClient.webSocket("ws://127.0.0.1:\(port)/") { session in
+        try await session.sendSerialized(Customer(id: 1, name: "Jet Brains"))
+        #expect(try await session.receiveDeserialized(Customer.self) == Customer(id: 1, name: "Jet Brains"))
+        try await session.send("not json")
+        do {
+          _ = try await session.receiveDeserialized(Customer.self)
+          Issue.record("must fail")
+        } catch WebSocketConverterError.deserializeFailed(let frame, _) {
+          #expect(frame == .text("not json"))
+        }
+      }
+      try await client.webSocket("ws://127.0.0.1:\(port)/") { session in
+        await #expect(throws: WebSocketConverterError.self) {
+          try await session.sendSerialized(Customer(id: 2, name: "x"))
+        }
+      }
+    }
+  }
+
   @Test("wss with a test CA against a TLS server on this stack")
   func secure() async throws {
     let context = try TLSContext(

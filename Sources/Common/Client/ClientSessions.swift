@@ -13,6 +13,8 @@ public final class DefaultClientWebSocketSession: WebSocketSession {
   public let timeout: Duration
   /// The frame size limit in force, in bytes.
   public let maxFrameSize: Int
+  /// The plugin's content converter, for `sendSerialized` / `receiveDeserialized`.
+  public let converter: (any WebSocketContentConverter)?
 
   init(connection: WebSocketConnection, call: HttpClientCall, subprotocol: String?, config: WebSockets.Config) {
     self.connection = connection
@@ -21,6 +23,7 @@ public final class DefaultClientWebSocketSession: WebSocketSession {
     self.pingInterval = config.pingInterval
     self.timeout = config.closeTimeout
     self.maxFrameSize = config.maxFrameSize
+    self.converter = config.contentConverter
   }
 }
 

@@ -38,6 +38,7 @@ extension HttpClient {
 
   /// Runs `block` with a session and closes it (1000) when the block returns, or (1011) when it throws; the
   /// block's error is rethrown (Ktor's `webSocket`).
+  @discardableResult
   public func webSocket<Result>(
     request: (inout HttpRequestBuilder) throws -> Void, _ block: (DefaultClientWebSocketSession) async throws -> Result
   ) async throws -> Result {
@@ -53,6 +54,7 @@ extension HttpClient {
   }
 
   /// `webSocket` to `urlString`.
+  @discardableResult
   public func webSocket<Result>(
     _ urlString: String, request: (inout HttpRequestBuilder) throws -> Void = { _ in },
     _ block: (DefaultClientWebSocketSession) async throws -> Result
@@ -65,6 +67,7 @@ extension HttpClient {
   }
 
   /// `webSocket` to `host:port/path`.
+  @discardableResult
   public func webSocket<Result>(
     method: String = "GET", host: String = "localhost", port: Int = 80, path: String = "/",
     request: (inout HttpRequestBuilder) throws -> Void = { _ in },
@@ -79,6 +82,7 @@ extension HttpClient {
   }
 
   /// Alias of `webSocket` (Ktor's `ws`).
+  @discardableResult
   public func ws<Result>(
     _ urlString: String, request: (inout HttpRequestBuilder) throws -> Void = { _ in },
     _ block: (DefaultClientWebSocketSession) async throws -> Result
@@ -87,6 +91,7 @@ extension HttpClient {
   }
 
   /// Alias of `webSocket` with components.
+  @discardableResult
   public func ws<Result>(
     method: String = "GET", host: String = "localhost", port: Int = 80, path: String = "/",
     request: (inout HttpRequestBuilder) throws -> Void = { _ in },
@@ -96,6 +101,7 @@ extension HttpClient {
   }
 
   /// `webSocket` over TLS: the scheme is forced to `wss` and the port defaults to 443 (Ktor's `wss`).
+  @discardableResult
   public func wss<Result>(
     _ urlString: String, request: (inout HttpRequestBuilder) throws -> Void = { _ in },
     _ block: (DefaultClientWebSocketSession) async throws -> Result
@@ -109,6 +115,7 @@ extension HttpClient {
   }
 
   /// `wss` with components; the port defaults to 443.
+  @discardableResult
   public func wss<Result>(
     method: String = "GET", host: String = "localhost", port: Int = 443, path: String = "/",
     request: (inout HttpRequestBuilder) throws -> Void = { _ in },

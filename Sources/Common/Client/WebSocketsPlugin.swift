@@ -20,6 +20,8 @@ public enum WebSockets {
     public var handshakeTimeout: Duration = .seconds(10)
     /// Subprotocols offered on every request, in preference order (Ktor makes users set the header by hand).
     public var subprotocols: [String] = []
+    /// The converter for `sendSerialized` / `receiveDeserialized`; default none.
+    public var contentConverter: (any WebSocketContentConverter)?
 
     /// Creates the default settings.
     public init() {}
