@@ -3,22 +3,34 @@ import Testing
 import WispCommon
 import WispLinuxPlatform
 
-/// A Python websockets echo server on a free port for the duration of `body`.
+/// A Python websockets echo server on an ephemeral port (it reports the port through a file) for the duration of
+/// `body`.
 func withPythonEchoServer<Result>(_ body: (Int) async throws -> Result) async throws -> Result {
   try #require(PythonInteropTests.available, "Python websockets is missing: run ./scripts/test")
-  let probe = try await SocketListener.bind(.host("127.0.0.1", port: 0), on: testGroup.loops[0])
-  let port = try #require(probe.localAddress.port)
-  await probe.close()
-  let pid = spawn([venvPython, fixtures + "echo_server.py", String(port)])
+  let (port, pid) = try await startPythonEchoServer()
   defer { terminate(pid) }
-  for _ in 0..<200 {
-    if let socket = try? await SocketConnector.connect(to: .host("127.0.0.1", port: port), on: testGroup.loops[0]) {
-      await socket.close()
-      break
+  return try await body(port)
+}
+
+/// Starts `echo_server.py` and waits (at most 10 s) for the port it chose.
+func startPythonEchoServer() async throws -> (port: Int, pid: pid_t) {
+  var template = Array("/tmp/wisp-python-XXXXXX".utf8CString)
+  guard let directory = mkdtemp(&template) else { throw TransportError.closed }
+  let portFile = String(cString: directory) + "/port"
+  let pid = spawn([venvPython, fixtures + "echo_server.py", portFile])
+  for _ in 0..<400 {
+    if let file = fopen(portFile, "r") {
+      var buffer = [CChar](repeating: 0, count: 16)
+      fgets(&buffer, 16, file)
+      fclose(file)
+      if let port = Int(String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)) {
+        return (port, pid)
+      }
     }
     try await Task.sleep(for: .milliseconds(25))
   }
-  return try await body(port)
+  terminate(pid)
+  throw TransportError.timedOut(operation: "starting the Python echo server", limit: .seconds(10))
 }
 
 /// A server that answers every connection with `response` verbatim (for broken and refusing servers).

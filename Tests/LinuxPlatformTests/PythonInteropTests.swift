@@ -67,17 +67,10 @@ struct PythonInteropTests {
   @Test("our client against a websockets echo server: text, 1 MiB binary, fragments, close 1000")
   func clientAgainstPython() async throws {
     try #require(Self.available, "Python websockets is missing: run ./scripts/test, which installs it into .venv")
-    let probe = try await SocketListener.bind(.host("127.0.0.1", port: 0), on: testGroup.loops[0])
-    let port = try #require(probe.localAddress.port)
-    await probe.close()
-    let pid = spawn([venvPython, fixtures + "echo_server.py", String(port)])
+    let (port, pid) = try await startPythonEchoServer()
     defer { terminate(pid) }
-    var socket: SocketTransport?
-    for _ in 0..<200 where socket == nil {
-      socket = try? await SocketConnector.connect(to: .host("127.0.0.1", port: port), on: testGroup.next())
-      if socket == nil { try await Task.sleep(for: .milliseconds(25)) }
-    }
-    let connection = try await clientUpgrade(try #require(socket), host: "127.0.0.1:\(port)")
+    let socket = try await SocketConnector.connect(to: .host("127.0.0.1", port: port), on: testGroup.next())
+    let connection = try await clientUpgrade(socket, host: "127.0.0.1:\(port)")
     try await connection.send(.text("hello from swift"))
     #expect(try await connection.receive() == .text("hello from swift"))
     try await connection.send(.binary(pattern(1 << 20)))

@@ -144,3 +144,31 @@ struct WebSocketConnectionPingTests {
     await listener.close()
   }
 }
+
+@Suite("WebSocketConnection concurrent senders")
+struct WebSocketConnectionConcurrencyTests {
+  @Test("many tasks sending large frames at once: every frame arrives whole and in each sender's order")
+  func concurrentSenders() async throws {
+    let (client, server, listener) = try await connectionPair()
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      for sender in 0..<8 {
+        group.addTask {
+          for index in 0..<10 {
+            try await client.send(.binary([UInt8(sender), UInt8(index)] + pattern(200_000)))
+          }
+        }
+      }
+      var next = [Int](repeating: 0, count: 8)
+      for _ in 0..<80 {
+        let frame = try #require(try await server.receive())
+        let sender = Int(frame.data[0])
+        #expect(Int(frame.data[1]) == next[sender], "sender \(sender) out of order")
+        #expect(frame.data.count == 200_002 && Array(frame.data[2...]) == pattern(200_000))
+        next[sender] += 1
+      }
+      try await group.waitForAll()
+    }
+    await client.close()
+    await listener.close()
+  }
+}

@@ -3,7 +3,8 @@
 ///
 /// A transport is confined to one serial executor (``executor``): call it only from code running there. Sessions
 /// run their actor on that executor, so the bytes go from the socket to the session without a thread hop. The
-/// methods are `nonisolated(nonsending)`: they run on the caller's executor, which must be the transport's.
+/// methods are `nonisolated(nonsending)`: they run on the caller's executor, which must be the transport's. At most
+/// one read and one write may be in progress at a time (sessions serialize their writes).
 public protocol Transport: AnyObject, Sendable {
   /// The executor the transport must be used from; sessions adopt it as their actor's executor.
   var executor: UnownedSerialExecutor { get }

@@ -53,6 +53,8 @@ public actor WebSocketConnection {
   private var outcome: Result<CloseReason, any Error>?
   private var transportClosed = false
   private var readerStarted = false
+  private var writing = false
+  private var writeWaiters: [CheckedContinuation<Void, any Error>] = []
   private var pendingPing: [UInt8]?
   private var pinger: Task<Void, Never>?
   private let random: any SecureRandomSource
@@ -127,10 +129,32 @@ public actor WebSocketConnection {
     try await flush()
   }
 
-  /// Writes whatever the state machine has queued (pongs, close frames).
+  /// Writes whatever the state machine has queued (pongs, close frames), and returns once it is written.
+  ///
+  /// One task writes at a time (a transport takes one write at a time): a caller that finds a write in progress
+  /// waits for the writer, which keeps writing until the queue is empty, so its bytes are out when it returns.
   public func flush() async throws {
     guard machine.hasOutput, !transportClosed else { return }
-    try await transport.write(machine.takeOutput())
+    if writing {
+      try await withCheckedThrowingContinuation { writeWaiters.append($0) }
+      return
+    }
+    writing = true
+    var failure: (any Error)?
+    do {
+      while machine.hasOutput, !transportClosed {
+        try await transport.write(machine.takeOutput())
+      }
+    } catch {
+      failure = error
+    }
+    writing = false
+    let waiters = writeWaiters
+    writeWaiters.removeAll()
+    for waiter in waiters {
+      if let failure { waiter.resume(throwing: failure) } else { waiter.resume() }
+    }
+    if let failure { throw failure }
   }
 
   /// Starts the closing handshake with `reason`, waits (bounded by ``Options/closeTimeout``) for the peer's close
