@@ -172,3 +172,28 @@ struct WebSocketConnectionConcurrencyTests {
     await listener.close()
   }
 }
+
+@Suite("WebSocketConnection overflow policy")
+struct WebSocketConnectionOverflowTests {
+  @Test("with the fail policy, a flood beyond the capacity fails the session and closes with 1008")
+  func failOnOverflow() async throws {
+    var options = WebSocketConnection.Options()
+    options.incomingCapacity = 8
+    options.incomingOverflow = .fail
+    let (client, server, listener) = try await connectionPair(options: options)
+    await server.start()
+    await client.start()
+    for index in 0..<100 { try? await client.send(.text("flood \(index)")) }
+    var received = 0
+    do {
+      while try await server.receive() != nil { received += 1 }
+      Issue.record("the flood must fail the session")
+    } catch let error as WebSocketConnection.SessionError {
+      #expect(error == .incomingOverflow(8))
+    }
+    #expect(received <= 8, "received \(received) with a capacity of 8")
+    #expect(await server.closeReason == CloseReason(.violatedPolicy, "Incoming channel overflow"))
+    #expect(await client.closeReason.code == .violatedPolicy)
+    await listener.close()
+  }
+}

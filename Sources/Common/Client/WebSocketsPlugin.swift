@@ -12,8 +12,10 @@ public enum WebSockets {
     public var maxFrameSize: Int = ConnectionStateMachine.Configuration.defaultMaxFrameSize
     /// The largest reassembled message accepted, in bytes. Default 16 MiB.
     public var maxMessageSize: Int = ConnectionStateMachine.Configuration.defaultMaxMessageSize
-    /// Whole messages buffered before the client stops reading from the socket (backpressure). Default 64.
+    /// Whole messages buffered before ``incomingOverflow`` applies. Default 64; `Int.max` for unlimited.
     public var incomingCapacity: Int = 64
+    /// A full incoming queue suspends reading (backpressure, the default) or fails the session (1008).
+    public var incomingOverflow: WebSocketConnection.Options.Overflow = .suspend
     /// The time allowed for the peer's close frame, and for the server to close TCP after it. Default 5 s.
     public var closeTimeout: Duration = .seconds(5)
     /// The time allowed to connect, finish TLS and the opening handshake. Default 10 s.
@@ -31,6 +33,7 @@ public enum WebSockets {
       options.pingInterval = pingInterval
       options.pingTimeout = pingTimeout
       options.incomingCapacity = incomingCapacity
+      options.incomingOverflow = incomingOverflow
       options.closeTimeout = closeTimeout
       return options
     }

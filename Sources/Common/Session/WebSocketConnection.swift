@@ -9,8 +9,19 @@
 public actor WebSocketConnection {
   /// Session-level settings.
   public struct Options: Sendable, Hashable {
-    /// Whole frames (default mode: whole messages) buffered before the reader stops reading. Default 64.
+    /// What happens when the incoming queue is full.
+    public enum Overflow: Sendable, Hashable {
+      /// Stop reading from the socket until the application takes frames (backpressure). The default.
+      case suspend
+      /// Fail the session with ``SessionError/incomingOverflow(_:)`` and close with 1008 (Ktor's `close` policy).
+      case fail
+    }
+
+    /// Whole frames (default mode: whole messages) buffered before the overflow policy applies. Default 64;
+    /// `Int.max` for unlimited (memory is then bounded only by the peer).
     public var incomingCapacity: Int = 64
+    /// What a full incoming queue does. Default ``Overflow/suspend``.
+    public var incomingOverflow: Overflow = .suspend
     /// How long to wait for the peer's close frame after ours, and (client) for the server to close TCP after the
     /// handshake, before closing the transport. Default 5 s (Ktor has no such bound; RFC 6455 section 7.1.1 lets
     /// the client close after "some time").
@@ -29,11 +40,14 @@ public actor WebSocketConnection {
   public enum SessionError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The peer did not answer a ping within the ping timeout; the connection closed with 1011 "Ping timeout".
     case pingTimeout(Duration)
+    /// More frames arrived than the incoming capacity with the ``Options/Overflow/fail`` policy; closed with 1008.
+    case incomingOverflow(Int)
 
     /// A sentence that says what happened.
     public var description: String {
       switch self {
       case .pingTimeout(let limit): "the peer did not answer a ping within \(limit)"
+      case .incomingOverflow(let capacity): "more than \(capacity) incoming frames were waiting to be received"
       }
     }
   }
@@ -226,11 +240,11 @@ public actor WebSocketConnection {
           while let event = machine.receive(buffer, offset: &offset) { events.append(event) }
         }
         leftover = []
-        for event in events { try await handle(event) }
+        for event in events where outcome == nil { try await handle(event) }
         try await flush()
       }
       while outcome == nil {
-        if queue.count - queueHead >= options.incomingCapacity {
+        if options.incomingOverflow == .suspend, queue.count - queueHead >= options.incomingCapacity {
           await withCheckedContinuation { readerPaused = $0 }
           continue
         }
@@ -244,7 +258,7 @@ public actor WebSocketConnection {
           while let event = machine.receive(buffer, offset: &offset) { events.append(event) }
           return true
         }
-        for event in events { try await handle(event) }
+        for event in events where outcome == nil { try await handle(event) }
         try await flush()
         if !open && outcome == nil {
           await closeTransport(finishing: .success(closingReasonAtEOF()))
@@ -262,6 +276,11 @@ public actor WebSocketConnection {
   private func handle(_ event: ConnectionEvent) async throws {
     switch event {
     case .frame(let frame):
+      if options.incomingOverflow == .fail, queue.count - queueHead >= options.incomingCapacity {
+        if machine.close(CloseReason(.violatedPolicy, "Incoming channel overflow")) { try? await flush() }
+        await closeTransport(finishing: .failure(SessionError.incomingOverflow(options.incomingCapacity)))
+        return
+      }
       queue.append(frame)
       if let receiver {
         self.receiver = nil
