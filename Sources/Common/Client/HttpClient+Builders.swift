@@ -1,48 +1,17 @@
 extension HttpClient {
-  // MARK: Sessions the caller closes
-
-  /// Opens a session the caller closes, configured by `request` (Ktor's `webSocketSession { }`).
-  public func webSocketSession(
-    _ request: (inout HttpRequestBuilder) throws -> Void
-  ) async throws -> DefaultClientWebSocketSession {
-    var builder = HttpRequestBuilder()
-    try request(&builder)
+  /// Opens the session for a built request; every `webSocketSession` form ends here.
+  func session(_ builder: HttpRequestBuilder) async throws -> DefaultClientWebSocketSession {
     let (connection, call, subprotocol, config) = try await open(builder, mode: .default)
     await connection.start()
     return DefaultClientWebSocketSession(connection: connection, call: call, subprotocol: subprotocol, config: config)
   }
 
-  /// Opens a session to `urlString` that the caller closes.
-  public func webSocketSession(
-    _ urlString: String, _ request: (inout HttpRequestBuilder) throws -> Void = { _ in }
-  ) async throws -> DefaultClientWebSocketSession {
-    try await webSocketSession { builder in
-      try builder.url(urlString)
-      try request(&builder)
-    }
-  }
-
-  /// Opens a session to `host:port/path` that the caller closes.
-  public func webSocketSession(
-    method: String = "GET", host: String = "localhost", port: Int = 80, path: String = "/",
-    _ request: (inout HttpRequestBuilder) throws -> Void = { _ in }
-  ) async throws -> DefaultClientWebSocketSession {
-    try await webSocketSession { builder in
-      builder.method = method
-      builder.url = WebSocketURL(isSecure: false, host: host, port: port, path: path)
-      try request(&builder)
-    }
-  }
-
-  // MARK: Sessions closed when the block returns
-
   /// Runs `block` with a session and closes it (1000) when the block returns, or (1011) when it throws; the
-  /// block's error is rethrown (Ktor's `webSocket`).
-  @discardableResult
-  public func webSocket<Result>(
-    request: (inout HttpRequestBuilder) throws -> Void, _ block: (DefaultClientWebSocketSession) async throws -> Result
+  /// block's error is rethrown (Ktor's `webSocket`). Every `webSocket`/`ws`/`wss` form ends here.
+  func withSession<Result>(
+    _ builder: HttpRequestBuilder, _ block: (DefaultClientWebSocketSession) async throws -> Result
   ) async throws -> Result {
-    let session = try await webSocketSession(request)
+    let session = try await session(builder)
     do {
       let result = try await block(session)
       await session.close()
@@ -53,17 +22,47 @@ extension HttpClient {
     }
   }
 
+  // MARK: Sessions the caller closes
+
+  /// Opens a session the caller closes, configured by `request` (Ktor's `webSocketSession { }`).
+  public func webSocketSession(
+    _ request: (inout HttpRequestBuilder) throws -> Void
+  ) async throws -> DefaultClientWebSocketSession {
+    try await session(.make(request))
+  }
+
+  /// Opens a session to `urlString` that the caller closes.
+  public func webSocketSession(
+    _ urlString: String, _ request: (inout HttpRequestBuilder) throws -> Void = { _ in }
+  ) async throws -> DefaultClientWebSocketSession {
+    try await session(.make(url: urlString, request))
+  }
+
+  /// Opens a session to `host:port/path` that the caller closes.
+  public func webSocketSession(
+    method: String = "GET", host: String = "localhost", port: Int = 80, path: String = "/",
+    _ request: (inout HttpRequestBuilder) throws -> Void = { _ in }
+  ) async throws -> DefaultClientWebSocketSession {
+    try await session(.make(method: method, host: host, port: port, path: path, request))
+  }
+
+  // MARK: Sessions closed when the block returns
+
+  /// Runs `block` with a session configured by `request`, closing it afterwards (Ktor's `webSocket { }`).
+  @discardableResult
+  public func webSocket<Result>(
+    request: (inout HttpRequestBuilder) throws -> Void, _ block: (DefaultClientWebSocketSession) async throws -> Result
+  ) async throws -> Result {
+    try await withSession(.make(request), block)
+  }
+
   /// `webSocket` to `urlString`.
   @discardableResult
   public func webSocket<Result>(
     _ urlString: String, request: (inout HttpRequestBuilder) throws -> Void = { _ in },
     _ block: (DefaultClientWebSocketSession) async throws -> Result
   ) async throws -> Result {
-    try await webSocket(
-      request: { builder in
-        try builder.url(urlString)
-        try request(&builder)
-      }, block)
+    try await withSession(.make(url: urlString, request), block)
   }
 
   /// `webSocket` to `host:port/path`.
@@ -73,12 +72,7 @@ extension HttpClient {
     request: (inout HttpRequestBuilder) throws -> Void = { _ in },
     _ block: (DefaultClientWebSocketSession) async throws -> Result
   ) async throws -> Result {
-    try await webSocket(
-      request: { builder in
-        builder.method = method
-        builder.url = WebSocketURL(isSecure: false, host: host, port: port, path: path)
-        try request(&builder)
-      }, block)
+    try await withSession(.make(method: method, host: host, port: port, path: path, request), block)
   }
 
   /// Alias of `webSocket` (Ktor's `ws`).
@@ -87,7 +81,7 @@ extension HttpClient {
     _ urlString: String, request: (inout HttpRequestBuilder) throws -> Void = { _ in },
     _ block: (DefaultClientWebSocketSession) async throws -> Result
   ) async throws -> Result {
-    try await webSocket(urlString, request: request, block)
+    try await withSession(.make(url: urlString, request), block)
   }
 
   /// Alias of `webSocket` with components.
@@ -97,7 +91,7 @@ extension HttpClient {
     request: (inout HttpRequestBuilder) throws -> Void = { _ in },
     _ block: (DefaultClientWebSocketSession) async throws -> Result
   ) async throws -> Result {
-    try await webSocket(method: method, host: host, port: port, path: path, request: request, block)
+    try await withSession(.make(method: method, host: host, port: port, path: path, request), block)
   }
 
   /// `webSocket` over TLS: the scheme is forced to `wss` and the port defaults to 443 (Ktor's `wss`).
@@ -106,12 +100,7 @@ extension HttpClient {
     _ urlString: String, request: (inout HttpRequestBuilder) throws -> Void = { _ in },
     _ block: (DefaultClientWebSocketSession) async throws -> Result
   ) async throws -> Result {
-    try await webSocket(
-      request: { builder in
-        try builder.url(urlString)
-        builder.url.isSecure = true
-        try request(&builder)
-      }, block)
+    try await withSession(.make(url: urlString, secure: true, request), block)
   }
 
   /// `wss` with components; the port defaults to 443.
@@ -121,11 +110,6 @@ extension HttpClient {
     request: (inout HttpRequestBuilder) throws -> Void = { _ in },
     _ block: (DefaultClientWebSocketSession) async throws -> Result
   ) async throws -> Result {
-    try await webSocket(
-      request: { builder in
-        builder.method = method
-        builder.url = WebSocketURL(isSecure: true, host: host, port: port, path: path)
-        try request(&builder)
-      }, block)
+    try await withSession(.make(method: method, host: host, port: port, path: path, secure: true, request), block)
   }
 }

@@ -1,43 +1,16 @@
 extension HttpClient {
-  /// Opens a raw session the caller closes: no automatic pong, no pinger, no reassembly (Ktor's
-  /// `webSocketRawSession`, CIO engine only).
-  public func webSocketRawSession(
-    _ request: (inout HttpRequestBuilder) throws -> Void
-  ) async throws -> ClientWebSocketSession {
-    var builder = HttpRequestBuilder()
-    try request(&builder)
+  /// Opens the raw session for a built request; every raw form ends here.
+  func rawSession(_ builder: HttpRequestBuilder) async throws -> ClientWebSocketSession {
     let (connection, call, subprotocol, _) = try await open(builder, mode: .raw)
     return ClientWebSocketSession(connection: connection, call: call, subprotocol: subprotocol)
   }
 
-  /// `webSocketRawSession` to `urlString`.
-  public func webSocketRawSession(
-    _ urlString: String, _ request: (inout HttpRequestBuilder) throws -> Void = { _ in }
-  ) async throws -> ClientWebSocketSession {
-    try await webSocketRawSession { builder in
-      try builder.url(urlString)
-      try request(&builder)
-    }
-  }
-
-  /// `webSocketRawSession` to `host:port/path`.
-  public func webSocketRawSession(
-    method: String = "GET", host: String = "localhost", port: Int = 80, path: String = "/",
-    _ request: (inout HttpRequestBuilder) throws -> Void = { _ in }
-  ) async throws -> ClientWebSocketSession {
-    try await webSocketRawSession { builder in
-      builder.method = method
-      builder.url = WebSocketURL(isSecure: false, host: host, port: port, path: path)
-      try request(&builder)
-    }
-  }
-
   /// Runs `block` with a raw session, then closes it. If the block throws, the session closes with 1011 and the
   /// error is not rethrown: Ktor's choice for raw sessions, kept for parity.
-  public func webSocketRaw(
-    request: (inout HttpRequestBuilder) throws -> Void, _ block: (ClientWebSocketSession) async throws -> Void
-  ) async throws {
-    let session = try await webSocketRawSession(request)
+  func withRawSession(_ builder: HttpRequestBuilder, _ block: (ClientWebSocketSession) async throws -> Void)
+    async throws
+  {
+    let session = try await rawSession(builder)
     do {
       try await block(session)
       await session.close()
@@ -46,16 +19,42 @@ extension HttpClient {
     }
   }
 
+  /// Opens a raw session the caller closes: no automatic pong, no pinger, no reassembly (Ktor's
+  /// `webSocketRawSession`, CIO engine only).
+  public func webSocketRawSession(
+    _ request: (inout HttpRequestBuilder) throws -> Void
+  ) async throws -> ClientWebSocketSession {
+    try await rawSession(.make(request))
+  }
+
+  /// `webSocketRawSession` to `urlString`.
+  public func webSocketRawSession(
+    _ urlString: String, _ request: (inout HttpRequestBuilder) throws -> Void = { _ in }
+  ) async throws -> ClientWebSocketSession {
+    try await rawSession(.make(url: urlString, request))
+  }
+
+  /// `webSocketRawSession` to `host:port/path`.
+  public func webSocketRawSession(
+    method: String = "GET", host: String = "localhost", port: Int = 80, path: String = "/",
+    _ request: (inout HttpRequestBuilder) throws -> Void = { _ in }
+  ) async throws -> ClientWebSocketSession {
+    try await rawSession(.make(method: method, host: host, port: port, path: path, request))
+  }
+
+  /// Runs `block` with a raw session configured by `request` (Ktor's `webSocketRaw { }`).
+  public func webSocketRaw(
+    request: (inout HttpRequestBuilder) throws -> Void, _ block: (ClientWebSocketSession) async throws -> Void
+  ) async throws {
+    try await withRawSession(.make(request), block)
+  }
+
   /// `webSocketRaw` to `urlString`.
   public func webSocketRaw(
     _ urlString: String, request: (inout HttpRequestBuilder) throws -> Void = { _ in },
     _ block: (ClientWebSocketSession) async throws -> Void
   ) async throws {
-    try await webSocketRaw(
-      request: { builder in
-        try builder.url(urlString)
-        try request(&builder)
-      }, block)
+    try await withRawSession(.make(url: urlString, request), block)
   }
 
   /// `webSocketRaw` to `host:port/path`.
@@ -64,12 +63,7 @@ extension HttpClient {
     request: (inout HttpRequestBuilder) throws -> Void = { _ in },
     _ block: (ClientWebSocketSession) async throws -> Void
   ) async throws {
-    try await webSocketRaw(
-      request: { builder in
-        builder.method = method
-        builder.url = WebSocketURL(isSecure: false, host: host, port: port, path: path)
-        try request(&builder)
-      }, block)
+    try await withRawSession(.make(method: method, host: host, port: port, path: path, request), block)
   }
 
   /// Alias of `webSocketRaw` (Ktor's `wsRaw`).
@@ -77,7 +71,7 @@ extension HttpClient {
     _ urlString: String, request: (inout HttpRequestBuilder) throws -> Void = { _ in },
     _ block: (ClientWebSocketSession) async throws -> Void
   ) async throws {
-    try await webSocketRaw(urlString, request: request, block)
+    try await withRawSession(.make(url: urlString, request), block)
   }
 
   /// `webSocketRaw` over TLS: scheme forced to `wss`, port 443 by default (Ktor's `wssRaw`).
@@ -85,11 +79,6 @@ extension HttpClient {
     _ urlString: String, request: (inout HttpRequestBuilder) throws -> Void = { _ in },
     _ block: (ClientWebSocketSession) async throws -> Void
   ) async throws {
-    try await webSocketRaw(
-      request: { builder in
-        try builder.url(urlString)
-        builder.url.isSecure = true
-        try request(&builder)
-      }, block)
+    try await withRawSession(.make(url: urlString, secure: true, request), block)
   }
 }

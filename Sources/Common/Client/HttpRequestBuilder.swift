@@ -43,3 +43,35 @@ public struct HttpClientCall: Sendable {
   /// The server's 101 response.
   public let response: HTTPResponseHead
 }
+
+extension HttpRequestBuilder {
+  /// A builder for `text` (the URL-string form of the builders), `wss` forced when `secure`, then `request`.
+  static func make(
+    url text: String, secure: Bool = false, _ request: (inout HttpRequestBuilder) throws -> Void
+  ) throws -> HttpRequestBuilder {
+    var builder = HttpRequestBuilder()
+    try builder.url(text)
+    if secure { builder.url.isSecure = true }
+    try request(&builder)
+    return builder
+  }
+
+  /// A builder for method, host, port and path (the components form of the builders), then `request`.
+  static func make(
+    method: String, host: String, port: Int, path: String, secure: Bool = false,
+    _ request: (inout HttpRequestBuilder) throws -> Void
+  ) throws -> HttpRequestBuilder {
+    var builder = HttpRequestBuilder()
+    builder.method = method
+    builder.url = WebSocketURL(isSecure: secure, host: host, port: port, path: path)
+    try request(&builder)
+    return builder
+  }
+
+  /// A builder configured by `request` alone (the request-builder form).
+  static func make(_ request: (inout HttpRequestBuilder) throws -> Void) throws -> HttpRequestBuilder {
+    var builder = HttpRequestBuilder()
+    try request(&builder)
+    return builder
+  }
+}
