@@ -32,27 +32,9 @@ func clientUpgrade(_ socket: SocketTransport, host: String, target: String = "/"
   }
 }
 
-/// The server half: reads the request, validates it, answers 101 (the server API of issue 5 will own this). Call
-/// on the transport's loop.
+/// The server half, through `WebSocketConnection.accept`.
 func upgradeOnLoop(_ socket: any Transport) async throws -> WebSocketConnection {
-  do {
-    var parser = HTTPHeadParser()
-    var leftover: [UInt8] = []
-    var request: HTTPRequestHead?
-    while request == nil {
-      let done = try await socket.read { bytes -> Bool in
-        if bytes.isEmpty { return true }
-        var offset = 0
-        request = try parser.parseRequest(bytes, offset: &offset)
-        if request != nil { leftover = Array(bytes[offset...]) }
-        return false
-      }
-      if done { throw TransportError.connectionReset }
-    }
-    let upgrade = try ServerHandshake.validate(request!)
-    try await socket.write(ServerHandshake.response(accepting: upgrade).serialized())
-    return WebSocketConnection(transport: socket, configuration: .init(role: .server), leftover: leftover)
-  }
+  try await WebSocketConnection.accept(over: socket, configuration: .init(role: .server)).0
 }
 
 /// `serverUpgrade` for a socket, hopping onto its loop.
