@@ -69,14 +69,10 @@ public final class HttpClient: Sendable {
       headers: request.headers)
     let runner = OpeningHandshakeRunner(transport: transport)
     let timeout = config.handshakeTimeout
-    let started = ContinuousClock.now
-    let watchdog = Task {
-      try await Task.sleep(for: timeout)
-      await transport.close()
-    }
-    defer { watchdog.cancel() }
     do {
-      let (response, leftover) = try await runner.exchange(handshake.request)
+      let (response, leftover) = try await withTransportDeadline(
+        transport, timeout: timeout, operation: "the opening handshake with \(url)"
+      ) { try await runner.exchange(handshake.request) }
       let accepted = try handshake.validate(response)
       let connection = WebSocketConnection(
         transport: transport,
@@ -91,9 +87,6 @@ public final class HttpClient: Sendable {
       throw WebSocketException("the opening handshake with \(url) failed: \(error)", cause: error)
     } catch {
       await transport.close()
-      if ContinuousClock.now - started >= timeout {
-        throw WebSocketException("the opening handshake with \(url) timed out after \(timeout)", cause: error)
-      }
       throw WebSocketException("the opening handshake with \(url) failed", cause: error)
     }
   }

@@ -14,33 +14,28 @@ extension WebSocketConnection {
     selectSubprotocol: @Sendable ([String]) -> String? = { _ in nil }
   ) async throws -> (WebSocketConnection, ServerHandshake.Upgrade) {
     let runner = OpeningHandshakeRunner(transport: transport)
-    let started = ContinuousClock.now
-    let watchdog = Task {
-      try await Task.sleep(for: timeout)
-      await transport.close()
-    }
-    defer { watchdog.cancel() }
     do {
-      guard let (request, leftover) = try await runner.readRequest(limits: limits) else {
-        throw TransportError.connectionReset
+      return try await withTransportDeadline(
+        transport, timeout: timeout, operation: "waiting for the opening handshake"
+      ) {
+        guard let (request, leftover) = try await runner.readRequest(limits: limits) else {
+          throw TransportError.connectionReset
+        }
+        let upgrade: ServerHandshake.Upgrade
+        do throws(ServerHandshake.Rejection) {
+          upgrade = try ServerHandshake.validate(request)
+        } catch {
+          try? await runner.write(error.serialized())
+          throw error
+        }
+        let chosen = selectSubprotocol(upgrade.subprotocols)
+        try await runner.write(ServerHandshake.response(accepting: upgrade, subprotocol: chosen).serialized())
+        let connection = WebSocketConnection(
+          transport: transport, configuration: configuration, options: options, leftover: leftover)
+        return (connection, upgrade)
       }
-      let upgrade: ServerHandshake.Upgrade
-      do {
-        upgrade = try ServerHandshake.validate(request)
-      } catch {
-        try? await runner.write(error.serialized())
-        throw error
-      }
-      let chosen = selectSubprotocol(upgrade.subprotocols)
-      try await runner.write(ServerHandshake.response(accepting: upgrade, subprotocol: chosen).serialized())
-      let connection = WebSocketConnection(
-        transport: transport, configuration: configuration, options: options, leftover: leftover)
-      return (connection, upgrade)
     } catch {
       await transport.close()
-      if ContinuousClock.now - started >= timeout {
-        throw TransportError.timedOut(operation: "waiting for the opening handshake", limit: timeout)
-      }
       throw error
     }
   }

@@ -241,7 +241,7 @@ public actor WebSocketConnection {
         }
         leftover = []
         for event in events where outcome == nil { try await handle(event) }
-        try await flush()
+        writeInBackground()
       }
       while outcome == nil {
         if options.incomingOverflow == .suspend, queue.count - queueHead >= options.incomingCapacity {
@@ -259,7 +259,7 @@ public actor WebSocketConnection {
           return true
         }
         for event in events where outcome == nil { try await handle(event) }
-        try await flush()
+        writeInBackground()
         if !open && outcome == nil {
           await closeTransport(finishing: .success(closingReasonAtEOF()))
         }
@@ -267,6 +267,14 @@ public actor WebSocketConnection {
     } catch {
       await closeTransport(finishing: .failure(error))
     }
+  }
+
+  /// Sends what the reader queued (pongs) without making the reader wait: the reader must keep reading while a
+  /// write waits for the socket, or two peers that both write large messages would each wait for the other to
+  /// read. An active writer drains the queue anyway; otherwise a separate task writes.
+  private func writeInBackground() {
+    guard machine.hasOutput, !writing, !transportClosed else { return }
+    Task { try? await self.flush() }
   }
 
   private func closingReasonAtEOF() -> CloseReason {
