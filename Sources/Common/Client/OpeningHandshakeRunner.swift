@@ -12,36 +12,33 @@ actor OpeningHandshakeRunner {
   func exchange(_ request: HTTPRequestHead) async throws -> (HTTPResponseHead, [UInt8]) {
     try await transport.write(request.serialized())
     var parser = HTTPHeadParser()
-    while true {
-      var leftover: [UInt8] = []
-      let outcome = try await transport.read { bytes -> (HTTPResponseHead?, Bool) in
-        if bytes.isEmpty { return (nil, true) }
-        var offset = 0
-        let head = try parser.parseResponse(bytes, offset: &offset)
-        if head != nil { leftover = Array(bytes[offset...]) }
-        return (head, false)
-      }
-      if let head = outcome.0 { return (head, leftover) }
-      if outcome.1 {
-        throw WebSocketException("the server closed the connection during the opening handshake")
-      }
+    guard let result = try await readHead({ try parser.parseResponse($0, offset: &$1) }) else {
+      throw WebSocketException("the server closed the connection during the opening handshake")
     }
+    return result
   }
 
   /// Reads a request head (bounded by `limits`); `nil` when the client closed before sending one.
   func readRequest(limits: HTTPHeadParser.Limits) async throws -> (HTTPRequestHead, [UInt8])? {
     var parser = HTTPHeadParser(limits: limits)
+    return try await readHead { try parser.parseRequest($0, offset: &$1) }
+  }
+
+  /// Reads until `parse` returns a head; returns it with the bytes behind it, or `nil` at EOF before a head.
+  private func readHead<Head>(
+    _ parse: (UnsafeRawBufferPointer, inout Int) throws -> Head?
+  ) async throws -> (Head, [UInt8])? {
     while true {
       var leftover: [UInt8] = []
-      let outcome = try await transport.read { bytes -> (HTTPRequestHead?, Bool) in
+      let (head, eof) = try await transport.read { bytes -> (Head?, Bool) in
         if bytes.isEmpty { return (nil, true) }
         var offset = 0
-        let head = try parser.parseRequest(bytes, offset: &offset)
+        let head = try parse(bytes, &offset)
         if head != nil { leftover = Array(bytes[offset...]) }
         return (head, false)
       }
-      if let head = outcome.0 { return (head, leftover) }
-      if outcome.1 { return nil }
+      if let head { return (head, leftover) }
+      if eof { return nil }
     }
   }
 
