@@ -81,4 +81,25 @@ struct AcceptTests {
     _ = await second.value
     await listener.close()
   }
+
+  @Test("a client that never finishes its request is dropped after the handshake timeout")
+  func slowClient() async throws {
+    let listener = try await SocketListener.bind(.host("127.0.0.1", port: 0), on: testGroup.loops[0], group: testGroup)
+    let outcome = Self.acceptOne(listener, timeout: .milliseconds(200))
+    let socket = try await SocketConnector.connect(
+      to: .host("127.0.0.1", port: listener.localAddress.port ?? 0), on: testGroup.loops[1])
+    let eof = try await withTaskExecutorPreference(socket.loop) {
+      try await socket.write(Array("GET / HTTP/1.1\r\nHost: h\r\n".utf8))  // and nothing more
+      return try await socket.read { $0.isEmpty }
+    }
+    #expect(eof, "the server closed the connection")
+    guard case .failure(let error) = await outcome.value else {
+      Issue.record("a slow client must be dropped")
+      return
+    }
+    #expect(
+      error as? TransportError == .timedOut(operation: "waiting for the opening handshake", limit: .milliseconds(200)))
+    await socket.close()
+    await listener.close()
+  }
 }

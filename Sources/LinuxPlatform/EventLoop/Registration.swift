@@ -67,7 +67,16 @@ final class Registration: @unchecked Sendable {
     try await wait(isRead: false, deadline: deadline)
   }
 
-  private func wait(isRead: Bool, deadline: Duration?) async throws {
+  /// Suspends until the next edge in one direction.
+  ///
+  /// `isolation` is the caller's actor (a session, a handshake runner) or `nil` (a task that prefers the loop as
+  /// its executor). The cancellation handler's operation closure captures it so that the closure runs on the
+  /// caller's executor, the loop: the standard library types that closure as `@concurrent`, and without the capture
+  /// it would run on the global pool, touching this loop-confined state from another thread (a waiter stored after
+  /// `close()` was never resumed: a hang; see docs/decisions/0004).
+  private func wait(
+    isRead: Bool, deadline: Duration?, isolation: isolated (any Actor)? = #isolation
+  ) async throws {
     loop.preconditionInEventLoop()
     guard !isClosed else { throw TransportError.closed }
     // After a hang-up, the next read reports EOF or the error at once.
@@ -75,7 +84,14 @@ final class Registration: @unchecked Sendable {
     var timer: TimerQueue.Handle?
     defer { if let timer { loop.cancel(timer) } }
     try await withTaskCancellationHandler {
+      _ = isolation
       try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
+        // State below is confined to the loop thread: trap rather than race if a future change hops off it.
+        loop.preconditionInEventLoop()
+        if isClosed {
+          continuation.resume(throwing: TransportError.closed)
+          return
+        }
         if Task.isCancelled {
           continuation.resume(throwing: CancellationError())
           return
