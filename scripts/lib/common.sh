@@ -7,9 +7,10 @@ as_root() {
 }
 
 # Debian packages the build needs: the system OpenSSL (TLS) and zlib (permessage-deflate), with pkg-config to find
-# them, and the openssl command that the TLS tests use to make certificates.
+# them, the openssl command that the TLS tests use to make certificates, and Node with Debian's `ws` package, an
+# independent peer for the interop tests.
 install_system_packages() {
-  local wanted=(libssl-dev zlib1g-dev pkg-config openssl)
+  local wanted=(libssl-dev zlib1g-dev pkg-config openssl nodejs node-ws)
   local missing=()
   for package in "${wanted[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -1,6 +1,6 @@
 /// A client session that delivers whole messages, answers pings, runs the pinger and the closing handshake
 /// (Ktor's `DefaultClientWebSocketSession`).
-public final class DefaultClientWebSocketSession: WebSocketSession {
+public final class DefaultClientWebSocketSession: DefaultWebSocketSession {
   /// The engine under the session.
   public let connection: WebSocketConnection
   /// The opening handshake's request and response.

@@ -42,6 +42,12 @@ actor OpeningHandshakeRunner {
     }
   }
 
+  /// Half-closes, then closes: the peer reads the whole answer (a refusal, a plain response) before EOF.
+  func finish() async {
+    try? await transport.shutdownOutput()
+    await transport.close()
+  }
+
   /// Writes `bytes` (a 101 response, or a refusal).
   func write(_ bytes: [UInt8]) async throws {
     try await transport.write(bytes)

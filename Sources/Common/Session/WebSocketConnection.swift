@@ -192,6 +192,16 @@ public actor WebSocketConnection {
     return await closeReason
   }
 
+  /// Closes the transport at once, without a closing handshake (Ktor's `terminate()`): for a raw session whose
+  /// handler returned, and for a server that stops after its grace period. The close reason becomes the close
+  /// frame we sent, if any, else 1006.
+  public func terminate() async {
+    await closeTransport(finishing: .success(machine.sentCloseReason ?? machine.receivedCloseReason ?? failureReason))
+  }
+
+  /// Whether the connection has closed (the transport is closed and ``closeReason`` is final).
+  public var isClosed: Bool { outcome != nil }
+
   // MARK: Reader
 
   /// Starts reading (and pinging, when configured). ``receive()``, ``close(_:)`` start it too; a session whose

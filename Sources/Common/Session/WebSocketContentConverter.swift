@@ -28,7 +28,7 @@ public enum WebSocketConverterError: Error, Sendable, CustomStringConvertible {
   }
 }
 
-extension DefaultClientWebSocketSession {
+extension DefaultWebSocketSession {
   /// Serializes `value` with the plugin's converter and sends it.
   ///
   /// - Throws: ``WebSocketConverterError/converterNotFound`` without a converter.

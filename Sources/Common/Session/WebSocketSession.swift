@@ -5,9 +5,20 @@ public protocol WebSocketSession: AnyObject, Sendable {
   var connection: WebSocketConnection { get }
 }
 
+/// A session that delivers whole messages and answers pings, with the plugin's converter (Ktor's
+/// `DefaultWebSocketSession`): the client's ``DefaultClientWebSocketSession`` and the server's
+/// ``DefaultWebSocketServerSession``.
+public protocol DefaultWebSocketSession: WebSocketSession {
+  /// The plugin's content converter, for `sendSerialized` / `receiveDeserialized`; `nil` when none is configured.
+  var converter: (any WebSocketContentConverter)? { get }
+}
+
 extension WebSocketSession {
   /// Incoming frames until the connection closes; iterating throws the error that failed the connection.
   public var incoming: IncomingFrames { IncomingFrames(connection: connection) }
+
+  /// The outgoing side as a channel (Ktor's `outgoing`): `session.outgoing.send(.text("hi"))`.
+  public var outgoing: OutgoingFrames { OutgoingFrames(connection: connection) }
 
   /// Sends a frame (a fragment when `fin` is false; later fragments of the same type go out as continuations).
   public func send(_ frame: Frame) async throws { try await connection.send(frame) }
@@ -68,5 +79,23 @@ public struct IncomingFrames: AsyncSequence, Sendable {
       throw WebSocketException("the WebSocket session is closed: \(await connection.closeReason)")
     }
     return frame
+  }
+}
+
+/// The outgoing side of a session (Ktor's `outgoing: SendChannel<Frame>`). Sends write before they return, so a
+/// slow peer slows the sender (the socket's buffer is the channel's capacity).
+public struct OutgoingFrames: Sendable {
+  let connection: WebSocketConnection
+
+  /// Sends `frame` (Ktor's `outgoing.send(frame)`).
+  ///
+  /// - Throws: ``ConnectionUsageError`` after the session closed, or the transport's error.
+  public func send(_ frame: Frame) async throws {
+    try await connection.send(frame)
+  }
+
+  /// Ends the outgoing side (Ktor's `outgoing.close()`): starts the closing handshake with 1000.
+  public func close() async {
+    _ = await connection.close(CloseReason(.normal))
   }
 }

@@ -1,0 +1,64 @@
+/// A server application: the WebSockets plugin and the routes (Ktor's `Application` with `install(WebSockets)` and
+/// `routing { }`). A value: build it once, then serve it with the Linux embedded server or the in-memory test host.
+///
+/// ```swift
+/// var application = Application()
+/// application.install(WebSockets.self) { $0.pingPeriod = .seconds(30) }
+/// application.routing { routing in
+///   routing.webSocket("/echo") { session in
+///     for try await frame in session.incoming { try await session.send(frame) }
+///   }
+/// }
+/// ```
+public struct Application: Sendable {
+  /// The WebSockets plugin's settings; `nil` until installed (WebSocket routes then answer 500 and log why).
+  public private(set) var webSockets: WebSockets.ServerConfig?
+  /// The routes.
+  public private(set) var routes = Routing()
+  /// Where the server reports connections, closes, refusals and handler errors. Default: nothing (the Linux
+  /// embedded server passes a standard-error logger).
+  public var log: @Sendable (ServerLogEvent) -> Void = { _ in }
+
+  /// Creates an empty application.
+  public init() {}
+
+  /// Installs the WebSockets plugin (Ktor's `install(WebSockets) { ... }`).
+  public mutating func install(
+    _ plugin: WebSockets.Type, _ configure: (inout WebSockets.ServerConfig) -> Void = { _ in }
+  ) {
+    var config = webSockets ?? WebSockets.ServerConfig()
+    configure(&config)
+    webSockets = config
+  }
+
+  /// Adds routes (Ktor's `routing { }`).
+  public mutating func routing(_ build: (inout Routing) -> Void) {
+    build(&routes)
+  }
+}
+
+/// Something the server reports to ``Application/log``.
+public enum ServerLogEvent: Sendable, CustomStringConvertible {
+  /// A WebSocket session opened.
+  case sessionOpened(peer: String, path: String, subprotocol: String?)
+  /// A WebSocket session closed with `reason`.
+  case sessionClosed(peer: String, path: String, reason: CloseReason)
+  /// A request was answered with an error status (404, 400, 426, 431...).
+  case requestRefused(peer: String, target: String, status: Int, reason: String)
+  /// A handler threw; its session closed with 1011.
+  case handlerFailed(peer: String, path: String, error: String)
+  /// A connection ended before a request was read (timeout, malformed head, I/O error).
+  case connectionFailed(peer: String, error: String)
+
+  /// One line for a log.
+  public var description: String {
+    switch self {
+    case .sessionOpened(let peer, let path, let subprotocol):
+      "\(peer) opened \(path)" + (subprotocol.map { " (subprotocol \($0))" } ?? "")
+    case .sessionClosed(let peer, let path, let reason): "\(peer) closed \(path): \(reason)"
+    case .requestRefused(let peer, let target, let status, let reason): "\(peer) \(target) refused \(status): \(reason)"
+    case .handlerFailed(let peer, let path, let error): "\(peer) \(path) handler failed: \(error)"
+    case .connectionFailed(let peer, let error): "\(peer) dropped: \(error)"
+    }
+  }
+}

@@ -1,0 +1,235 @@
+import Synchronization
+
+/// Serves an ``Application`` on transports that a listener (the Linux embedded server) or the in-memory test host
+/// hands it: reads the request (bounded in size and time), routes it, answers plain routes and refusals, upgrades
+/// WebSocket routes and runs their handlers with Ktor's lifecycle. Tracks open sessions for a graceful stop.
+public final class ApplicationServer: Sendable {
+  /// The application served.
+  public let application: Application
+  private let sessions = Mutex(Sessions())
+  private struct Sessions: ~Copyable {
+    var open: [ObjectIdentifier: WebSocketConnection] = [:]
+    /// Set by ``closeAllSessions(_:gracePeriod:)``: sessions that open later are refused with 503.
+    var stopping = false
+  }
+  private let config: WebSockets.ServerConfig
+
+  /// Creates a server for `application`.
+  public init(application: Application) {
+    self.application = application
+    self.config = application.webSockets ?? WebSockets.ServerConfig()
+  }
+
+  /// WebSocket sessions open now.
+  public var openSessionCount: Int { sessions.withLock { $0.open.count } }
+
+  /// Serves one connection until its session (or plain answer) is over, then closes the transport. Never throws:
+  /// failures are answered (400, 404, 426, 431...), closed with the RFC's code and reported to the log.
+  public func serve(_ transport: any Transport) async {
+    let peer = transport.peerDescription
+    let runner = OpeningHandshakeRunner(transport: transport)
+    let head: (HTTPRequestHead, [UInt8])
+    do {
+      let limits = config.requestLimits
+      let received = try await withTransportDeadline(
+        transport, timeout: config.handshakeTimeout, operation: "waiting for the upgrade request"
+      ) { try await runner.readRequest(limits: limits) }
+      guard let received else {
+        await transport.close()
+        return
+      }
+      head = received
+    } catch let error as HandshakeError {
+      let status: Int
+      switch error {
+      case .headTooLarge, .tooManyHeaders: status = 431
+      default: status = 400
+      }
+      await refuse(runner, peer: peer, target: "", status: status, reason: error.description)
+      return
+    } catch {
+      application.log(.connectionFailed(peer: peer, error: "\(error)"))
+      await transport.close()
+      return
+    }
+    let (request, leftover) = head
+    let matches = application.routes.matches(request.path)
+    guard !matches.isEmpty else {
+      await refuse(runner, peer: peer, target: request.target, status: 404, reason: "no route for \(request.path)")
+      return
+    }
+    let webSocketMatches = matches.filter { $0.route.handler.isWebSocket }
+    let wantsUpgrade = request.headers.listContains(name: "Upgrade", token: "websocket")
+    if !webSocketMatches.isEmpty && (wantsUpgrade || !matches.contains { !$0.route.handler.isWebSocket }) {
+      await upgrade(runner, request: request, leftover: leftover, matches: webSocketMatches, peer: peer)
+      return
+    }
+    await answerPlain(runner, request: request, matches: matches, peer: peer)
+  }
+
+  /// Closes every open session with `reason` (default 1001 "Server is shutting down"); after `gracePeriod`, closes
+  /// the transports of those still open without waiting further.
+  public func closeAllSessions(
+    _ reason: CloseReason = CloseReason(.goingAway, "Server is shutting down"), gracePeriod: Duration = .seconds(5)
+  ) async {
+    let open = sessions.withLock { sessions in
+      sessions.stopping = true
+      return Array(sessions.open.values)
+    }
+    guard !open.isEmpty else { return }
+    let enforcer = Task {
+      try await Task.sleep(for: gracePeriod)
+      for connection in open { await connection.terminate() }
+    }
+    await withTaskGroup(of: Void.self) { group in
+      for connection in open {
+        group.addTask { _ = await connection.close(reason) }
+      }
+    }
+    enforcer.cancel()
+  }
+
+  // MARK: Answers
+
+  private func refuse(
+    _ runner: OpeningHandshakeRunner, peer: String, target: String, status: Int, reason: String,
+    headers: HTTPHeaders = [:]
+  ) async {
+    var response = ServerResponse.text(reason + "\n", status: status)
+    for field in headers { response.headers.add(name: field.name, value: field.value) }
+    try? await runner.write(response.serialized())
+    application.log(.requestRefused(peer: peer, target: target, status: status, reason: reason))
+    await runner.finish()
+  }
+
+  private func answerPlain(
+    _ runner: OpeningHandshakeRunner, request: HTTPRequestHead,
+    matches: [(route: Routing.Route, parameters: [String: String])], peer: String
+  ) async {
+    let method = request.method == "HEAD" ? "GET" : request.method
+    for (route, parameters) in matches {
+      guard case .http(let routeMethod, let handler) = route.handler, routeMethod == method else { continue }
+      let call = ServerCall(request: request, parameters: parameters, remoteAddress: peer)
+      let response: ServerResponse
+      do {
+        response = try await handler(call)
+      } catch {
+        application.log(.handlerFailed(peer: peer, path: request.path, error: "\(error)"))
+        response = .text("internal server error\n", status: 500)
+      }
+      try? await runner.write(response.serialized(includeBody: request.method != "HEAD"))
+      await runner.finish()
+      return
+    }
+    await refuse(
+      runner, peer: peer, target: request.target, status: 405, reason: "method \(request.method) is not allowed here",
+      headers: ["Allow": "GET, HEAD"])
+  }
+
+  private func upgrade(
+    _ runner: OpeningHandshakeRunner, request: HTTPRequestHead, leftover: [UInt8],
+    matches: [(route: Routing.Route, parameters: [String: String])], peer: String
+  ) async {
+    let upgrade: ServerHandshake.Upgrade
+    do throws(ServerHandshake.Rejection) {
+      upgrade = try ServerHandshake.validate(request)
+    } catch {
+      await refuse(
+        runner, peer: peer, target: request.target, status: error.status, reason: error.reason, headers: error.headers)
+      return
+    }
+    // Ktor's `webSocket(path, protocol)`: a route with a protocol matches only clients that offer it.
+    let selected = matches.first { match in
+      match.route.subprotocol.map { upgrade.subprotocols.contains($0) } ?? true
+    }
+    guard let (route, parameters) = selected else {
+      let supported = matches.compactMap(\.route.subprotocol).joined(separator: ", ")
+      await refuse(
+        runner, peer: peer, target: request.target, status: 400,
+        reason: "none of the offered subprotocols (\(upgrade.subprotocols.joined(separator: ", "))) is served "
+          + "here; this path speaks: \(supported)")
+      return
+    }
+    guard !sessions.withLock({ $0.stopping }) else {
+      await refuse(runner, peer: peer, target: request.target, status: 503, reason: "the server is shutting down")
+      return
+    }
+    guard application.webSockets != nil else {
+      await refuse(
+        runner, peer: peer, target: request.target, status: 500,
+        reason: "the WebSockets plugin is not installed (application.install(WebSockets.self))")
+      return
+    }
+    do {
+      try await runner.write(ServerHandshake.response(accepting: upgrade, subprotocol: route.subprotocol).serialized())
+    } catch {
+      application.log(.connectionFailed(peer: peer, error: "\(error)"))
+      await runner.transport.close()
+      return
+    }
+    let isRaw: Bool
+    if case .rawWebSocket = route.handler { isRaw = true } else { isRaw = false }
+    let connection = WebSocketConnection(
+      transport: runner.transport, configuration: config.connectionConfiguration(mode: isRaw ? .raw : .default),
+      options: config.connectionOptions, leftover: leftover)
+    let call = ServerCall(request: request, parameters: parameters, remoteAddress: peer)
+    let key = ObjectIdentifier(connection)
+    let admitted = sessions.withLock { sessions -> Bool in
+      guard !sessions.stopping else { return false }
+      sessions.open[key] = connection
+      return true
+    }
+    guard admitted else {
+      // The server began to stop between the check above and here: close as every other session does.
+      await connection.close(CloseReason(.goingAway, "Server is shutting down"))
+      return
+    }
+    defer { sessions.withLock { _ = $0.open.removeValue(forKey: key) } }
+    application.log(.sessionOpened(peer: peer, path: request.path, subprotocol: route.subprotocol))
+    await connection.start()
+    await run(route.handler, connection: connection, call: call, subprotocol: route.subprotocol)
+    let reason = await connection.closeReason
+    application.log(.sessionClosed(peer: peer, path: request.path, reason: reason))
+  }
+
+  /// Ktor's handler lifecycle: a default handler's return closes with 1000 (bounded wait for the client's close),
+  /// a throw with 1011; a raw handler's return flushes and closes the connection.
+  private func run(
+    _ handler: Routing.Handler, connection: WebSocketConnection, call: ServerCall, subprotocol: String?
+  ) async {
+    switch handler {
+    case .webSocket(let body):
+      let session = DefaultWebSocketServerSession(
+        connection: connection, call: call, subprotocol: subprotocol, config: config)
+      do {
+        try await body(session)
+        await connection.close(CloseReason(.normal))
+      } catch {
+        await fail(connection, call: call, error: error)
+      }
+    case .rawWebSocket(_, let body):
+      let session = WebSocketServerSession(connection: connection, call: call, subprotocol: subprotocol)
+      do {
+        try await body(session)
+      } catch {
+        await fail(connection, call: call, error: error)
+      }
+      try? await connection.flush()
+      await connection.terminate()
+    case .http:
+      await connection.terminate()
+    }
+  }
+
+  /// A handler threw: the error is logged and the session closes with 1011, unless the error is the session's own
+  /// end (the client closed or broke the protocol, which already closed the connection with the right code).
+  private func fail(_ connection: WebSocketConnection, call: ServerCall, error: any Error) async {
+    if await connection.isClosed { return }
+    application.log(.handlerFailed(peer: call.remoteAddress, path: call.request.path, error: "\(error)"))
+    if error is CancellationError {
+      await connection.close(CloseReason(.goingAway))
+    } else {
+      await connection.close(CloseReason(.internalError, String(describing: error)))
+    }
+  }
+}

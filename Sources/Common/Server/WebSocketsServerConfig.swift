@@ -1,0 +1,54 @@
+extension WebSockets {
+  /// The server's WebSockets plugin settings (Ktor's server `install(WebSockets) { ... }`); install them with
+  /// `application.install(WebSockets.self) { $0.pingPeriod = .seconds(30) }`. Every field documents its unit and
+  /// default.
+  public struct ServerConfig: Sendable {
+    /// How often to ping each client; `nil` (default, as in Ktor) sends no pings.
+    public var pingPeriod: Duration?
+    /// How long to wait for a pong before closing with 1011 "Ping timeout", and for the client's close frame after
+    /// ours. Default 15 s (Ktor's default).
+    public var timeout: Duration = .seconds(15)
+    /// The largest frame accepted, in bytes; a bigger one closes the session with 1009. Default 16 MiB (Ktor's
+    /// default is unbounded: we bound memory).
+    public var maxFrameSize: Int = ConnectionStateMachine.Configuration.defaultMaxFrameSize
+    /// The largest reassembled message accepted, in bytes (1009 beyond). Default 16 MiB.
+    public var maxMessageSize: Int = ConnectionStateMachine.Configuration.defaultMaxMessageSize
+    /// Whether the server masks its frames. Default `false`: RFC 6455 section 5.1 says "A server MUST NOT mask any
+    /// frames", and clients (ours included) fail such a connection with 1002. Exists for Ktor parity and tests.
+    public var masking = false
+    /// Whole messages buffered per session before ``incomingOverflow`` applies. Default 64, so a client that
+    /// floods a handler that does not read cannot grow the server's memory without bound.
+    public var incomingCapacity: Int = 64
+    /// A full incoming queue suspends reading from that client (backpressure, default) or closes it with 1008.
+    public var incomingOverflow: WebSocketConnection.Options.Overflow = .suspend
+    /// The time a client has to send its whole upgrade request; slower clients are dropped. Default 10 s.
+    public var handshakeTimeout: Duration = .seconds(10)
+    /// Limits on the request head (bytes and header fields); a bigger head is answered 431. Default 16 KiB and 100.
+    public var requestLimits = HTTPHeadParser.Limits()
+    /// The converter for `sendSerialized` / `receiveDeserialized`; default none.
+    public var contentConverter: (any WebSocketContentConverter)?
+
+    /// Creates the default settings.
+    public init() {}
+
+    /// The state-machine configuration for a session in `mode`.
+    func connectionConfiguration(mode: ConnectionStateMachine.Mode) -> ConnectionStateMachine.Configuration {
+      var configuration = ConnectionStateMachine.Configuration(role: .server, mode: mode)
+      configuration.maxFrameSize = maxFrameSize
+      configuration.maxMessageSize = maxMessageSize
+      configuration.masksOutgoingFrames = masking
+      return configuration
+    }
+
+    /// The session options: the ping period, `timeout` for the pong and the close handshake, the incoming queue.
+    var connectionOptions: WebSocketConnection.Options {
+      var options = WebSocketConnection.Options()
+      options.pingInterval = pingPeriod
+      options.pingTimeout = timeout
+      options.closeTimeout = timeout
+      options.incomingCapacity = incomingCapacity
+      options.incomingOverflow = incomingOverflow
+      return options
+    }
+  }
+}

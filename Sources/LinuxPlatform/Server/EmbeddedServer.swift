@@ -1,0 +1,127 @@
+import Synchronization
+import WispCommon
+
+/// An embedded server on the epoll loops (Ktor's `embeddedServer(CIO, ...)`): listens on TCP (IPv4 or IPv6) or a
+/// Unix socket, with optional TLS, and serves an ``Application`` on every connection.
+///
+/// ```swift
+/// let server = EmbeddedServer(application, configuration: .init(endpoint: .host("127.0.0.1", port: 0)))
+/// try await server.start()
+/// print("listening on", server.port!)
+/// ...
+/// await server.stop()  // sessions close with 1001, bounded by the grace period
+/// ```
+public final class EmbeddedServer: Sendable {
+  /// Where and how to listen; every field documents its default.
+  public struct Configuration: Sendable {
+    /// The address to listen on. Default `127.0.0.1:8080`; port 0 picks a free port (read it from ``port``).
+    public var endpoint: Endpoint
+    /// TLS (certificate chain, key, optional client-certificate verification); `nil` (default) for plain TCP.
+    public var tls: TLSServerConfiguration?
+    /// Connections served at once; more wait in the kernel's backlog until one closes. Default 10,000.
+    public var maxConnections: Int?
+    /// The listen backlog. Default 511.
+    public var backlog: Int32
+    /// The time ``stop()`` gives open sessions to finish their closing handshake (1001) before their
+    /// connections are closed. Default 5 s.
+    public var shutdownGracePeriod: Duration
+    /// The loops that serve connections. Default: the process-wide group, one loop per core.
+    public var group: EventLoopGroup
+
+    /// Creates a configuration.
+    public init(
+      endpoint: Endpoint = .host("127.0.0.1", port: 8080), tls: TLSServerConfiguration? = nil,
+      maxConnections: Int? = 10_000, backlog: Int32 = SocketListener.defaultBacklog,
+      shutdownGracePeriod: Duration = .seconds(5), group: EventLoopGroup = .shared
+    ) {
+      self.endpoint = endpoint
+      self.tls = tls
+      self.maxConnections = maxConnections
+      self.backlog = backlog
+      self.shutdownGracePeriod = shutdownGracePeriod
+      self.group = group
+    }
+  }
+
+  private struct State: Sendable {
+    var listener: SocketListener?
+    var acceptor: Task<Void, Never>?
+    var connections: [Int: Task<Void, Never>] = [:]
+    var nextConnection = 0
+  }
+
+  /// The configuration.
+  public let configuration: Configuration
+  /// The application server (routing, sessions); exposes ``ApplicationServer/openSessionCount``.
+  public let server: ApplicationServer
+  private let state = Mutex(State())
+
+  /// Creates a server for `application`; call ``start()`` to listen.
+  public init(_ application: Application, configuration: Configuration = Configuration()) {
+    self.configuration = configuration
+    self.server = ApplicationServer(application: application)
+  }
+
+  /// The address listened on, once started.
+  public var localAddress: SocketAddress? { state.withLock { $0.listener?.localAddress } }
+
+  /// The TCP port listened on (the chosen one when the configuration asked for port 0), once started.
+  public var port: Int? { localAddress?.port }
+
+  /// Binds and starts accepting connections.
+  ///
+  /// - Throws: ``TransportError/bindFailed(_:reason:)`` when the address is taken; ``TLSError`` when the
+  ///   certificate or key cannot be loaded.
+  public func start() async throws {
+    let context = try configuration.tls.map { configuration throws(TLSError) in try TLSContext(.server(configuration)) }
+    let group = configuration.group
+    let listener = try await SocketListener.bind(
+      configuration.endpoint, backlog: configuration.backlog, on: group.next(), group: group,
+      maxConnections: configuration.maxConnections)
+    let acceptor = Task { [self] in
+      while true {
+        guard let socket = try? await listener.accept() else { return }
+        spawn(socket, context: context)
+      }
+    }
+    state.withLock {
+      $0.listener = listener
+      $0.acceptor = acceptor
+    }
+  }
+
+  private func spawn(_ socket: SocketTransport, context: TLSContext?) {
+    let id = state.withLock { state -> Int in
+      state.nextConnection += 1
+      return state.nextConnection
+    }
+    let task = Task(executorPreference: socket.loop) { [self] in
+      defer { _ = state.withLock { $0.connections.removeValue(forKey: id) } }
+      if let context {
+        do {
+          let secure = try await TLSTransport.accept(over: socket, context: context)
+          await server.serve(secure)
+        } catch {
+          server.application.log(.connectionFailed(peer: socket.peerDescription, error: "TLS: \(error)"))
+          await socket.close()
+        }
+      } else {
+        await server.serve(socket)
+      }
+    }
+    state.withLock { $0.connections[id] = task }
+  }
+
+  /// Stops: no new connections, every open session closes with 1001 "Server is shutting down" (bounded by the
+  /// grace period, then the connections are closed), and returns when every connection has ended.
+  public func stop() async {
+    let (listener, acceptor) = state.withLock { ($0.listener, $0.acceptor) }
+    await listener?.close()
+    await acceptor?.value
+    await server.closeAllSessions(gracePeriod: configuration.shutdownGracePeriod)
+    let remaining = state.withLock { Array($0.connections.values) }
+    // Connections still reading their request are cut: the handshake timeout would bound them anyway.
+    for task in remaining { task.cancel() }
+    for task in remaining { await task.value }
+  }
+}

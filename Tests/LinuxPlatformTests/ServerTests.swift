@@ -1,0 +1,316 @@
+import Glibc
+import Synchronization
+import Testing
+import WispCommon
+import WispLinuxPlatform
+
+/// Starts `application` on an ephemeral loopback port for the duration of `body`, then stops it.
+func withServer<Result>(
+  _ application: Application, configure: (inout EmbeddedServer.Configuration) -> Void = { _ in },
+  _ body: (EmbeddedServer, Int) async throws -> Result
+) async throws -> Result {
+  var configuration = EmbeddedServer.Configuration(endpoint: .host("127.0.0.1", port: 0), group: testGroup)
+  configure(&configuration)
+  let server = EmbeddedServer(application, configuration: configuration)
+  try await server.start()
+  do {
+    let result = try await body(server, try #require(server.port))
+    await server.stop()
+    return result
+  } catch {
+    await server.stop()
+    throw error
+  }
+}
+
+/// The seed document's echo application: "YOU SAID: ..." and a close on "bye".
+func seedEchoApplication() -> Application {
+  var application = Application()
+  application.install(WebSockets.self)
+  application.routing { routing in
+    routing.webSocket("/") { session in
+      for try await frame in session.incoming {
+        guard case .text = frame.frameType else { continue }
+        let text = try frame.readText()
+        try await session.outgoing.send(.text("YOU SAID: \(text)"))
+        if text.lowercased() == "bye" {
+          await session.close(CloseReason(.normal, "Client said BYE"))
+        }
+      }
+    }
+  }
+  return application
+}
+
+/// Holds values that handlers report to the test.
+final class Recorder<Value: Sendable>: Sendable {
+  private let values = Mutex<[Value]>([])
+  func add(_ value: Value) { values.withLock { $0.append(value) } }
+  var all: [Value] { values.withLock { $0 } }
+}
+
+@Suite("Server over loopback sockets")
+struct ServerTests {
+  @Test("the seed document's echo handler answers YOU SAID and closes on bye with 1000")
+  func seedEcho() async throws {
+    try await withServer(seedEchoApplication()) { _, port in
+      let reason = try await client.webSocket("ws://127.0.0.1:\(port)/") { session in
+        try await session.send("hello")
+        #expect(try await session.incoming.receive().readText() == "YOU SAID: hello")
+        try await session.send("bye")
+        #expect(try await session.incoming.receive().readText() == "YOU SAID: bye")
+        return await session.closeReason
+      }
+      #expect(reason == CloseReason(.normal, "Client said BYE"))
+    }
+  }
+
+  @Test("a route with a protocol selects it and echoes it; a client that does not offer it is refused 400")
+  func subprotocols() async throws {
+    var application = Application()
+    application.install(WebSockets.self)
+    application.routing { routing in
+      routing.webSocket("/chat", protocol: "chat.v2") { session in
+        try await session.send("v2 \(session.subprotocol ?? "none")")
+      }
+    }
+    try await withServer(application) { _, port in
+      let greeting = try await client.webSocket("ws://127.0.0.1:\(port)/chat") { request in
+        request.subprotocols = ["chat.v1", "chat.v2"]
+      } _: { session in
+        #expect(session.subprotocol == "chat.v2")
+        return try await session.incoming.receive().readText()
+      }
+      #expect(greeting == "v2 chat.v2")
+      await #expect(throws: WebSocketException.self) {
+        try await client.webSocket("ws://127.0.0.1:\(port)/chat") { request in
+          request.subprotocols = ["chat.v1"]
+        } _: { _ in
+        }
+      }
+      let answer = try await AcceptTests.exchange(
+        port,
+        "GET /chat HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+          + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+          + "Sec-WebSocket-Protocol: chat.v1\r\n\r\n")
+      #expect(answer.hasPrefix("HTTP/1.1 400 Bad Request\r\n"))
+    }
+  }
+
+  @Test("path parameters, query parameters and headers reach the handler")
+  func parameters() async throws {
+    var application = Application()
+    application.install(WebSockets.self)
+    application.routing { routing in
+      routing.webSocket("/rooms/{room}/{rest...}") { session in
+        let call = session.call
+        try await session.send(
+          "\(call.parameters["room"] ?? "-")|\(call.parameters["rest"] ?? "-")|\(call.query("user") ?? "-")|"
+            + (call.header("X-Trace") ?? "-"))
+      }
+    }
+    try await withServer(application) { _, port in
+      let text = try await client.webSocket("ws://127.0.0.1:\(port)/rooms/caf%C3%A9/a/b?user=ann+lee") { request in
+        request.headers.add(name: "X-Trace", value: "t-1")
+      } _: { session in
+        try await session.incoming.receive().readText()
+      }
+      #expect(text == "café|a/b|ann lee|t-1")
+    }
+  }
+
+  @Test("404 for unknown paths, 426 for a wrong version, 400 for a missing key, 405 for POST, 200 for get routes")
+  func plainAnswers() async throws {
+    var application = seedEchoApplication()
+    application.routing { routing in
+      routing.get("/health") { _ in .text("ok") }
+    }
+    try await withServer(application) { _, port in
+      let upgradeHead = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+      let key = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+      let notFound = try await AcceptTests.exchange(
+        port, "GET /nowhere HTTP/1.1\r\nHost: h\r\n" + upgradeHead + key + "\r\n")
+      #expect(notFound.hasPrefix("HTTP/1.1 404 Not Found\r\n"))
+      let version = try await AcceptTests.exchange(
+        port,
+        "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" + key
+          + "Sec-WebSocket-Version: 8\r\n\r\n")
+      #expect(version.hasPrefix("HTTP/1.1 426 Upgrade Required\r\n"))
+      #expect(version.contains("Sec-WebSocket-Version: 13\r\n"))
+      let noKey = try await AcceptTests.exchange(port, "GET / HTTP/1.1\r\nHost: h\r\n" + upgradeHead + "\r\n")
+      #expect(noKey.hasPrefix("HTTP/1.1 400 Bad Request\r\n"))
+      let post = try await AcceptTests.exchange(port, "POST / HTTP/1.1\r\nHost: h\r\n" + upgradeHead + key + "\r\n")
+      #expect(post.hasPrefix("HTTP/1.1 405 "))
+      let health = try await AcceptTests.exchange(port, "GET /health HTTP/1.1\r\nHost: h\r\n\r\n")
+      #expect(health.hasPrefix("HTTP/1.1 200 OK\r\n"))
+      #expect(health.contains("Content-Length: 2\r\n"))
+      let huge = try await AcceptTests.exchange(
+        port, "GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + String(repeating: "a", count: 20_000) + "\r\n\r\n")
+      #expect(huge.hasPrefix("HTTP/1.1 431 "))
+    }
+  }
+
+  @Test("a throwing handler closes with 1011 and the error is logged")
+  func throwingHandler() async throws {
+    struct Broken: Error, CustomStringConvertible { var description: String { "the handler broke" } }
+    let log = Recorder<String>()
+    var application = Application()
+    application.install(WebSockets.self)
+    application.log = { log.add($0.description) }
+    application.routing { routing in
+      routing.webSocket("/broken") { _ in throw Broken() }
+    }
+    try await withServer(application) { _, port in
+      let reason = try await client.webSocket("ws://127.0.0.1:\(port)/broken") { session in
+        await session.closeReason
+      }
+      #expect(reason == CloseReason(.internalError, "the handler broke"))
+    }
+    #expect(log.all.contains { $0.contains("handler failed: the handler broke") })
+  }
+
+  @Test("stopping the server closes open sessions with 1001")
+  func gracefulShutdown() async throws {
+    let application = seedEchoApplication()
+    var configuration = EmbeddedServer.Configuration(endpoint: .host("127.0.0.1", port: 0), group: testGroup)
+    configuration.shutdownGracePeriod = .seconds(3)
+    let server = EmbeddedServer(application, configuration: configuration)
+    try await server.start()
+    let port = try #require(server.port)
+    let sessions = try await (0..<3).asyncMap { _ in try await client.webSocketSession("ws://127.0.0.1:\(port)/") }
+    for session in sessions {
+      try await session.send("hi")
+      _ = try await session.incoming.receive()
+    }
+    #expect(server.server.openSessionCount == 3)
+    let started = ContinuousClock.now
+    await server.stop()
+    #expect(ContinuousClock.now - started < .seconds(3))
+    for session in sessions {
+      #expect(await session.closeReason.code == .goingAway)
+    }
+    #expect(server.server.openSessionCount == 0)
+  }
+
+  @Test("a client that never finishes its request is dropped after the handshake timeout")
+  func slowClient() async throws {
+    var application = seedEchoApplication()
+    application.install(WebSockets.self) { $0.handshakeTimeout = .milliseconds(300) }
+    try await withServer(application) { _, port in
+      let socket = try await SocketConnector.connect(to: .host("127.0.0.1", port: port), on: testGroup.loops[1])
+      let started = ContinuousClock.now
+      let eof = try await withTaskExecutorPreference(socket.loop) {
+        try await socket.write(Array("GET / HTTP/1.1\r\nHost: h\r\n".utf8))
+        return try await socket.read { $0.isEmpty }
+      }
+      #expect(eof)
+      #expect(ContinuousClock.now - started < .seconds(5))
+      await socket.close()
+    }
+  }
+
+  @Test("a client that floods a handler that never reads cannot grow the server's queue past its capacity")
+  func floodIsBounded() async throws {
+    let connections = Recorder<WebSocketConnection>()
+    var application = Application()
+    application.install(WebSockets.self) {
+      $0.incomingCapacity = 8
+      $0.timeout = .milliseconds(500)
+    }
+    application.routing { routing in
+      routing.webSocket("/sink") { session in
+        connections.add(session.connection)
+        try await Task.sleep(for: .seconds(30))
+      }
+    }
+    try await withServer(application) { _, port in
+      let session = try await client.webSocketSession("ws://127.0.0.1:\(port)/sink")
+      let payload = [UInt8](repeating: 7, count: 16 * 1024)
+      // Send until the socket pushes back (the server stopped reading), bounded in time.
+      let sender = Task {
+        var sent = 0
+        while sent < 10_000 {
+          try await session.send(payload)
+          sent += 1
+        }
+        return sent
+      }
+      try await Task.sleep(for: .milliseconds(800))
+      let connection = try #require(connections.all.first)
+      let buffered = await connection.bufferedFrameCount
+      #expect(buffered <= 8 + 4, "the server buffers at most its capacity (plus one read's worth)")
+      sender.cancel()
+      _ = await sender.result
+      await session.connection.terminate()
+    }
+  }
+
+  @Test("1,000 sessions open at once, each echoes, and all close with 1000")
+  func thousandSessions() async throws {
+    // Generous handshake limits: the test suite runs in parallel on 2 cores in a debug build, and this test is
+    // about holding 1,000 sessions, not about speed.
+    var application = seedEchoApplication()
+    application.install(WebSockets.self) { $0.handshakeTimeout = .seconds(60) }
+    let patientClient = HttpClient(engine) { $0.install(WebSockets.self) { $0.handshakeTimeout = .seconds(60) } }
+    try await withServer(application) { server, port in
+      let sessions = try await withThrowingTaskGroup(of: DefaultClientWebSocketSession.self) { group in
+        for _ in 0..<1000 {
+          group.addTask { try await patientClient.webSocketSession("ws://127.0.0.1:\(port)/") }
+        }
+        var sessions: [DefaultClientWebSocketSession] = []
+        for try await session in group { sessions.append(session) }
+        return sessions
+      }
+      #expect(server.server.openSessionCount == 1000)
+      let replies = try await withThrowingTaskGroup(of: String.self) { group in
+        for (index, session) in sessions.enumerated() {
+          group.addTask {
+            try await session.send("n\(index)")
+            let reply = try await session.incoming.receive().readText()
+            #expect(await session.close() == CloseReason(.normal))
+            return reply
+          }
+        }
+        var replies: [String] = []
+        for try await reply in group { replies.append(reply) }
+        return replies
+      }
+      #expect(Set(replies) == Set((0..<1000).map { "YOU SAID: n\($0)" }))
+    }
+  }
+
+  @Test("TLS with a test CA, and a Unix socket, serve the same application")
+  func tlsAndUnix() async throws {
+    try await withServer(seedEchoApplication()) { configuration in
+      configuration.tls = TLSServerConfiguration(
+        certificateChainFile: certificate("server.pem"), privateKeyFile: certificate("server.key"))
+    } _: { _, port in
+      let text = try await client.wss("wss://localhost:\(port)/") { request in
+        request.tls.trustRoots = .file(certificate("ca.pem"))
+      } _: { session in
+        try await session.send("secure")
+        return try await session.incoming.receive().readText()
+      }
+      #expect(text == "YOU SAID: secure")
+    }
+    let path = "/tmp/wisp-server-\(getpid()).sock"
+    let server = EmbeddedServer(
+      seedEchoApplication(), configuration: .init(endpoint: .unix(path: path), group: testGroup))
+    try await server.start()
+    let socket = try await SocketConnector.connect(to: .unix(path: path), on: testGroup.loops[0])
+    let connection = try await clientUpgrade(socket, host: "unix")
+    try await connection.send(.text("over unix"))
+    #expect(try await connection.receive()?.readText() == "YOU SAID: over unix")
+    await connection.close()
+    await server.stop()
+  }
+}
+
+extension Sequence {
+  /// `map` with an async transform, in order.
+  func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+    var result: [T] = []
+    for element in self { result.append(try await transform(element)) }
+    return result
+  }
+}
