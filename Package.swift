@@ -23,10 +23,12 @@ let package = Package(
   targets: [
     .target(name: "WispCommon", path: "Sources/Common", swiftSettings: strictSettings),
     .systemLibrary(name: "CSystem", path: "Sources/CSystem"),
+    .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
     .systemLibrary(
       name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
     .target(
-      name: "WispLinuxPlatform", dependencies: ["WispCommon", "CSystem", "COpenSSL"], path: "Sources/LinuxPlatform",
+      name: "WispLinuxPlatform", dependencies: ["WispCommon", "CSystem", "COpenSSL", "CZlib"],
+      path: "Sources/LinuxPlatform",
       swiftSettings: strictSettings),
     .target(
       name: "WispSimulatorTargetModel", dependencies: ["WispCommon"], path: "Sources/SimulatorTargetModel",

@@ -1,12 +1,12 @@
 import WispCommon
 
-/// The CIO-style client engine on Linux: epoll sockets and OpenSSL from this module. It declares WebSockets,
-/// raw sessions and TLS; extensions (permessage-deflate) join with issue 6.
+/// The CIO-style client engine on Linux: epoll sockets, OpenSSL and zlib from this module. It declares
+/// WebSockets, extensions (permessage-deflate through ``WebSocketDeflateExtension``), raw sessions and TLS.
 public struct LinuxEngine: HttpClientEngine {
   /// The engine's name, "CIO" as in Ktor: the engine with raw sessions.
   public let name = "CIO"
   /// What the engine supports.
-  public let capabilities: Set<EngineCapability> = [.webSocket, .rawWebSocket, .tls]
+  public let capabilities: Set<EngineCapability> = [.webSocket, .webSocketExtensions, .rawWebSocket, .tls]
   /// Sockets on the group's loops, with TLS when asked.
   public let connector: any TransportConnector
 

@@ -14,10 +14,18 @@ func withPythonEchoServer<Result>(_ body: (Int) async throws -> Result) async th
 
 /// Starts `echo_server.py` and waits (at most 10 s) for the port it chose.
 func startPythonEchoServer() async throws -> (port: Int, pid: pid_t) {
-  var template = Array("/tmp/wisp-python-XXXXXX".utf8CString)
+  try await startServerProcess([venvPython, fixtures + "echo_server.py"])
+}
+
+/// Starts a server process that takes a port file as its first argument (inserted after `command[1]`, the script)
+/// and waits (at most 10 s) for the port it chose.
+func startServerProcess(_ command: [String]) async throws -> (port: Int, pid: pid_t) {
+  var template = Array("/tmp/wisp-peer-XXXXXX".utf8CString)
   guard let directory = mkdtemp(&template) else { throw TransportError.closed }
   let portFile = String(cString: directory) + "/port"
-  let pid = spawn([venvPython, fixtures + "echo_server.py", portFile])
+  var arguments = command
+  arguments.insert(portFile, at: min(2, arguments.count))
+  let pid = spawn(arguments)
   for _ in 0..<400 {
     if let file = fopen(portFile, "r") {
       var buffer = [CChar](repeating: 0, count: 16)
@@ -30,7 +38,7 @@ func startPythonEchoServer() async throws -> (port: Int, pid: pid_t) {
     try await Task.sleep(for: .milliseconds(25))
   }
   terminate(pid)
-  throw TransportError.timedOut(operation: "starting the Python echo server", limit: .seconds(10))
+  throw TransportError.timedOut(operation: "starting \(command.dropFirst().first ?? "the server")", limit: .seconds(10))
 }
 
 /// A server that answers every connection with `response` verbatim (for broken and refusing servers).
@@ -112,7 +120,7 @@ struct ClientTests {
   @Test("without the plugin, a builder fails before any traffic")
   func pluginMissing() async throws {
     let bare = HttpClient(engine)
-    #expect(bare.isSupported(.webSocket) && bare.isSupported(.rawWebSocket) && !bare.isSupported(.webSocketExtensions))
+    #expect(bare.isSupported(.webSocket) && bare.isSupported(.rawWebSocket) && bare.isSupported(.webSocketExtensions))
     // Port 9 on 127.0.0.1 is not listening; the error must be about the plugin, not the connection.
     do {
       _ = try await bare.webSocketSession("ws://127.0.0.1:9/")

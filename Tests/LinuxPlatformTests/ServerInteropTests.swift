@@ -35,7 +35,7 @@ struct ServerInteropTests {
     try #require(Self.nodeAvailable, "Node's ws is missing: run ./scripts/test")
     try await withServer(interopApplication()) { _, port in
       let result = await shell(
-        "NODE_PATH=\(nodeModules) node '\(fixtures)node_echo_client.js' ws://127.0.0.1:\(port)/ 2>&1")
+        "node '\(fixtures)node_echo_client.js' ws://127.0.0.1:\(port)/ 2>&1")
       #expect(result.output.hasPrefix("ok close 1000 Client said BYE"), "node said: \(result.output)")
     }
   }
@@ -43,22 +43,8 @@ struct ServerInteropTests {
   @Test("our client against Node's ws echo server: text, 1 MiB binary, fragments, close 1000")
   func nodeServer() async throws {
     try #require(Self.nodeAvailable, "Node's ws is missing: run ./scripts/test")
-    var template = Array("/tmp/wisp-node-XXXXXX".utf8CString)
-    let directory = try #require(mkdtemp(&template))
-    let portFile = String(cString: directory) + "/port"
-    let pid = spawn(["/usr/bin/env", "NODE_PATH=\(nodeModules)", "node", fixtures + "node_echo_server.js", portFile])
+    let (port, pid) = try await startServerProcess(["/usr/bin/node", fixtures + "node_echo_server.js"])
     defer { terminate(pid) }
-    var port = 0
-    for _ in 0..<400 where port == 0 {
-      if let file = fopen(portFile, "r") {
-        var buffer = [CChar](repeating: 0, count: 16)
-        fgets(&buffer, 16, file)
-        fclose(file)
-        port = Int(String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)) ?? 0
-      }
-      if port == 0 { try await Task.sleep(for: .milliseconds(25)) }
-    }
-    try #require(port > 0, "the Node echo server did not start")
     let reason = try await client.webSocket("ws://127.0.0.1:\(port)/") { session in
       try await session.send("hello node")
       #expect(try await session.incoming.receive().readText() == "hello node")

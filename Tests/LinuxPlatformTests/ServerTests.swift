@@ -251,15 +251,27 @@ struct ServerTests {
     // about holding 1,000 sessions, not about speed.
     var application = seedEchoApplication()
     application.install(WebSockets.self) { $0.handshakeTimeout = .seconds(60) }
+    let log = Recorder<String>()
+    application.log = { event in
+      if case .sessionOpened = event { return }
+      if case .sessionClosed = event { return }
+      log.add(event.description)
+    }
+    defer { #expect(log.all.isEmpty, "server log: \(log.all.prefix(5))") }
     let patientClient = HttpClient(engine) { $0.install(WebSockets.self) { $0.handshakeTimeout = .seconds(60) } }
     try await withServer(application) { server, port in
-      let sessions = try await withThrowingTaskGroup(of: DefaultClientWebSocketSession.self) { group in
-        for _ in 0..<1000 {
-          group.addTask { try await patientClient.webSocketSession("ws://127.0.0.1:\(port)/") }
+      // Opened 100 at a time (a connect storm is the kernel backlog's business, not this test's); then all 1,000
+      // are open at once.
+      var sessions: [DefaultClientWebSocketSession] = []
+      for _ in 0..<10 {
+        sessions += try await withThrowingTaskGroup(of: DefaultClientWebSocketSession.self) { group in
+          for _ in 0..<100 {
+            group.addTask { try await patientClient.webSocketSession("ws://127.0.0.1:\(port)/") }
+          }
+          var opened: [DefaultClientWebSocketSession] = []
+          for try await session in group { opened.append(session) }
+          return opened
         }
-        var sessions: [DefaultClientWebSocketSession] = []
-        for try await session in group { sessions.append(session) }
-        return sessions
       }
       #expect(server.server.openSessionCount == 1000)
       let replies = try await withThrowingTaskGroup(of: String.self) { group in

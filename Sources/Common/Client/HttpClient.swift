@@ -41,6 +41,16 @@ public final class HttpClient: Sendable {
       throw WebSocketException(
         "raw WebSocket sessions are available only with the CIO engine; the \(engine.name) engine has none")
     }
+    if !config.extensions.factories.isEmpty {
+      guard isSupported(.webSocketExtensions) else {
+        throw WebSocketException("the \(engine.name) engine does not support WebSocket extensions")
+      }
+      do {
+        try config.extensions.validate()
+      } catch {
+        throw WebSocketException("invalid WebSockets plugin configuration: \(error)", cause: error)
+      }
+    }
     if secure && !isSupported(.tls) {
       throw WebSocketException("the \(engine.name) engine does not support wss:// (TLS)")
     }
@@ -66,7 +76,7 @@ public final class HttpClient: Sendable {
     }
     let handshake = ClientHandshake(
       host: url.hostHeader, target: url.target, subprotocols: config.subprotocols + request.subprotocols,
-      headers: request.headers)
+      extensionOffers: config.extensions.factories.flatMap { $0.clientOffers() }, headers: request.headers)
     let runner = OpeningHandshakeRunner(transport: transport)
     let timeout = config.handshakeTimeout
     do {
@@ -74,11 +84,12 @@ public final class HttpClient: Sendable {
         transport, timeout: timeout, operation: "the opening handshake with \(url)"
       ) { try await runner.exchange(handshake.request) }
       let accepted = try handshake.validate(response)
+      let extensions = try Self.acceptExtensions(accepted.extensions, factories: config.extensions.factories)
       let connection = WebSocketConnection(
         transport: transport,
         configuration: .init(
           role: .client, mode: mode, maxFrameSize: config.maxFrameSize, maxMessageSize: config.maxMessageSize),
-        options: config.connectionOptions, leftover: leftover)
+        options: config.connectionOptions, leftover: leftover, extensions: extensions)
       let call = HttpClientCall(request: handshake.request, url: url, response: response)
       return (connection, call, accepted.subprotocol, config)
     } catch let error as HandshakeError {
@@ -89,5 +100,24 @@ public final class HttpClient: Sendable {
       await transport.close()
       throw WebSocketException("the opening handshake with \(url) failed", cause: error)
     }
+  }
+
+  /// The instances for the extensions the server accepted, in the order of its response; each response is checked
+  /// by its factory (a response that does not match the offer fails the handshake).
+  static func acceptExtensions(
+    _ responses: [ExtensionOffer], factories: [any WebSocketExtensionFactory]
+  ) throws(HandshakeError) -> [any WebSocketExtension] {
+    var seen: Set<String> = []
+    var extensions: [any WebSocketExtension] = []
+    for response in responses {
+      guard seen.insert(response.name).inserted else {
+        throw .malformedExtensionHeader("the server accepted \(response.name) twice")
+      }
+      guard let factory = factories.first(where: { $0.name == response.name }) else {
+        throw .unofferedExtension(response.name)
+      }
+      extensions.append(try factory.clientAccept(response))
+    }
+    return extensions
   }
 }

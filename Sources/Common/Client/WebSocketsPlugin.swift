@@ -24,9 +24,16 @@ public enum WebSockets {
     public var subprotocols: [String] = []
     /// The converter for `sendSerialized` / `receiveDeserialized`; default none.
     public var contentConverter: (any WebSocketContentConverter)?
+    /// The extensions offered on every request, in order (Ktor's `extensions { install(...) }`). Default none.
+    public var extensions = WebSocketExtensionsConfig()
 
     /// Creates the default settings.
     public init() {}
+
+    /// Installs extensions: `config.extensions { $0.install(WebSocketDeflateExtension.self) }`.
+    public mutating func extensions(_ build: (inout WebSocketExtensionsConfig) -> Void) {
+      build(&extensions)
+    }
 
     var connectionOptions: WebSocketConnection.Options {
       var options = WebSocketConnection.Options()

@@ -31,6 +31,8 @@ public enum ConnectionUsageError: Error, Sendable, Hashable, CustomStringConvert
   /// A data frame of another type while a fragmented message is still open: fragments of different messages
   /// cannot be interleaved (RFC 6455 section 5.4).
   case interleavedMessage(open: FrameType, sent: FrameType)
+  /// An extension could not transform the frame (a compressor failure); the frame was not sent.
+  case extensionFailed(String)
 
   /// A sentence that says what the caller did wrong.
   public var description: String {
@@ -38,6 +40,7 @@ public enum ConnectionUsageError: Error, Sendable, Hashable, CustomStringConvert
     case .alreadyClosed: "the connection is closing or closed: nothing more can be sent"
     case .interleavedMessage(let open, let sent):
       "a fragmented \(open) message is still open; finish it (fin = true) before sending a \(sent) frame"
+    case .extensionFailed(let reason): "an extension failed to process the frame: \(reason)"
     }
   }
 }

@@ -85,16 +85,30 @@ public struct ConnectionStateMachine: Sendable {
   private var sentClose = false
   private var maskingKeys: MaskingKeyGenerator
   private var output: [UInt8] = []
+  /// The negotiated extensions, in the order of the handshake's response.
+  public let extensions: [any WebSocketExtension]
+  /// Whether the incoming message being received started with an extension's RSV bit (it is then transformed, for
+  /// example compressed, and its UTF-8 can only be checked after the extension has processed it).
+  private var incomingMessageTransformed = false
 
   /// Creates a machine in the ``ConnectionState/open`` state, as after a successful opening handshake.
   ///
-  /// - Parameter random: the source of masking keys; inject a fixed one in tests.
-  public init(configuration: Configuration, random: any SecureRandomSource = SystemSecureRandom()) {
+  /// - Parameters:
+  ///   - extensions: the negotiated extensions (their RSV bits are allowed in incoming frames). In the default
+  ///     mode they transform data frames: outgoing in order, incoming in reverse order. In the raw mode frames pass
+  ///     as they are, with their RSV bits.
+  ///   - random: the source of masking keys; inject a fixed one in tests.
+  public init(
+    configuration: Configuration, extensions: [any WebSocketExtension] = [],
+    random: any SecureRandomSource = SystemSecureRandom()
+  ) {
     self.configuration = configuration
+    self.extensions = extensions
     decoder = FrameDecoder(
       configuration: .init(
         expectsMaskedFrames: configuration.role == .server, maxFrameSize: configuration.maxFrameSize,
-        allowedReservedBits: configuration.allowedReservedBits))
+        allowedReservedBits: configuration.allowedReservedBits
+          | WebSocketExtensionsConfig.reservedBits(of: extensions)))
     assembler = MessageAssembler(maxMessageSize: configuration.maxMessageSize)
     maskingKeys = MaskingKeyGenerator(source: random)
   }
@@ -158,6 +172,8 @@ public struct ConnectionStateMachine: Sendable {
   private mutating func handle(_ decoded: FrameDecoder.DecodedFrame) throws(ProtocolViolation) -> ConnectionEvent? {
     let header = decoded.header
     let raw = configuration.mode == .raw
+    // RFC 7692 section 6.1 and RFC 6455 section 5.2: extensions give RSV bits a meaning on data frames only.
+    if header.opcode.isControl && header.reservedBits != 0 { throw .reservedBitsSet(header.reservedBits) }
     switch header.opcode {
     case .ping:
       if raw { return .frame(Frame(unchecked: true, .ping, decoded.payload)) }
@@ -175,7 +191,8 @@ public struct ConnectionStateMachine: Sendable {
       return raw ? .frame(Frame(unchecked: true, .close, decoded.payload)) : .closeReceived(reason)
     case .text, .binary, .continuation:
       let type = try fragments.receive(opcode: header.opcode, fin: header.fin)
-      let bits = header.reservedBits
+      var bits = header.reservedBits
+      var payload = decoded.payload
       if raw {
         validatedCount = 0
         return .frame(
@@ -183,13 +200,25 @@ public struct ConnectionStateMachine: Sendable {
       }
       // The size check comes first, as in `inspectPartialFrame`, so the same input fails the same way however it
       // was split.
-      let total = UInt64(assembler.bufferedCount) + UInt64(decoded.payload.count)
+      let total = UInt64(assembler.bufferedCount) + UInt64(payload.count)
       guard total <= UInt64(configuration.maxMessageSize) else {
         throw .messageTooBig(size: total, limit: configuration.maxMessageSize)
       }
+      if !extensions.isEmpty {
+        let startsMessage = header.opcode != .continuation
+        if startsMessage { incomingMessageTransformed = bits != 0 }
+        var frame = Frame(unchecked: header.fin, type, payload, bits & 0x40 != 0, bits & 0x20 != 0, bits & 0x10 != 0)
+        let limit = configuration.maxMessageSize - assembler.bufferedCount
+        for ext in extensions.reversed() {
+          frame = try ext.processIncoming(frame, startsMessage: startsMessage, limit: limit)
+        }
+        payload = frame.data
+        bits = frame.reservedBits
+        guard bits == 0 else { throw .reservedBitsSet(bits) }
+      }
       if type == .text {
         if header.opcode == .text && validatedCount == 0 { textValidator.reset() }
-        let valid = decoded.payload.withUnsafeBytes { bytes in
+        let valid = payload.withUnsafeBytes { bytes in
           textValidator.validate(UnsafeRawBufferPointer(rebasing: bytes[validatedCount...]))
         }
         // A text message must also end on a code point boundary.
@@ -197,7 +226,7 @@ public struct ConnectionStateMachine: Sendable {
       }
       validatedCount = 0
       guard
-        let message = try assembler.append(type: type, fin: header.fin, reservedBits: bits, payload: decoded.payload)
+        let message = try assembler.append(type: type, fin: header.fin, reservedBits: bits, payload: payload)
       else { return nil }
       return .frame(message)
     }
@@ -214,7 +243,9 @@ public struct ConnectionStateMachine: Sendable {
       guard total <= UInt64(configuration.maxMessageSize) else {
         throw .messageTooBig(size: total, limit: configuration.maxMessageSize)
       }
-      guard type == .text, validatedCount < payload.count else { return nil }
+      // A transformed (compressed) message's UTF-8 is checked after its extension has processed it.
+      let transformed = header.opcode == .continuation ? incomingMessageTransformed : header.reservedBits != 0
+      guard type == .text, !transformed, validatedCount < payload.count else { return nil }
       if header.opcode == .text && validatedCount == 0 { textValidator.reset() }
       let valid = payload.withUnsafeBytes { bytes in
         textValidator.validate(UnsafeRawBufferPointer(rebasing: bytes[validatedCount...]))
@@ -263,6 +294,20 @@ public struct ConnectionStateMachine: Sendable {
       let tracker = outgoingFragments
       guard let wireOpcode = outgoingFragments.send(type: frame.frameType, fin: frame.fin) else {
         throw .interleavedMessage(open: tracker.openMessage ?? frame.frameType, sent: frame.frameType)
+      }
+      if configuration.mode == .default && !extensions.isEmpty {
+        var transformed = frame
+        do {
+          for ext in extensions {
+            transformed = try ext.processOutgoing(transformed, startsMessage: wireOpcode != .continuation)
+          }
+        } catch {
+          outgoingFragments = tracker
+          throw .extensionFailed("\(error)")
+        }
+        encode(
+          fin: transformed.fin, opcode: wireOpcode, reservedBits: transformed.reservedBits, payload: transformed.data)
+        return
       }
       opcode = wireOpcode
     }

@@ -20,6 +20,13 @@ public final class ApplicationServer: Sendable {
     self.config = application.webSockets ?? WebSockets.ServerConfig()
   }
 
+  /// Checks the application's configuration before serving: two extensions may not claim the same RSV bit.
+  ///
+  /// - Throws: ``WebSocketExtensionConfigurationError``.
+  public func validate() throws(WebSocketExtensionConfigurationError) {
+    try config.extensions.validate()
+  }
+
   /// WebSocket sessions open now.
   public var openSessionCount: Int { sessions.withLock { $0.open.count } }
 
@@ -160,18 +167,35 @@ public final class ApplicationServer: Sendable {
         reason: "the WebSockets plugin is not installed (application.install(WebSockets.self))")
       return
     }
+    let isRaw: Bool
+    var negotiate = true
+    if case .rawWebSocket(let negotiateExtensions, _) = route.handler {
+      isRaw = true
+      negotiate = negotiateExtensions
+    } else {
+      isRaw = false
+    }
+    var accepted: [ExtensionOffer] = []
+    var extensions: [any WebSocketExtension] = []
+    if negotiate {
+      for factory in config.extensions.factories {
+        let offers = upgrade.extensionOffers.filter { $0.name.lowercased() == factory.name }
+        guard !offers.isEmpty, let (response, instance) = factory.serverAccept(offers) else { continue }
+        accepted.append(response)
+        extensions.append(instance)
+      }
+    }
     do {
-      try await runner.write(ServerHandshake.response(accepting: upgrade, subprotocol: route.subprotocol).serialized())
+      try await runner.write(
+        ServerHandshake.response(accepting: upgrade, subprotocol: route.subprotocol, extensions: accepted).serialized())
     } catch {
       application.log(.connectionFailed(peer: peer, error: "\(error)"))
       await runner.transport.close()
       return
     }
-    let isRaw: Bool
-    if case .rawWebSocket = route.handler { isRaw = true } else { isRaw = false }
     let connection = WebSocketConnection(
       transport: runner.transport, configuration: config.connectionConfiguration(mode: isRaw ? .raw : .default),
-      options: config.connectionOptions, leftover: leftover)
+      options: config.connectionOptions, leftover: leftover, extensions: extensions)
     let call = ServerCall(request: request, parameters: parameters, remoteAddress: peer)
     let key = ObjectIdentifier(connection)
     let admitted = sessions.withLock { sessions -> Bool in

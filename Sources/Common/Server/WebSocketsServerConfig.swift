@@ -27,9 +27,16 @@ extension WebSockets {
     public var requestLimits = HTTPHeadParser.Limits()
     /// The converter for `sendSerialized` / `receiveDeserialized`; default none.
     public var contentConverter: (any WebSocketContentConverter)?
+    /// The extensions this server accepts when a client offers them, in order (Ktor's `extensions { }`).
+    public var extensions = WebSocketExtensionsConfig()
 
     /// Creates the default settings.
     public init() {}
+
+    /// Installs extensions: `config.extensions { $0.install(WebSocketDeflateExtension.self) }`.
+    public mutating func extensions(_ build: (inout WebSocketExtensionsConfig) -> Void) {
+      build(&extensions)
+    }
 
     /// The state-machine configuration for a session in `mode`.
     func connectionConfiguration(mode: ConnectionStateMachine.Mode) -> ConnectionStateMachine.Configuration {

@@ -54,6 +54,8 @@ public actor WebSocketConnection {
 
   /// The transport the connection runs on.
   public nonisolated let transport: any Transport
+  /// The extensions negotiated in the opening handshake (Ktor's `extensions`), such as permessage-deflate.
+  public nonisolated let extensions: [any WebSocketExtension]
   /// The transport's executor: the event loop that owns the socket.
   public nonisolated var unownedExecutor: UnownedSerialExecutor { transport.executor }
 
@@ -77,15 +79,19 @@ public actor WebSocketConnection {
 
   /// Creates a connection over an open transport (after a successful opening handshake).
   ///
-  /// - Parameter leftover: bytes read together with the handshake's head that belong to the WebSocket stream (a
-  ///   peer may send its first frames right behind the handshake).
+  /// - Parameters:
+  ///   - leftover: bytes read together with the handshake's head that belong to the WebSocket stream (a peer may
+  ///     send its first frames right behind the handshake).
+  ///   - extensions: the extensions the handshake negotiated.
   public init(
     transport: any Transport, configuration: ConnectionStateMachine.Configuration, options: Options = Options(),
-    leftover: [UInt8] = [], random: any SecureRandomSource = SystemSecureRandom()
+    leftover: [UInt8] = [], extensions: [any WebSocketExtension] = [],
+    random: any SecureRandomSource = SystemSecureRandom()
   ) {
     self.leftover = leftover
     self.transport = transport
-    self.machine = ConnectionStateMachine(configuration: configuration, random: random)
+    self.extensions = extensions
+    self.machine = ConnectionStateMachine(configuration: configuration, extensions: extensions, random: random)
     self.options = options
     self.random = random
   }

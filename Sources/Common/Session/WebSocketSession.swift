@@ -17,6 +17,9 @@ extension WebSocketSession {
   /// Incoming frames until the connection closes; iterating throws the error that failed the connection.
   public var incoming: IncomingFrames { IncomingFrames(connection: connection) }
 
+  /// The extensions negotiated for this session (Ktor's `extensions`).
+  public var extensions: [any WebSocketExtension] { connection.extensions }
+
   /// The outgoing side as a channel (Ktor's `outgoing`): `session.outgoing.send(.text("hi"))`.
   public var outgoing: OutgoingFrames { OutgoingFrames(connection: connection) }
 

@@ -37,6 +37,7 @@ public func testApplication<Result>(
   _ body: (TestApplication) async throws -> Result
 ) async throws -> Result {
   let server = ApplicationServer(application: application)
+  try server.validate()
   let engine = TestEngine(server: server)
   let client = HttpClient(engine) { configuration in
     configuration.install(WebSockets.self, configureClient)

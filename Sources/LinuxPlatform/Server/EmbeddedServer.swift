@@ -20,7 +20,8 @@ public final class EmbeddedServer: Sendable {
     public var tls: TLSServerConfiguration?
     /// Connections served at once; more wait in the kernel's backlog until one closes. Default 10,000.
     public var maxConnections: Int?
-    /// The listen backlog. Default 511.
+    /// The listen backlog: connections the kernel completes before the server accepts them. Default 4096 (the
+    /// kernel caps it at `net.core.somaxconn`): a burst of connects beyond it is dropped or reset by the kernel.
     public var backlog: Int32
     /// The time ``stop()`` gives open sessions to finish their closing handshake (1001) before their
     /// connections are closed. Default 5 s.
@@ -31,7 +32,7 @@ public final class EmbeddedServer: Sendable {
     /// Creates a configuration.
     public init(
       endpoint: Endpoint = .host("127.0.0.1", port: 8080), tls: TLSServerConfiguration? = nil,
-      maxConnections: Int? = 10_000, backlog: Int32 = SocketListener.defaultBacklog,
+      maxConnections: Int? = 10_000, backlog: Int32 = 4096,
       shutdownGracePeriod: Duration = .seconds(5), group: EventLoopGroup = .shared
     ) {
       self.endpoint = endpoint
@@ -71,8 +72,9 @@ public final class EmbeddedServer: Sendable {
   /// Binds and starts accepting connections.
   ///
   /// - Throws: ``TransportError/bindFailed(_:reason:)`` when the address is taken; ``TLSError`` when the
-  ///   certificate or key cannot be loaded.
+  ///   certificate or key cannot be loaded; ``WebSocketExtensionConfigurationError`` for conflicting extensions.
   public func start() async throws {
+    try server.validate()
     let context = try configuration.tls.map { configuration throws(TLSError) in try TLSContext(.server(configuration)) }
     let group = configuration.group
     let listener = try await SocketListener.bind(

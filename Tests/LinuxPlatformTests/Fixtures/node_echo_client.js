@@ -1,6 +1,7 @@
 // An independent WebSocket peer for interop tests: Node's `ws` (Debian's node-ws) as a client of the seed echo
 // server ("YOU SAID: ..."). Usage: node node_echo_client.js URL -- prints "ok close CODE REASON" or the failure.
-const WebSocket = require('ws');
+// Debian's node-ws lives in /usr/share/nodejs, which a Node from elsewhere does not search.
+const WebSocket = require('/usr/share/nodejs/ws');
 const socket = new WebSocket(process.argv[2], { perMessageDeflate: false });
 const expected = ['YOU SAID: hello from node', 'YOU SAID: κόσμε', 'YOU SAID: bye'];
 const received = [];
