@@ -19,6 +19,10 @@ let package = Package(
   products: [
     .library(name: "Wisp", targets: ["Wisp"]),
     .executable(name: "wisp-codec-bench", targets: ["CodecBenchmark"]),
+    .executable(name: "ws", targets: ["ws"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
   ],
   targets: [
     .target(name: "WispCommon", path: "Sources/Common", swiftSettings: strictSettings),
@@ -36,6 +40,10 @@ let package = Package(
     .target(
       name: "Wisp", dependencies: ["WispCommon", "WispLinuxPlatform", "WispSimulatorTargetModel"],
       path: "Sources/Wisp", swiftSettings: strictSettings),
+    .executableTarget(
+      name: "ws",
+      dependencies: ["Wisp", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      path: "Sources/ws", swiftSettings: strictSettings),
     .executableTarget(
       name: "CodecBenchmark", dependencies: ["WispCommon"], path: "Sources/CodecBenchmark",
       swiftSettings: strictSettings),

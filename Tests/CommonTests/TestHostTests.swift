@@ -103,7 +103,7 @@ struct TestHostTests {
         try await session.send("hello \(session.call.parameters["name"] ?? "?")")
       }
     }
-    try await testApplication(application) { host in
+    let server = try await testApplication(application) { host in
       let (text, reason) = try await host.client.webSocket("ws://localhost/greet/ann") { request in
         request.subprotocols = ["greeting"]
       } _: { session in
@@ -111,7 +111,51 @@ struct TestHostTests {
       }
       #expect(text == "hello ann")
       #expect(reason == CloseReason(.normal))
-      #expect(host.server.openSessionCount == 0)
+      return host.server
     }
+    // testApplication returns once every server connection has been served to its end.
+    #expect(server.openSessionCount == 0)
+  }
+}
+
+@Suite("Closing handshake after unread messages")
+struct DeferredCloseTests {
+  @Test("a message followed by a close in the same packet is echoed before the close reply (Autobahn 7.1.1)")
+  func messageThenClose() async throws {
+    var application = Application()
+    application.install(WebSockets.self)
+    application.routing { routing in
+      routing.webSocket("/echo") { session in
+        for try await frame in session.incoming { try await session.send(frame) }
+      }
+    }
+    let server = ApplicationServer(application: application)
+    let (client, serverEnd) = MemoryTransport.pair()
+    let serving = Task { await server.serve(serverEnd) }
+    let handshake = ClientHandshake(host: "localhost", target: "/echo")
+    var machine = ConnectionStateMachine(configuration: .init(role: .client, mode: .raw))
+    try machine.send(.text("Hello"))
+    machine.close(CloseReason(.normal))
+    // One write: the request, the message and the close arrive together.
+    try await client.write(handshake.request.serialized() + machine.takeOutput())
+    var received: [UInt8] = []
+    while true {
+      let chunk = try await client.read { Array($0) }
+      if chunk.isEmpty { break }
+      received += chunk
+    }
+    await serving.value
+    var parser = HTTPHeadParser()
+    var offset = 0
+    let response = try received.withUnsafeBytes { try parser.parseResponse($0, offset: &offset) }
+    #expect(response?.status == 101)
+    let body = Array(received[offset...])
+    let frames = machine.receive(body).compactMap { event -> Frame? in
+      if case .frame(let frame) = event { return frame }
+      return nil
+    }
+    #expect(frames.map(\.frameType) == [.text, .close])
+    #expect(try frames.first?.readText() == "Hello")
+    #expect(frames.last?.readReason() == CloseReason(.normal))
   }
 }

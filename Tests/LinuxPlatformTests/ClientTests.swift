@@ -14,18 +14,19 @@ func withPythonEchoServer<Result>(_ body: (Int) async throws -> Result) async th
 
 /// Starts `echo_server.py` and waits (at most 10 s) for the port it chose.
 func startPythonEchoServer() async throws -> (port: Int, pid: pid_t) {
-  try await startServerProcess([venvPython, fixtures + "echo_server.py"])
+  try await startServerProcess([venvPython, fixtures + "echo_server.py", portFilePlaceholder])
 }
 
-/// Starts a server process that takes a port file as its first argument (inserted after `command[1]`, the script)
-/// and waits (at most 10 s) for the port it chose.
+/// The argument that ``startServerProcess(_:)`` replaces with the path of the port file.
+let portFilePlaceholder = "{port-file}"
+
+/// Starts a server process that writes the port it chose into a file (named where `command` has
+/// ``portFilePlaceholder``) and waits (at most 10 s) for it.
 func startServerProcess(_ command: [String]) async throws -> (port: Int, pid: pid_t) {
   var template = Array("/tmp/wisp-peer-XXXXXX".utf8CString)
   guard let directory = mkdtemp(&template) else { throw TransportError.closed }
   let portFile = String(cString: directory) + "/port"
-  var arguments = command
-  arguments.insert(portFile, at: min(2, arguments.count))
-  let pid = spawn(arguments)
+  let pid = spawn(command.map { $0 == portFilePlaceholder ? portFile : $0 })
   for _ in 0..<400 {
     if let file = fopen(portFile, "r") {
       var buffer = [CChar](repeating: 0, count: 16)

@@ -256,7 +256,8 @@ struct DeflateInteropTests {
   @Test("our client with each parameter combination against a Python server", arguments: serverCombinations)
   func pythonServer(parameters: [String]) async throws {
     try #require(PythonInteropTests.available, "Python websockets is missing: run ./scripts/test")
-    let (port, pid) = try await startServerProcess([venvPython, fixtures + "deflate_server.py"] + parameters)
+    let (port, pid) = try await startServerProcess(
+      [venvPython, fixtures + "deflate_server.py", portFilePlaceholder] + parameters)
     defer { terminate(pid) }
     let deflateClient = HttpClient(engine) { config in
       config.install(WebSockets.self) { plugin in

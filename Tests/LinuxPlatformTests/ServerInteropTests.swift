@@ -43,7 +43,9 @@ struct ServerInteropTests {
   @Test("our client against Node's ws echo server: text, 1 MiB binary, fragments, close 1000")
   func nodeServer() async throws {
     try #require(Self.nodeAvailable, "Node's ws is missing: run ./scripts/test")
-    let (port, pid) = try await startServerProcess(["/usr/bin/node", fixtures + "node_echo_server.js"])
+    let (port, pid) = try await startServerProcess([
+      "/usr/bin/node", fixtures + "node_echo_server.js", portFilePlaceholder,
+    ])
     defer { terminate(pid) }
     let reason = try await client.webSocket("ws://127.0.0.1:\(port)/") { session in
       try await session.send("hello node")

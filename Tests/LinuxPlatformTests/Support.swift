@@ -73,23 +73,7 @@ func pattern(_ count: Int) -> [UInt8] {
 
 /// Runs a blocking call (a child process) on its own thread, so no Swift executor thread waits on it.
 func runBlocking<Result: Sendable>(_ body: @escaping @Sendable () -> Result) async -> Result {
-  await withCheckedContinuation { continuation in
-    let box = Unmanaged.passRetained(BlockingCall { continuation.resume(returning: body()) }).toOpaque()
-    var thread = pthread_t()
-    pthread_create(
-      &thread, nil,
-      { argument in
-        guard let argument else { return nil }
-        Unmanaged<BlockingCall>.fromOpaque(argument).takeRetainedValue().body()
-        return nil
-      }, box)
-    pthread_detach(thread)
-  }
-}
-
-final class BlockingCall: @unchecked Sendable {
-  let body: () -> Void
-  init(_ body: @escaping () -> Void) { self.body = body }
+  await runOnDedicatedThread(body)
 }
 
 /// Runs a shell command and returns its standard output and exit status.

@@ -72,6 +72,16 @@ public actor WebSocketConnection {
   private var writing = false
   private var writeWaiters: [CheckedContinuation<Void, any Error>] = []
   private var pendingPing: [UInt8]?
+  /// The peer's close reason while our reply waits for the application to take the messages before it.
+  private var deferredClose: CloseReason?
+  private var deferredCloseWatchdog: Task<Void, Never>?
+  /// Whether the application has called ``receive()`` (the close reply waits longer for a reading application).
+  private var applicationReads = false
+  /// Whether the application holds a message from ``receive()`` and has not asked for the next one yet (it may be
+  /// answering it).
+  private var applicationHoldsMessage = false
+  /// Callers of ``ping(_:timeout:)`` waiting for their pong, by payload.
+  private var pingWaiters: [(payload: [UInt8], continuation: CheckedContinuation<Void, any Error>)] = []
   private var pinger: Task<Void, Never>?
   private let random: any SecureRandomSource
   /// Bytes that arrived behind the handshake's head in the same read; processed before the first socket read.
@@ -102,6 +112,10 @@ public actor WebSocketConnection {
     get async {
       if case .success(let reason)? = outcome { return reason }
       if case .failure? = outcome { return failureReason }
+      // Waiting for the end means the application is done with the messages before the peer's close.
+      if deferredClose != nil { await completeDeferredClose() }
+      if case .success(let reason)? = outcome { return reason }
+      if case .failure? = outcome { return failureReason }
       return await withCheckedContinuation { closeWaiters.append($0) }
     }
   }
@@ -119,7 +133,14 @@ public actor WebSocketConnection {
   /// - Throws: the ``ProtocolViolation`` that failed the connection, or the transport's error.
   public func receive() async throws -> Frame? {
     startReaderIfNeeded()
-    if queueHead < queue.count { return dequeue() }
+    applicationReads = true
+    applicationHoldsMessage = false
+    if queueHead < queue.count {
+      applicationHoldsMessage = true
+      return dequeue()
+    }
+    // Every message before the peer's close is taken (and answered): now reply to the close.
+    if deferredClose != nil { await completeDeferredClose() }
     if let outcome {
       if case .failure(let error) = outcome { throw error }
       return nil
@@ -147,6 +168,11 @@ public actor WebSocketConnection {
   public func send(_ frame: Frame) async throws {
     try machine.send(frame)
     try await flush()
+    // The application answered the last message before the peer's close: the close reply can go now (in a task
+    // of its own, so that this send does not wait for the end of the closing handshake).
+    if deferredClose != nil, queueHead == queue.count, frame.fin, !frame.frameType.isControl {
+      Task { await self.completeDeferredClose() }
+    }
   }
 
   /// Writes whatever the state machine has queued (pongs, close frames), and returns once it is written.
@@ -182,6 +208,10 @@ public actor WebSocketConnection {
   @discardableResult
   public func close(_ reason: CloseReason = CloseReason(.normal)) async -> CloseReason {
     startReaderIfNeeded()
+    if deferredClose != nil {
+      await completeDeferredClose(reply: reason)
+      return await closeReason
+    }
     if outcome == nil, machine.close(reason) {
       try? await flush()
     }
@@ -203,6 +233,44 @@ public actor WebSocketConnection {
   /// frame we sent, if any, else 1006.
   public func terminate() async {
     await closeTransport(finishing: .success(machine.sentCloseReason ?? machine.receivedCloseReason ?? failureReason))
+  }
+
+  /// Sends a ping and waits for the matching pong (default mode); returns the round-trip time.
+  ///
+  /// - Parameters:
+  ///   - payload: at most 125 bytes; default 8 random bytes, so that the pong is matched to this ping.
+  ///   - timeout: how long to wait for the pong. Default 10 s.
+  /// - Throws: ``SessionError/pingTimeout(_:)`` when no pong came in time (the connection stays open),
+  ///   ``ConnectionUsageError`` after close, or the connection's failure.
+  public func ping(_ payload: [UInt8]? = nil, timeout: Duration = .seconds(10)) async throws -> Duration {
+    let payload = payload ?? random.bytes(8)
+    let frame = try Frame.ping(payload)
+    startReaderIfNeeded()
+    let started = ContinuousClock.now
+    try await send(frame)
+    let watchdog = Task {
+      try await Task.sleep(for: timeout)
+      self.failPingWaiter(payload, with: SessionError.pingTimeout(timeout))
+    }
+    defer { watchdog.cancel() }
+    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+      if let outcome {
+        if case .failure(let error) = outcome {
+          continuation.resume(throwing: error)
+        } else {
+          continuation.resume(throwing: ConnectionUsageError.alreadyClosed)
+        }
+        return
+      }
+      pingWaiters.append((payload, continuation))
+    }
+    return ContinuousClock.now - started
+  }
+
+  private func failPingWaiter(_ payload: [UInt8], with error: any Error) {
+    if let index = pingWaiters.firstIndex(where: { $0.payload == payload }) {
+      pingWaiters.remove(at: index).continuation.resume(throwing: error)
+    }
   }
 
   /// Whether the connection has closed (the transport is closed and ``closeReason`` is final).
@@ -308,6 +376,7 @@ public actor WebSocketConnection {
       queue.append(frame)
       if let receiver {
         self.receiver = nil
+        applicationHoldsMessage = true
         receiver.resume(returning: dequeue())
       }
       if case .raw = machine.configuration.mode, frame.frameType == .close, machine.state == .closed {
@@ -315,27 +384,72 @@ public actor WebSocketConnection {
       }
     case .pong(let payload):
       if payload == pendingPing { pendingPing = nil }
+      if let index = pingWaiters.firstIndex(where: { $0.payload == payload }) {
+        pingWaiters.remove(at: index).continuation.resume()
+      }
     case .ping:
       break
     case .closeReceived(let reason):
-      if machine.state == .closingByPeer {
-        // Answer with the peer's code once our queued frames are out (they are: send writes before returning).
-        machine.close(machine.closeReplyReason)
-        try await flush()
-      }
       let finalReason = reason ?? CloseReason(.noStatus)
-      if machine.configuration.role == .server {
-        // RFC 6455 section 7.1.1: "the server ... SHOULD close the underlying TCP connection" first.
-        await closeTransport(finishing: .success(finalReason))
-      } else {
-        await waitForServerClose(then: finalReason)
+      if machine.state == .closingByPeer, machine.configuration.mode == .default,
+        queueHead < queue.count || applicationHoldsMessage
+      {
+        // RFC 6455 section 5.5.1: an endpoint "MAY delay sending a Close frame until its current message is sent".
+        // Messages that arrived before the close are unread or being handled: the application takes them (and
+        // answers them, as an echo does) first; the reply goes out when it asks for more, answers the last one,
+        // waits for the close reason, closes, or after a bounded delay: the close timeout while it reads, a moment
+        // for a message being handled (its answer ends the wait at once), one second for an application that has
+        // not read yet (it may never read).
+        deferredClose = finalReason
+        let timeout: Duration
+        if queueHead == queue.count {
+          timeout = min(options.closeTimeout, .milliseconds(250))
+        } else if applicationReads {
+          timeout = options.closeTimeout
+        } else {
+          timeout = min(options.closeTimeout, .seconds(1))
+        }
+        deferredCloseWatchdog = Task {
+          do { try await Task.sleep(for: timeout) } catch { return }
+          await self.completeDeferredClose()
+        }
+        return
       }
+      try await completeClose(finalReason, reply: machine.closeReplyReason)
     case .failed(let violation):
       try? await flush()
       await closeTransport(finishing: .failure(violation))
     case .closedWithoutCloseFrame:
       await closeTransport(
         finishing: .success(CloseReason(.abnormalClosure, "Connection was closed without close frame")))
+    }
+  }
+
+  /// Answers the peer's close (unless we sent ours already) and ends the connection: a server closes TCP at once
+  /// (RFC 6455 section 7.1.1: "the server ... SHOULD close the underlying TCP connection" first), a client waits a
+  /// bounded time for the server to do so.
+  private func completeClose(_ finalReason: CloseReason, reply: CloseReason) async throws {
+    if machine.state == .closingByPeer {
+      // Our queued frames are out already: send writes before returning.
+      machine.close(reply)
+      try await flush()
+    }
+    if machine.configuration.role == .server {
+      await closeTransport(finishing: .success(finalReason))
+    } else {
+      await waitForServerClose(then: finalReason)
+    }
+  }
+
+  /// Sends the close reply that waited for the application to take the messages queued before the peer's close.
+  private func completeDeferredClose(reply: CloseReason? = nil) async {
+    guard let finalReason = deferredClose else { return }
+    deferredClose = nil
+    deferredCloseWatchdog?.cancel()
+    do {
+      try await completeClose(finalReason, reply: reply ?? machine.closeReplyReason)
+    } catch {
+      await closeTransport(finishing: .failure(error))
     }
   }
 
@@ -384,5 +498,7 @@ public actor WebSocketConnection {
     }
     for waiter in closeWaiters { waiter.resume(returning: reason) }
     closeWaiters.removeAll()
+    for waiter in pingWaiters { waiter.continuation.resume(throwing: ConnectionUsageError.alreadyClosed) }
+    pingWaiters.removeAll()
   }
 }

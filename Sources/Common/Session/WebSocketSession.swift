@@ -32,6 +32,13 @@ extension WebSocketSession {
   /// Sends a binary message.
   public func send(_ bytes: [UInt8]) async throws { try await connection.send(.binary(bytes)) }
 
+  /// Sends a ping and waits (at most `timeout`, default 10 s) for its pong; returns the round-trip time. Default
+  /// sessions only: a raw session delivers the pong as a frame instead.
+  @discardableResult
+  public func ping(_ payload: [UInt8]? = nil, timeout: Duration = .seconds(10)) async throws -> Duration {
+    try await connection.ping(payload, timeout: timeout)
+  }
+
   /// Writes anything still queued. Sends already write before they return; this exists for Ktor parity.
   public func flush() async throws { try await connection.flush() }
 

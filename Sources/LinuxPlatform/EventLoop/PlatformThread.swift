@@ -24,3 +24,11 @@ enum PlatformThread {
     init(_ run: @escaping () -> Void) { self.run = run }
   }
 }
+
+/// Runs a blocking call (reading standard input, waiting for a child process or a signal) on a thread of its own,
+/// so that no Swift executor thread, and no event loop, waits on it.
+public func runOnDedicatedThread<Result: Sendable>(_ body: @escaping @Sendable () -> Result) async -> Result {
+  await withCheckedContinuation { continuation in
+    PlatformThread.start { continuation.resume(returning: body()) }
+  }
+}

@@ -1,0 +1,197 @@
+import ArgumentParser
+import Synchronization
+import Wisp
+
+/// `ws bench URL`: load against an echo endpoint.
+struct Bench: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Load an echo endpoint: messages/s, MB/s and round-trip latency percentiles.",
+    discussion: """
+      Opens --connections sessions; each keeps --in-flight messages of --size bytes outstanding, sending the next \
+      one when an echo returns, for --duration seconds. A progress line goes to standard error every second; the \
+      result goes to standard output. Point it at `ws serve --echo` or any echo server.
+      """)
+
+  @Argument(help: "ws:// or wss:// URL of an echo endpoint.")
+  var url: String
+
+  @Option(help: "Sessions opened at once.")
+  var connections = 16
+
+  @Option(name: .customLong("in-flight"), help: "Messages outstanding per session.")
+  var inFlight = 1
+
+  @Option(help: "Message size in bytes.")
+  var size = 64
+
+  @Option(help: "How long to measure, in seconds.")
+  var duration = 10.0
+
+  @Flag(help: "Send text messages (ASCII) instead of binary.")
+  var text = false
+
+  @Flag(help: "Offer permessage-deflate.")
+  var compress = false
+
+  @OptionGroup var tls: ClientTLSOptions
+  @OptionGroup var output: OutputOptions
+
+  func validate() throws {
+    guard connections > 0, inFlight > 0, size >= 0, duration > 0 else {
+      throw ValidationError("--connections, --in-flight and --duration must be positive, --size not negative")
+    }
+  }
+
+  func run() async throws {
+    let client = HttpClient(LinuxEngine()) { config in
+      config.install(WebSockets.self) { plugin in
+        plugin.maxFrameSize = max(size, 1 << 20) * 2
+        plugin.maxMessageSize = max(size, 1 << 20) * 2
+        plugin.incomingCapacity = max(64, inFlight * 2)
+        if compress { plugin.extensions { $0.install(WebSocketDeflateExtension.self) } }
+      }
+    }
+    var sessions: [DefaultClientWebSocketSession] = []
+    do {
+      for _ in 0..<connections {
+        sessions.append(try await client.webSocketSession(url) { tls.apply(to: &$0.tls) })
+      }
+    } catch {
+      let (status, message) = describeConnectFailure(error)
+      Console.error("ws bench: \(message)")
+      throw ExitCode(status)
+    }
+    let statistics = BenchStatistics()
+    let payload = (0..<size).map { UInt8(truncatingIfNeeded: 65 + $0 % 26) }
+    let frame: Frame = text ? .text(bytes: payload) : .binary(payload)
+    let end = ContinuousClock.now + .milliseconds(Int(duration * 1000))
+    let started = ContinuousClock.now
+    let progress = Task {
+      var last = 0
+      while !Task.isCancelled {
+        try? await Task.sleep(for: .seconds(1))
+        let count = statistics.messages
+        if !output.quiet { Console.progress("\r\(count - last) msg/s, \(count) echoes so far   ") }
+        last = count
+      }
+    }
+    await withTaskGroup(of: Void.self) { group in
+      for session in sessions {
+        group.addTask { await Self.drive(session, frame: frame, inFlight: inFlight, until: end, into: statistics) }
+      }
+    }
+    progress.cancel()
+    let elapsed = ContinuousClock.now - started
+    if !output.quiet { Console.progress("\n") }
+    for session in sessions { _ = await session.close() }
+    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    let messages = statistics.messages
+    let rate = Double(messages) / seconds
+    let megabytes = Double(messages) * Double(size) / seconds / 1_000_000
+    Console.out(
+      "\(connections) connections x \(inFlight) in flight, \(size) B \(text ? "text" : "binary")"
+        + "\(compress ? " (deflate)" : ""): \(Int(rate)) msg/s, \(Double(Int(megabytes * 100)) / 100) MB/s echoed")
+    let latency = statistics.latency
+    Console.out(
+      "latency p50 \(latency.percentile(50)) µs, p90 \(latency.percentile(90)) µs, p99 \(latency.percentile(99)) µs, "
+        + "max \(latency.maximum) µs")
+    if statistics.errors > 0 {
+      Console.error("ws bench: \(statistics.errors) sessions failed")
+      throw ExitCode(ExitStatus.failure)
+    }
+  }
+
+  /// One session: `inFlight` messages outstanding; echoes come back in order, so a FIFO of send times gives each
+  /// round trip.
+  static func drive(
+    _ session: DefaultClientWebSocketSession, frame: Frame, inFlight: Int, until end: ContinuousClock.Instant,
+    into statistics: BenchStatistics
+  ) async {
+    var sentAt: [ContinuousClock.Instant] = []
+    var head = 0
+    var local = LatencyHistogram()
+    var count = 0
+    do {
+      for _ in 0..<inFlight {
+        sentAt.append(.now)
+        try await session.send(frame)
+      }
+      while head < sentAt.count {
+        _ = try await session.incoming.receive()
+        let now = ContinuousClock.now
+        local.record(now - sentAt[head])
+        head += 1
+        count += 1
+        if count % 256 == 0 { statistics.add(messages: 256) }
+        if now < end {
+          sentAt.append(.now)
+          try await session.send(frame)
+        }
+        if head > 4096 {
+          sentAt.removeFirst(head)
+          head = 0
+        }
+      }
+    } catch {
+      statistics.addError()
+    }
+    statistics.add(messages: count % 256)
+    statistics.merge(local)
+  }
+}
+
+/// Counters shared by the sessions.
+final class BenchStatistics: Sendable {
+  private let state = Mutex((messages: 0, errors: 0, latency: LatencyHistogram()))
+
+  var messages: Int { state.withLock { $0.messages } }
+  var errors: Int { state.withLock { $0.errors } }
+  var latency: LatencyHistogram { state.withLock { $0.latency } }
+
+  func add(messages: Int) { state.withLock { $0.messages += messages } }
+  func addError() { state.withLock { $0.errors += 1 } }
+  func merge(_ histogram: LatencyHistogram) { state.withLock { $0.latency.merge(histogram) } }
+}
+
+/// Round-trip times in microseconds: exact below 10 ms, 1 ms buckets up to 100 s (bounded memory).
+struct LatencyHistogram: Sendable {
+  private var fine = [Int](repeating: 0, count: 10_000)
+  private var coarse = [Int](repeating: 0, count: 100_000)
+  private(set) var count = 0
+  private(set) var maximum = 0
+
+  mutating func record(_ duration: Duration) {
+    let (seconds, attoseconds) = duration.components
+    let microseconds = Int(seconds) * 1_000_000 + Int(attoseconds / 1_000_000_000_000)
+    if microseconds < fine.count {
+      fine[microseconds] += 1
+    } else {
+      coarse[min(coarse.count - 1, microseconds / 1000)] += 1
+    }
+    count += 1
+    maximum = max(maximum, microseconds)
+  }
+
+  mutating func merge(_ other: LatencyHistogram) {
+    for index in fine.indices { fine[index] += other.fine[index] }
+    for index in coarse.indices { coarse[index] += other.coarse[index] }
+    count += other.count
+    maximum = max(maximum, other.maximum)
+  }
+
+  /// The value below which `percent` of the samples lie, in microseconds.
+  func percentile(_ percent: Double) -> Int {
+    guard count > 0 else { return 0 }
+    let target = Int((Double(count) * percent / 100).rounded(.up))
+    var seen = 0
+    for (value, samples) in fine.enumerated() {
+      seen += samples
+      if seen >= target { return value }
+    }
+    for (bucket, samples) in coarse.enumerated() {
+      seen += samples
+      if seen >= target { return bucket * 1000 }
+    }
+    return maximum
+  }
+}
