@@ -6,13 +6,10 @@ as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-# Debian packages the build needs: the system OpenSSL (TLS) and zlib (permessage-deflate), with pkg-config to find
-# them, the openssl command that the TLS tests use to make certificates, and Node with Debian's `ws` package, an
-# independent peer for the interop tests.
-install_system_packages() {
-  local wanted=(libssl-dev zlib1g-dev pkg-config openssl nodejs node-ws)
+# Installs the Debian packages named as arguments that are missing.
+install_debian_packages() {
   local missing=()
-  for package in "${wanted[@]}"; do
+  for package in "$@"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
   done
   if [ "${#missing[@]}" -gt 0 ]; then
@@ -20,6 +17,17 @@ install_system_packages() {
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
+}
+
+# Debian packages the build needs: the system OpenSSL (TLS) and zlib (permessage-deflate), with pkg-config to find
+# them, and the openssl command that the TLS tests use to make certificates.
+install_system_packages() {
+  install_debian_packages libssl-dev zlib1g-dev pkg-config openssl
+}
+
+# Node with Debian's `ws` package (node-ws, in /usr/share/nodejs): an independent peer for the interop tests.
+install_node_interop() {
+  install_debian_packages nodejs node-ws
 }
 
 # Builds, failing on any warning in the project's own sources (zero warnings is a project rule).
