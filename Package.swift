@@ -20,6 +20,7 @@ let package = Package(
     .library(name: "Wisp", targets: ["Wisp"]),
     .executable(name: "wisp-codec-bench", targets: ["CodecBenchmark"]),
     .executable(name: "ws", targets: ["ws"]),
+    .executable(name: "wisp-target-docs", targets: ["TargetDocs"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
@@ -31,7 +32,8 @@ let package = Package(
     .systemLibrary(
       name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
     .target(
-      name: "WispLinuxPlatform", dependencies: ["WispCommon", "CSystem", "COpenSSL", "CZlib"],
+      name: "WispLinuxPlatform",
+      dependencies: ["WispCommon", "WispSimulatorTargetModel", "CSystem", "COpenSSL", "CZlib"],
       path: "Sources/LinuxPlatform",
       swiftSettings: strictSettings),
     .target(
@@ -45,12 +47,18 @@ let package = Package(
       dependencies: ["Wisp", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/ws", swiftSettings: strictSettings),
     .executableTarget(
+      name: "TargetDocs", dependencies: ["WispSimulatorTargetModel"], path: "Sources/TargetDocs",
+      swiftSettings: strictSettings),
+    .executableTarget(
       name: "CodecBenchmark", dependencies: ["WispCommon"], path: "Sources/CodecBenchmark",
       swiftSettings: strictSettings),
     .testTarget(
       name: "LinuxPlatformTests", dependencies: ["WispLinuxPlatform", "WispCommon"], path: "Tests/LinuxPlatformTests",
       exclude: ["Fixtures"],
       swiftSettings: strictSettings),
+    .testTarget(
+      name: "SimulatorTargetModelTests", dependencies: ["WispSimulatorTargetModel", "WispLinuxPlatform", "WispCommon"],
+      path: "Tests/SimulatorTargetModelTests", swiftSettings: strictSettings),
     .testTarget(
       name: "CommonTests", dependencies: ["WispCommon"], path: "Tests/CommonTests", swiftSettings: strictSettings),
   ],

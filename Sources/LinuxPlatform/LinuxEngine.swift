@@ -1,4 +1,5 @@
 import WispCommon
+import WispSimulatorTargetModel
 
 /// The CIO-style client engine on Linux: epoll sockets, OpenSSL and zlib from this module. It declares
 /// WebSockets, extensions (permessage-deflate through ``WebSocketDeflateExtension``), raw sessions and TLS.
@@ -6,7 +7,8 @@ public struct LinuxEngine: HttpClientEngine {
   /// The engine's name, "CIO" as in Ktor: the engine with raw sessions.
   public let name = "CIO"
   /// What the engine supports.
-  public let capabilities: Set<EngineCapability> = [.webSocket, .webSocketExtensions, .rawWebSocket, .tls]
+  /// Read from the target model's `WispLinux` row on linuxX64: one source of truth for the matrix and the engine.
+  public let capabilities: Set<EngineCapability> = CompatibilityMatrix.engineCapabilities(.wispLinux, on: .linuxX64)
   /// Sockets on the group's loops, with TLS when asked.
   public let connector: any TransportConnector
 

@@ -28,12 +28,15 @@ public final class HttpClient: Sendable {
     engine.capabilities.contains(capability)
   }
 
-  /// Checks, before any traffic, that the plugin is installed and the engine can do what is asked.
-  func checkPreconditions(raw: Bool, secure: Bool) throws -> WebSockets.Config {
-    guard let config = configuration.webSockets else {
+  /// Checks, before any traffic, that the plugin is installed and the engine can do what is asked; returns the
+  /// plugin settings as the engine adjusts them.
+  func checkPreconditions(_ request: HttpRequestBuilder, raw: Bool) throws -> WebSockets.Config {
+    guard var config = configuration.webSockets else {
       throw WebSocketException(
         "the WebSockets plugin is not installed: configure the client with install(WebSockets.self)")
     }
+    // The engine's own rules first (an engine profile reports its target's rule, with its message).
+    try engine.prepare(&config, for: request, raw: raw)
     guard isSupported(.webSocket) else {
       throw WebSocketException("the \(engine.name) engine does not support WebSockets (WebSocketCapability)")
     }
@@ -42,16 +45,18 @@ public final class HttpClient: Sendable {
         "raw WebSocket sessions are available only with the CIO engine; the \(engine.name) engine has none")
     }
     if !config.extensions.factories.isEmpty {
-      guard isSupported(.webSocketExtensions) else {
-        throw WebSocketException("the \(engine.name) engine does not support WebSocket extensions")
-      }
-      do {
-        try config.extensions.validate()
-      } catch {
-        throw WebSocketException("invalid WebSockets plugin configuration: \(error)", cause: error)
+      if isSupported(.webSocketExtensions) {
+        do {
+          try config.extensions.validate()
+        } catch {
+          throw WebSocketException("invalid WebSockets plugin configuration: \(error)", cause: error)
+        }
+      } else {
+        // As in Ktor: an engine without WebSocketExtensionsCapability negotiates none; the session runs without.
+        config.extensions = WebSocketExtensionsConfig()
       }
     }
-    if secure && !isSupported(.tls) {
+    if request.url.isSecure && !isSupported(.tls) {
       throw WebSocketException("the \(engine.name) engine does not support wss:// (TLS)")
     }
     return config
@@ -61,7 +66,7 @@ public final class HttpClient: Sendable {
   func open(
     _ request: HttpRequestBuilder, mode: ConnectionStateMachine.Mode
   ) async throws -> (WebSocketConnection, HttpClientCall, String?, WebSockets.Config) {
-    let config = try checkPreconditions(raw: mode == .raw, secure: request.url.isSecure)
+    let config = try checkPreconditions(request, raw: mode == .raw)
     guard request.method == "GET" else {
       throw WebSocketException("a WebSocket handshake uses GET, not \(request.method) (RFC 6455 section 4.1)")
     }

@@ -28,4 +28,16 @@ public protocol HttpClientEngine: Sendable {
   var capabilities: Set<EngineCapability> { get }
   /// Opens the connections.
   var connector: any TransportConnector { get }
+
+  /// Checks a session request before any traffic and adjusts the plugin's settings to what the engine does (an
+  /// engine profile of another target refuses what that target cannot do, with the rule's message, and applies
+  /// its defaults). Default: accepts everything unchanged.
+  ///
+  /// - Throws: ``WebSocketException`` naming the rule that refuses the request.
+  func prepare(_ config: inout WebSockets.Config, for request: HttpRequestBuilder, raw: Bool) throws
+}
+
+extension HttpClientEngine {
+  /// Accepts every request unchanged.
+  public func prepare(_ config: inout WebSockets.Config, for request: HttpRequestBuilder, raw: Bool) throws {}
 }
