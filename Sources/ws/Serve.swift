@@ -48,9 +48,13 @@ struct Serve: AsyncParsableCommand {
   @Option(name: .customLong("max-connections"), help: "Connections served at once; more wait in the backlog.")
   var maxConnections = 10_000
 
+  @Option(help: "Event-loop threads (default: one per core).")
+  var threads: Int?
+
   @OptionGroup var output: OutputOptions
 
   func validate() throws {
+    if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
     if maxMessage <= 0 { throw ValidationError("--max-message must be positive") }
     if let ping, ping <= 0 { throw ValidationError("--ping must be positive") }
@@ -60,6 +64,7 @@ struct Serve: AsyncParsableCommand {
     let application = makeApplication()
     var configuration = EmbeddedServer.Configuration(
       endpoint: unix.map { .unix(path: $0) } ?? .host(host, port: port), maxConnections: maxConnections)
+    if let threads { configuration.group = try EventLoopGroup(loopCount: threads) }
     if let tlsCert, let tlsKey {
       configuration.tls = TLSServerConfiguration(
         certificateChainFile: tlsCert, privateKeyFile: tlsKey, clientCertificateAuthorityFile: tlsClientCA)

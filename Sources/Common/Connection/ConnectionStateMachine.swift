@@ -343,6 +343,9 @@ public struct ConnectionStateMachine: Sendable {
   /// `true` when bytes are waiting to be written.
   public var hasOutput: Bool { !output.isEmpty }
 
+  /// The number of bytes waiting to be written.
+  public var outputCount: Int { output.count }
+
   /// Hands the queued bytes to the caller by swapping buffers: `buffer` (which should be empty, and may keep
   /// capacity from an earlier write) becomes the machine's next output buffer, so steady-state writes allocate
   /// nothing.

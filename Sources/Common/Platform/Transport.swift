@@ -19,8 +19,13 @@ public protocol Transport: AnyObject, Sendable {
     _ body: (UnsafeRawBufferPointer) throws -> Result
   ) async throws -> Result
 
-  /// Writes every byte of `bytes`, waiting while the socket's send buffer is full.
+  /// Writes `bytes` after the bytes of earlier writes. A transport may queue them and write a batch at once (the
+  /// Linux sockets write at the end of the event loop's turn); it waits when its queue is full, so a slow peer
+  /// slows the writer. ``flush()`` waits until everything is written.
   nonisolated(nonsending) func write(_ bytes: [UInt8]) async throws
+
+  /// Waits until every byte written so far has been handed to the operating system (or the peer, in memory).
+  nonisolated(nonsending) func flush() async throws
 
   /// Closes the sending direction (TCP half-close; TLS sends close_notify first). Reading continues.
   nonisolated(nonsending) func shutdownOutput() async throws

@@ -4,8 +4,9 @@
 /// It is an actor on the transport's executor (the event loop that owns the socket), so the bytes go from the
 /// socket through the state machine into ``receive()`` on one thread. A reader task reads while the incoming
 /// queue has room (``Options/incomingCapacity``), and stops reading when it is full, so a slow consumer applies
-/// backpressure to the peer instead of growing memory. Frames passed to ``send(_:)`` are written before it returns,
-/// so frames sent before a close always precede the close frame.
+/// backpressure to the peer instead of growing memory. Frames passed to ``send(_:)`` are encoded into one output
+/// queue, written in batches (one system call for the answers of a turn of the event loop) and at once past 64
+/// KiB; frames sent before a close always precede the close frame.
 public actor WebSocketConnection {
   /// Session-level settings.
   public struct Options: Sendable, Hashable {
@@ -70,7 +71,11 @@ public actor WebSocketConnection {
   private var transportClosed = false
   private var readerStarted = false
   private var writing = false
-  private var writeWaiters: [CheckedContinuation<Void, any Error>] = []
+  private var flushScheduled = false
+  /// The buffer the last write used, handed back to the state machine for the next output (keeps its capacity).
+  private var spareOutput: [UInt8] = []
+  private var writeWaiters: [(id: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
+  private var nextWriteWaiter: UInt64 = 0
   private var pendingPing: [UInt8]?
   /// The peer's close reason while our reply waits for the application to take the messages before it.
   private var deferredClose: CloseReason?
@@ -162,12 +167,19 @@ public actor WebSocketConnection {
     return frame
   }
 
-  /// Sends a frame and writes it out.
+  /// Sends a frame: it is encoded at once and written with the other frames sent in the same turn of the event
+  /// loop (one system call for a batch of answers); when 64 KiB are queued the call writes and waits for the
+  /// socket, so a fast sender is slowed to the peer's pace. ``flush()`` waits until everything is written.
   ///
   /// - Throws: ``ConnectionUsageError`` for frames RFC 6455 forbids now, or the transport's error.
   public func send(_ frame: Frame) async throws {
     try machine.send(frame)
-    try await flush()
+    if machine.outputCount >= Self.coalescingLimit {
+      // Enough is queued: write now, and make the sender wait for the socket (backpressure).
+      try await flush()
+    } else {
+      scheduleFlush()
+    }
     // The application answered the last message before the peer's close: the close reply can go now (in a task
     // of its own, so that this send does not wait for the end of the closing handshake).
     if deferredClose != nil, queueHead == queue.count, frame.fin, !frame.frameType.isControl {
@@ -175,22 +187,56 @@ public actor WebSocketConnection {
     }
   }
 
-  /// Writes whatever the state machine has queued (pongs, close frames), and returns once it is written.
+  /// Bytes queued before ``send(_:)`` writes at once and waits for the socket: 64 KiB. Below it, frames sent in
+  /// the same turn of the event loop (the answers to a batch of messages) go out together in one write.
+  static let coalescingLimit = 64 * 1024
+
+  /// Writes what is queued once the current jobs of the executor have run (the end of this batch), unless a
+  /// write is already in progress (the writer drains the queue) or scheduled.
+  private func scheduleFlush() {
+    guard !flushScheduled, !writing, machine.hasOutput, !transportClosed else { return }
+    flushScheduled = true
+    Task {
+      self.flushScheduled = false
+      do {
+        try await self.writeQueued()
+      } catch {
+        // The reader sees the same transport failure and ends the connection with it.
+      }
+    }
+  }
+
+  /// Hands the queued output to the transport, which writes it in its own batch (no wait for the socket unless
+  /// the transport's queue is full).
+  private func writeQueued() async throws {
+    try await drainOutput(waitingForTransport: false)
+  }
+
+  /// Writes whatever is queued (frames sent, pongs, close frames) and returns once it is written (Ktor's `flush`).
   ///
   /// One task writes at a time (a transport takes one write at a time): a caller that finds a write in progress
-  /// waits for the writer, which keeps writing until the queue is empty, so its bytes are out when it returns.
+  /// waits for the writer, which keeps writing until the queue is empty.
   public func flush() async throws {
-    guard machine.hasOutput, !transportClosed else { return }
+    try await drainOutput(waitingForTransport: true)
+  }
+
+  private func drainOutput(waitingForTransport: Bool) async throws {
+    guard !transportClosed else { return }
     if writing {
-      try await withCheckedThrowingContinuation { writeWaiters.append($0) }
+      if machine.hasOutput || waitingForTransport { try await waitForWriter() }
       return
     }
+    guard machine.hasOutput || waitingForTransport else { return }
     writing = true
     var failure: (any Error)?
     do {
       while machine.hasOutput, !transportClosed {
-        try await transport.write(machine.takeOutput())
+        // Swap buffers with the machine: the spare one keeps its capacity, so steady writes allocate nothing.
+        machine.takeOutput(into: &spareOutput)
+        try await transport.write(spareOutput)
       }
+      // Waiters may need the bytes on the socket: a waiting flush, or a waiter that joined this writer.
+      if (waitingForTransport || !writeWaiters.isEmpty) && !transportClosed { try await transport.flush() }
     } catch {
       failure = error
     }
@@ -198,9 +244,31 @@ public actor WebSocketConnection {
     let waiters = writeWaiters
     writeWaiters.removeAll()
     for waiter in waiters {
-      if let failure { waiter.resume(throwing: failure) } else { waiter.resume() }
+      if let failure { waiter.continuation.resume(throwing: failure) } else { waiter.continuation.resume() }
     }
     if let failure { throw failure }
+  }
+
+  /// Waits for the task that is writing; a cancelled caller stops waiting (the writer goes on).
+  private func waitForWriter() async throws {
+    nextWriteWaiter += 1
+    let id = nextWriteWaiter
+    try await withTaskCancellationHandler {
+      try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+        if Task.isCancelled {
+          continuation.resume(throwing: CancellationError())
+        } else {
+          writeWaiters.append((id, continuation))
+        }
+      }
+    } onCancel: {
+      Task { await self.cancelWriteWaiter(id) }
+    }
+  }
+
+  private func cancelWriteWaiter(_ id: UInt64) {
+    guard let index = writeWaiters.firstIndex(where: { $0.id == id }) else { return }
+    writeWaiters.remove(at: index).continuation.resume(throwing: CancellationError())
   }
 
   /// Starts the closing handshake with `reason`, waits (bounded by ``Options/closeTimeout``) for the peer's close
@@ -357,8 +425,7 @@ public actor WebSocketConnection {
   /// write waits for the socket, or two peers that both write large messages would each wait for the other to
   /// read. An active writer drains the queue anyway; otherwise a separate task writes.
   private func writeInBackground() {
-    guard machine.hasOutput, !writing, !transportClosed else { return }
-    Task { try? await self.flush() }
+    scheduleFlush()
   }
 
   private func closingReasonAtEOF() -> CloseReason {
@@ -430,7 +497,7 @@ public actor WebSocketConnection {
   /// bounded time for the server to do so.
   private func completeClose(_ finalReason: CloseReason, reply: CloseReason) async throws {
     if machine.state == .closingByPeer {
-      // Our queued frames are out already: send writes before returning.
+      // The close frame goes behind the frames queued before it; flush writes them all.
       machine.close(reply)
       try await flush()
     }

@@ -39,7 +39,8 @@ extension WebSocketSession {
     try await connection.ping(payload, timeout: timeout)
   }
 
-  /// Writes anything still queued. Sends already write before they return; this exists for Ktor parity.
+  /// Waits until every frame sent so far is written to the transport (Ktor's `flush`). Sends are written in
+  /// batches at the end of the event loop's turn, or at once past 64 KiB queued.
   public func flush() async throws { try await connection.flush() }
 
   /// Closes with `reason` (default 1000), waits a bounded time for the peer's close, and returns the final reason.
@@ -92,8 +93,8 @@ public struct IncomingFrames: AsyncSequence, Sendable {
   }
 }
 
-/// The outgoing side of a session (Ktor's `outgoing: SendChannel<Frame>`). Sends write before they return, so a
-/// slow peer slows the sender (the socket's buffer is the channel's capacity).
+/// The outgoing side of a session (Ktor's `outgoing: SendChannel<Frame>`). Its capacity is 64 KiB of encoded frames
+/// beyond the socket's buffer: past it, a send waits for the socket, so a slow peer slows the sender.
 public struct OutgoingFrames: Sendable {
   let connection: WebSocketConnection
 

@@ -156,6 +156,9 @@ public final class MemoryTransport: Transport, Sendable {
     }
   }
 
+  /// Writes are immediate in memory: nothing to wait for.
+  public nonisolated(nonsending) func flush() async throws {}
+
   /// Half-closes: the other end reads EOF after the bytes already written.
   public nonisolated(nonsending) func shutdownOutput() async throws {
     let writeIndex = 1 - side

@@ -47,6 +47,8 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
   private var localJobs: [Job] = []
   private var runningJobs: [Job] = []
   private var timers = TimerQueue()
+  /// Sockets with queued writes, written when the loop has run its jobs (``SocketTransport/write(_:)``).
+  private var deferredFlushes: [SocketTransport] = []
   /// The read buffer shared by every transport of this loop; valid during one `read` body.
   let readBuffer: UnsafeMutableRawBufferPointer
   /// A second buffer for TLS plaintext, so that TLS can read ciphertext into ``readBuffer`` and decrypt here.
@@ -141,6 +143,20 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
     _ = Glibc.write(wakeFD, &one, 8)
   }
 
+  /// Writes `transport`'s queue when the loop has run its current jobs. Loop thread only.
+  func deferFlush(_ transport: SocketTransport) {
+    deferredFlushes.append(transport)
+  }
+
+  private func runDeferredFlushes() {
+    // Flushing spawns no jobs unless a socket is full (then a task waits for it).
+    while !deferredFlushes.isEmpty {
+      let batch = deferredFlushes
+      deferredFlushes.removeAll(keepingCapacity: true)
+      for transport in batch { transport.flushDeferred() }
+    }
+  }
+
   // MARK: Timers
 
   /// Schedules `body` on the loop thread after `delay`; returns a handle that cancels it. Loop thread only.
@@ -215,6 +231,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
       }
       if stopping { break }
       for closure in closures { closure() }
+      runDeferredFlushes()
       let mustPoll = haveWork || !localJobs.isEmpty || !closures.isEmpty
       let timeout: Int32 = mustPoll ? 0 : timers.millisecondsUntilNext(now: Monotonic.now())
       let count = epoll_wait(epollFD, events, Int32(maxEvents), timeout)

@@ -19,6 +19,8 @@ final class Registration: @unchecked Sendable {
   /// An edge seen while no task waited to write.
   private var writeEdge = false
   private(set) var isClosed = false
+  /// Called on the next writable edge when no task waits to write (a socket's deferred writes continue there).
+  var onWritable: (() -> Void)?
   /// Set by an EPOLLHUP/EPOLLERR/EPOLLRDHUP: waits return at once so the next system call reports the condition.
   private var hangUp = false
 
@@ -51,6 +53,9 @@ final class Registration: @unchecked Sendable {
       if let waiter = writeWaiter {
         writeWaiter = nil
         waiter.resume()
+      } else if let callback = onWritable {
+        onWritable = nil
+        callback()
       } else {
         writeEdge = true
       }
@@ -135,6 +140,7 @@ final class Registration: @unchecked Sendable {
   func close() {
     guard !isClosed else { return }
     isClosed = true
+    onWritable = nil
     epoll_ctl(loop.epollFD, EPOLL_CTL_DEL, fd, nil)
     Glibc.close(fd)
     failWaiters(with: TransportError.closed)

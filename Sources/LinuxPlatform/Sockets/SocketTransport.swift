@@ -15,6 +15,17 @@ public final class SocketTransport: Transport, @unchecked Sendable {
   /// Called once, on the loop, when the socket closes (a listener uses it to count connections).
   var onClose: (@Sendable () -> Void)?
   private var outputShutdown = false
+  /// Chunks queued by ``write(_:)``, from `pendingHead` (its first `pendingOffset` bytes already written).
+  private var pending: [[UInt8]] = []
+  private var pendingHead = 0
+  private var pendingOffset = 0
+  private var pendingCount = 0
+  /// Whether the loop will call ``flushDeferred()`` at the end of its turn.
+  private var flushRegistered = false
+  /// Whether a task is writing the queue and waiting for the socket (the loop's deferred flush then stays out).
+  private var draining = false
+  /// The error of a deferred write, reported by the next call.
+  private var writeError: TransportError?
 
   /// Wraps a connected, non-blocking descriptor; registers it with `loop`.
   init(fd: Int32, loop: EventLoop, peer: SocketAddress?) throws(TransportError) {
@@ -54,58 +65,106 @@ public final class SocketTransport: Transport, @unchecked Sendable {
     }
   }
 
-  /// Writes all of `bytes`.
+  /// Queues `bytes`; they are written, with everything else queued on this socket, when the event loop has run
+  /// its current jobs (one vectored write for a batch of answers: "corking"). Past ``writeHighWater`` queued bytes the
+  /// call writes and waits for the socket (backpressure). A write error is reported by the next call.
   public nonisolated(nonsending) func write(_ bytes: [UInt8]) async throws {
     loop.preconditionInEventLoop()
-    var offset = 0
-    while offset < bytes.count {
-      guard !registration.isClosed else { throw TransportError.closed }
-      // MSG_NOSIGNAL: a closed peer gives EPIPE, not a SIGPIPE that kills the process.
-      let count = bytes.withUnsafeBytes { raw in
-        send(registration.fd, raw.baseAddress.map { $0 + offset }, raw.count - offset, Int32(MSG_NOSIGNAL))
-      }
-      if count >= 0 {
-        offset += count
-        continue
-      }
-      switch errno {
-      case EINTR: continue
-      case EAGAIN: try await registration.waitWritable()
-      case let code: throw Errno.transportError(code, operation: "write")
+    if let writeError { throw writeError }
+    guard !registration.isClosed else { throw TransportError.closed }
+    guard !bytes.isEmpty else { return }
+    pending.append(bytes)
+    pendingCount += bytes.count
+    if !flushRegistered && !draining {
+      flushRegistered = true
+      loop.deferFlush(self)
+    }
+    if pendingCount >= Self.writeHighWater { try await flush() }
+  }
+
+  /// Bytes queued before ``write(_:)`` writes at once and waits for the socket: 256 KiB.
+  public static let writeHighWater = 256 * 1024
+
+  /// Writes everything queued, waiting for the socket as needed. One task writes at a time (the transport's
+  /// contract), so one waiter for the writable edge suffices.
+  public nonisolated(nonsending) func flush() async throws {
+    loop.preconditionInEventLoop()
+    if let writeError { throw writeError }
+    draining = true
+    defer { draining = false }
+    while pendingCount > 0 {
+      guard !registration.isClosed else { throw writeError ?? TransportError.closed }
+      switch writePending() {
+      case .done: break
+      case .wouldBlock: try await registration.waitWritable()
+      case .failed(let error):
+        writeError = error
+        throw error
       }
     }
   }
 
-  /// Writes several buffers with `writev`, in order, as one stream.
-  public nonisolated(nonsending) func write(contentsOf chunks: [[UInt8]]) async throws {
-    loop.preconditionInEventLoop()
-    var index = 0
-    var offsetInChunk = 0
-    while index < chunks.count {
-      guard !registration.isClosed else { throw TransportError.closed }
-      let batch = min(chunks.count - index, 64)
-      let written: Int = withVectors(chunks[index..<index + batch], firstOffset: offsetInChunk) { vectors, count in
-        writev(registration.fd, vectors, Int32(count))
+  /// Called by the loop when it has run its jobs: writes what is queued without waiting. What the socket does
+  /// not take is written when the socket reports it can take more (a callback on the writable edge, no task).
+  func flushDeferred() {
+    flushRegistered = false
+    guard pendingCount > 0, !draining, !registration.isClosed else { return }
+    switch writePending() {
+    case .done: break
+    case .wouldBlock:
+      registration.onWritable = { [weak self] in self?.flushDeferred() }
+    case .failed(let error):
+      writeError = error
+    }
+  }
+
+  private enum WriteOutcome {
+    case done
+    case wouldBlock
+    case failed(TransportError)
+  }
+
+  /// Writes queued chunks with one vectored `sendmsg` per batch until they are all written or the socket is full.
+  private func writePending() -> WriteOutcome {
+    while pendingCount > 0 {
+      let batch = min(pending.count - pendingHead, 64)
+      // sendmsg, not writev: MSG_NOSIGNAL makes a closed peer an EPIPE error instead of a SIGPIPE that kills the
+      // process.
+      let written: Int = withVectors(pending[pendingHead..<pendingHead + batch], firstOffset: pendingOffset) {
+        vectors, count in
+        var message = msghdr()
+        message.msg_iov = UnsafeMutablePointer(mutating: vectors)
+        message.msg_iovlen = count
+        return sendmsg(registration.fd, &message, Int32(MSG_NOSIGNAL))
       }
       if written < 0 {
         switch errno {
         case EINTR: continue
-        case EAGAIN:
-          try await registration.waitWritable()
-          continue
-        case let code: throw Errno.transportError(code, operation: "writev")
+        case EAGAIN: return .wouldBlock
+        case let code: return .failed(Errno.transportError(code, operation: "writev"))
         }
       }
+      pendingCount -= written
       var remaining = written
-      while index < chunks.count, remaining >= chunks[index].count - offsetInChunk {
-        remaining -= chunks[index].count - offsetInChunk
-        index += 1
-        offsetInChunk = 0
+      while pendingHead < pending.count, remaining >= pending[pendingHead].count - pendingOffset {
+        remaining -= pending[pendingHead].count - pendingOffset
+        pendingHead += 1
+        pendingOffset = 0
         if remaining == 0 { break }
       }
-      offsetInChunk += remaining
-      while index < chunks.count, chunks[index].isEmpty { index += 1 }
+      pendingOffset += remaining
+      if pendingHead == pending.count {
+        pending.removeAll(keepingCapacity: true)
+        pendingHead = 0
+        pendingOffset = 0
+      }
     }
+    return .done
+  }
+
+  /// Writes several buffers, in order, as one stream (queued like ``write(_:)``).
+  public nonisolated(nonsending) func write(contentsOf chunks: [[UInt8]]) async throws {
+    for chunk in chunks { try await write(chunk) }
   }
 
   private func withVectors<Result>(
@@ -127,6 +186,7 @@ public final class SocketTransport: Transport, @unchecked Sendable {
   public nonisolated(nonsending) func shutdownOutput() async throws {
     loop.preconditionInEventLoop()
     guard !outputShutdown, !registration.isClosed else { return }
+    try await flush()
     outputShutdown = true
     if Glibc.shutdown(registration.fd, Int32(SHUT_WR)) != 0, errno != ENOTCONN {
       throw Errno.transportError(errno, operation: "shutdown")
@@ -145,6 +205,9 @@ public final class SocketTransport: Transport, @unchecked Sendable {
   /// Closes the socket; loop thread only.
   func closeOnLoop() {
     guard !registration.isClosed else { return }
+    // Best effort for what is queued (a close frame): what the socket takes now; callers that must know it was
+    // written call flush() first.
+    if pendingCount > 0 && !draining { _ = writePending() }
     registration.close()
     let callback = onClose
     onClose = nil

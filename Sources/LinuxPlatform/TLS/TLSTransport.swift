@@ -227,6 +227,11 @@ public final class TLSTransport: Transport, @unchecked Sendable {
     try await flushCiphertext()
   }
 
+  /// Waits until the ciphertext of everything written is handed to the socket.
+  public nonisolated(nonsending) func flush() async throws {
+    try await inner.flush()
+  }
+
   /// Sends close_notify, then half-closes the inner transport.
   public nonisolated(nonsending) func shutdownOutput() async throws {
     guard !closed else { return }
