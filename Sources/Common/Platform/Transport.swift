@@ -9,6 +9,11 @@ public protocol Transport: AnyObject, Sendable {
   /// The executor the transport must be used from; sessions adopt it as their actor's executor.
   var executor: UnownedSerialExecutor { get }
 
+  /// The executor that tasks serving this transport should prefer (the event loop), so that a task resumed after
+  /// waiting for the transport continues there without passing through the global pool; `nil` when the transport
+  /// has none.
+  var taskExecutor: (any TaskExecutor)? { get }
+
   /// The peer's address, for logs (`"127.0.0.1:8080"`, `"[::1]:443"`, `"unix:/tmp/ws.sock"`).
   var peerDescription: String { get }
 
@@ -49,4 +54,9 @@ public enum Endpoint: Sendable, Hashable, CustomStringConvertible {
     case .unix(let path): "unix:\(path)"
     }
   }
+}
+
+extension Transport {
+  /// No preferred task executor.
+  public var taskExecutor: (any TaskExecutor)? { nil }
 }

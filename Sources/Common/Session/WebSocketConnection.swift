@@ -183,7 +183,7 @@ public actor WebSocketConnection {
     // The application answered the last message before the peer's close: the close reply can go now (in a task
     // of its own, so that this send does not wait for the end of the closing handshake).
     if deferredClose != nil, queueHead == queue.count, frame.fin, !frame.frameType.isControl {
-      Task { await self.completeDeferredClose() }
+      Task(executorPreference: transport.taskExecutor) { await self.completeDeferredClose() }
     }
   }
 
@@ -196,13 +196,15 @@ public actor WebSocketConnection {
   private func scheduleFlush() {
     guard !flushScheduled, !writing, machine.hasOutput, !transportClosed else { return }
     flushScheduled = true
-    Task {
-      self.flushScheduled = false
-      do {
-        try await self.writeQueued()
-      } catch {
-        // The reader sees the same transport failure and ends the connection with it.
-      }
+    Task(executorPreference: transport.taskExecutor) { await self.runScheduledFlush() }
+  }
+
+  private func runScheduledFlush() async {
+    flushScheduled = false
+    do {
+      try await writeQueued()
+    } catch {
+      // The reader sees the same transport failure and ends the connection with it.
     }
   }
 
@@ -355,10 +357,13 @@ public actor WebSocketConnection {
   private func startReaderIfNeeded() {
     guard !readerStarted else { return }
     readerStarted = true
+    // The loop as the task's executor too: a read that waits is resumed on the loop, not through the global pool.
     Task { await self.readLoop() }
     if let interval = options.pingInterval, machine.configuration.mode == .default {
       let timeout = options.pingTimeout ?? interval * 2
-      pinger = Task { await self.runPinger(interval: interval, timeout: timeout) }
+      pinger = Task(executorPreference: transport.taskExecutor) {
+        await self.runPinger(interval: interval, timeout: timeout)
+      }
     }
   }
 

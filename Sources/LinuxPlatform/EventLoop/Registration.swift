@@ -88,39 +88,44 @@ final class Registration: @unchecked Sendable {
     if isRead && hangUp { return }
     var timer: TimerQueue.Handle?
     defer { if let timer { loop.cancel(timer) } }
-    try await withTaskCancellationHandler {
-      _ = isolation
-      try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
-        // State below is confined to the loop thread: trap rather than race if a future change hops off it.
-        loop.preconditionInEventLoop()
-        if isClosed {
-          continuation.resume(throwing: TransportError.closed)
-          return
-        }
-        if Task.isCancelled {
-          continuation.resume(throwing: CancellationError())
-          return
-        }
-        // Checked here, where the waiter is stored, not before: the runtime may have run the loop between.
-        if isRead ? readEdge || hangUp : writeEdge {
-          if isRead { readEdge = false } else { writeEdge = false }
-          continuation.resume()
-          return
-        }
-        if isRead { readWaiter = continuation } else { writeWaiter = continuation }
-        if let deadline {
-          timer = loop.schedule(after: deadline) { [self] in
-            let operation = isRead ? "waiting for data" : "waiting to write"
-            failWaiters(
-              with: TransportError.timedOut(operation: operation, limit: deadline), read: isRead, write: !isRead)
+    try await withTaskCancellationHandler(
+      operation: {
+        _ = isolation
+        // The explicit isolation also makes the resumed task continue on the caller's executor (the loop) directly,
+        // not through the global pool.
+        try await withUnsafeThrowingContinuation(isolation: isolation) {
+          (continuation: UnsafeContinuation<Void, any Error>) in
+          // State below is confined to the loop thread: trap rather than race if a future change hops off it.
+          loop.preconditionInEventLoop()
+          if isClosed {
+            continuation.resume(throwing: TransportError.closed)
+            return
+          }
+          if Task.isCancelled {
+            continuation.resume(throwing: CancellationError())
+            return
+          }
+          // Checked here, where the waiter is stored, not before: the runtime may have run the loop between.
+          if isRead ? readEdge || hangUp : writeEdge {
+            if isRead { readEdge = false } else { writeEdge = false }
+            continuation.resume()
+            return
+          }
+          if isRead { readWaiter = continuation } else { writeWaiter = continuation }
+          if let deadline {
+            timer = loop.schedule(after: deadline) { [self] in
+              let operation = isRead ? "waiting for data" : "waiting to write"
+              failWaiters(
+                with: TransportError.timedOut(operation: operation, limit: deadline), read: isRead, write: !isRead)
+            }
           }
         }
-      }
-    } onCancel: { [self] in
-      loop.execute { [self] in
-        failWaiters(with: CancellationError(), read: isRead, write: !isRead)
-      }
-    }
+      },
+      onCancel: { [self] in
+        loop.execute { [self] in
+          failWaiters(with: CancellationError(), read: isRead, write: !isRead)
+        }
+      }, isolation: isolation)
   }
 
   /// Resumes waiting tasks with `error`. Loop thread only.

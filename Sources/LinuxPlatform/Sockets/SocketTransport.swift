@@ -42,6 +42,9 @@ public final class SocketTransport: Transport, @unchecked Sendable {
   /// The loop, as the executor that sessions on this socket run on.
   public var executor: UnownedSerialExecutor { loop.asUnownedSerialExecutor() }
 
+  /// The loop, as the executor of tasks that serve this socket.
+  public var taskExecutor: (any TaskExecutor)? { loop }
+
   /// The peer's address as text.
   public var peerDescription: String { peerAddress?.description ?? "unknown peer" }
 

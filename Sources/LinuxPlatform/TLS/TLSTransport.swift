@@ -167,6 +167,9 @@ public final class TLSTransport: Transport, @unchecked Sendable {
   /// The inner transport's loop.
   public var executor: UnownedSerialExecutor { inner.executor }
 
+  /// The inner socket's loop.
+  public var taskExecutor: (any TaskExecutor)? { inner.loop }
+
   /// The peer's address, marked as TLS.
   public var peerDescription: String { "\(inner.peerDescription) (TLS)" }
 
