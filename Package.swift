@@ -27,13 +27,13 @@ let package = Package(
   ],
   targets: [
     .target(name: "WispCommon", path: "Sources/Common", swiftSettings: strictSettings),
-    .systemLibrary(name: "CSystem", path: "Sources/CSystem"),
-    .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
+    .systemLibrary(name: "CWispSystem", path: "Sources/CWispSystem"),
+    .systemLibrary(name: "CWispZlib", path: "Sources/CWispZlib", providers: [.apt(["zlib1g-dev"])]),
     .systemLibrary(
-      name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+      name: "CWispOpenSSL", path: "Sources/CWispOpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
     .target(
       name: "WispLinuxPlatform",
-      dependencies: ["WispCommon", "WispSimulatorTargetModel", "CSystem", "COpenSSL", "CZlib"],
+      dependencies: ["WispCommon", "WispSimulatorTargetModel", "CWispSystem", "CWispOpenSSL", "CWispZlib"],
       path: "Sources/LinuxPlatform",
       swiftSettings: strictSettings),
     .target(

@@ -77,7 +77,10 @@ struct Bench: AsyncParsableCommand {
     }
     await withTaskGroup(of: Void.self) { group in
       for session in sessions {
-        group.addTask { await Self.drive(session, frame: frame, inFlight: inFlight, until: end, into: statistics) }
+        // Each session's loop runs its driver: no thread hop between the socket and the code that answers it.
+        group.addTask(executorPreference: session.connection.transport.taskExecutor) {
+          await Self.drive(session, frame: frame, inFlight: inFlight, until: end, into: statistics)
+        }
       }
     }
     progress.cancel()

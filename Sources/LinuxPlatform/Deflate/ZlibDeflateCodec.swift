@@ -1,4 +1,4 @@
-import CZlib
+import CWispZlib
 import WispCommon
 
 /// Raw DEFLATE through the system zlib: the Linux actual of Common's ``DeflateCodec``.

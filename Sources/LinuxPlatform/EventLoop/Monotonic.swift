@@ -1,4 +1,4 @@
-import CSystem
+import CWispSystem
 import Glibc
 
 /// Monotonic time in nanoseconds, for the loop's timers.

@@ -1,4 +1,4 @@
-import CSystem
+import CWispSystem
 import Glibc
 import WispCommon
 

@@ -1,4 +1,4 @@
-import COpenSSL
+import CWispOpenSSL
 import WispCommon
 
 /// Turns OpenSSL's error state into typed ``TLSError`` values that say what failed.

@@ -1,4 +1,4 @@
-import COpenSSL
+import CWispOpenSSL
 import WispCommon
 
 /// An OpenSSL `SSL_CTX` built once from a ``TLSClientConfiguration`` or ``TLSServerConfiguration``: trust

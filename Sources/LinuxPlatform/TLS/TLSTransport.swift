@@ -1,4 +1,4 @@
-import COpenSSL
+import CWispOpenSSL
 import WispCommon
 
 /// TLS over another transport: a transport in a transport, so nothing above it knows whether it runs over TLS.

@@ -1,0 +1,49 @@
+// The load client written with Wisp: CONNS sessions, WINDOW messages in flight each. Arguments as wsload's.
+import LoadSupport
+import Wisp
+
+let arguments = LoadArguments()
+let group = try EventLoopGroup(loopCount: 1)
+let loop = group.loops[0]
+let client = HttpClient(LinuxEngine(group: group)) { config in
+  config.install(WebSockets.self) { plugin in
+    plugin.maxFrameSize = 64 << 20
+    plugin.maxMessageSize = 64 << 20
+    plugin.incomingCapacity = max(64, arguments.window * 2)
+  }
+}
+let recorder = LoadRecorder(arguments)
+let payload = arguments.payload
+await withTaskGroup(of: Void.self) { tasks in
+  for _ in 0..<arguments.connections {
+    // The sessions' code runs on the loop that owns their sockets: no thread hop per message.
+    tasks.addTask(executorPreference: loop) {
+      do {
+        let session = try await client.webSocketSession(arguments.url)
+        var sentAt: [ContinuousClock.Instant] = []
+        var head = 0
+        for _ in 0..<arguments.window {
+          sentAt.append(.now)
+          try await session.send(payload)
+        }
+        while head < sentAt.count {
+          _ = try await session.incoming.receive()
+          recorder.record(sentAt: sentAt[head])
+          head += 1
+          if recorder.running {
+            sentAt.append(.now)
+            try await session.send(payload)
+          }
+          if head > 4096 {
+            sentAt.removeFirst(head)
+            head = 0
+          }
+        }
+        await session.close()
+      } catch {
+        print("session failed: \(error)")
+      }
+    }
+  }
+}
+recorder.report(arguments)
