@@ -52,12 +52,15 @@ run_load() {
   esac
 }
 
-RAW=$(mktemp)
+# STAGES selects parts (throughput,deflate,idle; default all); RAW appends to an earlier run's raw results.
+STAGES=${STAGES:-throughput,deflate,idle}
+RAW=${RAW:-$(mktemp)}
 record() { echo "$1|$2|$3|$4" >> "$RAW"; }  # scenario|role|implementation|RESULT line
 
 SCENARIOS=("64 B, 64 conns x 16|-c 64 -w 16 -s 64" "4 KiB, 16 conns x 8|-c 16 -w 8 -s 4096"
   "1 MiB, 4 conns x 2|-c 4 -w 2 -s 1048576" "latency, 1 conn x 1|-c 1 -w 1 -s 64")
 for scenario in "${SCENARIOS[@]}"; do
+  [[ $STAGES == *throughput* ]] || break
   label=${scenario%%|*}; args=${scenario#*|}
   for server in ceiling wisp hummingbird; do
     for run in $(seq 1 "$RUNS"); do
@@ -83,6 +86,7 @@ done
 
 # Compressed echo of a JSON stream: the same client (ws bench, deflate offered) against each server with deflate.
 for server in wisp hummingbird; do
+  [[ $STAGES == *deflate* ]] || break
   for run in $(seq 1 "$RUNS"); do
     start_server $server --compress
     line=$(taskset -c 1 $WS bench "ws://127.0.0.1:$PORT/" --compress --text --size 1024 --connections 16 \
@@ -95,6 +99,7 @@ done
 
 # Idle connections: resident memory per connection (server side).
 for server in wisp hummingbird; do
+  [[ $STAGES == *idle* ]] || break
   start_server $server
   line=$(python3 idle.py $PORT 10000 "$server_pid" | grep IDLE || true)
   stop_server

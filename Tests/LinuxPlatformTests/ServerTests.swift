@@ -326,3 +326,32 @@ extension Sequence {
     return result
   }
 }
+
+@Suite("Callers on the main actor")
+struct MainActorCallerTests {
+  @MainActor
+  @Test(
+    "a client on the main actor connects by name over TLS and by address over TCP (the platform work still runs on the loop)"
+  )
+  func clientOnMainActor() async throws {
+    try await withServer(seedEchoApplication()) { configuration in
+      configuration.tls = TLSServerConfiguration(
+        certificateChainFile: certificate("server.pem"), privateKeyFile: certificate("server.key"))
+    } _: { _, port in
+      let reply = try await client.wss("wss://localhost:\(port)/") { request in
+        request.tls.trustRoots = .file(certificate("ca.pem"))
+      } _: { session in
+        try await session.send("from main")
+        return try await session.incoming.receive().readText()
+      }
+      #expect(reply == "YOU SAID: from main")
+    }
+    try await withServer(seedEchoApplication()) { _, port in
+      let reply = try await client.webSocket("ws://127.0.0.1:\(port)/") { session in
+        try await session.send("plain")
+        return try await session.incoming.receive().readText()
+      }
+      #expect(reply == "YOU SAID: plain")
+    }
+  }
+}

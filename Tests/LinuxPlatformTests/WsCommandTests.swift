@@ -42,6 +42,10 @@ struct WsCommandTests {
     #expect(result.output.hasPrefix("ok close 1000"), "python said: \(result.output)")
     let compressed = await shell("'\(venvPython)' '\(fixtures)deflate_client.py' ws://127.0.0.1:\(port)/ 2>&1")
     #expect(compressed.output.hasPrefix("ok permessage-deflate"), "python said: \(compressed.output)")
+    // ws connect piping lines through ws serve: both ends are the command.
+    let piped = await runWS("connect ws://127.0.0.1:\(port)/lines --compress", input: "one\ntwo\n")
+    #expect(piped.status == 0, "\(piped.output)")
+    #expect(piped.output.contains("< text (3 bytes): one") && piped.output.contains("< text (3 bytes): two"))
   }
 
   @Test("ws connect exits 2 when refused, 4 with the status when the upgrade is refused, 5 on a remote close")

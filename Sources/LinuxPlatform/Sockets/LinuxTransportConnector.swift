@@ -18,13 +18,21 @@ public struct LinuxTransportConnector: TransportConnector {
     let socket = try await SocketConnector.connect(to: endpoint, on: loop, timeout: timeout)
     guard let tls else { return socket }
     return try await withTaskExecutorPreference(loop) {
-      do {
-        let context = try TLSContext(.client(tls))
-        return try await TLSTransport.connect(over: socket, host: host, context: context)
-      } catch {
-        await socket.close()
-        throw error
-      }
+      try await Self.secure(socket, tls: tls, host: host)
+    }
+  }
+
+  /// The TLS handshake; `@concurrent` so that it runs on the loop (the task's preference), never on a caller's
+  /// actor such as the main actor.
+  @concurrent private static func secure(
+    _ socket: SocketTransport, tls: TLSClientConfiguration, host: String
+  ) async throws -> TLSTransport {
+    do {
+      let context = try TLSContext(.client(tls))
+      return try await TLSTransport.connect(over: socket, host: host, context: context)
+    } catch {
+      await socket.close()
+      throw error
     }
   }
 }

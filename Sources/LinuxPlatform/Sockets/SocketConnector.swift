@@ -20,7 +20,9 @@ public enum SocketConnector {
     }
   }
 
-  private static func connectOnLoop(
+  /// `@concurrent`: it must not inherit the caller's actor (a caller on the main actor would keep it off the loop);
+  /// on the generic executor, the task's preference puts it on `loop`.
+  @concurrent private static func connectOnLoop(
     _ endpoint: Endpoint, loop: EventLoop, timeout: Duration
   ) async throws -> SocketTransport {
     let start = ContinuousClock.now

@@ -88,7 +88,8 @@ public final class SocketListener: @unchecked Sendable {
     try await withTaskExecutorPreference(loop) { try await acceptOnLoop() }
   }
 
-  private func acceptOnLoop() async throws -> SocketTransport {
+  /// `@concurrent` so that the task's executor preference, not the caller's actor, decides where it runs: the loop.
+  @concurrent private func acceptOnLoop() async throws -> SocketTransport {
     loop.preconditionInEventLoop()
     while true {
       guard !registration.isClosed else { throw TransportError.closed }

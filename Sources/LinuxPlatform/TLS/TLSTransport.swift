@@ -255,8 +255,13 @@ public final class TLSTransport: Transport, @unchecked Sendable {
     if inner.loop.inEventLoop {
       await closeOnLoop()
     } else {
-      await withTaskExecutorPreference(inner.loop) { await self.closeOnLoop() }
+      await withTaskExecutorPreference(inner.loop) { await self.closeOnLoopConcurrently() }
     }
+  }
+
+  /// `closeOnLoop` off any caller's actor, so that the task's executor preference (the loop) applies.
+  @concurrent private func closeOnLoopConcurrently() async {
+    await closeOnLoop()
   }
 
   private func closeOnLoop() async {
