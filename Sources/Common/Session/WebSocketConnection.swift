@@ -358,7 +358,7 @@ public actor WebSocketConnection {
     guard !readerStarted else { return }
     readerStarted = true
     // The loop as the task's executor too: a read that waits is resumed on the loop, not through the global pool.
-    Task { await self.readLoop() }
+    Task(executorPreference: transport.taskExecutor) { await self.readLoop() }
     if let interval = options.pingInterval, machine.configuration.mode == .default {
       let timeout = options.pingTimeout ?? interval * 2
       pinger = Task(executorPreference: transport.taskExecutor) {
