@@ -199,19 +199,15 @@ public actor WebSocketConnection {
     Task(executorPreference: transport.taskExecutor) { await self.runScheduledFlush() }
   }
 
+  /// Hands the queued output to the transport, which writes it in its own batch (no wait for the socket unless
+  /// the transport's queue is full).
   private func runScheduledFlush() async {
     flushScheduled = false
     do {
-      try await writeQueued()
+      try await drainOutput(waitingForTransport: false)
     } catch {
       // The reader sees the same transport failure and ends the connection with it.
     }
-  }
-
-  /// Hands the queued output to the transport, which writes it in its own batch (no wait for the socket unless
-  /// the transport's queue is full).
-  private func writeQueued() async throws {
-    try await drainOutput(waitingForTransport: false)
   }
 
   /// Writes whatever is queued (frames sent, pongs, close frames) and returns once it is written (Ktor's `flush`).
@@ -398,7 +394,9 @@ public actor WebSocketConnection {
         }
         leftover = []
         for event in events where outcome == nil { try await handle(event) }
-        writeInBackground()
+        // Pongs the reader queued go out with the batch: the reader never waits for a write (two peers that both
+        // write large messages would each wait for the other to read).
+        scheduleFlush()
       }
       while outcome == nil {
         if options.incomingOverflow == .suspend, queue.count - queueHead >= options.incomingCapacity {
@@ -416,7 +414,7 @@ public actor WebSocketConnection {
           return true
         }
         for event in events where outcome == nil { try await handle(event) }
-        writeInBackground()
+        scheduleFlush()
         if !open && outcome == nil {
           await closeTransport(finishing: .success(closingReasonAtEOF()))
         }
@@ -424,13 +422,6 @@ public actor WebSocketConnection {
     } catch {
       await closeTransport(finishing: .failure(error))
     }
-  }
-
-  /// Sends what the reader queued (pongs) without making the reader wait: the reader must keep reading while a
-  /// write waits for the socket, or two peers that both write large messages would each wait for the other to
-  /// read. An active writer drains the queue anyway; otherwise a separate task writes.
-  private func writeInBackground() {
-    scheduleFlush()
   }
 
   private func closingReasonAtEOF() -> CloseReason {
