@@ -353,8 +353,9 @@ public actor WebSocketConnection {
   private func startReaderIfNeeded() {
     guard !readerStarted else { return }
     readerStarted = true
-    // The loop as the task's executor too: a read that waits is resumed on the loop, not through the global pool.
-    Task(executorPreference: transport.taskExecutor) { await self.readLoop() }
+    // Isolated to the connection only. Preferring the loop as task executor too (a read that waits would resume
+    // without passing through the global pool) lost wake-ups under load: see docs/decisions/0007.
+    Task { await self.readLoop() }
     if let interval = options.pingInterval, machine.configuration.mode == .default {
       let timeout = options.pingTimeout ?? interval * 2
       pinger = Task(executorPreference: transport.taskExecutor) {

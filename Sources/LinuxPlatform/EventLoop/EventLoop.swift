@@ -271,11 +271,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
       swap(&localJobs, &runningJobs)
       for entry in runningJobs {
         if entry.isSerial {
-          // Not `runSynchronously(isolatedTo: serial, taskExecutor: self)`: that told the runtime that tasks which
-          // never preferred the loop had it as their task executor; the executor checks of
-          // `withCheckedContinuation(isolation:)` then saw a mismatch and hopped, splitting an actor method's
-          // check-and-store across two jobs (a lost wake-up; docs/decisions/0007).
-          entry.job.runSynchronously(on: serial)
+          entry.job.runSynchronously(isolatedTo: serial, taskExecutor: taskExecutor)
         } else {
           entry.job.runSynchronously(on: taskExecutor)
         }

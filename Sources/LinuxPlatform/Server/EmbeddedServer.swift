@@ -93,25 +93,30 @@ public final class EmbeddedServer: Sendable {
   }
 
   private func spawn(_ socket: SocketTransport, context: TLSContext?) {
-    let id = state.withLock { state -> Int in
+    // The task is created and registered under the lock, so its own removal (which takes the lock) always comes
+    // after the registration, however quickly the connection ends.
+    state.withLock { state in
       state.nextConnection += 1
-      return state.nextConnection
-    }
-    let task = Task(executorPreference: socket.loop) { [self] in
-      defer { _ = state.withLock { $0.connections.removeValue(forKey: id) } }
-      if let context {
-        do {
-          let secure = try await TLSTransport.accept(over: socket, context: context)
-          await server.serve(secure)
-        } catch {
-          server.application.log(.connectionFailed(peer: socket.peerDescription, error: "TLS: \(error)"))
-          await socket.close()
-        }
-      } else {
-        await server.serve(socket)
+      let id = state.nextConnection
+      state.connections[id] = Task(executorPreference: socket.loop) { [self] in
+        defer { _ = self.state.withLock { $0.connections.removeValue(forKey: id) } }
+        await serve(socket, context: context)
       }
     }
-    state.withLock { $0.connections[id] = task }
+  }
+
+  private func serve(_ socket: SocketTransport, context: TLSContext?) async {
+    guard let context else {
+      await server.serve(socket)
+      return
+    }
+    do {
+      let secure = try await TLSTransport.accept(over: socket, context: context)
+      await server.serve(secure)
+    } catch {
+      server.application.log(.connectionFailed(peer: socket.peerDescription, error: "TLS: \(error)"))
+      await socket.close()
+    }
   }
 
   /// Stops: no new connections, every open session closes with 1001 "Server is shutting down" (bounded by the

@@ -196,13 +196,41 @@ public final class SocketTransport: Transport, @unchecked Sendable {
     }
   }
 
-  /// Closes the socket; pending reads and writes fail with ``TransportError/closed``. Callable from any task.
+  /// Writes what is still queued (bounded by ``closeFlushLimit``), then closes the socket; pending reads and
+  /// writes fail with ``TransportError/closed``. Callable from any task.
   public func close() async {
     if loop.inEventLoop {
-      closeOnLoop()
+      await closeFlushing()
     } else {
-      _ = try? await loop.submit { [self] in closeOnLoop() }
+      await withTaskExecutorPreference(loop) { await self.closeFlushingOnLoop() }
     }
+  }
+
+  /// `closeFlushing` off any caller's actor, so that the task's preference (the loop) applies.
+  @concurrent private func closeFlushingOnLoop() async {
+    await closeFlushing()
+  }
+
+  /// The time ``close()`` gives queued writes to reach the kernel before it closes anyway: 2 s.
+  public static let closeFlushLimit: Duration = .seconds(2)
+
+  /// Writes what is queued (waiting at most ``closeFlushLimit`` for a peer that does not read), then closes:
+  /// bytes written before `close()` are not lost because the socket's buffer was full at that moment.
+  private func closeFlushing() async {
+    let started = ContinuousClock.now
+    writing: while pendingCount > 0, !draining, !registration.isClosed {
+      let remaining = Self.closeFlushLimit - (ContinuousClock.now - started)
+      guard remaining > .zero else { break writing }
+      switch writePending() {
+      case .done:
+        break writing
+      case .failed:
+        break writing
+      case .wouldBlock:
+        do { try await registration.waitWritable(deadline: remaining) } catch { break writing }
+      }
+    }
+    closeOnLoop()
   }
 
   /// Closes the socket; loop thread only.
