@@ -102,3 +102,43 @@ struct WsCommandTests {
     #expect(recorded == ["1:wisp-test:OK", "2:wisp-test:OK", "3:wisp-test:OK", "4:wisp-test:OK", "report:wisp-test"])
   }
 }
+
+@Suite("The ws server out of descriptors")
+struct DescriptorExhaustionTests {
+  /// CPU time (user + system) of `pid`, in clock ticks, from /proc.
+  static func cpuTicks(_ pid: pid_t) -> Int {
+    guard let file = fopen("/proc/\(pid)/stat", "r") else { return 0 }
+    defer { fclose(file) }
+    var buffer = [CChar](repeating: 0, count: 1024)
+    guard fgets(&buffer, 1024, file) != nil else { return 0 }
+    let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    // Fields after the ")" that ends the command name: state is field 3; utime and stime are fields 14 and 15.
+    guard let close = text.lastIndex(of: ")") else { return 0 }
+    let fields = text[text.index(after: close)...].split(separator: " ")
+    guard fields.count > 13 else { return 0 }
+    return (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0)
+  }
+
+  @Test("with its descriptors exhausted (EMFILE) the accept loop backs off instead of spinning, and recovers")
+  func emfileBackOff() async throws {
+    try #require(WsCommandTests.available, "build the ws product first")
+    let script = "ulimit -n 32 && exec \"$0\" serve --echo --port 0 --port-file \"$1\" -q"
+    let (port, pid) = try await startServerProcess(["/bin/sh", "-c", script, wsBinary, portFilePlaceholder])
+    defer { terminate(pid) }
+    // More connections than the server has descriptors: the kernel completes them all (backlog), accept fails.
+    var sockets: [SocketTransport] = []
+    for _ in 0..<48 {
+      sockets.append(try await SocketConnector.connect(to: .host("127.0.0.1", port: port), on: testGroup.loops[0]))
+    }
+    try await Task.sleep(for: .milliseconds(300))
+    let before = Self.cpuTicks(pid)
+    try await Task.sleep(for: .seconds(1))
+    let used = Self.cpuTicks(pid) - before
+    #expect(used < 30, "the server used \(used) ticks (of 100) in a second while out of descriptors")
+    for socket in sockets { await socket.close() }
+    // Recovered: a new session echoes.
+    let echoed = await runWS("connect ws://127.0.0.1:\(port)/", input: "still here\n")
+    #expect(echoed.status == 0, "\(echoed.output)")
+    #expect(echoed.output.contains("< text (10 bytes): still here"))
+  }
+}
