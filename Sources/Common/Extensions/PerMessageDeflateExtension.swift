@@ -37,7 +37,7 @@ final class PerMessageDeflateExtension: WebSocketExtension, @unchecked Sendable 
     var payload = try compressor!.compressAndSyncFlush(frame.data)
     if frame.fin {
       // RFC 7692 section 7.2.1: "Remove 4 octets (that are 0x00 0x00 0xff 0xff) from the tail end."
-      if payload.count >= 4 && Array(payload.suffix(4)) == Self.tail { payload.removeLast(4) }
+      if payload.suffix(4).elementsEqual(Self.tail) { payload.removeLast(4) }
       if resetsCompressor { compressor!.reset() }
       compressingMessage = false
     }

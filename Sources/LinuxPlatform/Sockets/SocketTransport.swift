@@ -173,16 +173,18 @@ public final class SocketTransport: Transport, @unchecked Sendable {
   private func withVectors<Result>(
     _ chunks: ArraySlice<[UInt8]>, firstOffset: Int, _ body: (UnsafePointer<iovec>, Int) -> Result
   ) -> Result {
-    var vectors = [iovec](repeating: iovec(), count: chunks.count)
-    // The chunk arrays are kept alive by `chunks` for the duration of the call.
-    for (position, chunk) in chunks.enumerated() {
-      chunk.withUnsafeBytes { raw in
-        let skip = position == 0 ? firstOffset : 0
-        vectors[position] = iovec(
-          iov_base: UnsafeMutableRawPointer(mutating: raw.baseAddress.map { $0 + skip }), iov_len: raw.count - skip)
+    // At most 64 vectors per call: a temporary (stack) allocation, so a write allocates nothing on the heap.
+    withUnsafeTemporaryAllocation(of: iovec.self, capacity: chunks.count) { vectors in
+      // The chunk arrays are kept alive by `chunks` for the duration of the call.
+      for (position, chunk) in chunks.enumerated() {
+        chunk.withUnsafeBytes { raw in
+          let skip = position == 0 ? firstOffset : 0
+          vectors[position] = iovec(
+            iov_base: UnsafeMutableRawPointer(mutating: raw.baseAddress.map { $0 + skip }), iov_len: raw.count - skip)
+        }
       }
+      return body(UnsafePointer(vectors.baseAddress!), chunks.count)
     }
-    return vectors.withUnsafeBufferPointer { body($0.baseAddress!, $0.count) }
   }
 
   /// Half-closes: the peer reads EOF, we can still read.
