@@ -74,7 +74,8 @@ public actor WebSocketConnection {
   private var flushScheduled = false
   /// The buffer the last write used, handed back to the state machine for the next output (keeps its capacity).
   private var spareOutput: [UInt8] = []
-  private var writeWaiters: [(id: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
+  /// Callers waiting for the task that writes; resumed with `true` when it has written (and flushed) their bytes.
+  private var writeWaiters: [(id: UInt64, continuation: CheckedContinuation<Bool, any Error>)] = []
   private var nextWriteWaiter: UInt64 = 0
   private var pendingPing: [UInt8]?
   /// The peer's close reason while our reply waits for the application to take the messages before it.
@@ -88,9 +89,21 @@ public actor WebSocketConnection {
   /// Callers of ``ping(_:timeout:)`` waiting for their pong, by payload.
   private var pingWaiters: [(payload: [UInt8], continuation: CheckedContinuation<Void, any Error>)] = []
   private var pinger: Task<Void, Never>?
+  /// The last pong that matched no waiting ``ping(_:timeout:)``: it may have overtaken its caller on the way to
+  /// the wait.
+  private var unmatchedPong: [UInt8]?
   private let random: any SecureRandomSource
   /// Bytes that arrived behind the handshake's head in the same read; processed before the first socket read.
   private var leftover: [UInt8]
+  /// The transport when it pushes what arrives (``ReadinessDrivenTransport``); `nil` for pull-mode transports,
+  /// which a reader task reads instead.
+  private var pushTransport: (any ReadinessDrivenTransport)?
+  /// Whether the push-mode handler is installed on the transport.
+  private var pushStarted = false
+  /// Push mode: reading paused because the incoming queue is full (``Options/Overflow/suspend``).
+  private var pushPausedForRoom = false
+  /// Push mode: reading paused while a task handles events that must wait (a close reply, a failure).
+  private var pushPausedForTask = false
 
   /// Creates a connection over an open transport (after a successful opening handshake).
   ///
@@ -121,7 +134,14 @@ public actor WebSocketConnection {
       if deferredClose != nil { await completeDeferredClose() }
       if case .success(let reason)? = outcome { return reason }
       if case .failure? = outcome { return failureReason }
-      return await withCheckedContinuation { closeWaiters.append($0) }
+      // Checked again where the waiter is stored: see `receive()`.
+      return await withCheckedContinuation { continuation in
+        switch outcome {
+        case .success(let reason)?: continuation.resume(returning: reason)
+        case .failure?: continuation.resume(returning: failureReason)
+        case nil: closeWaiters.append(continuation)
+        }
+      }
     }
   }
 
@@ -150,7 +170,23 @@ public actor WebSocketConnection {
       if case .failure(let error) = outcome { throw error }
       return nil
     }
-    return try await withCheckedThrowingContinuation { receiver = $0 }
+    // Everything is checked again where the continuation is stored: the runtime may switch executors on the way
+    // into `withCheckedThrowingContinuation` (a task that does not prefer the loop as task executor is moved off it
+    // first), and the connection may run other jobs in that gap, such as delivering a frame or closing
+    // (docs/decisions/0008).
+    return try await withCheckedThrowingContinuation { continuation in
+      if queueHead < queue.count {
+        applicationHoldsMessage = true
+        continuation.resume(returning: dequeue())
+      } else if case .failure(let error)? = outcome {
+        continuation.resume(throwing: error)
+      } else if outcome != nil {
+        continuation.resume(returning: nil)
+      } else {
+        receiver = continuation
+        if deferredClose != nil { Task { await self.completeDeferredClose() } }
+      }
+    }
   }
 
   private func dequeue() -> Frame {
@@ -163,6 +199,10 @@ public actor WebSocketConnection {
     if let paused = readerPaused, queue.count - queueHead < options.incomingCapacity {
       readerPaused = nil
       paused.resume()
+    }
+    if pushPausedForRoom, queue.count - queueHead < options.incomingCapacity {
+      pushPausedForRoom = false
+      resumePushReading()
     }
     return frame
   }
@@ -221,7 +261,9 @@ public actor WebSocketConnection {
   private func drainOutput(waitingForTransport: Bool) async throws {
     guard !transportClosed else { return }
     if writing {
-      if machine.hasOutput || waitingForTransport { try await waitForWriter() }
+      guard machine.hasOutput || waitingForTransport else { return }
+      // When the writer finished before this caller could join it, the caller writes (and flushes) itself.
+      if try await !waitForWriter() { try await drainOutput(waitingForTransport: waitingForTransport) }
       return
     }
     guard machine.hasOutput || waitingForTransport else { return }
@@ -242,19 +284,26 @@ public actor WebSocketConnection {
     let waiters = writeWaiters
     writeWaiters.removeAll()
     for waiter in waiters {
-      if let failure { waiter.continuation.resume(throwing: failure) } else { waiter.continuation.resume() }
+      if let failure {
+        waiter.continuation.resume(throwing: failure)
+      } else {
+        waiter.continuation.resume(returning: true)
+      }
     }
     if let failure { throw failure }
   }
 
-  /// Waits for the task that is writing; a cancelled caller stops waiting (the writer goes on).
-  private func waitForWriter() async throws {
+  /// Waits for the task that is writing; a cancelled caller stops waiting (the writer goes on). Returns `false`
+  /// when there was no writer any more by the time the wait began.
+  private func waitForWriter() async throws -> Bool {
     nextWriteWaiter += 1
     let id = nextWriteWaiter
-    try await withTaskCancellationHandler {
-      try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+    return try await withTaskCancellationHandler {
+      try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Bool, any Error>) in
         if Task.isCancelled {
           continuation.resume(throwing: CancellationError())
+        } else if !writing {
+          continuation.resume(returning: false)
         } else {
           writeWaiters.append((id, continuation))
         }
@@ -328,6 +377,11 @@ public actor WebSocketConnection {
         }
         return
       }
+      if unmatchedPong == payload {
+        unmatchedPong = nil
+        continuation.resume()
+        return
+      }
       pingWaiters.append((payload, continuation))
     }
     return ContinuousClock.now - started
@@ -353,9 +407,20 @@ public actor WebSocketConnection {
   private func startReaderIfNeeded() {
     guard !readerStarted else { return }
     readerStarted = true
-    // Isolated to the connection only. Preferring the loop as task executor too (a read that waits would resume
-    // without passing through the global pool) lost wake-ups under load: see docs/decisions/0007.
-    Task { await self.readLoop() }
+    if let pushing = transport as? any ReadinessDrivenTransport {
+      // The loop calls the connection when bytes arrive: no reader task to wake (docs/decisions/0008).
+      pushTransport = pushing
+      if !leftover.isEmpty {
+        let bytes = leftover
+        leftover = []
+        if !bytes.withUnsafeBytes({ consume(.bytes($0)) }) { return }
+      }
+      resumePushReading()
+    } else {
+      // Isolated to the connection only. Preferring the loop as task executor too (a read that waits would resume
+      // without passing through the global pool) lost wake-ups under load: see docs/decisions/0007.
+      Task { await self.readLoop() }
+    }
     if let interval = options.pingInterval, machine.configuration.mode == .default {
       let timeout = options.pingTimeout ?? interval * 2
       pinger = Task(executorPreference: transport.taskExecutor) {
@@ -385,6 +450,123 @@ public actor WebSocketConnection {
     }
   }
 
+  // MARK: Push-mode reading
+
+  /// Installs the push-mode handler, or resumes it, unless the queue is full or a task handles events.
+  private func resumePushReading() {
+    guard let pushTransport, outcome == nil, !pushPausedForRoom, !pushPausedForTask else { return }
+    if pushStarted {
+      pushTransport.resumeReading()
+    } else {
+      pushStarted = true
+      pushTransport.startReading { [self] event in
+        // The transport calls on its loop thread, which is this actor's executor.
+        self.assumeIsolated { connection in connection.consume(event) }
+      }
+    }
+  }
+
+  /// Push mode: runs what arrived through the state machine. Frames, pings and pongs are handled here, at once;
+  /// an event that must wait (the close reply, a failure) and everything behind it go to a task, and reading
+  /// pauses until it is done. Returns whether to keep reading.
+  private func consume(_ event: TransportReadEvent) -> Bool {
+    guard outcome == nil else { return false }
+    switch event {
+    case .bytes(let buffer):
+      var offset = 0
+      while let event = machine.receive(buffer, offset: &offset) {
+        if handleSynchronously(event) { continue }
+        var rest = [event]
+        while let next = machine.receive(buffer, offset: &offset) { rest.append(next) }
+        handleInTask(rest, ending: nil)
+        return false
+      }
+      // Pongs the machine queued go out with the batch.
+      scheduleFlush()
+      if options.incomingOverflow == .suspend, queue.count - queueHead >= options.incomingCapacity {
+        pushPausedForRoom = true
+        return false
+      }
+      return true
+    case .endOfStream:
+      handleInTask(machine.receiveEndOfStream().map { [$0] } ?? [], ending: .endOfStream)
+      return false
+    case .failed(let error):
+      handleInTask([], ending: .failure(error))
+      return false
+    }
+  }
+
+  /// How push-mode reading ended, if it did.
+  private enum ReadEnding {
+    case endOfStream
+    case failure(any Error)
+  }
+
+  /// Handles `events` in order in a task of the connection, then ends the connection or resumes reading.
+  private func handleInTask(_ events: [ConnectionEvent], ending: ReadEnding?) {
+    pushPausedForTask = true
+    Task(executorPreference: transport.taskExecutor) { await self.handleEvents(events, ending: ending) }
+  }
+
+  private func handleEvents(_ events: [ConnectionEvent], ending: ReadEnding?) async {
+    do {
+      for event in events where outcome == nil { try await handle(event) }
+      scheduleFlush()
+      switch ending {
+      case .endOfStream?:
+        if outcome == nil { await closeTransport(finishing: .success(closingReasonAtEOF())) }
+      case .failure(let error)?:
+        await closeTransport(finishing: .failure(error))
+      case nil:
+        break
+      }
+    } catch {
+      await closeTransport(finishing: .failure(error))
+    }
+    pushPausedForTask = false
+    if ending == nil { resumePushReading() }
+  }
+
+  /// The events handled without waiting: a frame for the queue, a ping (the machine queued the pong), a pong.
+  private func handleSynchronously(_ event: ConnectionEvent) -> Bool {
+    switch event {
+    case .frame(let frame):
+      if options.incomingOverflow == .fail, queue.count - queueHead >= options.incomingCapacity { return false }
+      if case .raw = machine.configuration.mode, frame.frameType == .close, machine.state == .closed { return false }
+      deliver(frame)
+      return true
+    case .pong(let payload):
+      pongArrived(payload)
+      return true
+    case .ping:
+      return true
+    case .closeReceived, .failed, .closedWithoutCloseFrame:
+      return false
+    }
+  }
+
+  /// Queues an incoming frame, or hands it to the waiting ``receive()``.
+  private func deliver(_ frame: Frame) {
+    queue.append(frame)
+    if let receiver {
+      self.receiver = nil
+      applicationHoldsMessage = true
+      receiver.resume(returning: dequeue())
+    }
+  }
+
+  private func pongArrived(_ payload: [UInt8]) {
+    if payload == pendingPing { pendingPing = nil }
+    if let index = pingWaiters.firstIndex(where: { $0.payload == payload }) {
+      pingWaiters.remove(at: index).continuation.resume()
+    } else {
+      unmatchedPong = payload
+    }
+  }
+
+  // MARK: Pull-mode reading
+
   private func readLoop() async {
     do {
       if !leftover.isEmpty {
@@ -401,7 +583,14 @@ public actor WebSocketConnection {
       }
       while outcome == nil {
         if options.incomingOverflow == .suspend, queue.count - queueHead >= options.incomingCapacity {
-          await withCheckedContinuation { readerPaused = $0 }
+          await withCheckedContinuation { continuation in
+            // Checked again here: see `receive()`.
+            if outcome != nil || queue.count - queueHead < options.incomingCapacity {
+              continuation.resume()
+            } else {
+              readerPaused = continuation
+            }
+          }
           continue
         }
         var events: [ConnectionEvent] = []
@@ -437,20 +626,12 @@ public actor WebSocketConnection {
         await closeTransport(finishing: .failure(SessionError.incomingOverflow(options.incomingCapacity)))
         return
       }
-      queue.append(frame)
-      if let receiver {
-        self.receiver = nil
-        applicationHoldsMessage = true
-        receiver.resume(returning: dequeue())
-      }
+      deliver(frame)
       if case .raw = machine.configuration.mode, frame.frameType == .close, machine.state == .closed {
         await closeTransport(finishing: .success(frame.readReason() ?? CloseReason(.noStatus)))
       }
     case .pong(let payload):
-      if payload == pendingPing { pendingPing = nil }
-      if let index = pingWaiters.firstIndex(where: { $0.payload == payload }) {
-        pingWaiters.remove(at: index).continuation.resume()
-      }
+      pongArrived(payload)
     case .ping:
       break
     case .closeReceived(let reason):

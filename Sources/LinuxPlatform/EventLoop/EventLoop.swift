@@ -49,6 +49,10 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
   private var timers = TimerQueue()
   /// Sockets with queued writes, written when the loop has run its jobs (``SocketTransport/write(_:)``).
   private var deferredFlushes: [SocketTransport] = []
+  /// Push-mode sockets to read at the start of the next turn (``SocketTransport/resumeReading()``).
+  private var deferredReads: [SocketTransport] = []
+  /// The batch being read or flushed (swapped with the lists above, so that a turn allocates nothing).
+  private var deferredBatch: [SocketTransport] = []
   /// The read buffer shared by every transport of this loop; valid during one `read` body.
   let readBuffer: UnsafeMutableRawBufferPointer
   /// A second buffer for TLS plaintext, so that TLS can read ciphertext into ``readBuffer`` and decrypt here.
@@ -148,12 +152,24 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
     deferredFlushes.append(transport)
   }
 
+  /// Reads `transport` (push mode) at the start of the next turn, before the jobs run. Loop thread only.
+  func deferRead(_ transport: SocketTransport) {
+    deferredReads.append(transport)
+  }
+
+  private func runDeferredReads() {
+    guard !deferredReads.isEmpty else { return }
+    swap(&deferredReads, &deferredBatch)
+    for transport in deferredBatch { transport.deliverReads() }
+    deferredBatch.removeAll(keepingCapacity: true)
+  }
+
   private func runDeferredFlushes() {
     // Flushing spawns no jobs unless a socket is full (then a task waits for it).
     while !deferredFlushes.isEmpty {
-      let batch = deferredFlushes
-      deferredFlushes.removeAll(keepingCapacity: true)
-      for transport in batch { transport.flushDeferred() }
+      swap(&deferredFlushes, &deferredBatch)
+      for transport in deferredBatch { transport.flushDeferred() }
+      deferredBatch.removeAll(keepingCapacity: true)
     }
   }
 
@@ -220,19 +236,20 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
     let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: maxEvents)
     defer { events.deallocate() }
     while true {
+      runDeferredReads()
       runJobs()
       let (closures, stopping, haveWork) = incoming.withLock { state -> ([@Sendable () -> Void], Bool, Bool) in
         let closures = state.closures
         state.closures.removeAll(keepingCapacity: true)
         let haveWork = !state.jobs.isEmpty || !closures.isEmpty
         // Sleep only when nothing is queued; `enqueue` and `execute` from other threads then wake us.
-        state.sleeping = !haveWork && localJobs.isEmpty
+        state.sleeping = !haveWork && localJobs.isEmpty && deferredReads.isEmpty
         return (closures, state.stopping, haveWork)
       }
       if stopping { break }
       for closure in closures { closure() }
       runDeferredFlushes()
-      let mustPoll = haveWork || !localJobs.isEmpty || !closures.isEmpty
+      let mustPoll = haveWork || !localJobs.isEmpty || !closures.isEmpty || !deferredReads.isEmpty
       let timeout: Int32 = mustPoll ? 0 : timers.millisecondsUntilNext(now: Monotonic.now())
       let count = epoll_wait(epollFD, events, Int32(maxEvents), timeout)
       incoming.withLock { $0.sleeping = false }

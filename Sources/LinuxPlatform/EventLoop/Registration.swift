@@ -21,8 +21,10 @@ final class Registration: @unchecked Sendable {
   private(set) var isClosed = false
   /// Called on the next writable edge when no task waits to write (a socket's deferred writes continue there).
   var onWritable: (() -> Void)?
+  /// Called on every readable edge when no task waits to read (a socket that pushes what arrives to its session).
+  var onReadable: (() -> Void)?
   /// Set by an EPOLLHUP/EPOLLERR/EPOLLRDHUP: waits return at once so the next system call reports the condition.
-  private var hangUp = false
+  private(set) var hangUp = false
 
   /// Registers `fd` with `loop`'s epoll. Thread-safe (epoll_ctl is), so a listener may hand a new connection to
   /// another loop.
@@ -45,6 +47,8 @@ final class Registration: @unchecked Sendable {
       if let waiter = readWaiter {
         readWaiter = nil
         waiter.resume()
+      } else if let onReadable {
+        onReadable()
       } else {
         readEdge = true
       }
@@ -146,6 +150,7 @@ final class Registration: @unchecked Sendable {
     guard !isClosed else { return }
     isClosed = true
     onWritable = nil
+    onReadable = nil
     epoll_ctl(loop.epollFD, EPOLL_CTL_DEL, fd, nil)
     Glibc.close(fd)
     failWaiters(with: TransportError.closed)

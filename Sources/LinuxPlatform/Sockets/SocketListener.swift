@@ -94,7 +94,14 @@ public final class SocketListener: @unchecked Sendable {
     while true {
       guard !registration.isClosed else { throw TransportError.closed }
       if let maxConnections, openConnections >= maxConnections {
-        await withUnsafeContinuation { slotWaiter = $0 }
+        await withUnsafeContinuation { continuation in
+          // Checked again where the waiter is stored: a connection may have closed on the way here.
+          if registration.isClosed || openConnections < maxConnections {
+            continuation.resume()
+          } else {
+            slotWaiter = continuation
+          }
+        }
         continue
       }
       var storage = sockaddr_storage()

@@ -6,7 +6,7 @@ import WispCommon
 ///
 /// Reads go into the loop's shared buffer and are handed to the caller's body in place; writes go straight to the
 /// socket, and only what the kernel does not take at once waits for the socket to become writable.
-public final class SocketTransport: Transport, @unchecked Sendable {
+public final class SocketTransport: ReadinessDrivenTransport, @unchecked Sendable {
   /// The loop that serves this socket.
   public let loop: EventLoop
   let registration: Registration
@@ -26,6 +26,12 @@ public final class SocketTransport: Transport, @unchecked Sendable {
   private var draining = false
   /// The error of a deferred write, reported by the next call.
   private var writeError: TransportError?
+  /// The session's handler in push mode (``startReading(_:)``); dropped at EOF, on a read error and on close.
+  private var readHandler: (@Sendable (TransportReadEvent) -> Bool)?
+  /// Whether the handler asked to stop reading until ``resumeReading()``.
+  private var readingPaused = false
+  /// Whether the loop will call ``deliverReads()`` at the start of its next turn.
+  private var readRegistered = false
 
   /// Wraps a connected, non-blocking descriptor; registers it with `loop`.
   init(fd: Int32, loop: EventLoop, peer: SocketAddress?) throws(TransportError) {
@@ -64,6 +70,74 @@ public final class SocketTransport: Transport, @unchecked Sendable {
       case EINTR: continue
       case EAGAIN: try await registration.waitReadable()
       case let code: throw Errno.transportError(code, operation: "read")
+      }
+    }
+  }
+
+  /// Pushes what arrives to `handler` on the loop thread: on every readable edge, and once at the start of the next
+  /// turn (bytes may be waiting already). Loop thread only.
+  public func startReading(_ handler: @escaping @Sendable (TransportReadEvent) -> Bool) {
+    loop.preconditionInEventLoop()
+    guard !registration.isClosed else { return }
+    readHandler = handler
+    readingPaused = false
+    registration.onReadable = { [unowned self] in self.deliverReads() }
+    deferDeliverReads()
+  }
+
+  /// Delivers again after the handler returned `false`, from the next turn of the loop. Loop thread only.
+  public func resumeReading() {
+    loop.preconditionInEventLoop()
+    guard readingPaused else { return }
+    readingPaused = false
+    deferDeliverReads()
+  }
+
+  private func deferDeliverReads() {
+    guard !readRegistered else { return }
+    readRegistered = true
+    loop.deferRead(self)
+  }
+
+  /// Reads at most this many full buffers per readable edge before other sockets get their turn.
+  static let readsPerTurn = 16
+
+  /// Reads and hands the bytes to the push-mode handler until the socket is drained, the handler pauses, or
+  /// ``readsPerTurn`` full buffers (the rest waits for the next turn, so one fast peer cannot starve the others).
+  /// Called by the loop (readable edge, or the turn after `startReading`/`resumeReading`).
+  func deliverReads() {
+    readRegistered = false
+    let buffer = loop.readBuffer
+    var reads = 0
+    while let handler = readHandler, !readingPaused, !registration.isClosed {
+      let count = Glibc.read(registration.fd, buffer.baseAddress, buffer.count)
+      if count > 0 {
+        if !handler(.bytes(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))) {
+          readingPaused = true
+          return
+        }
+        // epoll(7): a read shorter than asked means the socket is drained, and bytes arriving later raise a new
+        // edge. After a hang-up no edge follows, so read on until EOF.
+        if count < buffer.count && !registration.hangUp { return }
+        reads += 1
+        if reads == Self.readsPerTurn {
+          deferDeliverReads()
+          return
+        }
+        continue
+      }
+      if count == 0 {
+        readHandler = nil
+        _ = handler(.endOfStream)
+        return
+      }
+      switch errno {
+      case EINTR: continue
+      case EAGAIN: return
+      case let code:
+        readHandler = nil
+        _ = handler(.failed(Errno.transportError(code, operation: "read")))
+        return
       }
     }
   }
@@ -241,6 +315,7 @@ public final class SocketTransport: Transport, @unchecked Sendable {
     // Best effort for what is queued (a close frame): what the socket takes now; callers that must know it was
     // written call flush() first.
     if pendingCount > 0 && !draining { _ = writePending() }
+    readHandler = nil
     registration.close()
     let callback = onClose
     onClose = nil
