@@ -14,6 +14,10 @@ public protocol Transport: AnyObject, Sendable {
   /// has none.
   var taskExecutor: (any TaskExecutor)? { get }
 
+  /// Whether the calling thread is the one the transport's executor runs its jobs on (the event loop's), so that
+  /// code there may use the session's state without a hop; `false` when the transport cannot tell.
+  var isExecutorThread: Bool { get }
+
   /// The peer's address, for logs (`"127.0.0.1:8080"`, `"[::1]:443"`, `"unix:/tmp/ws.sock"`).
   var peerDescription: String { get }
 
@@ -59,4 +63,7 @@ public enum Endpoint: Sendable, Hashable, CustomStringConvertible {
 extension Transport {
   /// No preferred task executor.
   public var taskExecutor: (any TaskExecutor)? { nil }
+
+  /// Cannot tell: sessions always switch to the executor.
+  public var isExecutorThread: Bool { false }
 }

@@ -157,13 +157,40 @@ public actor WebSocketConnection {
   ///
   /// - Throws: the ``ProtocolViolation`` that failed the connection, or the transport's error.
   public func receive() async throws -> Frame? {
+    try await receiveOnExecutor()
+  }
+
+  /// ``receive()`` for a caller with the given isolation: on the loop's thread (an application task that prefers
+  /// the loop), a queued frame is taken without switching to the actor's executor and back (two job switches per
+  /// message otherwise). The sessions' `incoming` uses it.
+  func receive(isolation: isolated (any Actor)?) async throws -> Frame? {
+    if transport.isExecutorThread, let frame = withIsolationOnExecutorThread({ $0.takeQueuedFrame() }) {
+      return frame
+    }
+    return try await receiveOnExecutor()
+  }
+
+  /// Starts reading if needed and takes the next queued frame, if any.
+  private func takeQueuedFrame() -> Frame? {
     startReaderIfNeeded()
     applicationReads = true
     applicationHoldsMessage = false
-    if queueHead < queue.count {
-      applicationHoldsMessage = true
-      return dequeue()
-    }
+    guard queueHead < queue.count else { return nil }
+    applicationHoldsMessage = true
+    return dequeue()
+  }
+
+  /// Runs `body` isolated to the connection, synchronously. Only on the executor's thread (``Transport/
+  /// isExecutorThread``): the event loop runs one job at a time, so no job of this actor runs meanwhile, which is
+  /// what isolation guarantees.
+  private nonisolated func withIsolationOnExecutorThread<Result: Sendable>(
+    _ body: (isolated WebSocketConnection) throws -> Result
+  ) rethrows -> Result {
+    try assumeIsolated(body)
+  }
+
+  private func receiveOnExecutor() async throws -> Frame? {
+    if let frame = takeQueuedFrame() { return frame }
     // Every message before the peer's close is taken (and answered): now reply to the close.
     if deferredClose != nil { await completeDeferredClose() }
     if let outcome {
@@ -213,18 +240,31 @@ public actor WebSocketConnection {
   ///
   /// - Throws: ``ConnectionUsageError`` for frames RFC 6455 forbids now, or the transport's error.
   public func send(_ frame: Frame) async throws {
+    // Enough is queued: write now, and make the sender wait for the socket (backpressure).
+    if try enqueueOutgoing(frame) { try await flush() }
+  }
+
+  /// ``send(_:)`` for a caller with the given isolation: on the loop's thread the frame is queued without
+  /// switching to the actor's executor (see ``receive(isolation:)``). The sessions' `send` uses it.
+  func send(_ frame: Frame, isolation: isolated (any Actor)?) async throws {
+    let mustFlush =
+      transport.isExecutorThread
+      ? try withIsolationOnExecutorThread { try $0.enqueueOutgoing(frame) } : try await enqueueOutgoing(frame)
+    if mustFlush { try await flush() }
+  }
+
+  /// Encodes `frame` into the output and schedules the batch's write; returns whether the caller must flush (64 KiB
+  /// are queued).
+  private func enqueueOutgoing(_ frame: Frame) throws -> Bool {
     try machine.send(frame)
-    if machine.outputCount >= Self.coalescingLimit {
-      // Enough is queued: write now, and make the sender wait for the socket (backpressure).
-      try await flush()
-    } else {
-      scheduleFlush()
-    }
+    let mustFlush = machine.outputCount >= Self.coalescingLimit
+    if !mustFlush { scheduleFlush() }
     // The application answered the last message before the peer's close: the close reply can go now (in a task
     // of its own, so that this send does not wait for the end of the closing handshake).
     if deferredClose != nil, queueHead == queue.count, frame.fin, !frame.frameType.isControl {
       Task(executorPreference: transport.taskExecutor) { await self.completeDeferredClose() }
     }
+    return mustFlush
   }
 
   /// Bytes queued before ``send(_:)`` writes at once and waits for the socket: 64 KiB. Below it, frames sent in

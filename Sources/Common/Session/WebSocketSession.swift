@@ -24,13 +24,19 @@ extension WebSocketSession {
   public var outgoing: OutgoingFrames { OutgoingFrames(connection: connection) }
 
   /// Sends a frame (a fragment when `fin` is false; later fragments of the same type go out as continuations).
-  public func send(_ frame: Frame) async throws { try await connection.send(frame) }
+  public func send(_ frame: Frame, isolation: isolated (any Actor)? = #isolation) async throws {
+    try await connection.send(frame, isolation: isolation)
+  }
 
   /// Sends a text message.
-  public func send(_ text: String) async throws { try await connection.send(.text(text)) }
+  public func send(_ text: String, isolation: isolated (any Actor)? = #isolation) async throws {
+    try await connection.send(.text(text), isolation: isolation)
+  }
 
   /// Sends a binary message.
-  public func send(_ bytes: [UInt8]) async throws { try await connection.send(.binary(bytes)) }
+  public func send(_ bytes: [UInt8], isolation: isolated (any Actor)? = #isolation) async throws {
+    try await connection.send(.binary(bytes), isolation: isolation)
+  }
 
   /// Sends a ping and waits (at most `timeout`, default 10 s) for its pong; returns the round-trip time. Default
   /// sessions only: a raw session delivers the pong as a frame instead.
@@ -79,14 +85,20 @@ public struct IncomingFrames: AsyncSequence, Sendable {
     public mutating func next() async throws -> Frame? {
       try await connection.receive()
     }
+
+    /// The next frame, for a caller with the given isolation (what `for try await` calls): taken without an
+    /// executor switch when the caller runs on the connection's event loop.
+    public mutating func next(isolation actor: isolated (any Actor)?) async throws -> Frame? {
+      try await connection.receive(isolation: actor)
+    }
   }
 
   /// Makes an iterator.
   public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(connection: connection) }
 
   /// Receives one frame (Ktor's `incoming.receive()`); throws when the connection closed.
-  public func receive() async throws -> Frame {
-    guard let frame = try await connection.receive() else {
+  public func receive(isolation: isolated (any Actor)? = #isolation) async throws -> Frame {
+    guard let frame = try await connection.receive(isolation: isolation) else {
       throw WebSocketException("the WebSocket session is closed: \(await connection.closeReason)")
     }
     return frame

@@ -51,6 +51,9 @@ public final class SocketTransport: ReadinessDrivenTransport, @unchecked Sendabl
   /// The loop, as the executor of tasks that serve this socket.
   public var taskExecutor: (any TaskExecutor)? { loop }
 
+  /// Whether the caller runs on the loop's thread.
+  public var isExecutorThread: Bool { loop.inEventLoop }
+
   /// The peer's address as text.
   public var peerDescription: String { peerAddress?.description ?? "unknown peer" }
 

@@ -170,6 +170,9 @@ public final class TLSTransport: Transport, @unchecked Sendable {
   /// The inner socket's loop.
   public var taskExecutor: (any TaskExecutor)? { inner.loop }
 
+  /// Whether the caller runs on the loop's thread.
+  public var isExecutorThread: Bool { inner.loop.inEventLoop }
+
   /// The peer's address, marked as TLS.
   public var peerDescription: String { "\(inner.peerDescription) (TLS)" }
 
