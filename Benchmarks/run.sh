@@ -15,6 +15,8 @@ OUT=${OUT:-results.md}
 BIN=.build/release
 
 echo "building (release)..." >&2
+# The root package is reached through a symlink, so SwiftPM does not notice files added there: re-plan every time.
+rm -f .build/release.yaml
 swift build -c release >&2
 cc -O2 -march=native -pthread -o .build/wsload "$WSLOAD_SOURCE"
 (cd .. && swift build -c release --product ws >&2)

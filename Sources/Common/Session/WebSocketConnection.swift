@@ -2,9 +2,10 @@
 /// roles (the Ktor-style session types wrap it).
 ///
 /// It is an actor on the transport's executor (the event loop that owns the socket), so the bytes go from the
-/// socket through the state machine into ``receive()`` on one thread. A reader task reads while the incoming
-/// queue has room (``Options/incomingCapacity``), and stops reading when it is full, so a slow consumer applies
-/// backpressure to the peer instead of growing memory. Frames passed to ``send(_:)`` are encoded into one output
+/// socket through the state machine into ``receive()`` on one thread. A ``ReadinessDrivenTransport`` (a socket)
+/// hands it what arrives from the loop; other transports are read by a reader task. Either way reading stops
+/// while the incoming queue is full (``Options/incomingCapacity``), so a slow consumer applies backpressure to the
+/// peer instead of growing memory. Frames passed to ``send(_:)`` are encoded into one output
 /// queue, written in batches (one system call for the answers of a turn of the event loop) and at once past 64
 /// KiB; frames sent before a close always precede the close frame.
 public actor WebSocketConnection {
