@@ -59,7 +59,9 @@ public actor WebSocketConnection {
   /// The extensions negotiated in the opening handshake (Ktor's `extensions`), such as permessage-deflate.
   public nonisolated let extensions: [any WebSocketExtension]
   /// The transport's executor: the event loop that owns the socket.
-  public nonisolated var unownedExecutor: UnownedSerialExecutor { transport.executor }
+  public nonisolated var unownedExecutor: UnownedSerialExecutor { executor }
+  /// The transport's executor, read once: the runtime asks for it on every hop.
+  private nonisolated let executor: UnownedSerialExecutor
 
   private var machine: ConnectionStateMachine
   private let options: Options
@@ -119,6 +121,7 @@ public actor WebSocketConnection {
   ) {
     self.leftover = leftover
     self.transport = transport
+    self.executor = transport.executor
     self.extensions = extensions
     self.machine = ConnectionStateMachine(configuration: configuration, extensions: extensions, random: random)
     self.options = options
@@ -184,10 +187,15 @@ public actor WebSocketConnection {
   /// Runs `body` isolated to the connection, synchronously. Only on the executor's thread (``Transport/
   /// isExecutorThread``): the event loop runs one job at a time, so no job of this actor runs meanwhile, which is
   /// what isolation guarantees.
-  private nonisolated func withIsolationOnExecutorThread<Result: Sendable>(
+  private nonisolated func withIsolationOnExecutorThread<Result>(
     _ body: (isolated WebSocketConnection) throws -> Result
   ) rethrows -> Result {
-    try assumeIsolated(body)
+    // What `assumeIsolated` does after its check; the caller made a cheaper one (a thread comparison) already.
+    typealias Isolated = (isolated WebSocketConnection) throws -> Result
+    typealias Plain = (WebSocketConnection) throws -> Result
+    return try withoutActuallyEscaping(body) { escapable in
+      try unsafeBitCast(escapable as Isolated, to: Plain.self)(self)
+    }
   }
 
   private func receiveOnExecutor() async throws -> Frame? {
@@ -502,7 +510,8 @@ public actor WebSocketConnection {
       pushStarted = true
       pushTransport.startReading { [self] event in
         // The transport calls on its loop thread, which is this actor's executor.
-        self.assumeIsolated { connection in connection.consume(event) }
+        assert(self.transport.isExecutorThread, "a readiness-driven transport called its handler off its executor")
+        return self.withIsolationOnExecutorThread { connection in connection.consume(event) }
       }
     }
   }

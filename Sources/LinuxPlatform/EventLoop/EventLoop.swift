@@ -33,7 +33,12 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
   }
 
   /// The loop as the serial executor of actors (sessions) that serve its connections.
-  public private(set) lazy var serialExecutor = LoopSerialExecutor(loop: self)
+  public var serialExecutor: LoopSerialExecutor { unownedSerialExecutorOwner }
+  /// Set once in `init`, before the loop is shared (a stored property, not `lazy`: the runtime asks for the executor
+  /// on every actor hop).
+  private nonisolated(unsafe) var unownedSerialExecutorOwner: LoopSerialExecutor!
+  /// The serial executor as the runtime's reference, computed once.
+  private nonisolated(unsafe) var unownedSerial: UnownedSerialExecutor!
 
   private struct Incoming {
     var jobs: [Job] = []
@@ -76,6 +81,8 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
     event.events = EPOLLIN.rawValue
     event.data.u64 = wakeToken
     epoll_ctl(epollFD, EPOLL_CTL_ADD, wakeFD, &event)
+    unownedSerialExecutorOwner = LoopSerialExecutor(loop: self)
+    unownedSerial = unownedSerialExecutorOwner.asUnownedSerialExecutor()
     startThread()
   }
 
@@ -139,7 +146,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
 
   /// This loop as the serial executor of actors that serve its connections.
   public func asUnownedSerialExecutor() -> UnownedSerialExecutor {
-    serialExecutor.asUnownedSerialExecutor()
+    unownedSerial
   }
 
   private func signalWake() {
@@ -281,7 +288,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
       }
     }
     let taskExecutor = asUnownedTaskExecutor()
-    let serial = serialExecutor.asUnownedSerialExecutor()
+    let serial = unownedSerial!
     var rounds = 0
     while !localJobs.isEmpty && rounds < 16 {
       rounds += 1
