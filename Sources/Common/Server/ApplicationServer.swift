@@ -33,6 +33,24 @@ public final class ApplicationServer: Sendable {
   /// Serves one connection until its session (or plain answer) is over, then closes the transport. Never throws:
   /// failures are answered (400, 404, 426, 431...), closed with the RFC's code and reported to the log.
   public func serve(_ transport: any Transport) async {
+    guard let session = await handshake(transport) else { return }
+    await run(session)
+  }
+
+  /// A WebSocket session whose upgrade was answered with 101, registered as open; ``run(_:)`` runs its handler.
+  public struct AcceptedSession: Sendable {
+    let connection: WebSocketConnection
+    let handler: Routing.Handler
+    let call: ServerCall
+    let subprotocol: String?
+  }
+
+  /// The first half of ``serve(_:)``: reads the request and answers it. Returns the upgraded session, or `nil` when
+  /// the connection got a plain answer or a refusal (and is closed).
+  ///
+  /// A server that keeps many idle sessions runs ``run(_:)`` in a new task: a task's async stack keeps the memory
+  /// of its deepest point (the handshake's) for its whole life, about 6 KiB per connection here.
+  public func handshake(_ transport: any Transport) async -> AcceptedSession? {
     let peer = transport.peerDescription
     let runner = OpeningHandshakeRunner(transport: transport)
     let head: (HTTPRequestHead, [UInt8])
@@ -43,7 +61,7 @@ public final class ApplicationServer: Sendable {
       ) { try await runner.readRequest(limits: limits) }
       guard let received else {
         await transport.close()
-        return
+        return nil
       }
       head = received
     } catch let error as HandshakeError {
@@ -53,25 +71,25 @@ public final class ApplicationServer: Sendable {
       default: status = 400
       }
       await refuse(runner, peer: peer, target: "", status: status, reason: error.description)
-      return
+      return nil
     } catch {
       application.log(.connectionFailed(peer: peer, error: "\(error)"))
       await transport.close()
-      return
+      return nil
     }
     let (request, leftover) = head
     let matches = application.routes.matches(request.path)
     guard !matches.isEmpty else {
       await refuse(runner, peer: peer, target: request.target, status: 404, reason: "no route for \(request.path)")
-      return
+      return nil
     }
     let webSocketMatches = matches.filter { $0.route.handler.isWebSocket }
     let wantsUpgrade = request.headers.listContains(name: "Upgrade", token: "websocket")
     if !webSocketMatches.isEmpty && (wantsUpgrade || !matches.contains { !$0.route.handler.isWebSocket }) {
-      await upgrade(runner, request: request, leftover: leftover, matches: webSocketMatches, peer: peer)
-      return
+      return await upgrade(runner, request: request, leftover: leftover, matches: webSocketMatches, peer: peer)
     }
     await answerPlain(runner, request: request, matches: matches, peer: peer)
+    return nil
   }
 
   /// Closes every open session with `reason` (default 1001 "Server is shutting down"); after `gracePeriod`, closes
@@ -136,14 +154,14 @@ public final class ApplicationServer: Sendable {
   private func upgrade(
     _ runner: OpeningHandshakeRunner, request: HTTPRequestHead, leftover: [UInt8],
     matches: [(route: Routing.Route, parameters: [String: String])], peer: String
-  ) async {
+  ) async -> AcceptedSession? {
     let upgrade: ServerHandshake.Upgrade
     do throws(ServerHandshake.Rejection) {
       upgrade = try ServerHandshake.validate(request)
     } catch {
       await refuse(
         runner, peer: peer, target: request.target, status: error.status, reason: error.reason, headers: error.headers)
-      return
+      return nil
     }
     // Ktor's `webSocket(path, protocol)`: a route with a protocol matches only clients that offer it.
     let selected = matches.first { match in
@@ -155,17 +173,17 @@ public final class ApplicationServer: Sendable {
         runner, peer: peer, target: request.target, status: 400,
         reason: "none of the offered subprotocols (\(upgrade.subprotocols.joined(separator: ", "))) is served "
           + "here; this path speaks: \(supported)")
-      return
+      return nil
     }
     guard !sessions.withLock({ $0.stopping }) else {
       await refuse(runner, peer: peer, target: request.target, status: 503, reason: "the server is shutting down")
-      return
+      return nil
     }
     guard application.webSockets != nil else {
       await refuse(
         runner, peer: peer, target: request.target, status: 500,
         reason: "the WebSockets plugin is not installed (application.install(WebSockets.self))")
-      return
+      return nil
     }
     let isRaw: Bool
     var negotiate = true
@@ -191,7 +209,7 @@ public final class ApplicationServer: Sendable {
     } catch {
       application.log(.connectionFailed(peer: peer, error: "\(error)"))
       await runner.transport.close()
-      return
+      return nil
     }
     let connection = WebSocketConnection(
       transport: runner.transport, configuration: config.connectionConfiguration(mode: isRaw ? .raw : .default),
@@ -206,14 +224,22 @@ public final class ApplicationServer: Sendable {
     guard admitted else {
       // The server began to stop between the check above and here: close as every other session does.
       await connection.close(CloseReason(.goingAway, "Server is shutting down"))
-      return
+      return nil
     }
-    defer { sessions.withLock { _ = $0.open.removeValue(forKey: key) } }
     application.log(.sessionOpened(peer: peer, path: request.path, subprotocol: route.subprotocol))
+    return AcceptedSession(connection: connection, handler: route.handler, call: call, subprotocol: route.subprotocol)
+  }
+
+  /// The second half of ``serve(_:)``: runs the handler with Ktor's lifecycle, waits for the end of the
+  /// connection, and unregisters it.
+  public func run(_ session: AcceptedSession) async {
+    let connection = session.connection
+    defer { sessions.withLock { _ = $0.open.removeValue(forKey: ObjectIdentifier(connection)) } }
     await connection.start()
-    await run(route.handler, connection: connection, call: call, subprotocol: route.subprotocol)
+    await run(session.handler, connection: connection, call: session.call, subprotocol: session.subprotocol)
     let reason = await connection.closeReason
-    application.log(.sessionClosed(peer: peer, path: request.path, reason: reason))
+    application.log(
+      .sessionClosed(peer: session.call.remoteAddress, path: session.call.request.path, reason: reason))
   }
 
   /// Ktor's handler lifecycle: a default handler's return closes with 1000 (bounded wait for the client's close),
