@@ -11,6 +11,8 @@ public struct LinuxEngine: HttpClientEngine {
   public let capabilities: Set<EngineCapability> = CompatibilityMatrix.engineCapabilities(.wispLinux, on: .linuxX64)
   /// Sockets on the group's loops, with TLS when asked.
   public let connector: any TransportConnector
+  /// `getrandom(2)`, a whole buffer per call, for the handshake key and the masking keys.
+  public var secureRandom: any SecureRandomSource { GetrandomSecureRandom() }
 
   /// Creates the engine on `group` (default: the process-wide group, one loop per core).
   public init(group: EventLoopGroup = .shared) {

@@ -26,6 +26,9 @@ public struct EngineProfile: HttpClientEngine {
   }
 
   /// `"Darwin on iosX64"`.
+  /// The base engine's CSPRNG.
+  public var secureRandom: any SecureRandomSource { base.secureRandom }
+
   public var name: String { "\(engine) on \(target)" }
 
   /// The matrix's runtime capabilities for the profile, limited to what the base engine has.

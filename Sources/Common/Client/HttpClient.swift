@@ -81,7 +81,8 @@ public final class HttpClient: Sendable {
     }
     let handshake = ClientHandshake(
       host: url.hostHeader, target: url.target, subprotocols: config.subprotocols + request.subprotocols,
-      extensionOffers: config.extensions.factories.flatMap { $0.clientOffers() }, headers: request.headers)
+      extensionOffers: config.extensions.factories.flatMap { $0.clientOffers() }, headers: request.headers,
+      random: engine.secureRandom)
     let runner = OpeningHandshakeRunner(transport: transport)
     let timeout = config.handshakeTimeout
     do {
@@ -94,7 +95,7 @@ public final class HttpClient: Sendable {
         transport: transport,
         configuration: .init(
           role: .client, mode: mode, maxFrameSize: config.maxFrameSize, maxMessageSize: config.maxMessageSize),
-        options: config.connectionOptions, leftover: leftover, extensions: extensions)
+        options: config.connectionOptions, leftover: leftover, extensions: extensions, random: engine.secureRandom)
       let call = HttpClientCall(request: handshake.request, url: url, response: response)
       return (connection, call, accepted.subprotocol, config)
     } catch let error as HandshakeError {

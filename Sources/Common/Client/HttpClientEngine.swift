@@ -28,6 +28,9 @@ public protocol HttpClientEngine: Sendable {
   var capabilities: Set<EngineCapability> { get }
   /// Opens the connections.
   var connector: any TransportConnector { get }
+  /// The CSPRNG for the handshake's key and the client's masking keys (RFC 6455 section 5.3: "a strong source of
+  /// entropy"). Default ``SystemSecureRandom``; a platform supplies one that fills a whole buffer per system call.
+  var secureRandom: any SecureRandomSource { get }
 
   /// Checks a session request before any traffic and adjusts the plugin's settings to what the engine does (an
   /// engine profile of another target refuses what that target cannot do, with the rule's message, and applies
@@ -38,6 +41,9 @@ public protocol HttpClientEngine: Sendable {
 }
 
 extension HttpClientEngine {
+  /// The standard library's generator.
+  public var secureRandom: any SecureRandomSource { SystemSecureRandom() }
+
   /// Accepts every request unchanged.
   public func prepare(_ config: inout WebSockets.Config, for request: HttpRequestBuilder, raw: Bool) throws {}
 }

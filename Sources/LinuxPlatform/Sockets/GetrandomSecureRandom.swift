@@ -1,0 +1,26 @@
+import CWispSystem
+import Glibc
+import WispCommon
+
+/// The kernel's CSPRNG through `getrandom(2)`, a whole buffer per call. The standard library's generator makes one
+/// system call per 8 bytes, which made refilling the client's masking keys (1 KiB at a time) 14 % of a client's
+/// time at 64 B messages (perf).
+public struct GetrandomSecureRandom: SecureRandomSource {
+  /// Creates the source; it has no state.
+  public init() {}
+
+  /// Fills `buffer`; blocks only before the kernel's pool is first initialized (early boot).
+  public func fill(_ buffer: UnsafeMutableRawBufferPointer) {
+    var offset = 0
+    while offset < buffer.count {
+      let count = getrandom(buffer.baseAddress! + offset, buffer.count - offset, 0)
+      if count > 0 {
+        offset += count
+      } else if count < 0 && errno != EINTR {
+        // ENOSYS (kernels before 3.17) and nothing else is documented for these arguments: fall back.
+        SystemSecureRandom().fill(UnsafeMutableRawBufferPointer(rebasing: buffer[offset...]))
+        return
+      }
+    }
+  }
+}
