@@ -21,6 +21,30 @@ struct ConnectionStateMachineTests {
     return try decodeAll(machine.takeOutput(), cuts: [], configuration: configuration)
   }
 
+  @Test("a large unmasked payload is queued by reference, between the frames around it, in order")
+  func largePayloadByReference() throws {
+    var machine = Self.server()
+    let large = [UInt8]((0..<ConnectionStateMachine.zeroCopyThreshold + 5).map { UInt8(truncatingIfNeeded: $0) })
+    try machine.send(.text("before"))
+    try machine.send(.binary(large))
+    try machine.send(.text("after"))
+    #expect(machine.outputCount == 2 + 6 + 10 + large.count + 2 + 5)
+    var pieces: [[UInt8]] = []
+    while let chunk = machine.takeQueuedChunk() { pieces.append(chunk) }
+    pieces.append(machine.takeOutput())
+    #expect(!machine.hasOutput)
+    // "before" and the large frame's header; the payload itself (the same storage, not a copy); "after".
+    #expect(pieces.count == 3)
+    #expect(pieces[1].withUnsafeBufferPointer { $0.baseAddress } == large.withUnsafeBufferPointer { $0.baseAddress })
+    let frames = try decodeAll(Array(pieces.joined()), cuts: [], configuration: clientDecoder)
+    #expect(frames.map(\.payload) == [Array("before".utf8), large, Array("after".utf8)])
+    // A caller that takes everything at once gets the same bytes in one buffer.
+    try machine.send(.binary(large))
+    try machine.send(.text("tail"))
+    let flat = try decodeAll(machine.takeOutput(), cuts: [], configuration: clientDecoder)
+    #expect(flat.map(\.payload) == [large, Array("tail".utf8)])
+  }
+
   @Test("section 5.5.2: a ping is answered with a pong carrying the same payload")
   func pingPong() throws {
     var machine = Self.server()

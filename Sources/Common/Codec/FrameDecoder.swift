@@ -99,6 +99,11 @@ public struct FrameDecoder: Sendable {
     let take = min(wanted, input.count - offset)
     if take > 0 {
       let start = payload.count
+      if start + take > payload.capacity {
+        // Grow fourfold, within the declared length: fewer copies of a large payload than doubling, and still at
+        // most four times what has arrived.
+        payload.reserveCapacity(min(header.payloadLength, max(start + take, payload.capacity * 4)))
+      }
       payload.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[offset..<offset + take]))
       offset += take
       if let key = header.maskingKey {

@@ -85,6 +85,11 @@ public struct ConnectionStateMachine: Sendable {
   private var sentClose = false
   private var maskingKeys: MaskingKeyGenerator
   private var output: [UInt8] = []
+  /// Output queued before `output`: large unmasked payloads by reference (``zeroCopyThreshold``) and the buffers
+  /// that preceded them.
+  private var outputChunks: [[UInt8]] = []
+  private var outputChunksHead = 0
+  private var outputChunksCount = 0
   /// The negotiated extensions, in the order of the handshake's response.
   public let extensions: [any WebSocketExtension]
   /// Whether the incoming message being received started with an extension's RSV bit (it is then transformed, for
@@ -332,25 +337,66 @@ public struct ConnectionStateMachine: Sendable {
     state = receivedClose ? .closed : .closingByUs
   }
 
+  /// Unmasked payloads from this size on are queued by reference instead of being copied behind their header: 64
+  /// KiB (a copy of a 1 MiB echo was a tenth of the server's time). Masked (client) payloads are always copied, to
+  /// be masked.
+  public static let zeroCopyThreshold = 64 * 1024
+
   private mutating func encode(fin: Bool, opcode: Opcode, reservedBits: UInt8, payload: [UInt8]) {
     let key = configuration.masksOutgoingFrames ? maskingKeys.nextKey() : nil
+    if key == nil && payload.count >= Self.zeroCopyThreshold {
+      FrameHeader(fin: fin, reservedBits: reservedBits, opcode: opcode, maskingKey: nil, payloadLength: payload.count)
+        .encode(into: &output)
+      queueChunk(output)
+      output = []
+      queueChunk(payload)
+      return
+    }
     FrameEncoder.encode(
       fin: fin, opcode: opcode, reservedBits: reservedBits, payload: payload, maskingKey: key, into: &output)
   }
 
   // MARK: Output
 
+  private mutating func queueChunk(_ chunk: [UInt8]) {
+    guard !chunk.isEmpty else { return }
+    outputChunks.append(chunk)
+    outputChunksCount += chunk.count
+  }
+
   /// `true` when bytes are waiting to be written.
-  public var hasOutput: Bool { !output.isEmpty }
+  public var hasOutput: Bool { !output.isEmpty || outputChunksCount > 0 }
 
   /// The number of bytes waiting to be written.
-  public var outputCount: Int { output.count }
+  public var outputCount: Int { outputChunksCount + output.count }
+
+  /// The first queued chunk that precedes the output buffer (a large payload, or the bytes before it), by
+  /// reference; `nil` when only the buffer is left (``takeOutput(into:)`` hands it over). Writing chunks first and
+  /// then the buffer keeps the order of the frames.
+  public mutating func takeQueuedChunk() -> [UInt8]? {
+    guard outputChunksHead < outputChunks.count else { return nil }
+    let chunk = outputChunks[outputChunksHead]
+    outputChunksHead += 1
+    outputChunksCount -= chunk.count
+    if outputChunksHead == outputChunks.count {
+      outputChunks.removeAll(keepingCapacity: true)
+      outputChunksHead = 0
+    }
+    return chunk
+  }
 
   /// Hands the queued bytes to the caller by swapping buffers: `buffer` (which should be empty, and may keep
   /// capacity from an earlier write) becomes the machine's next output buffer, so steady-state writes allocate
   /// nothing.
   public mutating func takeOutput(into buffer: inout [UInt8]) {
     buffer.removeAll(keepingCapacity: true)
+    if outputChunksCount > 0 {
+      // Queued chunks first (a caller that does not take them one by one gets one contiguous copy).
+      while let chunk = takeQueuedChunk() { buffer.append(contentsOf: chunk) }
+      buffer.append(contentsOf: output)
+      output.removeAll(keepingCapacity: true)
+      return
+    }
     swap(&buffer, &output)
   }
 

@@ -321,6 +321,11 @@ public actor WebSocketConnection {
     do {
       while machine.hasOutput, !transportClosed {
         // Swap buffers with the machine: the spare one keeps its capacity, so steady writes allocate nothing.
+        if let chunk = machine.takeQueuedChunk() {
+          // A large payload, by reference: no copy on the way to the socket.
+          try await transport.write(chunk)
+          continue
+        }
         machine.takeOutput(into: &spareOutput)
         try await transport.write(spareOutput)
       }
