@@ -164,14 +164,13 @@ public actor WebSocketConnection {
     try await receiveOnExecutor()
   }
 
-  /// ``receive()`` for a caller with the given isolation: on the loop's thread (an application task that prefers
-  /// the loop), a queued frame is taken without switching to the actor's executor and back (two job switches per
-  /// message otherwise). The sessions' `incoming` uses it.
-  func receive(isolation: isolated (any Actor)?) async throws -> Frame? {
-    if transport.isExecutorThread, let frame = withIsolationOnExecutorThread({ $0.takeQueuedFrame() }) {
-      return frame
-    }
-    return try await receiveOnExecutor()
+  /// The next queued frame when the caller runs on the connection's event loop thread (an application task that
+  /// prefers the loop, or the server's handler); `nil` when there is none or the caller is elsewhere (it then
+  /// awaits ``receive()``). Synchronous, so the sessions' `incoming` takes a frame without any executor switch.
+  @usableFromInline
+  nonisolated func takeQueuedFrameOnExecutorThread() -> Frame? {
+    guard transport.isExecutorThread else { return nil }
+    return withIsolationOnExecutorThread { $0.takeQueuedFrame() }
   }
 
   /// Starts reading if needed and takes the next queued frame, if any.
@@ -253,13 +252,13 @@ public actor WebSocketConnection {
     if try enqueueOutgoing(frame) { try await flush() }
   }
 
-  /// ``send(_:)`` for a caller with the given isolation: on the loop's thread the frame is queued without
-  /// switching to the actor's executor (see ``receive(isolation:)``). The sessions' `send` uses it.
-  func send(_ frame: Frame, isolation: isolated (any Actor)?) async throws {
-    let mustFlush =
-      transport.isExecutorThread
-      ? try withIsolationOnExecutorThread { try $0.enqueueOutgoing(frame) } : try await enqueueOutgoing(frame)
-    if mustFlush { try await flush() }
+  /// Queues `frame` when the caller runs on the connection's event loop thread (see
+  /// ``takeQueuedFrameOnExecutorThread()``): `true` when the caller must then ``flush()`` (64 KiB are queued),
+  /// `false` when it is done, `nil` when the caller is elsewhere (it then awaits ``send(_:)``).
+  @usableFromInline
+  nonisolated func sendOnExecutorThread(_ frame: Frame) throws -> Bool? {
+    guard transport.isExecutorThread else { return nil }
+    return try withIsolationOnExecutorThread { try $0.enqueueOutgoing(frame) }
   }
 
   /// Encodes `frame` into the output and schedules the batch's write; returns whether the caller must flush (64 KiB

@@ -24,18 +24,28 @@ extension WebSocketSession {
   public var outgoing: OutgoingFrames { OutgoingFrames(connection: connection) }
 
   /// Sends a frame (a fragment when `fin` is false; later fragments of the same type go out as continuations).
+  ///
+  /// On the connection's event loop thread (the server's handlers, client tasks that prefer the loop) the frame is
+  /// queued synchronously, without an executor switch.
+  @inlinable
   public func send(_ frame: Frame, isolation: isolated (any Actor)? = #isolation) async throws {
-    try await connection.send(frame, isolation: isolation)
+    switch try connection.sendOnExecutorThread(frame) {
+    case false?: return
+    case true?: try await connection.flush()
+    case nil: try await connection.send(frame)
+    }
   }
 
   /// Sends a text message.
+  @inlinable
   public func send(_ text: String, isolation: isolated (any Actor)? = #isolation) async throws {
-    try await connection.send(.text(text), isolation: isolation)
+    try await send(.text(text), isolation: isolation)
   }
 
   /// Sends a binary message.
+  @inlinable
   public func send(_ bytes: [UInt8], isolation: isolated (any Actor)? = #isolation) async throws {
-    try await connection.send(.binary(bytes), isolation: isolation)
+    try await send(.binary(bytes), isolation: isolation)
   }
 
   /// Sends a ping and waits (at most `timeout`, default 10 s) for its pong; returns the round-trip time. Default
@@ -79,7 +89,11 @@ public struct IncomingFrames: AsyncSequence, Sendable {
 
   /// The iterator: each `next()` waits for the next frame.
   public struct AsyncIterator: AsyncIteratorProtocol {
-    let connection: WebSocketConnection
+    @usableFromInline let connection: WebSocketConnection
+
+    @usableFromInline init(connection: WebSocketConnection) {
+      self.connection = connection
+    }
 
     /// The next frame, or `nil` once the connection has closed normally.
     public mutating func next() async throws -> Frame? {
@@ -88,8 +102,10 @@ public struct IncomingFrames: AsyncSequence, Sendable {
 
     /// The next frame, for a caller with the given isolation (what `for try await` calls): taken without an
     /// executor switch when the caller runs on the connection's event loop.
+    @inlinable
     public mutating func next(isolation actor: isolated (any Actor)?) async throws -> Frame? {
-      try await connection.receive(isolation: actor)
+      if let frame = connection.takeQueuedFrameOnExecutorThread() { return frame }
+      return try await connection.receive()
     }
   }
 
@@ -98,7 +114,8 @@ public struct IncomingFrames: AsyncSequence, Sendable {
 
   /// Receives one frame (Ktor's `incoming.receive()`); throws when the connection closed.
   public func receive(isolation: isolated (any Actor)? = #isolation) async throws -> Frame {
-    guard let frame = try await connection.receive(isolation: isolation) else {
+    if let frame = connection.takeQueuedFrameOnExecutorThread() { return frame }
+    guard let frame = try await connection.receive() else {
       throw WebSocketException("the WebSocket session is closed: \(await connection.closeReason)")
     }
     return frame
