@@ -28,4 +28,13 @@ public protocol ReadinessDrivenTransport: Transport {
   /// Resumes calling the handler after it returned `false`. What is already buffered is delivered on a later turn
   /// of the loop (never inside this call, so the caller may hold state the handler touches).
   func resumeReading()
+
+  /// Installs the pull side of writing: after ``requestWrite()``, at the end of the loop's turn (and again when the
+  /// socket can take more), the transport calls `source` for the bytes to write, one piece per call, in order,
+  /// until it returns `nil`. Lets a session batch its answers without a task per batch. Call once, from the
+  /// transport's executor; closing the transport drops the source.
+  func setWriteSource(_ source: @escaping @Sendable () -> [UInt8]?)
+
+  /// Asks the transport to call the write source at the end of this turn of the loop. From the executor only.
+  func requestWrite()
 }

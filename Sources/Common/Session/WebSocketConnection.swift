@@ -284,7 +284,23 @@ public actor WebSocketConnection {
   private func scheduleFlush() {
     guard !flushScheduled, !writing, machine.hasOutput, !transportClosed else { return }
     flushScheduled = true
-    Task(executorPreference: transport.taskExecutor) { await self.runScheduledFlush() }
+    if let pushTransport {
+      // The transport pulls the batch at the end of the loop's turn (`takeBatchForTransport`): no task.
+      pushTransport.requestWrite()
+    } else {
+      Task(executorPreference: transport.taskExecutor) { await self.runScheduledFlush() }
+    }
+  }
+
+  /// The push-mode transport's write source: the next piece of the batch (a large payload by reference, then the
+  /// buffer), or `nil` when nothing is queued or a task of the connection is writing (it drains the queue itself).
+  private func takeBatchForTransport() -> [UInt8]? {
+    flushScheduled = false
+    guard !writing, !transportClosed else { return nil }
+    if let chunk = machine.takeQueuedChunk() { return chunk }
+    guard machine.hasOutput else { return nil }
+    machine.takeOutput(into: &spareOutput)
+    return spareOutput
   }
 
   /// Hands the queued output to the transport, which writes it in its own batch (no wait for the socket unless
@@ -512,6 +528,10 @@ public actor WebSocketConnection {
       pushTransport.resumeReading()
     } else {
       pushStarted = true
+      pushTransport.setWriteSource { [self] in
+        assert(self.transport.isExecutorThread, "a readiness-driven transport asked for bytes off its executor")
+        return self.withIsolationOnExecutorThread { connection in connection.takeBatchForTransport() }
+      }
       pushTransport.startReading { [self] event in
         // The transport calls on its loop thread, which is this actor's executor.
         assert(self.transport.isExecutorThread, "a readiness-driven transport called its handler off its executor")

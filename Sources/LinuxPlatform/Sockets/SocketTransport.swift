@@ -32,6 +32,8 @@ public final class SocketTransport: ReadinessDrivenTransport, @unchecked Sendabl
   private var readingPaused = false
   /// Whether the loop will call ``deliverReads()`` at the start of its next turn.
   private var readRegistered = false
+  /// The session's pull side of writing (``setWriteSource(_:)``), asked for bytes in ``flushDeferred()``.
+  private var writeSource: (@Sendable () -> [UInt8]?)?
 
   /// Wraps a connected, non-blocking descriptor; registers it with `loop`.
   init(fd: Int32, loop: EventLoop, peer: SocketAddress?) throws(TransportError) {
@@ -100,6 +102,21 @@ public final class SocketTransport: ReadinessDrivenTransport, @unchecked Sendabl
     guard !readRegistered else { return }
     readRegistered = true
     loop.deferRead(self)
+  }
+
+  /// Installs the session's write source; loop thread only.
+  public func setWriteSource(_ source: @escaping @Sendable () -> [UInt8]?) {
+    loop.preconditionInEventLoop()
+    guard !registration.isClosed else { return }
+    writeSource = source
+  }
+
+  /// Has ``flushDeferred()`` ask the write source for bytes at the end of this turn; loop thread only.
+  public func requestWrite() {
+    loop.preconditionInEventLoop()
+    guard !flushRegistered, !registration.isClosed else { return }
+    flushRegistered = true
+    loop.deferFlush(self)
   }
 
   /// Reads at most this many full buffers per readable edge before other sockets get their turn.
@@ -188,7 +205,16 @@ public final class SocketTransport: ReadinessDrivenTransport, @unchecked Sendabl
   /// not take is written when the socket reports it can take more (a callback on the writable edge, no task).
   func flushDeferred() {
     flushRegistered = false
-    guard pendingCount > 0, !draining, !registration.isClosed else { return }
+    guard !registration.isClosed else { return }
+    // The session's batch first (its source returns nothing while one of its tasks is writing), queued behind
+    // what earlier writes left.
+    if let writeSource {
+      while let bytes = writeSource(), !bytes.isEmpty {
+        pending.append(bytes)
+        pendingCount += bytes.count
+      }
+    }
+    guard pendingCount > 0, !draining else { return }
     switch writePending() {
     case .done: break
     case .wouldBlock:
@@ -319,6 +345,7 @@ public final class SocketTransport: ReadinessDrivenTransport, @unchecked Sendabl
     // written call flush() first.
     if pendingCount > 0 && !draining { _ = writePending() }
     readHandler = nil
+    writeSource = nil
     registration.close()
     let callback = onClose
     onClose = nil
