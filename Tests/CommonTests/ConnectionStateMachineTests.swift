@@ -45,6 +45,20 @@ struct ConnectionStateMachineTests {
     #expect(flat.map(\.payload) == [large, Array("tail".utf8)])
   }
 
+  @Test("section 5.3: a large client payload is masked into a copy of its own (the caller's array is untouched)")
+  func largeMaskedPayload() throws {
+    var machine = ConnectionStateMachine(configuration: .init(role: .client), random: FixedRandom([1, 2, 3, 4]))
+    let large = [UInt8]((0..<ConnectionStateMachine.zeroCopyThreshold + 3).map { UInt8(truncatingIfNeeded: $0 * 7) })
+    let original = large
+    try machine.send(.text("a"))
+    try machine.send(.binary(large))
+    try machine.send(.text("b"))
+    let frames = try decodeAll(machine.takeOutput(), cuts: [7, 30_000], configuration: serverDecoder)
+    #expect(frames.map(\.payload) == [Array("a".utf8), original, Array("b".utf8)])
+    #expect(frames.allSatisfy { $0.header.maskingKey != nil })
+    #expect(large == original)
+  }
+
   @Test("section 5.5.2: a ping is answered with a pong carrying the same payload")
   func pingPong() throws {
     var machine = Self.server()

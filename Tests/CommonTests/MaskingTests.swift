@@ -23,6 +23,8 @@ struct MaskingTests {
           masked == Self.naiveMask(bytes, key: key, phase: phase), "length \(length) phase \(phase) seed \(testSeed)")
         Masking.apply(key, phase: phase, to: &masked, range: 0..<masked.count)
         #expect(masked == bytes, "masking twice restores the input")
+        let copied = bytes.withUnsafeBytes { Masking.maskedCopy(key, phase: phase, of: $0) }
+        #expect(copied == Self.naiveMask(bytes, key: key, phase: phase), "masked copy, length \(length) phase \(phase)")
       }
     }
   }

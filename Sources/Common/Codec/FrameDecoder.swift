@@ -82,11 +82,10 @@ public struct FrameDecoder: Sendable {
       let available = input.count - offset
       if available >= parsed.payloadLength {
         // Fast path: the whole payload is in this input.
-        var bytes = [UInt8](UnsafeRawBufferPointer(rebasing: input[offset..<offset + parsed.payloadLength]))
+        let source = UnsafeRawBufferPointer(rebasing: input[offset..<offset + parsed.payloadLength])
         offset += parsed.payloadLength
-        if let key = parsed.maskingKey {
-          Masking.apply(key, phase: 0, to: &bytes, range: 0..<bytes.count)
-        }
+        // Unmasked while copied, in one pass.
+        let bytes = parsed.maskingKey.map { Masking.maskedCopy($0, of: source) } ?? [UInt8](source)
         return .frame(DecodedFrame(header: parsed, payload: bytes))
       }
       phase = .payload

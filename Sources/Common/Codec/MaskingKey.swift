@@ -43,7 +43,17 @@ public enum Masking {
   @inlinable
   public static func apply(_ key: MaskingKey, phase: Int = 0, to buffer: UnsafeMutableRawBufferPointer) {
     guard let base = buffer.baseAddress else { return }
-    let count = buffer.count
+    apply(key, phase: phase, from: UnsafeRawBufferPointer(buffer), to: base)
+  }
+
+  /// Writes `source` XORed with `key` to `destination` (`source.count` bytes; the two may be the same memory): a
+  /// masked copy in one pass, instead of a copy and then a pass in place.
+  @inlinable
+  public static func apply(
+    _ key: MaskingKey, phase: Int = 0, from source: UnsafeRawBufferPointer, to destination: UnsafeMutableRawPointer
+  ) {
+    guard let base = source.baseAddress else { return }
+    let count = source.count
     let pattern = key.vector(phase: phase)
     var offset = 0
     while offset &+ 64 <= count {
@@ -51,21 +61,30 @@ public enum Masking {
       let b = base.loadUnaligned(fromByteOffset: offset &+ 16, as: SIMD16<UInt8>.self)
       let c = base.loadUnaligned(fromByteOffset: offset &+ 32, as: SIMD16<UInt8>.self)
       let d = base.loadUnaligned(fromByteOffset: offset &+ 48, as: SIMD16<UInt8>.self)
-      base.storeBytes(of: a ^ pattern, toByteOffset: offset, as: SIMD16<UInt8>.self)
-      base.storeBytes(of: b ^ pattern, toByteOffset: offset &+ 16, as: SIMD16<UInt8>.self)
-      base.storeBytes(of: c ^ pattern, toByteOffset: offset &+ 32, as: SIMD16<UInt8>.self)
-      base.storeBytes(of: d ^ pattern, toByteOffset: offset &+ 48, as: SIMD16<UInt8>.self)
+      destination.storeBytes(of: a ^ pattern, toByteOffset: offset, as: SIMD16<UInt8>.self)
+      destination.storeBytes(of: b ^ pattern, toByteOffset: offset &+ 16, as: SIMD16<UInt8>.self)
+      destination.storeBytes(of: c ^ pattern, toByteOffset: offset &+ 32, as: SIMD16<UInt8>.self)
+      destination.storeBytes(of: d ^ pattern, toByteOffset: offset &+ 48, as: SIMD16<UInt8>.self)
       offset &+= 64
     }
     while offset &+ 16 <= count {
       let a = base.loadUnaligned(fromByteOffset: offset, as: SIMD16<UInt8>.self)
-      base.storeBytes(of: a ^ pattern, toByteOffset: offset, as: SIMD16<UInt8>.self)
+      destination.storeBytes(of: a ^ pattern, toByteOffset: offset, as: SIMD16<UInt8>.self)
       offset &+= 16
     }
     while offset < count {
       let byte = base.load(fromByteOffset: offset, as: UInt8.self)
-      base.storeBytes(of: byte ^ pattern[offset & 15], toByteOffset: offset, as: UInt8.self)
+      destination.storeBytes(of: byte ^ pattern[offset & 15], toByteOffset: offset, as: UInt8.self)
       offset &+= 1
+    }
+  }
+
+  /// A masked copy of `source` as a new array, in one pass.
+  @inlinable
+  public static func maskedCopy(_ key: MaskingKey, phase: Int = 0, of source: UnsafeRawBufferPointer) -> [UInt8] {
+    [UInt8](unsafeUninitializedCapacity: source.count) { buffer, initialized in
+      if let destination = buffer.baseAddress { apply(key, phase: phase, from: source, to: destination) }
+      initialized = source.count
     }
   }
 
