@@ -128,10 +128,6 @@ public struct IncomingFrames: AsyncSequence, Sendable {
 public struct OutgoingFrames: Sendable {
   @usableFromInline let connection: WebSocketConnection
 
-  init(connection: WebSocketConnection) {
-    self.connection = connection
-  }
-
   /// Sends `frame` (Ktor's `outgoing.send(frame)`); on the connection's event loop thread without an executor
   /// switch, as the session's `send`.
   ///
