@@ -245,6 +245,50 @@ struct ServerTests {
     }
   }
 
+  @Test("a handler that starts reading late gets every message of a flood, in order (reading pauses, then resumes)")
+  func pausedReadingResumes() async throws {
+    let buffered = Recorder<Int>()
+    var application = Application()
+    application.install(WebSockets.self) { $0.incomingCapacity = 4 }
+    application.routing { routing in
+      routing.webSocket("/late") { session in
+        // Let the flood fill the queue (and the socket buffers behind it) before the first read.
+        try await Task.sleep(for: .milliseconds(300))
+        buffered.add(await session.connection.bufferedFrameCount)
+        var expected = 0
+        for try await frame in session.incoming {
+          let bytes = frame.data
+          guard bytes.count == 1024, bytes.allSatisfy({ $0 == UInt8(truncatingIfNeeded: expected) }) else {
+            try await session.send("out of order at \(expected)")
+            return
+          }
+          expected += 1
+          if expected == 2_000 {
+            try await session.send("all \(expected)")
+            return
+          }
+        }
+      }
+    }
+    try await withServer(application) { _, port in
+      let reply = try await client.webSocket("ws://127.0.0.1:\(port)/late") { session in
+        // A reader that never resumed would leave this waiting: the watchdog turns that into a failure.
+        let watchdog = Task {
+          try await Task.sleep(for: .seconds(15))
+          await session.connection.terminate()
+        }
+        defer { watchdog.cancel() }
+        for index in 0..<2_000 {
+          try await session.send([UInt8](repeating: UInt8(truncatingIfNeeded: index), count: 1024))
+        }
+        return try await session.incoming.receive().readText()
+      }
+      #expect(reply == "all 2000")
+      let seen = try #require(buffered.all.first)
+      #expect(seen >= 4 && seen <= 4 + 64, "the queue held \(seen) frames before the first read (capacity 4)")
+    }
+  }
+
   @Test("1,000 sessions open at once, each echoes, and all close with 1000")
   func thousandSessions() async throws {
     // Generous handshake limits: the test suite runs in parallel on 2 cores in a debug build, and this test is
