@@ -252,8 +252,13 @@ struct ServerTests {
     application.install(WebSockets.self) { $0.incomingCapacity = 4 }
     application.routing { routing in
       routing.webSocket("/late") { session in
-        // Let the flood fill the queue (and the socket buffers behind it) before the first read.
-        try await Task.sleep(for: .milliseconds(300))
+        // Let the flood fill the queue (and the socket buffers behind it) before the first read: wait (at most 10 s,
+        // the suite runs in parallel) until reading has paused at capacity, and a moment longer.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while await session.connection.bufferedFrameCount < 4, ContinuousClock.now < deadline {
+          try await Task.sleep(for: .milliseconds(10))
+        }
+        try await Task.sleep(for: .milliseconds(100))
         buffered.add(await session.connection.bufferedFrameCount)
         var expected = 0
         for try await frame in session.incoming {
