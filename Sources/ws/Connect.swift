@@ -137,14 +137,6 @@ struct Connect: AsyncParsableCommand {
   }
 }
 
-/// Lines of standard input, read by a dedicated thread one at a time.
-struct StandardInputLines {
-  /// The next line without its newline, or `nil` at end of input.
-  func next() async -> String? {
-    await runOnDedicatedThread { readLine(strippingNewline: true) }
-  }
-}
-
 /// Decodes "48 65 6c" or "48656c"; `nil` when it is not hexadecimal.
 func decodeHex(_ text: String) -> [UInt8]? {
   let digits = text.filter { !$0.isWhitespace }
