@@ -59,6 +59,27 @@ struct ConnectionStateMachineTests {
     #expect(large == original)
   }
 
+  @Test("a held failure close lets answers go out first; the close follows on release; input stays ignored")
+  func heldFailureClose() throws {
+    var machine = Self.server()
+    machine.holdsFailureClose = true
+    let events = machine.receive(Self.fromClient(.text, Array("hi".utf8)) + Self.fromClient(.text, [0xC3, 0x28]))
+    #expect(events.count == 2)
+    guard case .failed(let violation)? = events.last else {
+      Issue.record("expected a failure, got \(events)")
+      return
+    }
+    #expect(violation.closeCode == .notConsistent)
+    #expect(!machine.hasOutput, "the close frame is held")
+    try machine.send(.text("YOU SAID: hi"))
+    #expect(machine.receive(Self.fromClient(.text, Array("late".utf8))).isEmpty, "input after the violation")
+    machine.releaseFailureClose()
+    let output = try Self.decodeOutput(&machine)
+    #expect(output.map(\.header.opcode) == [.text, .close])
+    #expect(Array(output[1].payload.prefix(2)) == [0x03, 0xEF])
+    #expect(throws: ConnectionUsageError.alreadyClosed) { try machine.send(.text("after")) }
+  }
+
   @Test("section 5.5.2: a ping is answered with a pong carrying the same payload")
   func pingPong() throws {
     var machine = Self.server()

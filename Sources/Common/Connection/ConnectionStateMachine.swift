@@ -265,6 +265,11 @@ public struct ConnectionStateMachine: Sendable {
 
   private mutating func fail(_ violation: ProtocolViolation) -> ConnectionEvent {
     failure = violation
+    if holdsFailureClose && !sentClose {
+      heldFailureClose = violation.closeReason
+      state = .closed
+      return .failed(violation)
+    }
     if !sentClose {
       let reason = violation.closeReason
       encode(fin: true, opcode: .close, reservedBits: 0, payload: reason.payload)
@@ -273,6 +278,24 @@ public struct ConnectionStateMachine: Sendable {
     }
     state = .closed
     return .failed(violation)
+  }
+
+  /// Whether the close frame that fails the connection waits for ``releaseFailureClose()`` instead of being queued
+  /// at once. Default `false`. A session sets it so that the answers to messages that arrived before the violation
+  /// go out first (Autobahn's "message, then bad frame" cases expect the echo before the close); input stays
+  /// ignored from the violation on, and frames may be sent until the release.
+  public var holdsFailureClose = false
+  /// The failure's close reason while it is held.
+  private var heldFailureClose: CloseReason?
+
+  /// Queues the held close frame of a failure (``holdsFailureClose``); does nothing when none is held.
+  public mutating func releaseFailureClose() {
+    guard let reason = heldFailureClose else { return }
+    heldFailureClose = nil
+    guard !sentClose else { return }
+    encode(fin: true, opcode: .close, reservedBits: 0, payload: reason.payload)
+    sentClose = true
+    sentCloseReason = reason
   }
 
   // MARK: Sending
@@ -287,7 +310,7 @@ public struct ConnectionStateMachine: Sendable {
   ///   ``ConnectionUsageError/interleavedMessage(open:sent:)`` when a frame of another type interrupts a
   ///   fragmented message.
   public mutating func send(_ frame: Frame) throws(ConnectionUsageError) {
-    guard !sentClose, failure == nil else { throw .alreadyClosed }
+    guard !sentClose, failure == nil || heldFailureClose != nil else { throw .alreadyClosed }
     let opcode: Opcode
     switch frame.frameType {
     case .close:

@@ -82,7 +82,7 @@ public actor WebSocketConnection {
   private var nextWriteWaiter: UInt64 = 0
   private var pendingPing: [UInt8]?
   /// The peer's close reason while our reply waits for the application to take the messages before it.
-  private var deferredClose: CloseReason?
+  private var deferredEnd: DeferredEnd?
   private var deferredCloseWatchdog: Task<Void, Never>?
   /// Whether the application has called ``receive()`` (the close reply waits longer for a reading application).
   private var applicationReads = false
@@ -124,6 +124,8 @@ public actor WebSocketConnection {
     self.executor = transport.executor
     self.extensions = extensions
     self.machine = ConnectionStateMachine(configuration: configuration, extensions: extensions, random: random)
+    // A violation's close frame waits (bounded) for the answers to the messages that came before it.
+    self.machine.holdsFailureClose = true
     self.options = options
     self.random = random
   }
@@ -135,7 +137,7 @@ public actor WebSocketConnection {
       if case .success(let reason)? = outcome { return reason }
       if case .failure? = outcome { return failureReason }
       // Waiting for the end means the application is done with the messages before the peer's close.
-      if deferredClose != nil { await completeDeferredClose() }
+      if deferredEnd != nil { await completeDeferredClose() }
       if case .success(let reason)? = outcome { return reason }
       if case .failure? = outcome { return failureReason }
       // Checked again where the waiter is stored: see `receive()`.
@@ -200,7 +202,7 @@ public actor WebSocketConnection {
   private func receiveOnExecutor() async throws -> Frame? {
     if let frame = takeQueuedFrame() { return frame }
     // Every message before the peer's close is taken (and answered): now reply to the close.
-    if deferredClose != nil { await completeDeferredClose() }
+    if deferredEnd != nil { await completeDeferredClose() }
     if let outcome {
       if case .failure(let error) = outcome { throw error }
       return nil
@@ -219,7 +221,7 @@ public actor WebSocketConnection {
         continuation.resume(returning: nil)
       } else {
         receiver = continuation
-        if deferredClose != nil { Task { await self.completeDeferredClose() } }
+        if deferredEnd != nil { Task { await self.completeDeferredClose() } }
       }
     }
   }
@@ -269,7 +271,7 @@ public actor WebSocketConnection {
     if !mustFlush { scheduleFlush() }
     // The application answered the last message before the peer's close: the close reply can go now (in a task
     // of its own, so that this send does not wait for the end of the closing handshake).
-    if deferredClose != nil, queueHead == queue.count, frame.fin, !frame.frameType.isControl {
+    if deferredEnd != nil, queueHead == queue.count, frame.fin, !frame.frameType.isControl {
       Task(executorPreference: transport.taskExecutor) { await self.completeDeferredClose() }
     }
     return mustFlush
@@ -392,7 +394,7 @@ public actor WebSocketConnection {
   @discardableResult
   public func close(_ reason: CloseReason = CloseReason(.normal)) async -> CloseReason {
     startReaderIfNeeded()
-    if deferredClose != nil {
+    if deferredEnd != nil {
       await completeDeferredClose(reply: reason)
       return await closeReason
     }
@@ -719,25 +721,17 @@ public actor WebSocketConnection {
         // waits for the close reason, closes, or after a bounded delay: the close timeout while it reads, a moment
         // for a message being handled (its answer ends the wait at once), one second for an application that has
         // not read yet (it may never read).
-        deferredClose = finalReason
-        let timeout: Duration
-        if queueHead == queue.count {
-          timeout = min(options.closeTimeout, .milliseconds(250))
-        } else if applicationReads {
-          timeout = options.closeTimeout
-        } else {
-          timeout = min(options.closeTimeout, .seconds(1))
-        }
-        deferredCloseWatchdog = Task {
-          do { try await Task.sleep(for: timeout) } catch { return }
-          await self.completeDeferredClose()
-        }
+        deferEnd(.closeReply(finalReason))
         return
       }
       try await completeClose(finalReason, reply: machine.closeReplyReason)
     case .failed(let violation):
-      try? await flush()
-      await closeTransport(finishing: .failure(violation))
+      if machine.configuration.mode == .default, queueHead < queue.count || applicationHoldsMessage {
+        // The same courtesy for a violation: the messages before it are answered, then the connection fails.
+        deferEnd(.failure(violation))
+        return
+      }
+      await fail(with: violation)
     case .closedWithoutCloseFrame:
       await closeTransport(
         finishing: .success(CloseReason(.abnormalClosure, "Connection was closed without close frame")))
@@ -760,15 +754,54 @@ public actor WebSocketConnection {
     }
   }
 
-  /// Sends the close reply that waited for the application to take the messages queued before the peer's close.
+  /// How the connection ends once the application has taken the messages before the end.
+  private enum DeferredEnd {
+    /// The reply to the peer's close, which carried this reason.
+    case closeReply(CloseReason)
+    /// The failure for this violation of the peer.
+    case failure(ProtocolViolation)
+  }
+
+  /// Waits (bounded) for the application to take and answer the messages that arrived before the end: until it
+  /// asks for more, answers the last one, waits for the close reason, closes, or a delay passes (the close timeout
+  /// while it reads, a moment for a message being handled, one second for an application that has not read yet).
+  private func deferEnd(_ end: DeferredEnd) {
+    deferredEnd = end
+    let timeout: Duration
+    if queueHead == queue.count {
+      timeout = min(options.closeTimeout, .milliseconds(250))
+    } else if applicationReads {
+      timeout = options.closeTimeout
+    } else {
+      timeout = min(options.closeTimeout, .seconds(1))
+    }
+    deferredCloseWatchdog = Task {
+      do { try await Task.sleep(for: timeout) } catch { return }
+      await self.completeDeferredClose()
+    }
+  }
+
+  /// Fails the connection: the violation's close frame goes behind what is queued, then the transport closes.
+  private func fail(with violation: ProtocolViolation) async {
+    machine.releaseFailureClose()
+    try? await flush()
+    await closeTransport(finishing: .failure(violation))
+  }
+
+  /// Ends the connection as deferred: the close reply (with `reply`, when the application closes), or the failure.
   private func completeDeferredClose(reply: CloseReason? = nil) async {
-    guard let finalReason = deferredClose else { return }
-    deferredClose = nil
+    guard let end = deferredEnd else { return }
+    deferredEnd = nil
     deferredCloseWatchdog?.cancel()
-    do {
-      try await completeClose(finalReason, reply: reply ?? machine.closeReplyReason)
-    } catch {
-      await closeTransport(finishing: .failure(error))
+    switch end {
+    case .closeReply(let finalReason):
+      do {
+        try await completeClose(finalReason, reply: reply ?? machine.closeReplyReason)
+      } catch {
+        await closeTransport(finishing: .failure(error))
+      }
+    case .failure(let violation):
+      await fail(with: violation)
     }
   }
 
@@ -787,8 +820,16 @@ public actor WebSocketConnection {
     await closeTransport(finishing: .success(reason))
   }
 
-  private func closeTransport(finishing result: Result<CloseReason, any Error>) async {
+  private func closeTransport(finishing proposed: Result<CloseReason, any Error>) async {
     guard outcome == nil else { return }
+    var result = proposed
+    if case .failure(let violation)? = deferredEnd {
+      // The transport ends (EOF, a timeout) while a failure waited for the application: the failure it is.
+      deferredEnd = nil
+      deferredCloseWatchdog?.cancel()
+      machine.releaseFailureClose()
+      result = .failure(violation)
+    }
     outcome = result
     pinger?.cancel()
     if !transportClosed {
