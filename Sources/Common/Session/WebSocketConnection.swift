@@ -481,6 +481,11 @@ public actor WebSocketConnection {
     if let pushing = transport as? any ReadinessDrivenTransport {
       // The loop calls the connection when bytes arrive: no reader task to wake (docs/decisions/0008).
       pushTransport = pushing
+      // The write source first: answers queued while the leftover bytes are handled are pulled from it.
+      pushing.setWriteSource { [self] in
+        assert(self.transport.isExecutorThread, "a readiness-driven transport asked for bytes off its executor")
+        return self.withIsolationOnExecutorThread { connection in connection.takeBatchForTransport() }
+      }
       if !leftover.isEmpty {
         let bytes = leftover
         leftover = []
@@ -530,10 +535,6 @@ public actor WebSocketConnection {
       pushTransport.resumeReading()
     } else {
       pushStarted = true
-      pushTransport.setWriteSource { [self] in
-        assert(self.transport.isExecutorThread, "a readiness-driven transport asked for bytes off its executor")
-        return self.withIsolationOnExecutorThread { connection in connection.takeBatchForTransport() }
-      }
       pushTransport.startReading { [self] event in
         // The transport calls on its loop thread, which is this actor's executor.
         assert(self.transport.isExecutorThread, "a readiness-driven transport called its handler off its executor")

@@ -29,7 +29,8 @@ extension WebSocketSession {
   /// queued synchronously, without an executor switch.
   @inlinable
   public func send(_ frame: Frame, isolation: isolated (any Actor)? = #isolation) async throws {
-    // Inline, not a shared async helper: one async call more per message cost about 8 % at 64 B.
+    // Inline here and in `OutgoingFrames.send`, not in a shared async helper: every async layer on this path adds
+    // an executor check per message.
     switch try connection.sendOnExecutorThread(frame) {
     case false?: return
     case true?: try await connection.flush()
@@ -134,7 +135,7 @@ public struct OutgoingFrames: Sendable {
   /// - Throws: ``ConnectionUsageError`` after the session closed, or the transport's error.
   @inlinable
   public func send(_ frame: Frame, isolation: isolated (any Actor)? = #isolation) async throws {
-    // Inline, not a shared async helper: one async call more per message cost about 8 % at 64 B.
+    // Inline, as in the session's `send(_:isolation:)`.
     switch try connection.sendOnExecutorThread(frame) {
     case false?: return
     case true?: try await connection.flush()
