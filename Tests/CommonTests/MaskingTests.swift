@@ -11,7 +11,7 @@ struct MaskingTests {
   @Test("the vector implementation equals the byte-wise definition for every length and phase")
   func matchesDefinition() {
     var generator = SeededGenerator(seed: testSeed)
-    for length in Array(0...200) + [1023, 1024, 4097, 65_537] {
+    for length in Array(0...200) + [1023, 1024, 4095, 4096, 4097, 65_537] {
       let bytes = randomBytes(length, using: &generator)
       let key = MaskingKey(
         .random(in: 0...255, using: &generator), .random(in: 0...255, using: &generator),

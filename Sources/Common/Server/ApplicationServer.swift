@@ -245,8 +245,8 @@ public final class ApplicationServer: Sendable {
   /// Ktor's handler lifecycle: a default handler's return closes with 1000 (bounded wait for the client's close),
   /// a throw with 1011; a raw handler's return flushes and closes the connection.
   ///
-  /// Isolated to the connection: the handler (a `nonisolated(nonsending)` function) runs on the connection's
-  /// executor, so its `receive` and `send` calls need no executor switch (docs/decisions/0008).
+  /// Isolated to the connection. The handler, a nonisolated closure, runs on the event loop through its task's
+  /// executor preference, so its `receive` and `send` take the synchronous paths (docs/decisions/0008).
   private func run(
     _ handler: Routing.Handler, connection: isolated WebSocketConnection, call: ServerCall, subprotocol: String?
   ) async {
