@@ -89,10 +89,15 @@ public struct FrameDecoder: Sendable {
         return .frame(DecodedFrame(header: parsed, payload: bytes))
       }
       phase = .payload
-      payload = []
-      // Reserve what has arrived plus a bounded allowance, not the declared length: a peer that declares 16 MiB
-      // and then stalls must not pin 16 MiB per connection.
-      payload.reserveCapacity(min(parsed.payloadLength, max(available, 64 * 1024)))
+      if let spare = LargeBufferRecycler.shared.take(minimumCapacity: parsed.payloadLength) {
+        // A spare buffer that holds the whole payload: already allocated, so taking it pins no new memory.
+        payload = spare
+      } else {
+        payload = []
+        // Reserve what has arrived plus a bounded allowance, not the declared length: a peer that declares 16 MiB
+        // and then stalls must not pin 16 MiB per connection.
+        payload.reserveCapacity(min(parsed.payloadLength, max(available, 64 * 1024)))
+      }
     }
     let wanted = header.payloadLength - payload.count
     let take = min(wanted, input.count - offset)

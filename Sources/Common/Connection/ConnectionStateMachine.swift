@@ -372,11 +372,21 @@ public struct ConnectionStateMachine: Sendable {
         .encode(into: &output)
       queueChunk(output)
       output = []
-      queueChunk(key.map { key in payload.withUnsafeBytes { Masking.maskedCopy(key, of: $0) } } ?? payload)
+      queueChunk(key.map { Self.maskedChunk(payload, key: $0) } ?? payload)
       return
     }
     FrameEncoder.encode(
       fin: fin, opcode: opcode, reservedBits: reservedBits, payload: payload, maskingKey: key, into: &output)
+  }
+
+  /// A masked copy of a large payload, in a recycled buffer when one is spare (``LargeBufferRecycler``).
+  private static func maskedChunk(_ payload: [UInt8], key: MaskingKey) -> [UInt8] {
+    guard var chunk = LargeBufferRecycler.shared.take(minimumCapacity: payload.count) else {
+      return payload.withUnsafeBytes { Masking.maskedCopy(key, of: $0) }
+    }
+    chunk.append(contentsOf: payload)
+    Masking.apply(key, to: &chunk, range: 0..<chunk.count)
+    return chunk
   }
 
   // MARK: Output
@@ -398,7 +408,9 @@ public struct ConnectionStateMachine: Sendable {
   /// then the buffer keeps the order of the frames.
   public mutating func takeQueuedChunk() -> [UInt8]? {
     guard outputChunksHead < outputChunks.count else { return nil }
-    let chunk = outputChunks[outputChunksHead]
+    // Moved out, not copied: the caller then holds the only reference, and the socket can recycle the buffer.
+    var chunk: [UInt8] = []
+    swap(&chunk, &outputChunks[outputChunksHead])
     outputChunksHead += 1
     outputChunksCount -= chunk.count
     if outputChunksHead == outputChunks.count {

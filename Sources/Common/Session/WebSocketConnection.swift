@@ -231,7 +231,10 @@ public actor WebSocketConnection {
   }
 
   private func dequeue() -> Frame {
-    let frame = queue[queueHead]
+    // Moved out, not copied: the application then holds the only reference to the payload (a large one can be
+    // recycled once written back, ``LargeBufferRecycler``).
+    var frame = Frame.binary([])
+    swap(&frame, &queue[queueHead])
     queueHead += 1
     if queueHead == queue.count {
       queue.removeAll(keepingCapacity: true)

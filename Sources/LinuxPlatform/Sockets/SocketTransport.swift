@@ -254,6 +254,10 @@ public final class SocketTransport: ReadinessDrivenTransport, @unchecked Sendabl
       var remaining = written
       while pendingHead < pending.count, remaining >= pending[pendingHead].count - pendingOffset {
         remaining -= pending[pendingHead].count - pendingOffset
+        // Written: a large buffer nothing else holds is kept for the next large payload.
+        LargeBufferRecycler.shared.recycle(&pending[pendingHead])
+        // Written: a large buffer goes to the recycler, which reuses it once nothing else holds it.
+        LargeBufferRecycler.shared.recycle(&pending[pendingHead])
         pendingHead += 1
         pendingOffset = 0
         if remaining == 0 { break }
