@@ -35,8 +35,9 @@ struct LargeBufferRecyclerTests {
   }
 
   /// Debug builds keep extra references to fresh arrays (their lifetimes are not shortened), so a buffer never
-  /// looks unreferenced there and is never reused: safe, but nothing to test. `scripts/release-smoke` runs these
-  /// tests in a release build.
+  /// looks unreferenced there and is never reused: safe, but nothing to test. These run in release builds
+  /// (`swift test -c release -Xswiftc -enable-testing`); `scripts/release-smoke` checks the reuse end to end
+  /// (minor page faults of a release server echoing 1 MB messages).
   static let optimized = !_isDebugAssertConfiguration()
 
   @Test("an unreferenced buffer comes back empty, with its capacity", .enabled(if: optimized))
