@@ -36,7 +36,7 @@ struct LargeBufferRecyclerTests {
 
   /// Debug builds keep extra references to fresh arrays (their lifetimes are not shortened), so a buffer never
   /// looks unreferenced there and is never reused: safe, but nothing to test. These run in release builds
-  /// (`swift test -c release -Xswiftc -enable-testing`); `scripts/release-smoke` checks the reuse end to end
+  /// (`swift test -c release -Xswiftc -enable-testing`); `scripts/release-smoke` reports the reuse end to end
   /// (minor page faults of a release server echoing 1 MB messages).
   static let optimized = !_isDebugAssertConfiguration()
 

@@ -10,8 +10,9 @@ import Synchronization
 /// or the application keeps the message), so it is kept as a candidate and becomes a spare only once nothing else
 /// references it: a buffer the application holds is never reused.
 public final class LargeBufferRecycler: Sendable {
-  /// The process-wide recycler that the decoder, the encoder and the sockets share: at most 8 buffers and 16 MiB.
-  public static let shared = LargeBufferRecycler(maxBuffers: 8, maxBytes: 16 << 20)
+  /// The process-wide recycler that the decoder, the encoder and the sockets share: at most 16 buffers and 32 MiB
+  /// (a few connections with large messages in flight each hold two or three buffers at a time).
+  public static let shared = LargeBufferRecycler(maxBuffers: 16, maxBytes: 32 << 20)
 
   /// The smallest capacity worth keeping: 64 KiB (the size from which payloads are written by reference,
   /// ``ConnectionStateMachine/zeroCopyThreshold``).
@@ -57,6 +58,8 @@ public final class LargeBufferRecycler: Sendable {
     let capacity = buffer.capacity
     guard buffer.count >= Self.minimumCapacity, capacity <= maxBytes else { return }
     buffers.withLock { buffers in
+      // Candidates released since the last look become spares first, so that only buffers still in use are evicted.
+      Self.promoteUnreferenced(&buffers)
       while buffers.spares.count + buffers.candidates.count >= maxBuffers || buffers.bytes + capacity > maxBytes {
         guard !buffers.candidates.isEmpty else { return }
         buffers.bytes -= buffers.candidates.removeFirst().capacity
