@@ -36,7 +36,7 @@ struct LargeBufferRecyclerTests {
 
   /// Debug builds keep extra references to fresh arrays (their lifetimes are not shortened), so a buffer never
   /// looks unreferenced there and is never reused: safe, but nothing to test. These run in release builds
-  /// (`swift test -c release -Xswiftc -enable-testing`); `scripts/release-smoke` reports the reuse end to end
+  /// (`swift test -c release -Xswiftc -enable-testing`); `scripts/release-smoke` checks the reuse end to end
   /// (minor page faults of a release server echoing 1 MB messages).
   static let optimized = !_isDebugAssertConfiguration()
 
@@ -64,6 +64,17 @@ struct LargeBufferRecyclerTests {
     var huge = Self.buffer(4 * Self.size)
     recycler.recycle(&huge)
     #expect(huge.count == 4 * Self.size, "larger than the byte limit: not taken")
+  }
+
+  @Test("buffers of an earlier, smaller workload make room for the current one", .enabled(if: optimized))
+  func olderBuffersMakeRoom() {
+    let recycler = LargeBufferRecycler(maxBuffers: 2, maxBytes: 16 * Self.size)
+    for _ in 0..<2 { _ = Self.recycleFresh(recycler, count: Self.size) }
+    #expect(recycler.spareCount == 2)
+    for _ in 0..<2 { _ = Self.recycleFresh(recycler, count: 4 * Self.size) }
+    #expect(recycler.spareCount == 2)
+    #expect(recycler.take(minimumCapacity: 4 * Self.size) != nil, "the larger buffers replaced the smaller ones")
+    #expect(recycler.take(minimumCapacity: 4 * Self.size) != nil)
   }
 
   @Test("the decoder reuses a spare buffer and still decodes large masked frames exactly")

@@ -50,19 +50,26 @@ public final class LargeBufferRecycler: Sendable {
     }
   }
 
-  /// Takes a written buffer (leaving `buffer` empty) when it holds at least ``minimumCapacity`` bytes and there is
-  /// room, evicting the oldest candidate if needed; otherwise leaves it as it is. The test is on the count, not the
+  /// Takes a written buffer (leaving `buffer` empty) when it holds at least ``minimumCapacity`` bytes and fits the
+  /// byte limit, evicting the oldest buffers if needed; otherwise leaves it as it is. The test is on the count, not the
   /// capacity: a large payload is that large, while an output buffer that a connection reuses (and so still
   /// references) rarely is, and taking it would make the connection allocate a new one.
   public func recycle(_ buffer: inout [UInt8]) {
     let capacity = buffer.capacity
     guard buffer.count >= Self.minimumCapacity, capacity <= maxBytes else { return }
     buffers.withLock { buffers in
-      // Candidates released since the last look become spares first, so that only buffers still in use are evicted.
+      // Candidates released since the last look become spares first; then the oldest buffers make room, candidates
+      // (still in use) before spares. Spares go too: buffers of an earlier workload (100 KB messages) must not
+      // keep out the buffers of the current one (1 MB messages), which they are too small to serve.
       Self.promoteUnreferenced(&buffers)
       while buffers.spares.count + buffers.candidates.count >= maxBuffers || buffers.bytes + capacity > maxBytes {
-        guard !buffers.candidates.isEmpty else { return }
-        buffers.bytes -= buffers.candidates.removeFirst().capacity
+        if !buffers.candidates.isEmpty {
+          buffers.bytes -= buffers.candidates.removeFirst().capacity
+        } else if !buffers.spares.isEmpty {
+          buffers.bytes -= buffers.spares.removeFirst().capacity
+        } else {
+          return
+        }
       }
       var candidate: [UInt8] = []
       swap(&candidate, &buffer)
