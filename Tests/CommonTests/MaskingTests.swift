@@ -29,6 +29,25 @@ struct MaskingTests {
     }
   }
 
+  @Test("appending MaskedBytes, through spare capacity or byte by byte, equals the byte-wise definition")
+  func maskedBytes() {
+    var generator = SeededGenerator(seed: testSeed)
+    for length in [0, 1, 15, 16, 17, 63, 64, 65, 1000, 4096] {
+      let bytes = randomBytes(length, using: &generator)
+      let key = MaskingKey(
+        .random(in: 0...255, using: &generator), .random(in: 0...255, using: &generator),
+        .random(in: 0...255, using: &generator), .random(in: 0...255, using: &generator))
+      for phase in 0..<4 {
+        let expected = Self.naiveMask(bytes, key: key, phase: phase)
+        var output: [UInt8] = [0xAA, 0xBB]
+        bytes.withUnsafeBytes { output.append(contentsOf: MaskedBytes($0, key: key, phase: phase)) }
+        #expect(output == [0xAA, 0xBB] + expected, "append, length \(length) phase \(phase)")
+        let iterated = bytes.withUnsafeBytes { raw in MaskedBytes(raw, key: key, phase: phase).map { $0 } }
+        #expect(iterated == expected, "iterator, length \(length) phase \(phase)")
+      }
+    }
+  }
+
   @Test("unmasking in pieces with the running phase equals unmasking at once")
   func piecewise() {
     let bytes = (0..<1000).map { UInt8(truncatingIfNeeded: $0 * 13) }

@@ -1,4 +1,4 @@
-/// Encodes frames to wire bytes: header, then payload masked in place when a key is given.
+/// Encodes frames to wire bytes: header, then payload (masked while copied when a key is given).
 public enum FrameEncoder {
   /// Appends one frame to `output`.
   ///
@@ -15,10 +15,11 @@ public enum FrameEncoder {
       fin: fin, reservedBits: reservedBits, opcode: opcode, maskingKey: maskingKey, payloadLength: payload.count)
     output.reserveCapacity(output.count + header.encodedSize + payload.count)
     header.encode(into: &output)
-    let start = output.count
-    output.append(contentsOf: payload)
-    if let key = maskingKey, !payload.isEmpty {
-      Masking.apply(key, phase: 0, to: &output, range: start..<output.count)
+    if let key = maskingKey {
+      // Masked while copied, in one pass.
+      output.append(contentsOf: MaskedBytes(payload, key: key))
+    } else {
+      output.append(contentsOf: payload)
     }
   }
 

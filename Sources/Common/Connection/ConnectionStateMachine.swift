@@ -384,8 +384,7 @@ public struct ConnectionStateMachine: Sendable {
     guard var chunk = LargeBufferRecycler.shared.take(minimumCapacity: payload.count) else {
       return payload.withUnsafeBytes { Masking.maskedCopy(key, of: $0) }
     }
-    chunk.append(contentsOf: payload)
-    Masking.apply(key, to: &chunk, range: 0..<chunk.count)
+    payload.withUnsafeBytes { chunk.append(contentsOf: MaskedBytes($0, key: key)) }
     return chunk
   }
 
