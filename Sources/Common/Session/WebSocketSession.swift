@@ -28,7 +28,7 @@ extension WebSocketSession {
   /// On the connection's event loop thread (the server's handlers, client tasks that prefer the loop) the frame is
   /// queued synchronously, without an executor switch.
   @inlinable
-  public func send(_ frame: Frame, isolation: isolated (any Actor)? = #isolation) async throws {
+  public nonisolated(nonsending) func send(_ frame: Frame) async throws {
     // Inline here and in `OutgoingFrames.send`, not in a shared async helper: every async layer on this path adds
     // an executor check per message.
     switch try connection.sendOnExecutorThread(frame) {
@@ -40,14 +40,14 @@ extension WebSocketSession {
 
   /// Sends a text message.
   @inlinable
-  public func send(_ text: String, isolation: isolated (any Actor)? = #isolation) async throws {
-    try await send(.text(text), isolation: isolation)
+  public nonisolated(nonsending) func send(_ text: String) async throws {
+    try await send(Frame.text(text))
   }
 
   /// Sends a binary message.
   @inlinable
-  public func send(_ bytes: [UInt8], isolation: isolated (any Actor)? = #isolation) async throws {
-    try await send(.binary(bytes), isolation: isolation)
+  public nonisolated(nonsending) func send(_ bytes: [UInt8]) async throws {
+    try await send(Frame.binary(bytes))
   }
 
   /// Sends a ping and waits (at most `timeout`, default 10 s) for its pong; returns the round-trip time. Default
@@ -115,7 +115,7 @@ public struct IncomingFrames: AsyncSequence, Sendable {
   public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(connection: connection) }
 
   /// Receives one frame (Ktor's `incoming.receive()`); throws when the connection closed.
-  public func receive(isolation: isolated (any Actor)? = #isolation) async throws -> Frame {
+  public nonisolated(nonsending) func receive() async throws -> Frame {
     if let frame = connection.takeQueuedFrameOnExecutorThread() { return frame }
     guard let frame = try await connection.receive() else {
       throw WebSocketException("the WebSocket session is closed: \(await connection.closeReason)")
@@ -134,8 +134,8 @@ public struct OutgoingFrames: Sendable {
   ///
   /// - Throws: ``ConnectionUsageError`` after the session closed, or the transport's error.
   @inlinable
-  public func send(_ frame: Frame, isolation: isolated (any Actor)? = #isolation) async throws {
-    // Inline, as in the session's `send(_:isolation:)`.
+  public nonisolated(nonsending) func send(_ frame: Frame) async throws {
+    // Inline, as in the session's `send(_:)`.
     switch try connection.sendOnExecutorThread(frame) {
     case false?: return
     case true?: try await connection.flush()
