@@ -291,7 +291,7 @@ public actor WebSocketConnection {
   /// Writes what is queued once the current jobs of the executor have run (the end of this batch), unless a
   /// write is already in progress (the writer drains the queue) or scheduled.
   private func scheduleFlush() {
-    guard !flushScheduled, !writing, machine.hasOutput, !transportClosed else { return }
+    guard !flushScheduled, !writing, machine.checkHasOutput(), !transportClosed else { return }
     flushScheduled = true
     if let pushTransport {
       // The transport pulls the batch at the end of the loop's turn (`takeBatchForTransport`): no task.
@@ -307,7 +307,7 @@ public actor WebSocketConnection {
     flushScheduled = false
     guard !writing, !transportClosed else { return nil }
     if let chunk = machine.takeQueuedChunk() { return chunk }
-    guard machine.hasOutput else { return nil }
+    guard machine.checkHasOutput() else { return nil }
     machine.takeOutput(into: &spareOutput)
     return spareOutput
   }
@@ -334,16 +334,16 @@ public actor WebSocketConnection {
   private func drainOutput(waitingForTransport: Bool) async throws {
     guard !transportClosed else { return }
     if writing {
-      guard machine.hasOutput || waitingForTransport else { return }
+      guard machine.checkHasOutput() || waitingForTransport else { return }
       // When the writer finished before this caller could join it, the caller writes (and flushes) itself.
       if try await !waitForWriter() { try await drainOutput(waitingForTransport: waitingForTransport) }
       return
     }
-    guard machine.hasOutput || waitingForTransport else { return }
+    guard machine.checkHasOutput() || waitingForTransport else { return }
     writing = true
     var failure: (any Error)?
     do {
-      while machine.hasOutput, !transportClosed {
+      while machine.checkHasOutput(), !transportClosed {
         // Swap buffers with the machine: the spare one keeps its capacity, so steady writes allocate nothing.
         if let chunk = machine.takeQueuedChunk() {
           // A large payload, by reference: no copy on the way to the socket.
