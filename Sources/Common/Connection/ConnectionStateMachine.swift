@@ -402,7 +402,7 @@ public struct ConnectionStateMachine: Sendable {
   /// ``hasOutput`` for the connection's write path. Mutating on purpose: the connection keeps the machine in an
   /// actor's stored property, and a non-mutating read there copied the whole machine (retaining each of its
   /// references) on every check.
-  mutating func checkHasOutput() -> Bool { !output.isEmpty || outputChunksCount > 0 }
+  mutating func checkHasOutput() -> Bool { hasOutput }
 
   /// The number of bytes waiting to be written.
   public var outputCount: Int { outputChunksCount + output.count }
