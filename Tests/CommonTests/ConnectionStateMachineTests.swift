@@ -152,6 +152,54 @@ struct ConnectionStateMachineTests {
     #expect(result7 == [.failed(.invalidUTF8)])
   }
 
+  @Test("fillPayload: only inside a large enough frame, unmasks what it writes, and text is checked as it arrives")
+  func directFill() throws {
+    var machine = Self.server()
+    let text = [UInt8](repeating: 0x61, count: 100_000)
+    let frame = Self.fromClient(.text, text)
+    // Between frames there is nothing to fill: the reader is not called.
+    #expect(
+      machine.fillPayload(ifOutstandingAtLeast: 1) { _ in
+        Issue.record("called between frames")
+        return 0
+      } == nil)
+    #expect(machine.receive(Array(frame.prefix(1000))) == [])
+    let outstanding = text.count - (1000 - 14)
+    #expect(machine.fillPayload(ifOutstandingAtLeast: outstanding + 1) { _ in -1 } == nil, "below the minimum")
+    // The rest, written masked as it came off the wire, in two direct reads.
+    var position = 1000
+    for _ in 0..<2 {
+      let result = machine.fillPayload(ifOutstandingAtLeast: 1) { destination in
+        let count = min(60_000, destination.count)
+        frame.withUnsafeBytes {
+          destination.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[position..<position + count]))
+        }
+        return count
+      }
+      position += try #require(result)
+    }
+    #expect(position == frame.count)
+    #expect(machine.receive([]) == [.frame(.text(String(decoding: text, as: UTF8.self)))])
+
+    // Invalid UTF-8 written directly fails at the next receive, before the frame completes.
+    var bad = Self.server()
+    var invalid = text
+    invalid[50_000] = 0xFF
+    let badFrame = Self.fromClient(.text, invalid)
+    #expect(bad.receive(Array(badFrame.prefix(14))) == [])
+    let written = bad.fillPayload(ifOutstandingAtLeast: 1) { destination in
+      badFrame.withUnsafeBytes { destination.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[14..<60_014])) }
+      return 60_000
+    }
+    #expect(written == 60_000)
+    #expect(bad.receive([]) == [.failed(.invalidUTF8)])
+    #expect(
+      bad.fillPayload(ifOutstandingAtLeast: 1) { _ in
+        Issue.record("called after a failure")
+        return 0
+      } == nil)
+  }
+
   @Test("a fragmented message over maxMessageSize fails with 1009 on the header of the frame that exceeds it")
   func messageTooBig() throws {
     var machine = Self.server(maxMessageSize: 10)

@@ -52,6 +52,56 @@ struct FuzzLiteTests {
     }
   }
 
+  @Test("payload read straight into the frame (fillPayload) in random pieces decodes the same as through decode")
+  func directFills() throws {
+    var generator = SeededGenerator(seed: testSeed)
+    for round in 0..<100 {
+      let frames = Self.randomFrames(&generator)
+      let masked = Bool.random(using: &generator)
+      var bytes: [UInt8] = []
+      for frame in frames {
+        let key = masked ? MaskingKey(.random(in: 0...255, using: &generator), 7, 9, 200) : nil
+        FrameEncoder.encode(fin: frame.fin, opcode: frame.opcode, payload: frame.payload, maskingKey: key, into: &bytes)
+      }
+      // A reader that alternates at random between the decoder's input and direct fills, as the socket does.
+      var decoder = FrameDecoder(configuration: masked ? serverDecoder : clientDecoder)
+      var decoded: [FrameDecoder.DecodedFrame] = []
+      var position = 0
+      while position < bytes.count {
+        let piece = Int.random(in: 1...40_000, using: &generator)
+        if decoder.outstandingPayloadCount > 0 && Bool.random(using: &generator) {
+          let declined = Int.random(in: 0..<8, using: &generator) == 0
+          let outstanding = decoder.outstandingPayloadCount
+          let result = decoder.fillPayload { destination in
+            #expect(destination.count > 0 && destination.count <= outstanding, "never past the frame's end")
+            if declined { return -1 }
+            let count = min(piece, destination.count, bytes.count - position)
+            bytes.withUnsafeBytes { source in
+              destination.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[position..<position + count]))
+            }
+            return count
+          }
+          #expect(decoder.outstandingPayloadCount == outstanding - max(0, result))
+          if result > 0 { position += result }
+          var offset = 0
+          while case .frame(let frame) = try decoder.decode([], offset: &offset) { decoded.append(frame) }
+        } else {
+          let end = min(bytes.count, position + piece)
+          let input = Array(bytes[position..<end])
+          var offset = 0
+          while case .frame(let frame) = try decoder.decode(input, offset: &offset) { decoded.append(frame) }
+          position = end
+        }
+      }
+      #expect(decoded.count == frames.count, "round \(round) seed \(testSeed)")
+      for (got, want) in zip(decoded, frames) {
+        #expect(
+          got.header.fin == want.fin && got.header.opcode == want.opcode && got.payload == want.payload,
+          "round \(round) seed \(testSeed)")
+      }
+    }
+  }
+
   @Test("corrupted streams never trap, and give the same events however they are split")
   func corruptedStreams() {
     var generator = SeededGenerator(seed: testSeed)

@@ -121,6 +121,46 @@ public struct FrameDecoder: Sendable {
     return .frame(frame)
   }
 
+  /// How many payload bytes of the frame in progress are still to arrive; 0 between frames.
+  public var outstandingPayloadCount: Int {
+    phase == .payload ? header.payloadLength - payload.count : 0
+  }
+
+  /// Lets `fill` write payload bytes of the frame in progress straight into the frame's storage, so that a
+  /// transport can read a large payload without first copying it through its own buffer.
+  ///
+  /// `fill` gets room for at most ``outstandingPayloadCount`` bytes (more when the storage already has it spare,
+  /// never past the frame's end) and returns how many it wrote; a result of zero or less (end of stream, an
+  /// error) writes nothing. The bytes written are unmasked and counted as if ``decode(_:offset:)`` had copied them;
+  /// call ``decode(_:offset:)`` next (an empty input suffices) to collect the frame once it is complete.
+  /// Returns what `fill` returned. Requires a frame in progress (``outstandingPayloadCount`` above zero).
+  ///
+  /// The storage grows as in ``decode(_:offset:)``, at most fourfold past what has arrived, so a peer that declares
+  /// a large frame and stalls does not pin its declared size.
+  public mutating func fillPayload(_ fill: (UnsafeMutableRawBufferPointer) -> Int) -> Int {
+    let outstanding = outstandingPayloadCount
+    precondition(outstanding > 0, "fillPayload needs a frame whose payload is still arriving")
+    let start = payload.count
+    if payload.capacity - start < min(outstanding, Self.directFillMinimum) {
+      payload.reserveCapacity(min(header.payloadLength, max(start + Self.directFillMinimum, payload.capacity * 4)))
+    }
+    let room = min(outstanding, payload.capacity - start)
+    var result = 0
+    payload.append(addingCapacity: room) { span in
+      span.withUnsafeMutableBufferPointer { buffer, initialized in
+        result = fill(UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buffer)[0..<room]))
+        initialized = max(0, min(result, room))
+      }
+    }
+    if payload.count > start, let key = header.maskingKey {
+      Masking.apply(key, phase: start & 3, to: &payload, range: start..<payload.count)
+    }
+    return result
+  }
+
+  /// The least room ``fillPayload(_:)`` offers when more than that is outstanding: 64 KiB, one socket read's worth.
+  static let directFillMinimum = 64 * 1024
+
   /// Decodes from an array, for tests and simple callers.
   public mutating func decode(_ input: [UInt8], offset: inout Int) throws(ProtocolViolation) -> Result {
     let result = input.withUnsafeBytes { raw in

@@ -150,6 +150,23 @@ public struct ConnectionStateMachine: Sendable {
     }
   }
 
+  /// Has `fill` write payload bytes of the frame in progress straight into its storage (a transport reading a
+  /// large payload without its own buffer, ``FrameDecoder/fillPayload(_:)``) when at least `minimum` bytes of it
+  /// are still to arrive, and returns what `fill` returned; `nil`, without calling `fill`, otherwise (between
+  /// frames, after the peer's close or a failure). Call ``receive(_:offset:)`` next, with an empty input, to collect
+  /// the frame when it is complete and to check the text received so far.
+  ///
+  /// Mutating, and one call rather than a property and a method: the connection keeps the machine in an actor's
+  /// stored property, where a non-mutating read copies the whole machine (see ``checkHasOutput()``).
+  public mutating func fillPayload(
+    ifOutstandingAtLeast minimum: Int, _ fill: (UnsafeMutableRawBufferPointer) -> Int
+  ) -> Int? {
+    guard !receivedClose, failure == nil else { return nil }
+    let outstanding = decoder.outstandingPayloadCount
+    guard outstanding > 0, outstanding >= minimum else { return nil }
+    return decoder.fillPayload(fill)
+  }
+
   /// Consumes bytes from an array and returns every event, for tests and simple callers.
   public mutating func receive(_ bytes: [UInt8]) -> [ConnectionEvent] {
     var events: [ConnectionEvent] = []

@@ -23,7 +23,17 @@ public protocol ReadinessDrivenTransport: Transport {
   /// pauses until ``resumeReading()``), or after ``TransportReadEvent/endOfStream`` or
   /// ``TransportReadEvent/failed(_:)``, or until the transport closes (which drops the handler). Call it once, from
   /// the transport's executor; the first bytes may be delivered on a later turn of the loop, never inside this call.
-  func startReading(_ handler: @escaping @Sendable (TransportReadEvent) -> Bool)
+  ///
+  /// `directReader`, when given, is asked before each read whether the bytes should go straight into storage of the
+  /// caller's (a large payload still arriving) instead of the transport's buffer: it returns `nil` to decline, or
+  /// calls the transport's `read` function once with its destination and returns what `read` returned (the bytes
+  /// read; 0 or less for end of stream or an error, which the transport then reports to `handler`). After a direct
+  /// read of some bytes the transport calls `handler` with an empty ``TransportReadEvent/bytes(_:)``, so that the
+  /// caller can act on what it received. It runs on the transport's executor, like `handler`.
+  func startReading(
+    _ handler: @escaping @Sendable (TransportReadEvent) -> Bool,
+    directReader: (@Sendable (_ read: (UnsafeMutableRawBufferPointer) -> Int) -> Int?)?
+  )
 
   /// Resumes calling the handler after it returned `false`. What is already buffered is delivered on a later turn
   /// of the loop (never inside this call, so the caller may hold state the handler touches).

@@ -542,13 +542,32 @@ public actor WebSocketConnection {
       pushTransport.resumeReading()
     } else {
       pushStarted = true
-      pushTransport.startReading { [self] event in
-        // The transport calls on its loop thread, which is this actor's executor.
-        assert(self.transport.isExecutorThread, "a readiness-driven transport called its handler off its executor")
-        return self.callIsolated({ connection, event in connection.consume(event) }, event)
-      }
+      pushTransport.startReading(
+        { [self] event in
+          // The transport calls on its loop thread, which is this actor's executor.
+          assert(self.transport.isExecutorThread, "a readiness-driven transport called its handler off its executor")
+          return self.callIsolated({ connection, event in connection.consume(event) }, event)
+        },
+        directReader: { [self] read in
+          assert(self.transport.isExecutorThread, "a readiness-driven transport called its reader off its executor")
+          return withoutActuallyEscaping(read) { read in
+            self.callIsolated({ connection, read in connection.readPayloadDirectly(read) }, read)
+          }
+        })
     }
   }
+
+  /// Push mode: when a large payload is arriving, has the transport read it straight into the frame's storage (no
+  /// copy through the transport's buffer); `nil` otherwise. Only when at least ``directReadThreshold`` bytes are
+  /// outstanding, so that small frames still arrive many to a read.
+  private func readPayloadDirectly(_ read: (UnsafeMutableRawBufferPointer) -> Int) -> Int? {
+    guard outcome == nil else { return nil }
+    return machine.fillPayload(ifOutstandingAtLeast: Self.directReadThreshold, read)
+  }
+
+  /// The outstanding payload, in bytes, from which ``readPayloadDirectly(_:)`` bypasses the transport's buffer:
+  /// 64 KiB, the event loop's read buffer, below which one read into that buffer may also carry the frames behind.
+  private static let directReadThreshold = 64 * 1024
 
   /// Push mode: runs what arrived through the state machine. Frames, pings and pongs are handled here, at once;
   /// an event that must wait (the close reply, a failure) and everything behind it go to a task, and reading

@@ -28,6 +28,8 @@ public final class SocketTransport: ReadinessDrivenTransport, @unchecked Sendabl
   private var writeError: TransportError?
   /// The session's handler in push mode (``startReading(_:)``); dropped at EOF, on a read error and on close.
   private var readHandler: (@Sendable (TransportReadEvent) -> Bool)?
+  /// Asked before each push-mode read for a destination of the handler's own (``startReading(_:directReader:)``).
+  private var directReader: (@Sendable (_ read: (UnsafeMutableRawBufferPointer) -> Int) -> Int?)?
   /// Whether the handler asked to stop reading until ``resumeReading()``.
   private var readingPaused = false
   /// Whether the loop will call ``deliverReads()`` at the start of its next turn.
@@ -81,10 +83,14 @@ public final class SocketTransport: ReadinessDrivenTransport, @unchecked Sendabl
 
   /// Pushes what arrives to `handler` on the loop thread: on every readable edge, and once at the start of the next
   /// turn (bytes may be waiting already). Loop thread only.
-  public func startReading(_ handler: @escaping @Sendable (TransportReadEvent) -> Bool) {
+  public func startReading(
+    _ handler: @escaping @Sendable (TransportReadEvent) -> Bool,
+    directReader: (@Sendable (_ read: (UnsafeMutableRawBufferPointer) -> Int) -> Int?)?
+  ) {
     loop.preconditionInEventLoop()
     guard !registration.isClosed else { return }
     readHandler = handler
+    self.directReader = directReader
     readingPaused = false
     registration.onReadable = { [unowned self] in self.deliverReads() }
     deferDeliverReads()
@@ -129,16 +135,36 @@ public final class SocketTransport: ReadinessDrivenTransport, @unchecked Sendabl
     readRegistered = false
     let buffer = loop.readBuffer
     var reads = 0
+    let fd = registration.fd
     while let handler = readHandler, !readingPaused, !registration.isClosed {
-      let count = Glibc.read(registration.fd, buffer.baseAddress, buffer.count)
+      // A large payload in progress is read straight into its storage; everything else into the loop's buffer.
+      var asked = 0
+      var readErrno: Int32 = 0
+      let direct = directReader? { destination in
+        asked = destination.count
+        let count = Glibc.read(fd, destination.baseAddress, destination.count)
+        if count < 0 { readErrno = errno }
+        return count
+      }
+      let count: Int
+      let delivered: UnsafeRawBufferPointer
+      if let direct {
+        count = direct
+        delivered = UnsafeRawBufferPointer(start: nil, count: 0)
+      } else {
+        asked = buffer.count
+        count = Glibc.read(fd, buffer.baseAddress, buffer.count)
+        if count < 0 { readErrno = errno }
+        delivered = UnsafeRawBufferPointer(rebasing: buffer[0..<max(0, count)])
+      }
       if count > 0 {
-        if !handler(.bytes(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))) {
+        if !handler(.bytes(delivered)) {
           readingPaused = true
           return
         }
         // epoll(7): a read shorter than asked means the socket is drained, and bytes arriving later raise a new
         // edge. After a hang-up no edge follows, so read on until EOF.
-        if count < buffer.count && !registration.hangUp { return }
+        if count < asked && !registration.hangUp { return }
         reads += 1
         if reads == Self.readsPerTurn {
           deferDeliverReads()
@@ -148,14 +174,16 @@ public final class SocketTransport: ReadinessDrivenTransport, @unchecked Sendabl
       }
       if count == 0 {
         readHandler = nil
+        directReader = nil
         _ = handler(.endOfStream)
         return
       }
-      switch errno {
+      switch readErrno {
       case EINTR: continue
       case EAGAIN: return
       case let code:
         readHandler = nil
+        directReader = nil
         _ = handler(.failed(Errno.transportError(code, operation: "read")))
         return
       }
@@ -349,6 +377,7 @@ public final class SocketTransport: ReadinessDrivenTransport, @unchecked Sendabl
     // written call flush() first.
     if pendingCount > 0 && !draining { _ = writePending() }
     readHandler = nil
+    directReader = nil
     writeSource = nil
     registration.close()
     let callback = onClose
