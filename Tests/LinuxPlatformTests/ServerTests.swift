@@ -65,6 +65,43 @@ struct ServerTests {
     }
   }
 
+  @Test(
+    "a handler runs on its connection's loop thread after every kind of await: a wait for a message, a sleep, a send")
+  func handlerStaysOnTheLoop() async throws {
+    var application = Application()
+    application.install(WebSockets.self)
+    application.routing { routing in
+      routing.webSocket("/") { session in
+        var awaitsOffTheLoop = 0
+        var messages = 0
+        for try await frame in session.incoming {
+          // The client pauses before each message, so most of these iterations waited for the socket.
+          if !session.connection.transport.isExecutorThread { awaitsOffTheLoop += 1 }
+          guard try frame.readText() != "report" else {
+            try await session.send("\(messages) messages, \(awaitsOffTheLoop) resumed off the loop")
+            continue
+          }
+          messages += 1
+          try await Task.sleep(for: .milliseconds(1))
+          if !session.connection.transport.isExecutorThread { awaitsOffTheLoop += 1 }
+          try await session.send(frame)
+          if !session.connection.transport.isExecutorThread { awaitsOffTheLoop += 1 }
+        }
+      }
+    }
+    try await withServer(application) { _, port in
+      try await client.webSocket("ws://127.0.0.1:\(port)/") { session in
+        for index in 0..<20 {
+          try await Task.sleep(for: .milliseconds(2))
+          try await session.send("message \(index)")
+          #expect(try await session.incoming.receive().readText() == "message \(index)")
+        }
+        try await session.send("report")
+        #expect(try await session.incoming.receive().readText() == "20 messages, 0 resumed off the loop")
+      }
+    }
+  }
+
   @Test("a route with a protocol selects it and echoes it; a client that does not offer it is refused 400")
   func subprotocols() async throws {
     var application = Application()

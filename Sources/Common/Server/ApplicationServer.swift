@@ -39,7 +39,9 @@ public final class ApplicationServer: Sendable {
 
   /// A WebSocket session whose upgrade was answered with 101, registered as open; ``run(_:)`` runs its handler.
   public struct AcceptedSession: Sendable {
-    let connection: WebSocketConnection
+    /// The session's connection; a server runs ``run(_:)`` in a task isolated to it, so that the handler's awaits
+    /// return to the connection's executor without a switch.
+    public let connection: WebSocketConnection
     let handler: Routing.Handler
     let call: ServerCall
     let subprotocol: String?

@@ -295,7 +295,11 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
       swap(&localJobs, &runningJobs)
       for entry in runningJobs {
         if entry.isSerial {
-          entry.job.runSynchronously(isolatedTo: serial, taskExecutor: taskExecutor)
+          // No task executor: a task isolated to a connection (the server's session task has no executor
+          // preference) then hops back to that connection inline after each await. With the loop as task executor
+          // here, the runtime saw "same actor, different task executor" and re-enqueued the task on every hop
+          // (`mustSwitchToRun`; docs/decisions/0011).
+          entry.job.runSynchronously(on: serial)
         } else {
           entry.job.runSynchronously(on: taskExecutor)
         }

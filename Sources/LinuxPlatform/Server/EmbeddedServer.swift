@@ -98,7 +98,27 @@ public final class EmbeddedServer: Sendable {
       // The session runs in a task of its own, and this one ends: a task keeps the memory of its deepest async
       // stack (the handshake's: TLS, request parsing, deadlines) for its whole life, and a session may idle for
       // hours (about 6 KiB less per idle connection; docs/decisions/0008).
-      track(on: socket.loop) { [self] in await server.run(session) }
+      track(isolatedTo: session.connection) { [self] in await server.run(session) }
+    }
+  }
+
+  /// Runs `body` in a task isolated to `connection`, without an executor preference, registered as ``track(on:_:)``
+  /// does. Called on the connection's loop thread (the handshake's task). The session's handler is then isolated to
+  /// the connection, so the hop back after each of its awaits finds the task on the right executor and costs
+  /// nothing; with a preferred task executor every such hop read the preference under the task's status lock
+  /// (about 8 % of the server at 64 B; docs/decisions/0011).
+  private func track(isolatedTo connection: WebSocketConnection, _ body: @escaping @Sendable () async -> Void) {
+    state.withLock { state in
+      state.nextConnection += 1
+      let id = state.nextConnection
+      // The loop thread is the connection's executor, so the assumption holds (checked by the loop's executor).
+      state.connections[id] = connection.assumeIsolated { connection in
+        Task { [self] in
+          _ = connection  // makes the task isolated to the connection: its first job goes to the loop
+          defer { _ = self.state.withLock { $0.connections.removeValue(forKey: id) } }
+          await body()
+        }
+      }
     }
   }
 
