@@ -95,6 +95,9 @@ public actor WebSocketConnection {
   @exclusivity(unchecked) private var deferredCloseWatchdog: Task<Void, Never>?
   /// Whether the application has called ``receive()`` (the close reply waits longer for a reading application).
   @exclusivity(unchecked) private var applicationReads = false
+  /// Whether a frame has been delivered: ``receive()`` waits with the loop preferred only in a session that has seen
+  /// traffic (see there).
+  @exclusivity(unchecked) private var hasDelivered = false
   /// Whether the application holds a message from ``receive()`` and has not asked for the next one yet (it may be
   /// answering it).
   @exclusivity(unchecked) private var applicationHoldsMessage = false
@@ -173,7 +176,27 @@ public actor WebSocketConnection {
   ///
   /// - Throws: the ``ProtocolViolation`` that failed the connection, or the transport's error.
   public func receive() async throws -> Frame? {
-    try await receiveOnExecutor()
+    if let frame = takeQueuedFrame() { return frame }
+    // Every message before the peer's close is taken (and answered): now reply to the close.
+    if deferredEnd != nil { await completeDeferredClose() }
+    if let outcome {
+      if case .failure(let error) = outcome { throw error }
+      return nil
+    }
+    // A continuation resumes its task on the generic executor: for a task without an executor preference (the
+    // server's session task, isolated to this connection; docs/decisions/0011) that is the global pool, a thread
+    // hop on every wake-up. Such a task prefers the transport's executor while it waits, once the session has seen
+    // a frame: the preference's frame and record take the idle task past its first allocation slab (about 950 B
+    // more per idle connection), so a session that has been silent since it opened waits without it and pays the
+    // hop on its first wake-up only.
+    if hasDelivered, let taskExecutor = transport.taskExecutor,
+      withUnsafeCurrentTask(body: { $0?.unownedTaskExecutor == nil })
+    {
+      return try await withTaskExecutorPreference(taskExecutor) {
+        try await withUnsafeThrowingContinuation { continuation in waitForFrame(continuation) }
+      }
+    }
+    return try await withUnsafeThrowingContinuation { continuation in waitForFrame(continuation) }
   }
 
   /// The next queued frame when the caller runs on the connection's event loop thread (an application task that
@@ -208,41 +231,21 @@ public actor WebSocketConnection {
     try unsafeBitCast(function, to: ((WebSocketConnection, Argument) throws(Failure) -> Result).self)(self, argument)
   }
 
-  private func receiveOnExecutor() async throws -> Frame? {
-    if let frame = takeQueuedFrame() { return frame }
-    // Every message before the peer's close is taken (and answered): now reply to the close.
-    if deferredEnd != nil { await completeDeferredClose() }
-    if let outcome {
-      if case .failure(let error) = outcome { throw error }
-      return nil
-    }
-    // A continuation resumes its task on the generic executor: for a task without an executor preference (the
-    // server's session task, isolated to this connection; docs/decisions/0011) that is the global pool, a thread
-    // hop on every wake-up. Such a task prefers the transport's executor while it waits.
-    if let taskExecutor = transport.taskExecutor, withUnsafeCurrentTask(body: { $0?.unownedTaskExecutor == nil }) {
-      return try await withTaskExecutorPreference(taskExecutor) { try await waitForFrame() }
-    }
-    return try await waitForFrame()
-  }
-
-  /// Waits for the next frame, the close, or a failure.
-  private func waitForFrame() async throws -> Frame? {
+  /// Stores the waiting ``receive()``, or resumes it at once when a frame, the close or a failure came first.
+  private func waitForFrame(_ continuation: UnsafeContinuation<Frame?, any Error>) {
     // Everything is checked again where the continuation is stored: the runtime may switch executors on the way
-    // into `withCheckedThrowingContinuation` (a task that does not prefer the loop as task executor is moved off it
-    // first), and the connection may run other jobs in that gap, such as delivering a frame or closing
-    // (docs/decisions/0008).
-    return try await withUnsafeThrowingContinuation { continuation in
-      if queueHead < queue.count {
-        applicationHoldsMessage = true
-        continuation.resume(returning: dequeue())
-      } else if case .failure(let error)? = outcome {
-        continuation.resume(throwing: error)
-      } else if outcome != nil {
-        continuation.resume(returning: nil)
-      } else {
-        receiver = continuation
-        if deferredEnd != nil { Task { await self.completeDeferredClose() } }
-      }
+    // into the continuation (a task that does not prefer the loop as task executor is moved off it first), and the
+    // connection may run other jobs in that gap, such as delivering a frame or closing (docs/decisions/0008).
+    if queueHead < queue.count {
+      applicationHoldsMessage = true
+      continuation.resume(returning: dequeue())
+    } else if case .failure(let error)? = outcome {
+      continuation.resume(throwing: error)
+    } else if outcome != nil {
+      continuation.resume(returning: nil)
+    } else {
+      receiver = continuation
+      if deferredEnd != nil { Task { await self.completeDeferredClose() } }
     }
   }
 
@@ -668,6 +671,7 @@ public actor WebSocketConnection {
   /// Queues an incoming frame, or hands it to the waiting ``receive()``.
   private func deliver(_ frame: Frame) {
     queue.append(frame)
+    hasDelivered = true
     if let receiver {
       self.receiver = nil
       applicationHoldsMessage = true
