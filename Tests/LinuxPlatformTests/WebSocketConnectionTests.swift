@@ -102,6 +102,46 @@ struct WebSocketConnectionTests {
   }
 }
 
+extension WebSocketConnectionTests {
+  /// 1 MiB of `pattern`, its first byte set to `index`.
+  static func numbered(_ index: Int, _ base: [UInt8]) -> [UInt8] {
+    var bytes = base
+    bytes[0] = UInt8(index)
+    return bytes
+  }
+
+  @Test("a sender of 1 MiB messages to a peer that stops reading is held at a bounded amount, and nothing is lost")
+  func largeSendBackpressure() async throws {
+    var options = WebSocketConnection.Options()
+    options.incomingCapacity = 2
+    let (client, server, listener) = try await connectionPair(options: options)
+    let sent = Recorder<Int>()
+    let base = pattern(1 << 20)
+    let sender = Task {
+      for index in 0..<40 {
+        try await client.send(.binary(Self.numbered(index, base)))
+        sent.add(index)
+      }
+    }
+    // The first receive starts the server's reader, which stops at two queued messages; then nothing is read.
+    #expect(try await server.receive()?.data == Self.numbered(0, base))
+    try await Task.sleep(for: .milliseconds(300))
+    // What the sender got rid of sits in the kernel's socket buffers (a few MiB on loopback), the server's queue
+    // and at most 256 KiB + 64 KiB of the client's own: far from 40 MiB.
+    let held = sent.all.count
+    #expect(held < 20, "\(held) sends of 1 MiB returned while the peer was not reading")
+    var received = 1
+    while received < 40, let frame = try await server.receive() {
+      #expect(frame.data == Self.numbered(received, base), "message \(received)")
+      received += 1
+    }
+    try await sender.value
+    #expect(received == 40 && sent.all == Array(0..<40))
+    await client.close()
+    await listener.close()
+  }
+}
+
 @Suite("WebSocketConnection pinger")
 struct WebSocketConnectionPingTests {
   @Test("pings answered by a default-mode peer keep the connection open")

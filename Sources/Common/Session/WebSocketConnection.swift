@@ -276,8 +276,17 @@ public actor WebSocketConnection {
   ///
   /// - Throws: ``ConnectionUsageError`` for frames RFC 6455 forbids now, or the transport's error.
   public func send(_ frame: Frame) async throws {
-    // Enough is queued: write now, and make the sender wait for the socket (backpressure).
-    if try enqueueOutgoing(frame) { try await flush() }
+    // Enough is queued: write now, and make the sender wait for the socket (backpressure) until the transport has
+    // less than its high-water mark queued (256 KiB for sockets); the rest goes out without the sender.
+    if try enqueueOutgoing(frame) { try await writeQueuedOutput() }
+  }
+
+  /// The backpressure of ``send(_:)`` once 64 KiB are queued: hands the output to the transport, which makes the
+  /// caller wait until less than its high-water mark is left (256 KiB for sockets). Unlike ``flush()``, it does not
+  /// wait for the last byte: a sender of a large message goes on while the socket takes the rest.
+  @usableFromInline
+  func writeQueuedOutput() async throws {
+    try await drainOutput(waitingForTransport: false)
   }
 
   /// Queues `frame` when the caller runs on the connection's event loop thread (see

@@ -33,7 +33,7 @@ extension WebSocketSession {
     // an executor check per message.
     switch try connection.sendOnExecutorThread(frame) {
     case false?: return
-    case true?: try await connection.flush()
+    case true?: try await connection.writeQueuedOutput()
     case nil: try await connection.send(frame)
     }
   }
@@ -138,7 +138,7 @@ public struct OutgoingFrames: Sendable {
     // Inline, as in the session's `send(_:)`.
     switch try connection.sendOnExecutorThread(frame) {
     case false?: return
-    case true?: try await connection.flush()
+    case true?: try await connection.writeQueuedOutput()
     case nil: try await connection.send(frame)
     }
   }

@@ -192,7 +192,8 @@ public final class SocketTransport: ReadinessDrivenTransport, @unchecked Sendabl
 
   /// Queues `bytes`; they are written, with everything else queued on this socket, when the event loop has run
   /// its current jobs (one vectored write for a batch of answers: "corking"). Past ``writeHighWater`` queued bytes the
-  /// call writes and waits for the socket (backpressure). A write error is reported by the next call.
+  /// call writes and waits for the socket until less than that is queued (backpressure); the rest is written as the
+  /// socket takes it, without the caller. A write error is reported by the next call.
   public nonisolated(nonsending) func write(_ bytes: [UInt8]) async throws {
     loop.preconditionInEventLoop()
     if let writeError { throw writeError }
@@ -204,7 +205,7 @@ public final class SocketTransport: ReadinessDrivenTransport, @unchecked Sendabl
       flushRegistered = true
       loop.deferFlush(self)
     }
-    if pendingCount >= Self.writeHighWater { try await flush() }
+    if pendingCount >= Self.writeHighWater { try await drain(below: Self.writeHighWater) }
   }
 
   /// Bytes queued before ``write(_:)`` writes at once and waits for the socket: 256 KiB.
@@ -214,10 +215,23 @@ public final class SocketTransport: ReadinessDrivenTransport, @unchecked Sendabl
   /// contract), so one waiter for the writable edge suffices.
   public nonisolated(nonsending) func flush() async throws {
     loop.preconditionInEventLoop()
+    try await drain(below: 1)
+  }
+
+  /// Writes, waiting for the socket as needed, until fewer than `limit` bytes are queued. What is left is written at
+  /// the end of this turn of the loop and then on the socket's writable edges, without a task: a sender of a 1 MiB
+  /// message goes on (to read its peer's messages, for one) once the socket has taken most of it.
+  private nonisolated(nonsending) func drain(below limit: Int) async throws {
     if let writeError { throw writeError }
     draining = true
-    defer { draining = false }
-    while pendingCount > 0 {
+    defer {
+      draining = false
+      if pendingCount > 0 && !flushRegistered && !registration.isClosed {
+        flushRegistered = true
+        loop.deferFlush(self)
+      }
+    }
+    while pendingCount >= limit {
       guard !registration.isClosed else { throw writeError ?? TransportError.closed }
       switch writePending() {
       case .done: break
@@ -282,8 +296,6 @@ public final class SocketTransport: ReadinessDrivenTransport, @unchecked Sendabl
       var remaining = written
       while pendingHead < pending.count, remaining >= pending[pendingHead].count - pendingOffset {
         remaining -= pending[pendingHead].count - pendingOffset
-        // Written: a large buffer nothing else holds is kept for the next large payload.
-        LargeBufferRecycler.shared.recycle(&pending[pendingHead])
         // Written: a large buffer goes to the recycler, which reuses it once nothing else holds it.
         LargeBufferRecycler.shared.recycle(&pending[pendingHead])
         pendingHead += 1
