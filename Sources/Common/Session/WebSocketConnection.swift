@@ -272,7 +272,8 @@ public actor WebSocketConnection {
 
   /// Sends a frame: it is encoded at once and written with the other frames sent in the same turn of the event
   /// loop (one system call for a batch of answers); when 64 KiB are queued the call writes and waits for the
-  /// socket, so a fast sender is slowed to the peer's pace. ``flush()`` waits until everything is written.
+  /// socket until the transport holds less than its high-water mark (256 KiB for sockets), so a fast sender is
+  /// slowed to the peer's pace with a bounded amount queued. ``flush()`` waits until everything is written.
   ///
   /// - Throws: ``ConnectionUsageError`` for frames RFC 6455 forbids now, or the transport's error.
   public func send(_ frame: Frame) async throws {

@@ -125,7 +125,8 @@ public struct IncomingFrames: AsyncSequence, Sendable {
 }
 
 /// The outgoing side of a session (Ktor's `outgoing: SendChannel<Frame>`). Its capacity is 64 KiB of encoded frames
-/// beyond the socket's buffer: past it, a send waits for the socket, so a slow peer slows the sender.
+/// plus the transport's 256 KiB beyond the socket's buffer: past it, a send waits for the socket, so a slow peer
+/// slows the sender.
 public struct OutgoingFrames: Sendable {
   @usableFromInline let connection: WebSocketConnection
 
