@@ -28,19 +28,27 @@ struct FuzzLiteTests {
     (0..<Int.random(in: 0...8, using: &generator)).map { _ in Int.random(in: 0...count, using: &generator) }.sorted()
   }
 
+  /// The wire bytes of `frames`, each with a random masking key when `masked` (as a client sends them).
+  static func encode(
+    _ frames: [(fin: Bool, opcode: Opcode, payload: [UInt8])], masked: Bool, _ generator: inout SeededGenerator
+  ) -> [UInt8] {
+    var bytes: [UInt8] = []
+    for frame in frames {
+      let key =
+        masked
+        ? MaskingKey(.random(in: 0...255, using: &generator), 1, 2, .random(in: 0...255, using: &generator)) : nil
+      FrameEncoder.encode(fin: frame.fin, opcode: frame.opcode, payload: frame.payload, maskingKey: key, into: &bytes)
+    }
+    return bytes
+  }
+
   @Test("random valid frames survive encode, random splits and decode unchanged, both masking directions")
   func roundTrip() throws {
     var generator = SeededGenerator(seed: testSeed)
     for round in 0..<100 {
       let frames = Self.randomFrames(&generator)
       let masked = Bool.random(using: &generator)
-      var bytes: [UInt8] = []
-      for frame in frames {
-        let key =
-          masked
-          ? MaskingKey(.random(in: 0...255, using: &generator), 1, 2, .random(in: 0...255, using: &generator)) : nil
-        FrameEncoder.encode(fin: frame.fin, opcode: frame.opcode, payload: frame.payload, maskingKey: key, into: &bytes)
-      }
+      let bytes = Self.encode(frames, masked: masked, &generator)
       let decoded = try decodeAll(
         bytes, cuts: Self.randomCuts(bytes.count, &generator), configuration: masked ? serverDecoder : clientDecoder)
       #expect(decoded.count == frames.count, "round \(round) seed \(testSeed)")
@@ -58,11 +66,7 @@ struct FuzzLiteTests {
     for round in 0..<100 {
       let frames = Self.randomFrames(&generator)
       let masked = Bool.random(using: &generator)
-      var bytes: [UInt8] = []
-      for frame in frames {
-        let key = masked ? MaskingKey(.random(in: 0...255, using: &generator), 7, 9, 200) : nil
-        FrameEncoder.encode(fin: frame.fin, opcode: frame.opcode, payload: frame.payload, maskingKey: key, into: &bytes)
-      }
+      let bytes = Self.encode(frames, masked: masked, &generator)
       // A reader that alternates at random between the decoder's input and direct fills, as the socket does.
       var decoder = FrameDecoder(configuration: masked ? serverDecoder : clientDecoder)
       var decoded: [FrameDecoder.DecodedFrame] = []
