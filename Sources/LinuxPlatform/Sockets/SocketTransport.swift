@@ -26,7 +26,8 @@ public final class SocketTransport: ReadinessDrivenTransport, @unchecked Sendabl
   private var draining = false
   /// The error of a deferred write, reported by the next call.
   private var writeError: TransportError?
-  /// The session's handler in push mode (``startReading(_:)``); dropped at EOF, on a read error and on close.
+  /// The session's handler in push mode (``startReading(_:directReader:)``); dropped at EOF, on a read error and
+  /// on close.
   private var readHandler: (@Sendable (TransportReadEvent) -> Bool)?
   /// Asked before each push-mode read for a destination of the handler's own (``startReading(_:directReader:)``).
   private var directReader: (@Sendable (_ read: (UnsafeMutableRawBufferPointer) -> Int) -> Int?)?
