@@ -42,6 +42,18 @@ struct FuzzLiteTests {
     return bytes
   }
 
+  /// Expects `decoded` to be `frames`, frame by frame.
+  static func expectSame(
+    _ decoded: [FrameDecoder.DecodedFrame], _ frames: [(fin: Bool, opcode: Opcode, payload: [UInt8])], round: Int
+  ) {
+    #expect(decoded.count == frames.count, "round \(round) seed \(testSeed)")
+    for (got, want) in zip(decoded, frames) {
+      #expect(
+        got.header.fin == want.fin && got.header.opcode == want.opcode && got.payload == want.payload,
+        "round \(round) seed \(testSeed)")
+    }
+  }
+
   @Test("random valid frames survive encode, random splits and decode unchanged, both masking directions")
   func roundTrip() throws {
     var generator = SeededGenerator(seed: testSeed)
@@ -51,12 +63,7 @@ struct FuzzLiteTests {
       let bytes = Self.encode(frames, masked: masked, &generator)
       let decoded = try decodeAll(
         bytes, cuts: Self.randomCuts(bytes.count, &generator), configuration: masked ? serverDecoder : clientDecoder)
-      #expect(decoded.count == frames.count, "round \(round) seed \(testSeed)")
-      for (got, want) in zip(decoded, frames) {
-        #expect(
-          got.header.fin == want.fin && got.header.opcode == want.opcode && got.payload == want.payload,
-          "round \(round) seed \(testSeed)")
-      }
+      Self.expectSame(decoded, frames, round: round)
     }
   }
 
@@ -97,12 +104,7 @@ struct FuzzLiteTests {
           position = end
         }
       }
-      #expect(decoded.count == frames.count, "round \(round) seed \(testSeed)")
-      for (got, want) in zip(decoded, frames) {
-        #expect(
-          got.header.fin == want.fin && got.header.opcode == want.opcode && got.payload == want.payload,
-          "round \(round) seed \(testSeed)")
-      }
+      Self.expectSame(decoded, frames, round: round)
     }
   }
 
