@@ -103,16 +103,10 @@ public struct FrameDecoder: Sendable {
     let take = min(wanted, input.count - offset)
     if take > 0 {
       let start = payload.count
-      if start + take > payload.capacity {
-        // Grow fourfold, within the declared length: fewer copies of a large payload than doubling, and still at
-        // most four times what has arrived.
-        payload.reserveCapacity(min(header.payloadLength, max(start + take, payload.capacity * 4)))
-      }
+      if start + take > payload.capacity { growPayload(toHold: start + take) }
       payload.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[offset..<offset + take]))
       offset += take
-      if let key = header.maskingKey {
-        Masking.apply(key, phase: start & 3, to: &payload, range: start..<payload.count)
-      }
+      unmaskPayload(from: start)
     }
     guard payload.count == header.payloadLength else { return .needMoreData }
     phase = .header
@@ -142,7 +136,7 @@ public struct FrameDecoder: Sendable {
     precondition(outstanding > 0, "fillPayload needs a frame whose payload is still arriving")
     let start = payload.count
     if payload.capacity - start < min(outstanding, Self.directFillMinimum) {
-      payload.reserveCapacity(min(header.payloadLength, max(start + Self.directFillMinimum, payload.capacity * 4)))
+      growPayload(toHold: start + Self.directFillMinimum)
     }
     let room = min(outstanding, payload.capacity - start)
     var result = 0
@@ -152,10 +146,20 @@ public struct FrameDecoder: Sendable {
         initialized = max(0, min(result, room))
       }
     }
-    if payload.count > start, let key = header.maskingKey {
-      Masking.apply(key, phase: start & 3, to: &payload, range: start..<payload.count)
-    }
+    unmaskPayload(from: start)
     return result
+  }
+
+  /// Grows the payload's storage to hold at least `count` bytes: fourfold, within the declared length (fewer copies
+  /// of a large payload than doubling, and still at most four times what has arrived).
+  private mutating func growPayload(toHold count: Int) {
+    payload.reserveCapacity(min(header.payloadLength, max(count, payload.capacity * 4)))
+  }
+
+  /// Unmasks the payload bytes from `start` on, which arrived masked (server side).
+  private mutating func unmaskPayload(from start: Int) {
+    guard payload.count > start, let key = header.maskingKey else { return }
+    Masking.apply(key, phase: start & 3, to: &payload, range: start..<payload.count)
   }
 
   /// The least room ``fillPayload(_:)`` offers when more than that is outstanding: 64 KiB, one socket read's worth.
