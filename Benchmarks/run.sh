@@ -6,6 +6,7 @@
 #
 #   ./Benchmarks/run.sh            # everything (about 10 minutes on 2 cores, after the first build)
 #   RUNS=5 SECONDS_PER_RUN=5 ./Benchmarks/run.sh
+#   IMPLS=wisp ./Benchmarks/run.sh  # Wisp and the C ceiling only (no peers to build; about 6 minutes)
 set -euo pipefail
 cd "$(dirname "$0")"
 RUNS=${RUNS:-3}
@@ -17,7 +18,15 @@ BIN=.build/release
 echo "building (release)..." >&2
 # The root package is reached through a symlink, so SwiftPM does not notice files added there: re-plan every time.
 rm -f .build/release.yaml
-swift build -c release >&2
+IMPLS=${IMPLS:-all}
+if [[ $IMPLS == wisp ]]; then
+  SERVERS=(ceiling wisp); CLIENTS=(wsload wisp); DEFLATE_SERVERS=(wisp)
+  swift build -c release --product wisp-echo-server >&2
+  swift build -c release --product wisp-load-client >&2
+else
+  SERVERS=(ceiling wisp hummingbird); CLIENTS=(wsload wisp wsclient websocketkit); DEFLATE_SERVERS=(wisp hummingbird)
+  swift build -c release >&2
+fi
 cc -O2 -march=native -pthread -o .build/wsload "$WSLOAD_SOURCE"
 (cd .. && swift build -c release --product ws >&2)
 WSLOAD=.build/wsload
@@ -64,7 +73,7 @@ SCENARIOS=("64 B, 64 conns x 16|-c 64 -w 16 -s 64" "4 KiB, 16 conns x 8|-c 16 -w
 for scenario in "${SCENARIOS[@]}"; do
   [[ $STAGES == *throughput* ]] || break
   label=${scenario%%|*}; args=${scenario#*|}
-  for server in ceiling wisp hummingbird; do
+  for server in "${SERVERS[@]}"; do
     for run in $(seq 1 "$RUNS"); do
       start_server $server
       # shellcheck disable=SC2086
@@ -74,7 +83,7 @@ for scenario in "${SCENARIOS[@]}"; do
       echo "server $label $server run $run: $line" >&2
     done
   done
-  for client in wsload wisp wsclient websocketkit; do
+  for client in "${CLIENTS[@]}"; do
     for run in $(seq 1 "$RUNS"); do
       start_server ceiling
       # shellcheck disable=SC2086
@@ -87,7 +96,7 @@ for scenario in "${SCENARIOS[@]}"; do
 done
 
 # Compressed echo of a JSON stream: the same client (ws bench, deflate offered) against each server with deflate.
-for server in wisp hummingbird; do
+for server in "${DEFLATE_SERVERS[@]}"; do
   [[ $STAGES == *deflate* ]] || break
   for run in $(seq 1 "$RUNS"); do
     start_server $server --compress
@@ -101,7 +110,7 @@ for server in wisp hummingbird; do
 done
 
 # Idle connections: resident memory per connection (server side).
-for server in wisp hummingbird; do
+for server in "${DEFLATE_SERVERS[@]}"; do
   [[ $STAGES == *idle* ]] || break
   start_server $server
   line=$(python3 idle.py $PORT 10000 "$server_pid" | grep IDLE || true)

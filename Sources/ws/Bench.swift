@@ -86,7 +86,7 @@ struct Bench: AsyncParsableCommand {
     progress.cancel()
     let elapsed = ContinuousClock.now - started
     if !output.quiet { Console.progress("\n") }
-    for session in sessions { _ = await session.close() }
+    for session in sessions { _ = try? await session.close() }
     let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     let messages = statistics.messages
     let rate = Double(messages) / seconds

@@ -120,7 +120,7 @@ struct Connect: AsyncParsableCommand {
         return
       }
     }
-    _ = await session.close(CloseReason(.normal))
+    _ = try? await session.close(CloseReason(.normal))
   }
 
   private func print(_ frame: Frame) {

@@ -37,7 +37,7 @@ struct Demo: AsyncParsableCommand {
           case .text:
             let text = try frame.readText()
             try await session.send("YOU SAID: \(text)")
-            if text == "bye" { await session.close(CloseReason(.normal, "Client said BYE")) }
+            if text == "bye" { try await session.close(CloseReason(.normal, "Client said BYE")) }
           default:
             try await session.send(frame)
           }
@@ -91,7 +91,7 @@ struct Demo: AsyncParsableCommand {
       try await session.send(message)
       let report = try await session.incoming.receive().readText()
       say("client ← \"\(report)\"")
-      let reason = await session.close(CloseReason(.normal, "done"))
+      let reason = try await session.close(CloseReason(.normal, "done"))
       say("client: closed with \(reason)")
       return report
     }

@@ -62,7 +62,7 @@ struct TestHostTests {
       try await host.client.webSocket("ws://localhost/events") { session in
         try await session.send("one")
         try await session.send("two")
-        await session.close(CloseReason(.goingAway, "leaving"))
+        try await session.close(CloseReason(.goingAway, "leaving"))
       }
     }
     #expect(events.all == ["onConnect", "onMessage one", "onMessage two", "onClose 1001 GOING_AWAY: leaving"])

@@ -101,7 +101,7 @@ struct ClientTests {
       let session = try await client.webSocketSession(host: "127.0.0.1", port: port, path: "/")
       try await session.send([1, 2, 3])
       #expect(try await session.incoming.receive() == .binary([1, 2, 3]))
-      #expect(await session.close(CloseReason(code: 4001, message: "custom")).code == 4001)
+      #expect(try await session.close(CloseReason(code: 4001, message: "custom")).code == 4001)
     }
   }
 

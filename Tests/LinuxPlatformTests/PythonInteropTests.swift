@@ -61,7 +61,7 @@ struct PythonInteropTests {
     try await connection.send(.text("Part 2 ", fin: false))
     try await connection.send(.text("Part 3", fin: true))
     #expect(try await connection.receive() == .text("Part 1 Part 2 Part 3"))
-    let reason = await connection.close(CloseReason(.normal, "bye"))
+    let reason = try await connection.close(CloseReason(.normal, "bye"))
     #expect(reason.code == .normal)
   }
 

@@ -16,7 +16,7 @@ struct ReadmeServerExampleTests {
         for try await frame in session.incoming {
           let text = try frame.readText()
           try await session.outgoing.send(.text("YOU SAID: \(text) in \(session.call.parameters["room"]!)"))
-          if text == "bye" { await session.close(CloseReason(.normal, "Client said BYE")) }
+          if text == "bye" { try await session.close(CloseReason(.normal, "Client said BYE")) }
         }
       }
       routing.get("/health") { _ in .text("ok") }

@@ -29,7 +29,7 @@ struct SeedExamplesTests {
       let session = try await client.webSocketSession("ws://127.0.0.1:\(port)/")
       try await session.send("ping?")
       #expect(try await session.incoming.receive().readText() == "ping?")
-      await session.close()
+      try await session.close()
       #expect(await session.closeReason.code == .normal)
     }
   }
@@ -73,7 +73,7 @@ struct SeedExamplesTests {
   func customCloseExample() async throws {
     try await withPythonEchoServer { port in
       let session = try await client.webSocketSession("ws://127.0.0.1:\(port)/")
-      let reason = await session.close(CloseReason(.normal, "Custom close"))
+      let reason = try await session.close(CloseReason(.normal, "Custom close"))
       #expect(reason == CloseReason(.normal, "Custom close"))
     }
   }

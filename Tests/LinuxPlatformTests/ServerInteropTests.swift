@@ -56,7 +56,7 @@ struct ServerInteropTests {
       try await session.send(.text("frag", fin: false))
       try await session.send(.text("mented", fin: true))
       #expect(try await session.incoming.receive().readText() == "fragmented")
-      return await session.close(CloseReason(.normal, "done"))
+      return try await session.close(CloseReason(.normal, "done"))
     }
     #expect(reason == CloseReason(.normal, "done"))
   }

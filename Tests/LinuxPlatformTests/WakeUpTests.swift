@@ -27,7 +27,7 @@ struct WakeUpTests {
               defer { watchdog.cancel() }
               let sender = Task {
                 try await session.send("line \(index)")
-                await session.close()
+                try await session.close()
               }
               var texts: [String] = []
               for try await frame in session.incoming { texts.append(try frame.readText()) }

@@ -33,7 +33,7 @@ struct WebSocketConnectionTests {
     }
     try await client.send(.binary(pattern(1 << 20)))
     #expect(try await client.receive() == .binary(pattern(1 << 20)))
-    let reason = await client.close(CloseReason(.normal, "bye"))
+    let reason = try await client.close(CloseReason(.normal, "bye"))
     #expect(reason.code == .normal)
     #expect(try await echo.value == CloseReason(.normal, "bye"))
     #expect(try await client.receive() == nil)
@@ -44,11 +44,11 @@ struct WebSocketConnectionTests {
   func serverClose() async throws {
     let (client, server, listener) = try await connectionPair()
     try await server.send(.text("before close"))
-    let serverSide = Task { await server.close(CloseReason(code: 4000, message: "done")) }
+    let serverSide = Task { try await server.close(CloseReason(code: 4000, message: "done")) }
     #expect(try await client.receive() == .text("before close"))
     #expect(try await client.receive() == nil)
     #expect(await client.closeReason == CloseReason(code: 4000, message: "done"))
-    #expect(await serverSide.value.code == 4000)
+    #expect(try await serverSide.value.code == 4000)
     await listener.close()
   }
 
@@ -97,7 +97,7 @@ struct WebSocketConnectionTests {
     }
     try await sender.value
     #expect(received == 2000)
-    await client.close()
+    try await client.close()
     await listener.close()
   }
 }
@@ -137,7 +137,7 @@ extension WebSocketConnectionTests {
     }
     try await sender.value
     #expect(received == 40 && sent.all == Array(0..<40))
-    await client.close()
+    try await client.close()
     await listener.close()
   }
 }
@@ -155,7 +155,7 @@ struct WebSocketConnectionPingTests {
     try await Task.sleep(for: .milliseconds(300))
     try await client.send(.text("still open"))
     #expect(try await server.receive() == .text("still open"))
-    await client.close()
+    try await client.close()
     await listener.close()
   }
 
@@ -208,7 +208,7 @@ struct WebSocketConnectionConcurrencyTests {
       }
       try await group.waitForAll()
     }
-    await client.close()
+    try await client.close()
     await listener.close()
   }
 }

@@ -56,7 +56,7 @@ struct WsCommandTests {
     #expect(refused.output.contains("connection refused"))
     var application = seedEchoApplication()
     application.routing { routing in
-      routing.webSocket("/going") { session in await session.close(CloseReason(.goingAway, "maintenance")) }
+      routing.webSocket("/going") { session in try await session.close(CloseReason(.goingAway, "maintenance")) }
     }
     try await withServer(application) { _, port in
       let notFound = await runWS("connect ws://127.0.0.1:\(port)/nowhere")

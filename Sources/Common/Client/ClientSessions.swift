@@ -7,12 +7,29 @@ public final class DefaultClientWebSocketSession: DefaultWebSocketSession {
   public let call: HttpClientCall
   /// The subprotocol the server selected, if any.
   public let subprotocol: String?
-  /// The ping interval in force (`nil`: no pings).
-  public let pingInterval: Duration?
-  /// The close timeout in force.
-  public let timeout: Duration
-  /// The frame size limit in force, in bytes.
-  public let maxFrameSize: Int
+  /// The ping interval in force (`nil`: no pings); setting it takes effect at once (Ktor's `pingIntervalMillis`).
+  public var pingInterval: Duration? {
+    get { settings.current.pingInterval }
+    set { settings.change { $0.pingInterval = newValue } }
+  }
+  /// The close timeout in force; setting it takes effect at once (Ktor's `timeoutMillis`).
+  public var timeout: Duration {
+    get { settings.current.closeTimeout }
+    set { settings.change { $0.closeTimeout = newValue } }
+  }
+  /// The frame size limit in force, in bytes; setting it applies from the next frame header (Ktor's
+  /// `maxFrameSize`).
+  public var maxFrameSize: Int {
+    get { settings.current.maxFrameSize }
+    set { settings.change { $0.maxFrameSize = newValue } }
+  }
+  /// Whether this client masks its frames (default `true`: a client "MUST mask all frames that it sends to the
+  /// server", RFC 6455 section 5.3); setting it applies to the next frame sent (Ktor's `masking`).
+  public var masking: Bool {
+    get { settings.current.masking }
+    set { settings.change { $0.masking = newValue } }
+  }
+  private let settings: SessionSettingsMirror
   /// The plugin's content converter, for `sendSerialized` / `receiveDeserialized`.
   public let converter: (any WebSocketContentConverter)?
 
@@ -20,9 +37,11 @@ public final class DefaultClientWebSocketSession: DefaultWebSocketSession {
     self.connection = connection
     self.call = call
     self.subprotocol = subprotocol
-    self.pingInterval = config.pingInterval
-    self.timeout = config.closeTimeout
-    self.maxFrameSize = config.maxFrameSize
+    self.settings = SessionSettingsMirror(
+      connection: connection,
+      initial: .init(
+        pingInterval: config.pingInterval, pingTimeout: config.pingTimeout, closeTimeout: config.closeTimeout,
+        maxFrameSize: config.maxFrameSize, masking: true))
     self.converter = config.contentConverter
   }
 }

@@ -7,14 +7,20 @@ extension HttpClient {
   }
 
   /// Runs `block` with a session and closes it (1000) when the block returns, or (1011) when it throws; the
-  /// block's error is rethrown (Ktor's `webSocket`). Every `webSocket`/`ws`/`wss` form ends here.
+  /// block's error is rethrown (Ktor's `webSocket`). Cancelling the task that runs the block cancels the session:
+  /// a waiting receive throws `CancellationError` and the session closes with 1001 within the close timeout. Every
+  /// `webSocket`/`ws`/`wss` form ends here.
   func withSession<Result>(
     _ builder: HttpRequestBuilder, _ block: (DefaultClientWebSocketSession) async throws -> Result
   ) async throws -> Result {
     let session = try await session(builder)
     do {
-      let result = try await block(session)
-      await session.close()
+      let result = try await withTaskCancellationHandler {
+        try await block(session)
+      } onCancel: {
+        session.cancel()
+      }
+      _ = try? await session.close()
       return result
     } catch {
       await session.closeExceptionally(error)

@@ -12,8 +12,12 @@ extension HttpClient {
   {
     let session = try await rawSession(builder)
     do {
-      try await block(session)
-      await session.close()
+      try await withTaskCancellationHandler {
+        try await block(session)
+      } onCancel: {
+        session.cancel()
+      }
+      _ = try? await session.close()
     } catch {
       await session.closeExceptionally(error)
     }

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// An HTTP client on an engine, configured with plugins (Ktor's `HttpClient`). Open WebSocket sessions with the
 /// builders: `webSocket`, `ws`, `wss`, `webSocketSession`, and on engines with raw sessions `webSocketRaw`,
 /// `wsRaw`, `wssRaw`, `webSocketRawSession`.
@@ -14,6 +16,13 @@ public final class HttpClient: Sendable {
   public let engine: any HttpClientEngine
   /// The configuration, with installed plugins.
   public let configuration: HttpClientConfiguration
+  private let sessions = Mutex(OpenSessions())
+
+  /// The sessions this client opened that have not ended, and whether ``close()`` was called.
+  private struct OpenSessions: ~Copyable {
+    var open: [ObjectIdentifier: WebSocketConnection] = [:]
+    var closed = false
+  }
 
   /// Creates a client on `engine`, configured by `configure`.
   public init(_ engine: any HttpClientEngine, _ configure: (inout HttpClientConfiguration) -> Void = { _ in }) {
@@ -21,6 +30,40 @@ public final class HttpClient: Sendable {
     var configuration = HttpClientConfiguration()
     configure(&configuration)
     self.configuration = configuration
+  }
+
+  /// Closes every session this client opened and has not ended (1001, going away; each within its close timeout)
+  /// and refuses new ones with ``HttpClientClosedError`` (Ktor's `HttpClient.close()`). Safe to call more than once.
+  public func close() async {
+    let open = sessions.withLock { sessions in
+      sessions.closed = true
+      return Array(sessions.open.values)
+    }
+    await withTaskGroup(of: Void.self) { group in
+      for connection in open {
+        group.addTask { _ = try? await connection.close(CloseReason(.goingAway)) }
+      }
+    }
+  }
+
+  /// Whether ``close()`` was called.
+  public var isClosed: Bool { sessions.withLock { $0.closed } }
+
+  /// Registers a session that just opened, so that ``close()`` closes it; it is forgotten when it ends.
+  private func register(_ connection: WebSocketConnection) async throws(HttpClientClosedError) {
+    let key = ObjectIdentifier(connection)
+    let admitted = sessions.withLock { sessions -> Bool in
+      guard !sessions.closed else { return false }
+      sessions.open[key] = connection
+      return true
+    }
+    guard admitted else {
+      _ = try? await connection.close(CloseReason(.goingAway))
+      throw HttpClientClosedError()
+    }
+    await connection.onEnd { [weak self] _ in
+      _ = self?.sessions.withLock { $0.open.removeValue(forKey: key) }
+    }
   }
 
   /// Whether the engine has `capability` (Ktor's `client.isSupported(WebSocketCapability)`).
@@ -66,6 +109,7 @@ public final class HttpClient: Sendable {
   func open(
     _ request: HttpRequestBuilder, mode: ConnectionStateMachine.Mode
   ) async throws -> (WebSocketConnection, HttpClientCall, String?, WebSockets.Config) {
+    if isClosed { throw HttpClientClosedError() }
     let config = try checkPreconditions(request, raw: mode == .raw)
     guard request.method == "GET" else {
       throw WebSocketException("a WebSocket handshake uses GET, not \(request.method) (RFC 6455 section 4.1)")
@@ -97,7 +141,10 @@ public final class HttpClient: Sendable {
           role: .client, mode: mode, maxFrameSize: config.maxFrameSize, maxMessageSize: config.maxMessageSize),
         options: config.connectionOptions, leftover: leftover, extensions: extensions, random: engine.secureRandom)
       let call = HttpClientCall(request: handshake.request, url: url, response: response)
+      try await register(connection)
       return (connection, call, accepted.subprotocol, config)
+    } catch let error as HttpClientClosedError {
+      throw error
     } catch let error as HandshakeError {
       await transport.close()
       if case .unexpectedStatus = error { throw WebSocketException(error.description, cause: error) }
@@ -126,4 +173,13 @@ public final class HttpClient: Sendable {
     }
     return extensions
   }
+}
+
+/// The ``HttpClient`` was closed (``HttpClient/close()``): it opens no new sessions.
+public struct HttpClientClosedError: Error, Sendable, Hashable, CustomStringConvertible {
+  /// Creates the error.
+  public init() {}
+
+  /// A sentence that says what happened.
+  public var description: String { "the HttpClient is closed: it opens no new WebSocket sessions" }
 }

@@ -33,6 +33,10 @@ public enum ConnectionUsageError: Error, Sendable, Hashable, CustomStringConvert
   case interleavedMessage(open: FrameType, sent: FrameType)
   /// An extension could not transform the frame (a compressor failure); the frame was not sent.
   case extensionFailed(String)
+  /// A close with a code that may not appear in a close frame: 1006 and 1015 "MUST NOT be set as a status code in
+  /// a Close control frame by an endpoint" (RFC 6455 section 7.4.1), nor may codes below 1000, 1004, 1016-2999 or
+  /// 5000 and above (section 7.4.2). 1005 is not an error: it sends a close frame without a body.
+  case invalidCloseCode(UInt16)
 
   /// A sentence that says what the caller did wrong.
   public var description: String {
@@ -41,6 +45,9 @@ public enum ConnectionUsageError: Error, Sendable, Hashable, CustomStringConvert
     case .interleavedMessage(let open, let sent):
       "a fragmented \(open) message is still open; finish it (fin = true) before sending a \(sent) frame"
     case .extensionFailed(let reason): "an extension failed to process the frame: \(reason)"
+    case .invalidCloseCode(let code):
+      "close code \(code) may not be sent in a close frame (RFC 6455 section 7.4); use 1000-1003, 1007-1014 or "
+        + "3000-4999, or 1005 for a close frame without a code"
     }
   }
 }

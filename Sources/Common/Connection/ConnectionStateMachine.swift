@@ -63,8 +63,8 @@ public struct ConnectionStateMachine: Sendable {
     }
   }
 
-  /// The configuration the machine was built with.
-  public let configuration: Configuration
+  /// The configuration in force (built with; ``setMaxFrameSize(_:)`` and ``setMasksOutgoingFrames(_:)`` change it).
+  public private(set) var configuration: Configuration
   /// Where the closing handshake stands.
   public private(set) var state: ConnectionState = .open
   /// The reason in the peer's close frame; `nil` before it arrives or when it carried no code.
@@ -116,6 +116,19 @@ public struct ConnectionStateMachine: Sendable {
           | WebSocketExtensionsConfig.reservedBits(of: extensions)))
     assembler = MessageAssembler(maxMessageSize: configuration.maxMessageSize)
     maskingKeys = MaskingKeyGenerator(source: random)
+  }
+
+  /// Changes the frame size limit, in bytes; it applies from the next frame header on (a frame whose header is
+  /// already read keeps the limit it was checked against).
+  public mutating func setMaxFrameSize(_ limit: Int) {
+    configuration.maxFrameSize = max(0, limit)
+    decoder.configuration.maxFrameSize = configuration.maxFrameSize
+  }
+
+  /// Changes whether the frames sent from now on are masked (RFC 6455 section 5.3 requires it of a client and
+  /// section 5.1 forbids it to a server; Ktor exposes the setting for tests).
+  public mutating func setMasksOutgoingFrames(_ masks: Bool) {
+    configuration.masksOutgoingFrames = masks
   }
 
   // MARK: Receiving

@@ -17,7 +17,8 @@ public struct ClientHandshake: Sendable, Hashable {
   ///     4.1, point 4); an IPv6 literal in brackets.
   ///   - target: the path and query, such as `/chat?room=1` (`/` when empty).
   ///   - headers: further headers (custom headers, `Origin`, cookies). Headers that the handshake owns are
-  ///     replaced.
+  ///     replaced. A `Sec-WebSocket-Protocol` header (Ktor's idiom for offering a subprotocol) counts as an offer:
+  ///     its values are merged behind `subprotocols`, each once.
   ///   - random: the source of the key's 16 random bytes.
   public init(
     host: String, target: String, subprotocols: [String] = [], extensionOffers: [ExtensionOffer] = [],
@@ -25,6 +26,14 @@ public struct ClientHandshake: Sendable, Hashable {
   ) {
     let key = WebSocketAccept.makeKey(random: random)
     self.key = key
+    var offered = subprotocols
+    for field in headers where HTTPHeaders.namesMatch(field.name, "Sec-WebSocket-Protocol") {
+      for value in field.value.split(separator: ",") {
+        let token = HTTPSyntax.trimmingWhitespace(value)
+        if !token.isEmpty && !offered.contains(token) { offered.append(token) }
+      }
+    }
+    let subprotocols = offered
     self.subprotocols = subprotocols
     self.extensionOffers = extensionOffers
     var fields = HTTPHeaders()
@@ -41,7 +50,7 @@ public struct ClientHandshake: Sendable, Hashable {
     }
     let owned = ["Host", "Upgrade", "Connection", "Sec-WebSocket-Key", "Sec-WebSocket-Version"]
     for field in headers where !owned.contains(where: { HTTPHeaders.namesMatch($0, field.name) }) {
-      if (HTTPHeaders.namesMatch(field.name, "Sec-WebSocket-Protocol") && !subprotocols.isEmpty)
+      if HTTPHeaders.namesMatch(field.name, "Sec-WebSocket-Protocol")
         || (HTTPHeaders.namesMatch(field.name, "Sec-WebSocket-Extensions") && !extensionOffers.isEmpty)
       {
         continue

@@ -18,6 +18,10 @@ public protocol Transport: AnyObject, Sendable {
   /// code there may use the session's state without a hop; `false` when the transport cannot tell.
   var isExecutorThread: Bool { get }
 
+  /// The clock whose timers sessions on this transport should use (the event loop's timer heap), or `nil` for the
+  /// default ``SystemSessionClock``.
+  var sessionClock: (any SessionClock)? { get }
+
   /// The peer's address, for logs (`"127.0.0.1:8080"`, `"[::1]:443"`, `"unix:/tmp/ws.sock"`).
   var peerDescription: String { get }
 
@@ -66,4 +70,7 @@ extension Transport {
 
   /// Cannot tell: sessions always switch to the executor.
   public var isExecutorThread: Bool { false }
+
+  /// No clock of its own: sessions use ``SystemSessionClock``.
+  public var sessionClock: (any SessionClock)? { nil }
 }

@@ -110,7 +110,7 @@ public final class ApplicationServer: Sendable {
     }
     await withTaskGroup(of: Void.self) { group in
       for connection in open {
-        group.addTask { _ = await connection.close(reason) }
+        group.addTask { _ = try? await connection.close(reason) }
       }
     }
     enforcer.cancel()
@@ -225,7 +225,7 @@ public final class ApplicationServer: Sendable {
     }
     guard admitted else {
       // The server began to stop between the check above and here: close as every other session does.
-      await connection.close(CloseReason(.goingAway, "Server is shutting down"))
+      _ = try? await connection.close(CloseReason(.goingAway, "Server is shutting down"))
       return nil
     }
     application.log(.sessionOpened(peer: peer, path: request.path, subprotocol: route.subprotocol))
@@ -245,20 +245,23 @@ public final class ApplicationServer: Sendable {
   }
 
   /// Ktor's handler lifecycle: a default handler's return closes with 1000 (bounded wait for the client's close),
-  /// a throw with 1011; a raw handler's return flushes and closes the connection.
+  /// a throw with 1011; a raw handler's return flushes and closes the connection. A handler still running
+  /// ``WebSockets/ServerConfig/handlerGracePeriod`` after its connection ended is cancelled.
   ///
   /// Isolated to the connection. The handler, a nonisolated closure, runs on the event loop through its task's
   /// executor preference, so its `receive` and `send` take the synchronous paths (docs/decisions/0008).
   private func run(
     _ handler: Routing.Handler, connection: isolated WebSocketConnection, call: ServerCall, subprotocol: String?
   ) async {
+    connection.handlerStarted()
+    defer { connection.handlerFinished() }
     switch handler {
     case .webSocket(let body):
       let session = DefaultWebSocketServerSession(
         connection: connection, call: call, subprotocol: subprotocol, config: config)
       do {
         try await body(session)
-        await connection.close(CloseReason(.normal))
+        _ = try? await connection.close(CloseReason(.normal))
       } catch {
         await fail(connection, call: call, error: error)
       }
@@ -269,22 +272,23 @@ public final class ApplicationServer: Sendable {
       } catch {
         await fail(connection, call: call, error: error)
       }
-      try? await connection.flush()
+      if !connection.isClosed { try? await connection.flush() }
       await connection.terminate()
     case .http:
       await connection.terminate()
     }
   }
 
-  /// A handler threw: the error is logged and the session closes with 1011, unless the error is the session's own
-  /// end (the client closed or broke the protocol, which already closed the connection with the right code).
+  /// A handler threw: the session closes with 1011 and the fixed reason "Internal Error" (the error's text may
+  /// hold secrets: it goes to the log only), or with 1001 when the handler was cancelled; nothing is sent when the
+  /// error is the session's own end (the client closed or broke the protocol, which closed it with the right code).
   private func fail(_ connection: WebSocketConnection, call: ServerCall, error: any Error) async {
     if await connection.isClosed { return }
-    application.log(.handlerFailed(peer: call.remoteAddress, path: call.request.path, error: "\(error)"))
     if error is CancellationError {
-      await connection.close(CloseReason(.goingAway))
+      _ = try? await connection.close(CloseReason(.goingAway))
     } else {
-      await connection.close(CloseReason(.internalError, String(describing: error)))
+      application.log(.handlerFailed(peer: call.remoteAddress, path: call.request.path, error: "\(error)"))
+      _ = try? await connection.close(CloseReason(.internalError, "Internal Error"))
     }
   }
 }

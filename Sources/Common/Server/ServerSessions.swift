@@ -7,14 +7,34 @@ public final class DefaultWebSocketServerSession: DefaultWebSocketSession {
   public let call: ServerCall
   /// The subprotocol the route selected and the response echoed, if any.
   public let subprotocol: String?
-  /// The ping period in force (`nil`: no pings).
-  public let pingPeriod: Duration?
-  /// The pong and close timeout in force.
-  public let timeout: Duration
-  /// The frame size limit in force, in bytes.
-  public let maxFrameSize: Int
-  /// Whether this server masks its frames.
-  public let masking: Bool
+  /// The ping period in force (`nil`: no pings); setting it takes effect at once (Ktor's `pingIntervalMillis`).
+  public var pingPeriod: Duration? {
+    get { settings.current.pingInterval }
+    set { settings.change { $0.pingInterval = newValue } }
+  }
+  /// The pong and close timeout in force; setting it takes effect at once (Ktor's `timeoutMillis`).
+  public var timeout: Duration {
+    get { settings.current.closeTimeout }
+    set {
+      settings.change {
+        $0.closeTimeout = newValue
+        $0.pingTimeout = newValue
+      }
+    }
+  }
+  /// The frame size limit in force, in bytes; setting it applies from the next frame header (Ktor's
+  /// `maxFrameSize`).
+  public var maxFrameSize: Int {
+    get { settings.current.maxFrameSize }
+    set { settings.change { $0.maxFrameSize = newValue } }
+  }
+  /// Whether this server masks its frames; setting it applies to the next frame sent (Ktor's `masking`; RFC 6455
+  /// section 5.1 says a server MUST NOT mask).
+  public var masking: Bool {
+    get { settings.current.masking }
+    set { settings.change { $0.masking = newValue } }
+  }
+  private let settings: SessionSettingsMirror
   /// The plugin's content converter, for `sendSerialized` / `receiveDeserialized`.
   public let converter: (any WebSocketContentConverter)?
 
@@ -22,10 +42,11 @@ public final class DefaultWebSocketServerSession: DefaultWebSocketSession {
     self.connection = connection
     self.call = call
     self.subprotocol = subprotocol
-    self.pingPeriod = config.pingPeriod
-    self.timeout = config.timeout
-    self.maxFrameSize = config.maxFrameSize
-    self.masking = config.masking
+    self.settings = SessionSettingsMirror(
+      connection: connection,
+      initial: .init(
+        pingInterval: config.pingPeriod, pingTimeout: config.timeout, closeTimeout: config.timeout,
+        maxFrameSize: config.maxFrameSize, masking: config.masking))
     self.converter = config.contentConverter
   }
 }

@@ -21,6 +21,10 @@ extension WebSockets {
     public var incomingCapacity: Int = 64
     /// A full incoming queue suspends reading from that client (backpressure, default) or closes it with 1008.
     public var incomingOverflow: WebSocketConnection.Options.Overflow = .suspend
+    /// How long a handler may run on after its connection ended (the client left, a ping timed out) before its
+    /// task is cancelled, so that a handler waiting on something else (a sleep, another stream) ends too; `nil`
+    /// never cancels it. Default 1 s.
+    public var handlerGracePeriod: Duration? = .seconds(1)
     /// The time a client has to send its whole upgrade request; slower clients are dropped. Default 10 s.
     public var handshakeTimeout: Duration = .seconds(10)
     /// Limits on the request head (bytes and header fields); a bigger head is answered 431. Default 16 KiB and 100.
@@ -55,6 +59,7 @@ extension WebSockets {
       options.closeTimeout = timeout
       options.incomingCapacity = incomingCapacity
       options.incomingOverflow = incomingOverflow
+      options.handlerGrace = handlerGracePeriod
       return options
     }
   }

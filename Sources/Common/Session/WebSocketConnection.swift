@@ -2,58 +2,18 @@
 /// roles (the Ktor-style session types wrap it).
 ///
 /// It is an actor on the transport's executor (the event loop that owns the socket), so the bytes go from the
-/// socket through the state machine into ``receive()`` on one thread. A ``ReadinessDrivenTransport`` (a socket)
-/// hands it what arrives from the loop; other transports are read by a reader task. Either way reading stops
-/// while the incoming queue is full (``Options/incomingCapacity``), so a slow consumer applies backpressure to the
-/// peer instead of growing memory. Frames passed to ``send(_:)`` are encoded into one output
-/// queue, written in batches (one system call for the answers of a turn of the event loop) and at once past 64
-/// KiB; frames sent before a close always precede the close frame.
+/// socket through the state machine into ``receive()`` on one thread. Its state is a few values, each in a file of
+/// its own: the ``SessionInbox`` (frames for the application), the ``SessionReadDriver`` (one read path), the
+/// ``SessionWriteState`` (batched writes), the ``SessionLifecycle`` (open to ended) and the ``PingTracker``. Its
+/// rules about time and ending are decided by the sans-I/O ``SessionPolicy`` on the injected ``SessionClock``;
+/// this file only carries them out.
+///
+/// Reading stops while the incoming queue is full (``Options/incomingCapacity``), so a slow consumer applies
+/// backpressure to the peer instead of growing memory. Frames passed to ``send(_:)`` are encoded into one output
+/// queue, written in batches (one system call for the answers of a turn of the event loop) and at once past 64 KiB;
+/// frames sent before a close always precede the close frame. After the end, `send`, `flush`, `close` and `ping`
+/// throw ``ConnectionClosedError``: nothing is dropped silently.
 public actor WebSocketConnection {
-  /// Session-level settings.
-  public struct Options: Sendable, Hashable {
-    /// What happens when the incoming queue is full.
-    public enum Overflow: Sendable, Hashable {
-      /// Stop reading from the socket until the application takes frames (backpressure). The default.
-      case suspend
-      /// Fail the session with ``SessionError/incomingOverflow(_:)`` and close with 1008 (Ktor's `close` policy).
-      case fail
-    }
-
-    /// Whole frames (default mode: whole messages) buffered before the overflow policy applies. Default 64;
-    /// `Int.max` for unlimited (memory is then bounded only by the peer).
-    public var incomingCapacity: Int = 64
-    /// What a full incoming queue does. Default ``Overflow/suspend``.
-    public var incomingOverflow: Overflow = .suspend
-    /// How long to wait for the peer's close frame after ours, and (client) for the server to close TCP after the
-    /// handshake, before closing the transport. Default 5 s (Ktor has no such bound; RFC 6455 section 7.1.1 lets
-    /// the client close after "some time").
-    public var closeTimeout: Duration = .seconds(5)
-    /// How often to ping the peer; `nil` (the default) sends no pings. Ktor's `pingInterval`/`pingPeriod`.
-    public var pingInterval: Duration?
-    /// How long to wait for the pong that answers a ping before closing with 1011 "Ping timeout"; `nil` (the
-    /// default) means twice ``pingInterval``, as Ktor's client fixes it.
-    public var pingTimeout: Duration?
-
-    /// Creates the default options.
-    public init() {}
-  }
-
-  /// Failures of the session itself, as opposed to the peer's protocol violations.
-  public enum SessionError: Error, Sendable, Hashable, CustomStringConvertible {
-    /// The peer did not answer a ping within the ping timeout; the connection closed with 1011 "Ping timeout".
-    case pingTimeout(Duration)
-    /// More frames arrived than the incoming capacity with the ``Options/Overflow/fail`` policy; closed with 1008.
-    case incomingOverflow(Int)
-
-    /// A sentence that says what happened.
-    public var description: String {
-      switch self {
-      case .pingTimeout(let limit): "the peer did not answer a ping within \(limit)"
-      case .incomingOverflow(let capacity): "more than \(capacity) incoming frames were waiting to be received"
-      }
-    }
-  }
-
   /// The transport the connection runs on.
   public nonisolated let transport: any Transport
   /// The extensions negotiated in the opening handshake (Ktor's `extensions`), such as permessage-deflate.
@@ -64,62 +24,26 @@ public actor WebSocketConnection {
   private nonisolated let executor: UnownedSerialExecutor
 
   // The stored state is `@exclusivity(unchecked)`: the actor already serializes every access, and the dynamic
-  // checks the compiler would add (a thread-local access set per access) were 5 % of the server at 64 B. A
-  // conflicting access inside one call would be a bug here, not in the caller (docs/decisions/0009).
+  // checks the compiler would add were 5 % of the server at 64 B (docs/decisions/0009).
   @exclusivity(unchecked) private var machine: ConnectionStateMachine
-  private let options: Options
-  @exclusivity(unchecked) private var queue: [Frame] = []
-  @exclusivity(unchecked) private var queueHead = 0
-  /// The task waiting in ``receive()``. Unsafe rather than checked: the checked kind is a resilient type, so every
-  /// `if let receiver` on the delivery path went through its value witnesses (1 % of the server at 64 B), and each
-  /// wait allocated its canary. It is resumed in exactly two places, each clearing it first.
-  @exclusivity(unchecked) private var receiver: UnsafeContinuation<Frame?, any Error>?
-  /// The pull-mode reader waiting for room in the queue; unsafe for the reason given at ``receiver`` (it is checked
-  /// on every dequeue), resumed in two places, each clearing it first.
-  @exclusivity(unchecked) private var readerPaused: UnsafeContinuation<Void, Never>?
-  @exclusivity(unchecked) private var closeWaiters: [CheckedContinuation<CloseReason, Never>] = []
-  @exclusivity(unchecked) private var outcome: Result<CloseReason, any Error>?
-  @exclusivity(unchecked) private var transportClosed = false
-  @exclusivity(unchecked) private var readerStarted = false
-  @exclusivity(unchecked) private var writing = false
-  @exclusivity(unchecked) private var flushScheduled = false
-  /// The buffer the last write used, handed back to the state machine for the next output (keeps its capacity).
-  @exclusivity(unchecked) private var spareOutput: [UInt8] = []
-  /// Callers waiting for the task that writes; resumed with `true` when it has written (and flushed) their bytes.
-  @exclusivity(unchecked) private var writeWaiters: [(id: UInt64, continuation: CheckedContinuation<Bool, any Error>)] =
-    []
-  @exclusivity(unchecked) private var nextWriteWaiter: UInt64 = 0
-  @exclusivity(unchecked) private var pendingPing: [UInt8]?
-  /// The peer's close reason while our reply waits for the application to take the messages before it.
-  @exclusivity(unchecked) private var deferredEnd: DeferredEnd?
-  @exclusivity(unchecked) private var deferredCloseWatchdog: Task<Void, Never>?
-  /// Whether the application has called ``receive()`` (the close reply waits longer for a reading application).
-  @exclusivity(unchecked) private var applicationReads = false
-  /// Whether a frame has been delivered: ``receive()`` waits with the loop preferred only in a session that has seen
-  /// traffic (see there).
-  @exclusivity(unchecked) private var hasDelivered = false
-  /// Whether the application holds a message from ``receive()`` and has not asked for the next one yet (it may be
-  /// answering it).
-  @exclusivity(unchecked) private var applicationHoldsMessage = false
-  /// Callers of ``ping(_:timeout:)`` waiting for their pong, by payload.
-  @exclusivity(unchecked) private var pingWaiters:
-    [(payload: [UInt8], continuation: CheckedContinuation<Void, any Error>)] = []
-  @exclusivity(unchecked) private var pinger: Task<Void, Never>?
-  /// The last pong that matched no waiting ``ping(_:timeout:)``: it may have overtaken its caller on the way to
-  /// the wait.
-  @exclusivity(unchecked) private var unmatchedPong: [UInt8]?
-  private let random: any SecureRandomSource
-  /// Bytes that arrived behind the handshake's head in the same read; processed before the first socket read.
-  @exclusivity(unchecked) private var leftover: [UInt8]
-  /// The transport when it pushes what arrives (``ReadinessDrivenTransport``); `nil` for pull-mode transports,
-  /// which a reader task reads instead.
+  @exclusivity(unchecked) private var inbox: SessionInbox
+  @exclusivity(unchecked) private var reader = SessionReadDriver()
+  @exclusivity(unchecked) private var writer = SessionWriteState()
+  @exclusivity(unchecked) private var lifecycle = SessionLifecycle()
+  @exclusivity(unchecked) private var pings = PingTracker()
+  @exclusivity(unchecked) private var policy: SessionPolicy
+  /// The transport when it pushes what arrives and pulls what to write (``ReadinessDrivenTransport``).
   @exclusivity(unchecked) private var pushTransport: (any ReadinessDrivenTransport)?
-  /// Whether the push-mode handler is installed on the transport.
-  @exclusivity(unchecked) private var pushStarted = false
-  /// Push mode: reading paused because the incoming queue is full (``Options/Overflow/suspend``).
-  @exclusivity(unchecked) private var pushPausedForRoom = false
-  /// Push mode: reading paused while a task handles events that must wait (a close reply, a failure).
-  @exclusivity(unchecked) private var pushPausedForTask = false
+  /// Bytes that arrived behind the handshake's head in the same read; handled before the first read.
+  @exclusivity(unchecked) private var leftover: [UInt8]
+  /// The task sleeping until ``timerDeadline``, the earliest of the policy's deadlines when it was armed.
+  @exclusivity(unchecked) private var timerTask: Task<Void, Never>?
+  @exclusivity(unchecked) private var timerDeadline: ContinuousClock.Instant?
+  /// The server handler's task while it runs (``handlerStarted()``), for its cancellation after the grace period.
+  /// Set and cleared on this actor by the task itself, so it is never used after the task ends.
+  @exclusivity(unchecked) private var handlerTask: UnsafeCurrentTask?
+  private let clock: any SessionClock
+  private let random: any SecureRandomSource
 
   /// Creates a connection over an open transport (after a successful opening handshake).
   ///
@@ -139,57 +63,123 @@ public actor WebSocketConnection {
     self.machine = ConnectionStateMachine(configuration: configuration, extensions: extensions, random: random)
     // A violation's close frame waits (bounded) for the answers to the messages that came before it.
     self.machine.holdsFailureClose = true
-    self.options = options
+    self.inbox = SessionInbox(capacity: max(1, options.incomingCapacity))
+    var settings = SessionPolicy.Settings(role: configuration.role, mode: configuration.mode)
+    settings.closeTimeout = options.closeTimeout
+    settings.pingInterval = options.pingInterval
+    settings.pingTimeout = options.pingTimeout
+    settings.incomingCapacity = max(1, options.incomingCapacity)
+    settings.incomingOverflow = options.incomingOverflow
+    settings.handlerGrace = options.handlerGrace
+    self.policy = SessionPolicy(settings: settings)
+    self.clock = options.clock ?? transport.sessionClock ?? SystemSessionClock()
     self.random = random
   }
+
+  // MARK: State for callers
 
   /// The reason the connection closed: the peer's close, ours, a failure's, or 1006 without a close frame;
   /// waits until the connection has closed.
   public var closeReason: CloseReason {
     get async {
-      if case .success(let reason)? = outcome { return reason }
-      if case .failure? = outcome { return failureReason }
+      if let reason = finalReason() { return reason }
       // Waiting for the end means the application is done with the messages before the peer's close.
-      if deferredEnd != nil { await completeDeferredClose() }
-      if case .success(let reason)? = outcome { return reason }
-      if case .failure? = outcome { return failureReason }
+      if lifecycle.deferredEnd() != nil { await completeDeferredEnd() }
+      if let reason = finalReason() { return reason }
       // Checked again where the waiter is stored: see `receive()`.
       return await withCheckedContinuation { continuation in
-        switch outcome {
-        case .success(let reason)?: continuation.resume(returning: reason)
-        case .failure?: continuation.resume(returning: failureReason)
-        case nil: closeWaiters.append(continuation)
+        if let reason = finalReason() {
+          continuation.resume(returning: reason)
+        } else {
+          lifecycle.closeWaiters.append(continuation)
         }
       }
     }
   }
 
+  /// Whether the connection has closed (the transport is closed and ``closeReason`` is final).
+  public var isClosed: Bool { lifecycle.hasEnded() }
+
   /// Frames received and not yet taken by ``receive()``; at most ``Options/incomingCapacity`` plus one read's worth.
-  public var bufferedFrameCount: Int { queue.count - queueHead }
+  public var bufferedFrameCount: Int { inbox.count() }
+
+  /// The settings in force; change them with ``updateSettings(_:)``.
+  public var runtimeSettings: RuntimeSettings {
+    RuntimeSettings(
+      pingInterval: policy.settings.pingInterval, pingTimeout: policy.settings.pingTimeout,
+      closeTimeout: policy.settings.closeTimeout, maxFrameSize: machine.configuration.maxFrameSize,
+      masking: machine.configuration.masksOutgoingFrames)
+  }
+
+  /// Changes the settings of the running session; they take effect at once (a new ping interval schedules the
+  /// next keepalive ping one interval from now; a new frame limit applies from the next frame header).
+  public func updateSettings(_ change: (inout RuntimeSettings) -> Void) {
+    var settings = runtimeSettings
+    change(&settings)
+    apply(settings)
+  }
+
+  /// Applies `settings` when the caller runs on the connection's event loop thread; `false` when it runs elsewhere
+  /// (it then awaits ``updateSettings(_:)``).
+  nonisolated func applyOnExecutorThread(_ settings: RuntimeSettings) -> Bool {
+    guard transport.isExecutorThread else { return false }
+    callIsolated({ connection, settings in connection.apply(settings) }, settings)
+    return true
+  }
+
+  private func apply(_ settings: RuntimeSettings) {
+    machine.setMaxFrameSize(settings.maxFrameSize)
+    machine.setMasksOutgoingFrames(settings.masking)
+    var policySettings = policy.settings
+    policySettings.pingInterval = settings.pingInterval
+    policySettings.pingTimeout = settings.pingTimeout
+    policySettings.closeTimeout = settings.closeTimeout
+    policy.update(policySettings, at: clock.now)
+    armTimer()
+  }
+
+  private func finalReason() -> CloseReason? {
+    switch lifecycle.outcome() {
+    case .success(let reason)?: reason
+    case .failure?: failureReason
+    case nil: nil
+    }
+  }
 
   private var failureReason: CloseReason {
     machine.sentCloseReason ?? CloseReason(.abnormalClosure, "Connection was closed without close frame")
   }
 
+  /// The error for a call made after the end.
+  private func closedError() -> ConnectionClosedError {
+    switch lifecycle.outcome() {
+    case .failure(let error)?: ConnectionClosedError(reason: failureReason, failure: error)
+    case .success(let reason)?: ConnectionClosedError(reason: reason)
+    case nil: ConnectionClosedError(reason: failureReason)
+    }
+  }
+
+  // MARK: Receiving
+
   /// The next incoming frame (default mode: whole message; raw mode: every frame), or `nil` once the connection
   /// closed normally.
   ///
-  /// - Throws: the ``ProtocolViolation`` that failed the connection, or the transport's error.
+  /// - Throws: the ``ProtocolViolation`` that failed the connection, the transport's error, or `CancellationError`
+  ///   after ``cancel()``.
   public func receive() async throws -> Frame? {
     if let frame = takeQueuedFrame() { return frame }
     // Every message before the peer's close is taken (and answered): now reply to the close.
-    if deferredEnd != nil { await completeDeferredClose() }
-    if let outcome {
+    if lifecycle.deferredEnd() != nil { await completeDeferredEnd() }
+    if let outcome = lifecycle.outcome() {
       if case .failure(let error) = outcome { throw error }
       return nil
     }
+    if lifecycle.cancelled { throw CancellationError() }
     // A continuation resumes its task on the generic executor: for a task without an executor preference (the
     // server's session task, isolated to this connection; docs/decisions/0011) that is the global pool, a thread
     // hop on every wake-up. Such a task prefers the transport's executor while it waits, once the session has seen
-    // a frame: the preference's frame and record take the idle task past its first allocation slab (about 950 B
-    // more per idle connection), so a session that has been silent since it opened waits without it and pays the
-    // hop on its first wake-up only.
-    if hasDelivered, let taskExecutor = transport.taskExecutor,
+    // a frame (an idle connection stays smaller without the preference's records).
+    if inbox.hasDelivered, let taskExecutor = transport.taskExecutor,
       withUnsafeCurrentTask(body: { $0?.unownedTaskExecutor == nil })
     {
       return try await withTaskExecutorPreference(taskExecutor) {
@@ -210,19 +200,25 @@ public actor WebSocketConnection {
 
   /// Starts reading if needed and takes the next queued frame, if any.
   private func takeQueuedFrame() -> Frame? {
-    startReaderIfNeeded()
-    applicationReads = true
-    applicationHoldsMessage = false
-    guard queueHead < queue.count else { return nil }
-    applicationHoldsMessage = true
-    return dequeue()
+    if !reader.hasStarted() { startReading() }
+    guard let frame = inbox.applicationAsks() else { return nil }
+    frameTaken()
+    return frame
+  }
+
+  /// A frame left the inbox: reading resumes when it was paused for room.
+  @inline(__always)
+  private func frameTaken() {
+    if reader.pausedForRoom, !inbox.isFull() {
+      reader.pausedForRoom = false
+      resumeReading()
+    }
   }
 
   /// Calls `function` isolated to the connection, synchronously. Only on the executor's thread (``Transport/
   /// isExecutorThread``): the event loop runs one job at a time, so no job of this actor runs meanwhile, which is
-  /// what isolation guarantees. What `assumeIsolated` does after its check (the caller made a cheaper one, a thread
-  /// comparison), without its closure: callers pass a closure that captures nothing, so no context is allocated and
-  /// no escape check runs (two allocations per message, measured, with a capturing closure).
+  /// what isolation guarantees. What `assumeIsolated` does after its check, without its closure: callers pass a
+  /// closure that captures nothing, so no context is allocated and no escape check runs (decision 0009).
   @inline(__always)
   private nonisolated func callIsolated<Argument, Result, Failure: Error>(
     _ function: @escaping (isolated WebSocketConnection, Argument) throws(Failure) -> Result,
@@ -231,54 +227,45 @@ public actor WebSocketConnection {
     try unsafeBitCast(function, to: ((WebSocketConnection, Argument) throws(Failure) -> Result).self)(self, argument)
   }
 
-  /// Stores the waiting ``receive()``, or resumes it at once when a frame, the close or a failure came first.
+  /// Stores the waiting ``receive()``, or resumes it at once when a frame, the end or a cancellation came first.
   private func waitForFrame(_ continuation: UnsafeContinuation<Frame?, any Error>) {
-    // Everything is checked again where the continuation is stored: the runtime may switch executors on the way
-    // into the continuation (a task that does not prefer the loop as task executor is moved off it first), and the
-    // connection may run other jobs in that gap, such as delivering a frame or closing (docs/decisions/0008).
-    if queueHead < queue.count {
-      applicationHoldsMessage = true
-      continuation.resume(returning: dequeue())
-    } else if case .failure(let error)? = outcome {
-      continuation.resume(throwing: error)
-    } else if outcome != nil {
-      continuation.resume(returning: nil)
+    // Checked again where the continuation is stored: the runtime may switch executors on the way into the
+    // continuation, and the connection may run other jobs in that gap (docs/decisions/0008).
+    if inbox.count() > 0 {
+      continuation.resume(returning: inbox.take())
+      frameTaken()
+    } else if let outcome = lifecycle.outcome() {
+      switch outcome {
+      case .success: continuation.resume(returning: nil)
+      case .failure(let error): continuation.resume(throwing: error)
+      }
+    } else if lifecycle.cancelled {
+      continuation.resume(throwing: CancellationError())
     } else {
-      receiver = continuation
-      if deferredEnd != nil { Task { await self.completeDeferredClose() } }
+      inbox.park(continuation)
+      if lifecycle.deferredEnd() != nil { Task { await self.completeDeferredEnd() } }
     }
   }
 
-  private func dequeue() -> Frame {
-    // Moved out, not copied: the application then holds the only reference to the payload (a large one can be
-    // recycled once written back, ``LargeBufferRecycler``).
-    var frame = Frame.binary([])
-    swap(&frame, &queue[queueHead])
-    queueHead += 1
-    if queueHead == queue.count {
-      queue.removeAll(keepingCapacity: true)
-      queueHead = 0
+  /// Queues an incoming frame, or hands it to the waiting ``receive()``.
+  @inline(__always)
+  private func deliver(_ frame: Frame) {
+    inbox.append(frame)
+    if let receiver = inbox.takeReceiver() {
+      receiver.resume(returning: inbox.take())
     }
-    if let paused = readerPaused, queue.count - queueHead < options.incomingCapacity {
-      readerPaused = nil
-      paused.resume()
-    }
-    if pushPausedForRoom, queue.count - queueHead < options.incomingCapacity {
-      pushPausedForRoom = false
-      resumePushReading()
-    }
-    return frame
   }
+
+  // MARK: Sending
 
   /// Sends a frame: it is encoded at once and written with the other frames sent in the same turn of the event
   /// loop (one system call for a batch of answers); when 64 KiB are queued the call writes and waits for the
   /// socket until the transport holds less than its high-water mark (256 KiB for sockets), so a fast sender is
   /// slowed to the peer's pace with a bounded amount queued. ``flush()`` waits until everything is written.
   ///
-  /// - Throws: ``ConnectionUsageError`` for frames RFC 6455 forbids now, or the transport's error.
+  /// - Throws: ``ConnectionClosedError`` after the end; ``ConnectionUsageError`` for frames RFC 6455 forbids now;
+  ///   the transport's error.
   public func send(_ frame: Frame) async throws {
-    // Enough is queued: write now, and make the sender wait for the socket (backpressure) until the transport has
-    // less than its high-water mark queued (256 KiB for sockets); the rest goes out without the sender.
     if try enqueueOutgoing(frame) { try await writeQueuedOutput() }
   }
 
@@ -291,24 +278,26 @@ public actor WebSocketConnection {
   }
 
   /// Queues `frame` when the caller runs on the connection's event loop thread (see
-  /// ``takeQueuedFrameOnExecutorThread()``): `true` when the caller must then ``flush()`` (64 KiB are queued),
-  /// `false` when it is done, `nil` when the caller is elsewhere (it then awaits ``send(_:)``).
+  /// ``takeQueuedFrameOnExecutorThread()``): `true` when the caller must then write (64 KiB are queued), `false`
+  /// when it is done, `nil` when the caller is elsewhere (it then awaits ``send(_:)``).
   @usableFromInline
   nonisolated func sendOnExecutorThread(_ frame: Frame) throws -> Bool? {
     guard transport.isExecutorThread else { return nil }
     return try callIsolated({ connection, frame in try connection.enqueueOutgoing(frame) }, frame)
   }
 
-  /// Encodes `frame` into the output and schedules the batch's write; returns whether the caller must flush (64 KiB
-  /// are queued).
+  /// Encodes `frame` into the output and schedules the batch's write; returns whether the caller must write now
+  /// (64 KiB are queued).
   private func enqueueOutgoing(_ frame: Frame) throws -> Bool {
+    if lifecycle.hasEnded() { throw closedError() }
     try machine.send(frame)
+    if frame.frameType == .close { closeWentOut() }
     let mustFlush = machine.outputCount >= Self.coalescingLimit
     if !mustFlush { scheduleFlush() }
     // The application answered the last message before the peer's close: the close reply can go now (in a task
     // of its own, so that this send does not wait for the end of the closing handshake).
-    if deferredEnd != nil, queueHead == queue.count, frame.fin, !frame.frameType.isControl {
-      Task(executorPreference: transport.taskExecutor) { await self.completeDeferredClose() }
+    if lifecycle.deferredEnd() != nil, inbox.count() == 0, frame.fin, !frame.frameType.isControl {
+      Task(executorPreference: transport.taskExecutor) { await self.completeDeferredEnd() }
     }
     return mustFlush
   }
@@ -320,8 +309,8 @@ public actor WebSocketConnection {
   /// Writes what is queued once the current jobs of the executor have run (the end of this batch), unless a
   /// write is already in progress (the writer drains the queue) or scheduled.
   private func scheduleFlush() {
-    guard !flushScheduled, !writing, machine.checkHasOutput(), !transportClosed else { return }
-    flushScheduled = true
+    guard writer.phase == .idle, machine.checkHasOutput(), !lifecycle.hasEnded() else { return }
+    writer.phase = .scheduled
     if let pushTransport {
       // The transport pulls the batch at the end of the loop's turn (`takeBatchForTransport`): no task.
       pushTransport.requestWrite()
@@ -333,68 +322,64 @@ public actor WebSocketConnection {
   /// The push-mode transport's write source: the next piece of the batch (a large payload by reference, then the
   /// buffer), or `nil` when nothing is queued or a task of the connection is writing (it drains the queue itself).
   private func takeBatchForTransport() -> [UInt8]? {
-    flushScheduled = false
-    guard !writing, !transportClosed else { return nil }
+    if writer.isWriting() || lifecycle.hasEnded() { return nil }
+    writer.phase = .idle
     if let chunk = machine.takeQueuedChunk() { return chunk }
     guard machine.checkHasOutput() else { return nil }
-    machine.takeOutput(into: &spareOutput)
-    return spareOutput
+    machine.takeOutput(into: &writer.spareOutput)
+    return writer.spareOutput
   }
 
-  /// Hands the queued output to the transport, which writes it in its own batch (no wait for the socket unless
-  /// the transport's queue is full).
+  /// Hands the queued output to the transport, which writes it in its own batch.
   private func runScheduledFlush() async {
-    flushScheduled = false
-    do {
-      try await drainOutput(waitingForTransport: false)
-    } catch {
-      // The reader sees the same transport failure and ends the connection with it.
-    }
+    if writer.phase == .scheduled { writer.phase = .idle }
+    // A failure here is the transport's: the reader sees it too and ends the connection with it.
+    try? await drainOutput(waitingForTransport: false)
   }
 
   /// Writes whatever is queued (frames sent, pongs, close frames) and returns once it is written (Ktor's `flush`).
   ///
-  /// One task writes at a time (a transport takes one write at a time): a caller that finds a write in progress
-  /// waits for the writer, which keeps writing until the queue is empty.
+  /// - Throws: ``ConnectionClosedError`` after the end; the transport's error.
   public func flush() async throws {
+    if lifecycle.hasEnded() { throw closedError() }
     try await drainOutput(waitingForTransport: true)
   }
 
+  /// One task writes at a time (a transport takes one write at a time): a caller that finds a write in progress
+  /// waits for the writer, which keeps writing until the queue is empty.
   private func drainOutput(waitingForTransport: Bool) async throws {
-    guard !transportClosed else { return }
-    if writing {
+    guard !lifecycle.hasEnded() else { return }
+    if writer.isWriting() {
       guard machine.checkHasOutput() || waitingForTransport else { return }
       // When the writer finished before this caller could join it, the caller writes (and flushes) itself.
       if try await !waitForWriter() { try await drainOutput(waitingForTransport: waitingForTransport) }
       return
     }
     guard machine.checkHasOutput() || waitingForTransport else { return }
-    writing = true
+    writer.phase = .writing
     var failure: (any Error)?
     do {
-      while machine.checkHasOutput(), !transportClosed {
-        // Swap buffers with the machine: the spare one keeps its capacity, so steady writes allocate nothing.
+      while machine.checkHasOutput(), !lifecycle.hasEnded() {
         if let chunk = machine.takeQueuedChunk() {
           // A large payload, by reference: no copy on the way to the socket.
           try await transport.write(chunk)
           continue
         }
-        machine.takeOutput(into: &spareOutput)
-        try await transport.write(spareOutput)
+        // Swap buffers with the machine: the spare one keeps its capacity, so steady writes allocate nothing.
+        machine.takeOutput(into: &writer.spareOutput)
+        try await transport.write(writer.spareOutput)
       }
       // Waiters may need the bytes on the socket: a waiting flush, or a waiter that joined this writer.
-      if (waitingForTransport || !writeWaiters.isEmpty) && !transportClosed { try await transport.flush() }
+      if (waitingForTransport || writer.hasWaiters()) && !lifecycle.hasEnded() { try await transport.flush() }
     } catch {
       failure = error
     }
-    writing = false
-    let waiters = writeWaiters
-    writeWaiters.removeAll()
-    for waiter in waiters {
+    writer.phase = .idle
+    for waiter in writer.takeWaiters() {
       if let failure {
-        waiter.continuation.resume(throwing: failure)
+        waiter.resume(throwing: failure)
       } else {
-        waiter.continuation.resume(returning: true)
+        waiter.resume(returning: true)
       }
     }
     if let failure { throw failure }
@@ -403,16 +388,15 @@ public actor WebSocketConnection {
   /// Waits for the task that is writing; a cancelled caller stops waiting (the writer goes on). Returns `false`
   /// when there was no writer any more by the time the wait began.
   private func waitForWriter() async throws -> Bool {
-    nextWriteWaiter += 1
-    let id = nextWriteWaiter
+    let id = writer.makeWaiterID()
     return try await withTaskCancellationHandler {
       try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Bool, any Error>) in
         if Task.isCancelled {
           continuation.resume(throwing: CancellationError())
-        } else if !writing {
+        } else if !writer.isWriting() {
           continuation.resume(returning: false)
         } else {
-          writeWaiters.append((id, continuation))
+          writer.addWaiter(id, continuation)
         }
       }
     } onCancel: {
@@ -421,41 +405,76 @@ public actor WebSocketConnection {
   }
 
   private func cancelWriteWaiter(_ id: UInt64) {
-    guard let index = writeWaiters.firstIndex(where: { $0.id == id }) else { return }
-    writeWaiters.remove(at: index).continuation.resume(throwing: CancellationError())
+    writer.removeWaiter(id)?.resume(throwing: CancellationError())
   }
+
+  // MARK: Closing
 
   /// Starts the closing handshake with `reason`, waits (bounded by ``Options/closeTimeout``) for the peer's close
   /// frame, and closes the transport. Returns the connection's close reason.
+  ///
+  /// RFC 6455 section 7.4.1: 1005, 1006 and 1015 "MUST NOT be set as a status code in a Close control frame by an
+  /// endpoint". A reason of 1005 (no status) sends a close frame without a body; 1006, 1015 and the other codes
+  /// that may not appear on the wire are a caller error.
+  ///
+  /// - Throws: ``ConnectionUsageError/invalidCloseCode(_:)`` for a code that may not be sent;
+  ///   ``ConnectionClosedError`` when the connection had already ended.
   @discardableResult
-  public func close(_ reason: CloseReason = CloseReason(.normal)) async -> CloseReason {
-    startReaderIfNeeded()
-    if deferredEnd != nil {
-      await completeDeferredClose(reply: reason)
+  public func close(_ reason: CloseReason = CloseReason(.normal)) async throws -> CloseReason {
+    let wireReason: CloseReason?
+    if reason.code == .noStatus {
+      wireReason = nil
+    } else if reason.code.isValidOnWire {
+      wireReason = reason
+    } else {
+      throw ConnectionUsageError.invalidCloseCode(reason.code.rawValue)
+    }
+    if lifecycle.hasEnded() { throw closedError() }
+    if !reader.hasStarted() { startReading() }
+    if lifecycle.deferredEnd() != nil {
+      await completeDeferredEnd(reply: wireReason)
       return await closeReason
     }
-    if outcome == nil, machine.close(reason) {
-      try? await flush()
-    }
-    if outcome == nil {
-      let timeout = options.closeTimeout
-      let watchdog = Task {
-        try await Task.sleep(for: timeout)
-        await self.closeTransport(finishing: .success(self.machine.sentCloseReason ?? reason))
-      }
-      let result = await closeReason
-      watchdog.cancel()
-      return result
+    if machine.close(wireReason) {
+      closeWentOut()
+      try? await drainOutput(waitingForTransport: true)
     }
     return await closeReason
+  }
+
+  /// Our close frame is queued: the peer's close is due within the close timeout.
+  private func closeWentOut() {
+    policy.closeSent(at: clock.now)
+    if case .open = lifecycle.phase { lifecycle.phase = .closeSent }
+    armTimer()
   }
 
   /// Closes the transport at once, without a closing handshake (Ktor's `terminate()`): for a raw session whose
   /// handler returned, and for a server that stops after its grace period. The close reason becomes the close
   /// frame we sent, if any, else 1006.
   public func terminate() async {
-    await closeTransport(finishing: .success(machine.sentCloseReason ?? machine.receivedCloseReason ?? failureReason))
+    await end(.success(machine.sentCloseReason ?? machine.receivedCloseReason ?? failureReason))
   }
+
+  /// Cancels the session (Ktor's `cancel()`): a waiting ``receive()`` throws `CancellationError`, and the
+  /// connection closes with 1001 (going away) within the close timeout, so the peer sees a clean close.
+  public func cancel() async {
+    guard !lifecycle.hasEnded() else { return }
+    lifecycle.cancelled = true
+    inbox.takeReceiver()?.resume(throwing: CancellationError())
+    _ = try? await close(CloseReason(.goingAway))
+  }
+
+  /// Calls `observer` once when the connection ends, with its close reason (at once when it has ended).
+  public func onEnd(_ observer: @escaping @Sendable (CloseReason) -> Void) {
+    if let reason = finalReason() {
+      observer(reason)
+    } else {
+      lifecycle.endObservers.append(observer)
+    }
+  }
+
+  // MARK: Pings
 
   /// Sends a ping and waits for the matching pong (default mode); returns the round-trip time.
   ///
@@ -463,59 +482,128 @@ public actor WebSocketConnection {
   ///   - payload: at most 125 bytes; default 8 random bytes, so that the pong is matched to this ping.
   ///   - timeout: how long to wait for the pong. Default 10 s.
   /// - Throws: ``SessionError/pingTimeout(_:)`` when no pong came in time (the connection stays open),
-  ///   ``ConnectionUsageError`` after close, or the connection's failure.
+  ///   ``ConnectionClosedError`` after the end, ``ConnectionUsageError`` while closing.
   public func ping(_ payload: [UInt8]? = nil, timeout: Duration = .seconds(10)) async throws -> Duration {
     let payload = payload ?? random.bytes(8)
     let frame = try Frame.ping(payload)
-    startReaderIfNeeded()
-    let started = ContinuousClock.now
-    try await send(frame)
-    let watchdog = Task {
-      try await Task.sleep(for: timeout)
-      self.failPingWaiter(payload, with: SessionError.pingTimeout(timeout))
+    if !reader.hasStarted() { startReading() }
+    let now = clock.now
+    let id = pings.register(payload: payload, at: now, keepalive: false)
+    do {
+      try await send(frame)
+    } catch {
+      pings.remove(id)
+      throw error
     }
-    defer { watchdog.cancel() }
-    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-      if let outcome {
-        if case .failure(let error) = outcome {
-          continuation.resume(throwing: error)
-        } else {
-          continuation.resume(throwing: ConnectionUsageError.alreadyClosed)
-        }
-        return
-      }
-      if unmatchedPong == payload {
-        unmatchedPong = nil
-        continuation.resume()
-        return
-      }
-      pingWaiters.append((payload, continuation))
-    }
-    return ContinuousClock.now - started
+    policy.pingSent(id: id, at: now, timeout: timeout, keepalive: false)
+    armTimer()
+    return try await withCheckedThrowingContinuation { continuation in pings.wait(for: id, continuation) }
   }
 
-  private func failPingWaiter(_ payload: [UInt8], with error: any Error) {
-    if let index = pingWaiters.firstIndex(where: { $0.payload == payload }) {
-      pingWaiters.remove(at: index).continuation.resume(throwing: error)
+  private func pongArrived(_ payload: [UInt8]) {
+    let now = clock.now
+    guard let (id, _) = pings.pongArrived(payload, at: now) else { return }
+    policy.pongReceived(id: id, at: now)
+    armTimer()
+  }
+
+  // MARK: Server handler
+
+  /// The server's handler starts in the current task: it is cancelled ``Options/handlerGrace`` after the
+  /// connection ends, so that a handler waiting on something else (a sleep, another stream) ends too.
+  public func handlerStarted() {
+    withUnsafeCurrentTask { handlerTask = $0 }
+    if lifecycle.hasEnded() {
+      policy.ended(at: clock.now, handlerRunning: true)
+      armTimer()
     }
   }
 
-  /// Whether the connection has closed (the transport is closed and ``closeReason`` is final).
-  public var isClosed: Bool { outcome != nil }
+  /// The server's handler returned: nothing to cancel any more.
+  public func handlerFinished() {
+    handlerTask = nil
+    policy.handlerFinished()
+  }
 
-  // MARK: Reader
+  // MARK: Timers
 
-  /// Starts reading (and pinging, when configured). ``receive()``, ``close(_:)`` start it too; a session whose
-  /// application only sends calls it so that pongs and the peer's close are still answered.
+  /// Makes sure the timer fires by the policy's next deadline. A timer armed for an earlier instant stays: it
+  /// finds nothing due, or something, and arms the next one.
+  private func armTimer() {
+    guard let deadline = policy.nextDeadline else { return }
+    if let armed = timerDeadline, armed <= deadline { return }
+    timerTask?.cancel()
+    timerDeadline = deadline
+    let clock = clock
+    timerTask = Task(executorPreference: transport.taskExecutor) {
+      do { try await clock.sleep(until: deadline) } catch { return }
+      await self.timerFired(deadline)
+    }
+  }
+
+  private func timerFired(_ deadline: ContinuousClock.Instant) async {
+    guard timerDeadline == deadline else { return }
+    timerDeadline = nil
+    timerTask = nil
+    // The timer was armed for `deadline`: it counts as reached even if the clock reads a hair earlier (the loop's
+    // timers have millisecond resolution).
+    let now = max(clock.now, deadline)
+    let actions = policy.timerFired(at: now)
+    armTimer()
+    for action in actions { await perform(action) }
+  }
+
+  private func perform(_ action: SessionPolicy.Action) async {
+    switch action {
+    case .sendKeepalivePing:
+      guard !lifecycle.hasEnded(), machine.state == .open else { return }
+      let payload = random.bytes(8)
+      let now = clock.now
+      let id = pings.register(payload: payload, at: now, keepalive: true)
+      do {
+        _ = try enqueueOutgoing(try Frame.ping(payload))
+        policy.pingSent(id: id, at: now, timeout: nil, keepalive: true)
+        armTimer()
+      } catch {
+        pings.remove(id)
+      }
+    case .pingTimedOut(let id, let keepalive, let limit):
+      let error = SessionError.pingTimeout(limit)
+      guard keepalive else { return pings.fail(id, with: error) }
+      pings.remove(id)
+      // Ktor's behaviour: the session closes with 1011 "Ping timeout".
+      if machine.close(CloseReason(.internalError, "Ping timeout")) {
+        try? await drainOutput(waitingForTransport: true)
+      }
+      await end(.failure(error))
+    case .completeDeferredEnd:
+      await completeDeferredEnd()
+    case .closeTransport:
+      if case .awaitingTransportClose(let reason) = lifecycle.phase {
+        await end(.success(reason))
+      } else {
+        await end(.success(machine.sentCloseReason ?? CloseReason(.noStatus)))
+      }
+    case .cancelHandler:
+      handlerTask?.cancel()
+    }
+  }
+
+  // MARK: Reading
+
+  /// Starts reading (and keepalive pings, when configured). ``receive()``, ``close(_:)`` and ``ping(_:timeout:)``
+  /// start it too; a session whose application only sends calls it so that pongs and the peer's close are still
+  /// answered, and the end is noticed.
   public func start() {
-    startReaderIfNeeded()
+    if !reader.hasStarted() { startReading() }
   }
 
-  private func startReaderIfNeeded() {
-    guard !readerStarted else { return }
-    readerStarted = true
+  private func startReading() {
+    policy.started(at: clock.now)
+    armTimer()
     if let pushing = transport as? any ReadinessDrivenTransport {
       // The loop calls the connection when bytes arrive: no reader task to wake (docs/decisions/0008).
+      reader.source = .push(handlerInstalled: false)
       pushTransport = pushing
       // The write source first: answers queued while the leftover bytes are handled are pulled from it.
       pushing.setWriteSource { [self] in
@@ -527,51 +615,28 @@ public actor WebSocketConnection {
         leftover = []
         if !bytes.withUnsafeBytes({ consume(.bytes($0)) }) { return }
       }
-      resumePushReading()
+      resumeReading()
     } else {
-      // Isolated to the connection only. Preferring the loop as task executor too (a read that waits would resume
-      // without passing through the global pool) lost wake-ups under load: see docs/decisions/0007.
-      Task { await self.readLoop() }
-    }
-    if let interval = options.pingInterval, machine.configuration.mode == .default {
-      let timeout = options.pingTimeout ?? interval * 2
-      pinger = Task(executorPreference: transport.taskExecutor) {
-        await self.runPinger(interval: interval, timeout: timeout)
-      }
+      // Other transports are adapted to the same handler by a pump task, isolated to the connection only.
+      // Preferring the loop as task executor too lost wake-ups under load: see docs/decisions/0007.
+      reader.source = .pull(parked: nil)
+      Task { await self.pumpReads() }
     }
   }
 
-  /// Pings every `interval`; when the matching pong has not come back within `timeout`, closes with 1011
-  /// "Ping timeout" (Ktor's behaviour) and fails the connection with ``SessionError/pingTimeout(_:)``.
-  private func runPinger(interval: Duration, timeout: Duration) async {
-    while outcome == nil {
-      do { try await Task.sleep(for: interval) } catch { return }
-      guard outcome == nil else { return }
-      let payload = random.bytes(8)
-      pendingPing = payload
-      do { try await send(Frame.ping(payload)) } catch { return }
-      let deadline = ContinuousClock.now + timeout
-      while pendingPing != nil, outcome == nil, ContinuousClock.now < deadline {
-        do { try await Task.sleep(for: min(timeout, .milliseconds(50))) } catch { return }
-      }
-      if pendingPing != nil, outcome == nil {
-        if machine.close(CloseReason(.internalError, "Ping timeout")) { try? await flush() }
-        await closeTransport(finishing: .failure(SessionError.pingTimeout(timeout)))
-        return
-      }
-    }
-  }
-
-  // MARK: Push-mode reading
-
-  /// Installs the push-mode handler, or resumes it, unless the queue is full or a task handles events.
-  private func resumePushReading() {
-    guard let pushTransport, outcome == nil, !pushPausedForRoom, !pushPausedForTask else { return }
-    if pushStarted {
-      pushTransport.resumeReading()
-    } else {
-      pushStarted = true
-      pushTransport.startReading(
+  /// Resumes reading unless it is paused or over: the transport calls the handler again, or the pump goes on.
+  private func resumeReading() {
+    guard !reader.mustWait(), !lifecycle.hasEnded() else { return }
+    switch reader.source {
+    case .notStarted:
+      break
+    case .pull:
+      reader.takeParkedPump()?.resume()
+    case .push(handlerInstalled: true):
+      pushTransport?.resumeReading()
+    case .push(handlerInstalled: false):
+      reader.source = .push(handlerInstalled: true)
+      pushTransport?.startReading(
         { [self] event in
           // The transport calls on its loop thread, which is this actor's executor.
           assert(self.transport.isExecutorThread, "a readiness-driven transport called its handler off its executor")
@@ -586,11 +651,39 @@ public actor WebSocketConnection {
     }
   }
 
+  /// The pull adapter: awaits the transport's reads and hands each buffer to ``consume(_:)``, parking while
+  /// reading is paused, until reading is over.
+  private func pumpReads() async {
+    if !leftover.isEmpty {
+      let bytes = leftover
+      leftover = []
+      _ = bytes.withUnsafeBytes { consume(.bytes($0)) }
+    }
+    while !reader.finished, !lifecycle.hasEnded() {
+      if reader.mustWait() {
+        await withUnsafeContinuation { continuation in
+          // Checked again here: see `receive()`.
+          if !reader.mustWait() || lifecycle.hasEnded() {
+            continuation.resume()
+          } else {
+            reader.source = .pull(parked: continuation)
+          }
+        }
+        continue
+      }
+      do {
+        _ = try await transport.read { buffer in consume(buffer.isEmpty ? .endOfStream : .bytes(buffer)) }
+      } catch {
+        _ = consume(.failed(error))
+      }
+    }
+  }
+
   /// Push mode: when a large payload is arriving, has the transport read it straight into the frame's storage (no
   /// copy through the transport's buffer); `nil` otherwise. Only when at least ``directReadThreshold`` bytes are
   /// outstanding, so that small frames still arrive many to a read.
   private func readPayloadDirectly(_ read: (UnsafeMutableRawBufferPointer) -> Int) -> Int? {
-    guard outcome == nil else { return nil }
+    guard !lifecycle.hasEnded() else { return nil }
     return machine.fillPayload(ifOutstandingAtLeast: Self.directReadThreshold, read)
   }
 
@@ -598,11 +691,11 @@ public actor WebSocketConnection {
   /// 64 KiB, the event loop's read buffer, below which one read into that buffer may also carry the frames behind.
   private static let directReadThreshold = 64 * 1024
 
-  /// Push mode: runs what arrived through the state machine. Frames, pings and pongs are handled here, at once;
-  /// an event that must wait (the close reply, a failure) and everything behind it go to a task, and reading
+  /// The one read path: runs what arrived through the state machine. Frames, pings and pongs are handled here, at
+  /// once; an event that must wait (the close reply, a failure) and everything behind it go to a task, and reading
   /// pauses until it is done. Returns whether to keep reading.
   private func consume(_ event: TransportReadEvent) -> Bool {
-    guard outcome == nil else { return false }
+    guard !lifecycle.hasEnded() else { return false }
     switch event {
     case .bytes(let buffer):
       var offset = 0
@@ -615,21 +708,23 @@ public actor WebSocketConnection {
       }
       // Pongs the machine queued go out with the batch.
       scheduleFlush()
-      if options.incomingOverflow == .suspend, queue.count - queueHead >= options.incomingCapacity {
-        pushPausedForRoom = true
+      if inbox.isFull(), case .suspendReading = policy.incomingOverflow() {
+        reader.pausedForRoom = true
         return false
       }
       return true
     case .endOfStream:
+      reader.finished = true
       handleInTask(machine.receiveEndOfStream().map { [$0] } ?? [], ending: .endOfStream)
       return false
     case .failed(let error):
+      reader.finished = true
       handleInTask([], ending: .failure(error))
       return false
     }
   }
 
-  /// How push-mode reading ended, if it did.
+  /// How reading ended, if it did.
   private enum ReadEnding {
     case endOfStream
     case failure(any Error)
@@ -637,34 +732,35 @@ public actor WebSocketConnection {
 
   /// Handles `events` in order in a task of the connection, then ends the connection or resumes reading.
   private func handleInTask(_ events: [ConnectionEvent], ending: ReadEnding?) {
-    pushPausedForTask = true
+    reader.pausedForTask = true
     Task(executorPreference: transport.taskExecutor) { await self.handleEvents(events, ending: ending) }
   }
 
   private func handleEvents(_ events: [ConnectionEvent], ending: ReadEnding?) async {
     do {
-      for event in events where outcome == nil { try await handle(event) }
+      for event in events where !lifecycle.hasEnded() { try await handle(event) }
       scheduleFlush()
       switch ending {
       case .endOfStream?:
-        if outcome == nil { await closeTransport(finishing: .success(closingReasonAtEOF())) }
+        await end(.success(closingReasonAtEOF()))
       case .failure(let error)?:
-        await closeTransport(finishing: .failure(error))
+        await end(.failure(error))
       case nil:
         break
       }
     } catch {
-      await closeTransport(finishing: .failure(error))
+      await end(.failure(error))
     }
-    pushPausedForTask = false
-    if ending == nil { resumePushReading() }
+    reader.pausedForTask = false
+    resumeReading()
   }
 
   /// The events handled without waiting: a frame for the queue, a ping (the machine queued the pong), a pong.
+  @inline(__always)
   private func handleSynchronously(_ event: ConnectionEvent) -> Bool {
     switch event {
     case .frame(let frame):
-      if options.incomingOverflow == .fail, queue.count - queueHead >= options.incomingCapacity { return false }
+      if inbox.isFull(), policy.settings.incomingOverflow == .fail { return false }
       if case .raw = machine.configuration.mode, frame.frameType == .close, machine.state == .closed { return false }
       deliver(frame)
       return true
@@ -678,90 +774,23 @@ public actor WebSocketConnection {
     }
   }
 
-  /// Queues an incoming frame, or hands it to the waiting ``receive()``.
-  private func deliver(_ frame: Frame) {
-    queue.append(frame)
-    hasDelivered = true
-    if let receiver {
-      self.receiver = nil
-      applicationHoldsMessage = true
-      receiver.resume(returning: dequeue())
-    }
-  }
-
-  private func pongArrived(_ payload: [UInt8]) {
-    if payload == pendingPing { pendingPing = nil }
-    if let index = pingWaiters.firstIndex(where: { $0.payload == payload }) {
-      pingWaiters.remove(at: index).continuation.resume()
-    } else {
-      unmatchedPong = payload
-    }
-  }
-
-  // MARK: Pull-mode reading
-
-  private func readLoop() async {
-    do {
-      if !leftover.isEmpty {
-        var events: [ConnectionEvent] = []
-        leftover.withUnsafeBytes { buffer in
-          var offset = 0
-          while let event = machine.receive(buffer, offset: &offset) { events.append(event) }
-        }
-        leftover = []
-        for event in events where outcome == nil { try await handle(event) }
-        // Pongs the reader queued go out with the batch: the reader never waits for a write (two peers that both
-        // write large messages would each wait for the other to read).
-        scheduleFlush()
-      }
-      while outcome == nil {
-        if options.incomingOverflow == .suspend, queue.count - queueHead >= options.incomingCapacity {
-          await withUnsafeContinuation { continuation in
-            // Checked again here: see `receive()`.
-            if outcome != nil || queue.count - queueHead < options.incomingCapacity {
-              continuation.resume()
-            } else {
-              readerPaused = continuation
-            }
-          }
-          continue
-        }
-        var events: [ConnectionEvent] = []
-        let open = try await transport.read { buffer -> Bool in
-          if buffer.isEmpty {
-            if let event = machine.receiveEndOfStream() { events.append(event) }
-            return false
-          }
-          var offset = 0
-          while let event = machine.receive(buffer, offset: &offset) { events.append(event) }
-          return true
-        }
-        for event in events where outcome == nil { try await handle(event) }
-        scheduleFlush()
-        if !open && outcome == nil {
-          await closeTransport(finishing: .success(closingReasonAtEOF()))
-        }
-      }
-    } catch {
-      await closeTransport(finishing: .failure(error))
-    }
-  }
-
+  /// The reason the connection ends with when the peer closes TCP.
   private func closingReasonAtEOF() -> CloseReason {
-    machine.receivedCloseReason ?? (machine.state == .closed ? machine.closeReplyReason : failureReason)
+    if case .awaitingTransportClose(let reason) = lifecycle.phase { return reason }
+    return machine.receivedCloseReason ?? (machine.state == .closed ? machine.closeReplyReason : failureReason)
   }
 
   private func handle(_ event: ConnectionEvent) async throws {
     switch event {
     case .frame(let frame):
-      if options.incomingOverflow == .fail, queue.count - queueHead >= options.incomingCapacity {
-        if machine.close(CloseReason(.violatedPolicy, "Incoming channel overflow")) { try? await flush() }
-        await closeTransport(finishing: .failure(SessionError.incomingOverflow(options.incomingCapacity)))
+      if inbox.isFull(), case .fail(let reason) = policy.incomingOverflow() {
+        if machine.close(reason) { try? await drainOutput(waitingForTransport: true) }
+        await end(.failure(SessionError.incomingOverflow(inbox.capacity)))
         return
       }
       deliver(frame)
       if case .raw = machine.configuration.mode, frame.frameType == .close, machine.state == .closed {
-        await closeTransport(finishing: .success(frame.readReason() ?? CloseReason(.noStatus)))
+        await end(.success(frame.readReason() ?? CloseReason(.noStatus)))
       }
     case .pong(let payload):
       pongArrived(payload)
@@ -769,134 +798,94 @@ public actor WebSocketConnection {
       break
     case .closeReceived(let reason):
       let finalReason = reason ?? CloseReason(.noStatus)
-      if machine.state == .closingByPeer, machine.configuration.mode == .default,
-        queueHead < queue.count || applicationHoldsMessage
-      {
-        // RFC 6455 section 5.5.1: an endpoint "MAY delay sending a Close frame until its current message is sent".
-        // Messages that arrived before the close are unread or being handled: the application takes them (and
-        // answers them, as an echo does) first; the reply goes out when it asks for more, answers the last one,
-        // waits for the close reason, closes, or after a bounded delay: the close timeout while it reads, a moment
-        // for a message being handled (its answer ends the wait at once), one second for an application that has
-        // not read yet (it may never read).
-        deferEnd(.closeReply(finalReason))
-        return
-      }
+      if machine.state == .closingByPeer, deferEnd(.closeReply(finalReason)) { return }
       try await completeClose(finalReason, reply: machine.closeReplyReason)
     case .failed(let violation):
-      if machine.configuration.mode == .default, queueHead < queue.count || applicationHoldsMessage {
-        // The same courtesy for a violation: the messages before it are answered, then the connection fails.
-        deferEnd(.failure(violation))
-        return
-      }
+      if deferEnd(.failure(violation)) { return }
       await fail(with: violation)
     case .closedWithoutCloseFrame:
-      await closeTransport(
-        finishing: .success(CloseReason(.abnormalClosure, "Connection was closed without close frame")))
+      await end(.success(CloseReason(.abnormalClosure, "Connection was closed without close frame")))
     }
   }
 
-  /// Answers the peer's close (unless we sent ours already) and ends the connection: a server closes TCP at once
-  /// (RFC 6455 section 7.1.1: "the server ... SHOULD close the underlying TCP connection" first), a client waits a
-  /// bounded time for the server to do so.
-  private func completeClose(_ finalReason: CloseReason, reply: CloseReason) async throws {
+  /// Asks the policy whether the end waits for the application (messages before it are unread or being answered);
+  /// when it does, records it and arms the timer. Returns whether it was deferred.
+  private func deferEnd(_ end: SessionLifecycle.DeferredEnd) -> Bool {
+    let timing = policy.endTiming(
+      unreadMessages: inbox.count(), applicationHoldsMessage: inbox.applicationHoldsMessage,
+      applicationReads: inbox.applicationReads, at: clock.now)
+    guard case .deferred = timing else { return false }
+    lifecycle.phase = .awaitingApplication(end)
+    armTimer()
+    return true
+  }
+
+  /// Answers the peer's close (unless we sent ours already), then the policy says who closes TCP: the server at
+  /// once, the client after waiting (bounded) for the server.
+  private func completeClose(_ finalReason: CloseReason, reply: CloseReason?) async throws {
     if machine.state == .closingByPeer {
-      // The close frame goes behind the frames queued before it; flush writes them all.
+      // The close frame goes behind the frames queued before it.
       machine.close(reply)
-      try await flush()
+      try await drainOutput(waitingForTransport: true)
     }
-    if machine.configuration.role == .server {
-      await closeTransport(finishing: .success(finalReason))
-    } else {
-      await waitForServerClose(then: finalReason)
-    }
-  }
-
-  /// How the connection ends once the application has taken the messages before the end.
-  private enum DeferredEnd {
-    /// The reply to the peer's close, which carried this reason.
-    case closeReply(CloseReason)
-    /// The failure for this violation of the peer.
-    case failure(ProtocolViolation)
-  }
-
-  /// Waits (bounded) for the application to take and answer the messages that arrived before the end: until it
-  /// asks for more, answers the last one, waits for the close reason, closes, or a delay passes (the close timeout
-  /// while it reads, a moment for a message being handled, one second for an application that has not read yet).
-  private func deferEnd(_ end: DeferredEnd) {
-    deferredEnd = end
-    let timeout: Duration
-    if queueHead == queue.count {
-      timeout = min(options.closeTimeout, .milliseconds(250))
-    } else if applicationReads {
-      timeout = options.closeTimeout
-    } else {
-      timeout = min(options.closeTimeout, .seconds(1))
-    }
-    deferredCloseWatchdog = Task {
-      do { try await Task.sleep(for: timeout) } catch { return }
-      await self.completeDeferredClose()
+    switch policy.closeHandshakeCompleted(at: clock.now) {
+    case .closeNow:
+      await end(.success(finalReason))
+    case .awaitPeer:
+      lifecycle.phase = .awaitingTransportClose(finalReason)
+      armTimer()
     }
   }
 
   /// Fails the connection: the violation's close frame goes behind what is queued, then the transport closes.
   private func fail(with violation: ProtocolViolation) async {
     machine.releaseFailureClose()
-    try? await flush()
-    await closeTransport(finishing: .failure(violation))
+    try? await drainOutput(waitingForTransport: true)
+    await end(.failure(violation))
   }
 
   /// Ends the connection as deferred: the close reply (with `reply`, when the application closes), or the failure.
-  private func completeDeferredClose(reply: CloseReason? = nil) async {
-    guard let end = deferredEnd else { return }
-    deferredEnd = nil
-    deferredCloseWatchdog?.cancel()
-    switch end {
+  private func completeDeferredEnd(reply: CloseReason?? = nil) async {
+    guard let deferred = lifecycle.deferredEnd() else { return }
+    lifecycle.phase = machine.state == .closingByUs ? .closeSent : .open
+    policy.deferredEndCompleted()
+    switch deferred {
     case .closeReply(let finalReason):
       do {
         try await completeClose(finalReason, reply: reply ?? machine.closeReplyReason)
       } catch {
-        await closeTransport(finishing: .failure(error))
+        await end(.failure(error))
       }
     case .failure(let violation):
       await fail(with: violation)
     }
   }
 
-  /// Client side of RFC 6455 section 7.1.1: wait a bounded time for the server to close TCP, then close it.
-  private func waitForServerClose(then reason: CloseReason) async {
-    let timeout = options.closeTimeout
-    let watchdog = Task {
-      try await Task.sleep(for: timeout)
-      await self.closeTransport(finishing: .success(reason))
-    }
-    while outcome == nil {
-      let eof = (try? await transport.read { $0.isEmpty }) ?? true
-      if eof { break }
-    }
-    watchdog.cancel()
-    await closeTransport(finishing: .success(reason))
-  }
+  // MARK: The end
 
-  private func closeTransport(finishing proposed: Result<CloseReason, any Error>) async {
-    guard outcome == nil else { return }
+  /// Ends the connection with `proposed` (once): closes the transport and wakes everyone who waits.
+  private func end(_ proposed: Result<CloseReason, any Error>) async {
+    guard !lifecycle.hasEnded() else { return }
     var result = proposed
-    if case .failure(let violation)? = deferredEnd {
+    if case .failure(let violation)? = lifecycle.deferredEnd() {
       // The transport ends (EOF, a timeout) while a failure waited for the application: the failure it is.
-      deferredEnd = nil
-      deferredCloseWatchdog?.cancel()
       machine.releaseFailureClose()
       result = .failure(violation)
     }
-    outcome = result
-    pinger?.cancel()
-    if !transportClosed {
-      transportClosed = true
-      await transport.close()
+    lifecycle.phase = .ended(result)
+    reader.finished = true
+    policy.ended(at: clock.now, handlerRunning: handlerTask != nil)
+    if policy.nextDeadline == nil {
+      timerTask?.cancel()
+      timerTask = nil
+      timerDeadline = nil
+    } else {
+      armTimer()
     }
-    if let receiver {
-      self.receiver = nil
-      if queueHead < queue.count {
-        receiver.resume(returning: dequeue())
+    await transport.close()
+    if let receiver = inbox.takeReceiver() {
+      if inbox.count() > 0 {
+        receiver.resume(returning: inbox.take())
       } else {
         switch result {
         case .success: receiver.resume(returning: nil)
@@ -904,18 +893,12 @@ public actor WebSocketConnection {
         }
       }
     }
-    if let paused = readerPaused {
-      readerPaused = nil
-      paused.resume()
-    }
-    let reason: CloseReason
-    switch result {
-    case .success(let value): reason = value
-    case .failure: reason = failureReason
-    }
-    for waiter in closeWaiters { waiter.resume(returning: reason) }
-    closeWaiters.removeAll()
-    for waiter in pingWaiters { waiter.continuation.resume(throwing: ConnectionUsageError.alreadyClosed) }
-    pingWaiters.removeAll()
+    reader.takeParkedPump()?.resume()
+    let reason = finalReason() ?? failureReason
+    for waiter in lifecycle.closeWaiters { waiter.resume(returning: reason) }
+    lifecycle.closeWaiters.removeAll()
+    for observer in lifecycle.endObservers { observer(reason) }
+    lifecycle.endObservers.removeAll()
+    pings.failAll(with: closedError())
   }
 }

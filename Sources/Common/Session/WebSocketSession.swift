@@ -62,19 +62,35 @@ extension WebSocketSession {
   public func flush() async throws { try await connection.flush() }
 
   /// Closes with `reason` (default 1000), waits a bounded time for the peer's close, and returns the final reason.
+  ///
+  /// - Throws: ``ConnectionClosedError`` when the session had already ended; ``ConnectionUsageError`` for a code
+  ///   that may not be sent (1006, 1015; RFC 6455 section 7.4.1). 1005 sends a close frame without a code.
   @discardableResult
-  public func close(_ reason: CloseReason = CloseReason(.normal)) async -> CloseReason {
-    await connection.close(reason)
+  public func close(_ reason: CloseReason = CloseReason(.normal)) async throws -> CloseReason {
+    try await connection.close(reason)
   }
 
-  /// Closes because of `error`: 1000 for cancellation, else 1011 with the error's description (cut to 123 bytes),
-  /// as Ktor's `closeExceptionally`.
+  /// Closes because of `error`: 1001 (going away) for cancellation, else 1011 with the error's description (cut
+  /// to 123 bytes), as Ktor's `closeExceptionally`. Does nothing when the session has ended already.
   public func closeExceptionally(_ error: any Error) async {
     if error is CancellationError {
-      await connection.close(CloseReason(.normal))
+      _ = try? await connection.close(CloseReason(.goingAway))
     } else {
-      await connection.close(CloseReason(.internalError, "\(error)"))
+      _ = try? await connection.close(CloseReason(.internalError, "\(error)"))
     }
+  }
+
+  /// Cancels the session (Ktor's `cancel()`): a waiting receive throws `CancellationError`, and the session closes
+  /// with 1001 (going away) within the close timeout, so the peer sees a clean close rather than 1006.
+  public func cancel() {
+    let connection = connection
+    Task { await connection.cancel() }
+  }
+
+  /// Changes settings of the running session and returns once they apply (Ktor lets a handler set
+  /// `pingIntervalMillis`, `timeoutMillis`, `maxFrameSize` and `masking` on its session).
+  public func updateSettings(_ change: @Sendable (inout WebSocketConnection.RuntimeSettings) -> Void) async {
+    await connection.updateSettings(change)
   }
 
   /// The reason the session closed; waits until it has.
@@ -144,8 +160,9 @@ public struct OutgoingFrames: Sendable {
     }
   }
 
-  /// Ends the outgoing side (Ktor's `outgoing.close()`): starts the closing handshake with 1000.
+  /// Ends the outgoing side (Ktor's `outgoing.close()`): starts the closing handshake with 1000; does nothing when
+  /// the session has ended already.
   public func close() async {
-    _ = await connection.close(CloseReason(.normal))
+    _ = try? await connection.close(CloseReason(.normal))
   }
 }

@@ -27,3 +27,10 @@ public struct EventLoopClock: Clock {
     try await loop.sleep(for: remaining)
   }
 }
+
+extension EventLoopClock: SessionClock {
+  /// Sleeps until `deadline` on the loop's timers (``SessionClock``'s requirement).
+  public func sleep(until deadline: ContinuousClock.Instant) async throws {
+    try await sleep(until: deadline, tolerance: nil)
+  }
+}

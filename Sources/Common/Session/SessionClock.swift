@@ -1,0 +1,29 @@
+/// The time source of a session's timers: the close timeout, the deferred close reply, keepalive pings and their
+/// pongs, the server handler's grace after the end. Injected through ``WebSocketConnection/Options/clock`` so that
+/// the session's policy can be tested without real time (``ManualSessionClock``).
+///
+/// Instants are those of `ContinuousClock`; only the way of waiting differs between clocks.
+public protocol SessionClock: Sendable {
+  /// The current instant.
+  var now: ContinuousClock.Instant { get }
+
+  /// Suspends until `deadline` has passed (at once when it already has).
+  ///
+  /// - Throws: `CancellationError` when the waiting task is cancelled first.
+  func sleep(until deadline: ContinuousClock.Instant) async throws
+}
+
+/// The default clock: `ContinuousClock` and `Task.sleep`. A transport that has timers of its own (the event loop's)
+/// offers a better one through ``Transport/sessionClock``.
+public struct SystemSessionClock: SessionClock {
+  /// Creates the clock.
+  public init() {}
+
+  /// `ContinuousClock.now`.
+  public var now: ContinuousClock.Instant { ContinuousClock.now }
+
+  /// `Task.sleep(until:clock: .continuous)`.
+  public func sleep(until deadline: ContinuousClock.Instant) async throws {
+    try await Task.sleep(until: deadline, clock: .continuous)
+  }
+}

@@ -1,0 +1,78 @@
+/// The frames a session received and the application has not taken yet, and the application's side of receiving.
+///
+/// Invariants: ``receiver`` is set only while no frame is queued (a frame that arrives goes straight to it); a frame
+/// leaves by move, so the application holds the only reference to its payload (a large one can be recycled once
+/// written back). The queue holds at most ``capacity`` frames plus the rest of one read when the overflow policy
+/// suspends reading (the session stops reading once it is full).
+struct SessionInbox {
+  private var frames: [Frame] = []
+  private var head = 0
+  /// Whole messages (raw: frames) buffered before the overflow policy applies; `Int.max` for unlimited.
+  var capacity: Int
+  /// The task waiting in ``WebSocketConnection/receive()``. Unsafe rather than checked: the checked kind is a
+  /// resilient type, so every `if let` on the delivery path went through its value witnesses (1 % of the server at
+  /// 64 B), and each wait allocated its canary. Resumed only after ``takeReceiver()`` cleared it.
+  private var receiver: UnsafeContinuation<Frame?, any Error>?
+  /// The application has asked for a frame at least once (the close reply then waits longer for it).
+  private(set) var applicationReads = false
+  /// The application holds a frame it took and has not asked for the next one yet: it may be answering it.
+  private(set) var applicationHoldsMessage = false
+  /// A frame has been delivered: a waiting receive prefers the loop only in a session that has seen traffic.
+  private(set) var hasDelivered = false
+
+  init(capacity: Int) {
+    self.capacity = capacity
+  }
+
+  /// The number of frames waiting. Mutating on purpose: the inbox lives in an actor's stored property, where a
+  /// non-mutating read may copy the whole value (retaining its array) on every check.
+  @inline(__always)
+  mutating func count() -> Int { frames.count - head }
+
+  /// Whether the queue holds ``capacity`` frames or more.
+  @inline(__always)
+  mutating func isFull() -> Bool { frames.count - head >= capacity }
+
+  /// Queues a frame that arrived.
+  @inline(__always)
+  mutating func append(_ frame: Frame) {
+    frames.append(frame)
+    hasDelivered = true
+  }
+
+  /// The application asks for the next frame: it no longer holds the last one. Returns the next frame, if any.
+  @inline(__always)
+  mutating func applicationAsks() -> Frame? {
+    applicationReads = true
+    applicationHoldsMessage = false
+    guard head < frames.count else { return nil }
+    return take()
+  }
+
+  /// Takes the next frame (by move) for the application, which then holds it; the queue must not be empty.
+  @inline(__always)
+  mutating func take() -> Frame {
+    applicationHoldsMessage = true
+    var frame = Frame.binary([])
+    swap(&frame, &frames[head])
+    head += 1
+    if head == frames.count {
+      frames.removeAll(keepingCapacity: true)
+      head = 0
+    }
+    return frame
+  }
+
+  /// Stores the waiting receive.
+  mutating func park(_ continuation: UnsafeContinuation<Frame?, any Error>) {
+    receiver = continuation
+  }
+
+  /// Removes and returns the waiting receive, if any.
+  @inline(__always)
+  mutating func takeReceiver() -> UnsafeContinuation<Frame?, any Error>? {
+    guard let receiver else { return nil }
+    self.receiver = nil
+    return receiver
+  }
+}

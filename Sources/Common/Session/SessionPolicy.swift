@@ -1,0 +1,287 @@
+/// The session's rules about time and about ending, sans-I/O: it keeps the deadlines, the session reports what
+/// happens (a close sent, the peer's close, a ping, a pong, the end), and it answers with decisions and with the
+/// ``Action``s that are due when the session's timer fires. It never waits and never reads a clock: every instant
+/// comes from the caller (``WebSocketConnection`` reads its injected ``SessionClock``), so each rule is tested with
+/// made-up instants.
+///
+/// Rules (each one in one place here):
+/// - the deferred close reply and its bounds (``endTiming(unreadMessages:applicationHoldsMessage:applicationReads:at:)``);
+/// - who closes TCP first (``closeHandshakeCompleted(at:)``);
+/// - the close timeout (``closeSent(at:)``);
+/// - keepalive pings and the ping timeout (``started(at:)``, ``pingSent(id:at:timeout:keepalive:)``,
+///   ``pongReceived(id:at:)``);
+/// - incoming overflow (``incomingOverflow()``);
+/// - the server handler's grace after the end (``ended(at:handlerRunning:)``).
+public struct SessionPolicy: Sendable {
+  /// The settings the rules read; changed at run time with ``update(_:at:)``.
+  public struct Settings: Sendable, Hashable {
+    /// Which end of the connection this is (it decides who closes TCP first).
+    public var role: ConnectionStateMachine.Role
+    /// Default or raw session (raw sessions have no keepalive pings and no deferred close reply).
+    public var mode: ConnectionStateMachine.Mode
+    /// How long to wait for the peer's close frame after ours, and (client) for the server to close TCP after the
+    /// closing handshake. Default 5 s.
+    public var closeTimeout: Duration = .seconds(5)
+    /// How often to send a keepalive ping; `nil` (the default) sends none.
+    public var pingInterval: Duration?
+    /// How long a keepalive ping waits for its pong; `nil` (the default) is twice ``pingInterval``.
+    public var pingTimeout: Duration?
+    /// Whole messages (raw: frames) buffered before ``incomingOverflow`` applies. Default 64.
+    public var incomingCapacity: Int = 64
+    /// What a full incoming queue does. Default ``WebSocketConnection/Options/Overflow/suspend``.
+    public var incomingOverflow: WebSocketConnection.Options.Overflow = .suspend
+    /// How long a server handler may run on after its connection ended before its task is cancelled; `nil` never
+    /// cancels it. Default 1 s.
+    public var handlerGrace: Duration? = .seconds(1)
+
+    /// Creates settings for `role` and `mode` with the defaults above.
+    public init(role: ConnectionStateMachine.Role, mode: ConnectionStateMachine.Mode = .default) {
+      self.role = role
+      self.mode = mode
+    }
+
+    /// The keepalive pong's time limit: ``pingTimeout``, else twice ``pingInterval``.
+    var keepaliveTimeout: Duration? { pingTimeout ?? pingInterval.map { $0 * 2 } }
+  }
+
+  /// Something the session must do now, because a deadline passed.
+  public enum Action: Sendable, Hashable {
+    /// Send a keepalive ping and report it with ``pingSent(id:at:timeout:keepalive:)``.
+    case sendKeepalivePing
+    /// The ping `id` got no pong within `limit`. A keepalive ping closes the connection with 1011 "Ping timeout"
+    /// (Ktor's behaviour) and fails it with ``WebSocketConnection/SessionError/pingTimeout(_:)``; a caller's
+    /// ``WebSocketConnection/ping(_:timeout:)`` throws that error and the connection stays open.
+    case pingTimedOut(id: UInt64, keepalive: Bool, limit: Duration)
+    /// The end that waited for the application (the reply to the peer's close, or a violation's close frame) is
+    /// due now.
+    case completeDeferredEnd
+    /// Close the transport: the peer did not answer our close frame in time, or (client) the server did not close
+    /// TCP after the closing handshake. The connection ends with the close reason known so far.
+    case closeTransport
+    /// Cancel the server handler's task: the connection ended ``Settings/handlerGrace`` ago.
+    case cancelHandler
+  }
+
+  /// When the end that the peer started (its close frame, or its violation) goes out.
+  public enum EndTiming: Sendable, Hashable {
+    /// Reply (or fail) now.
+    case now
+    /// Wait for the application to take and answer the messages that came before the end, at most until this
+    /// instant (RFC 6455 section 5.5.1: an endpoint "MAY delay sending a Close frame until its current message is
+    /// sent").
+    case deferred(until: ContinuousClock.Instant)
+  }
+
+  /// Who closes TCP once close frames went both ways.
+  public enum TransportCloser: Sendable, Hashable {
+    /// This end, at once: the server ("the server ... SHOULD close the underlying TCP connection" first, RFC 6455
+    /// section 7.1.1).
+    case closeNow
+    /// The peer: the client waits until this instant for the server to close TCP, then closes it itself ("the
+    /// client SHOULD wait for the server to close the connection but MAY close the connection at any time after
+    /// sending and receiving a Close message", RFC 6455 section 7.1.1).
+    case awaitPeer(until: ContinuousClock.Instant)
+  }
+
+  /// What an incoming message does when the incoming queue is full.
+  public enum OverflowDecision: Sendable, Hashable {
+    /// Queue it and stop reading until the application takes one (backpressure).
+    case suspendReading
+    /// Close with this reason (1008) and fail with ``WebSocketConnection/SessionError/incomingOverflow(_:)``.
+    case fail(CloseReason)
+  }
+
+  /// A ping that waits for its pong.
+  private struct PendingPing: Sendable, Hashable {
+    var id: UInt64
+    var sentAt: ContinuousClock.Instant
+    var deadline: ContinuousClock.Instant
+    var limit: Duration
+    var keepalive: Bool
+  }
+
+  /// The settings in force.
+  public private(set) var settings: Settings
+  /// Our close frame went out at this instant's deadline minus the close timeout: the peer's close is due by then.
+  private var closeDeadline: ContinuousClock.Instant?
+  /// The client waits until then for the server to close TCP.
+  private var transportCloseDeadline: ContinuousClock.Instant?
+  /// The end that waits for the application is due then.
+  private var deferredEndDeadline: ContinuousClock.Instant?
+  /// The next keepalive ping is due then (`nil` while one waits for its pong, or without keepalive).
+  private var nextKeepalive: ContinuousClock.Instant?
+  private var pendingPings: [PendingPing] = []
+  /// The handler's task is cancelled then.
+  private var handlerDeadline: ContinuousClock.Instant?
+  private var hasEnded = false
+
+  /// A policy with `settings`.
+  public init(settings: Settings) {
+    self.settings = settings
+  }
+
+  /// The earliest deadline, when the session's timer should fire next; `nil` when nothing is due ever.
+  public var nextDeadline: ContinuousClock.Instant? {
+    var earliest: ContinuousClock.Instant?
+    func consider(_ instant: ContinuousClock.Instant?) {
+      guard let instant else { return }
+      if earliest.map({ instant < $0 }) ?? true { earliest = instant }
+    }
+    consider(closeDeadline)
+    consider(transportCloseDeadline)
+    consider(deferredEndDeadline)
+    consider(nextKeepalive)
+    consider(handlerDeadline)
+    for ping in pendingPings { consider(ping.deadline) }
+    return earliest
+  }
+
+  // MARK: Events
+
+  /// The connection is open and reading: the first keepalive ping is due one interval from `now`.
+  public mutating func started(at now: ContinuousClock.Instant) {
+    scheduleKeepalive(after: now)
+  }
+
+  /// Changes the settings; a new ping interval takes effect at once (the next keepalive ping is due one new
+  /// interval from `now`, unless one is waiting for its pong).
+  public mutating func update(_ newSettings: Settings, at now: ContinuousClock.Instant) {
+    let intervalChanged = newSettings.pingInterval != settings.pingInterval
+    settings = newSettings
+    if intervalChanged && !pendingPings.contains(where: \.keepalive) {
+      nextKeepalive = nil
+      scheduleKeepalive(after: now)
+    }
+  }
+
+  /// A ping went out (a keepalive one after ``Action/sendKeepalivePing``, or a caller's); its pong is due within
+  /// `timeout` (a keepalive ping: ``Settings/pingTimeout``, else twice the interval).
+  public mutating func pingSent(id: UInt64, at now: ContinuousClock.Instant, timeout: Duration?, keepalive: Bool) {
+    guard !hasEnded, let limit = timeout ?? (keepalive ? settings.keepaliveTimeout : nil) else { return }
+    if keepalive { nextKeepalive = nil }
+    pendingPings.append(
+      PendingPing(id: id, sentAt: now, deadline: now.advanced(by: limit), limit: limit, keepalive: keepalive))
+  }
+
+  /// The pong of ping `id` arrived: its deadline is dropped; after a keepalive pong the next keepalive ping is due
+  /// one interval after the ping went out (at once if that has passed).
+  public mutating func pongReceived(id: UInt64, at now: ContinuousClock.Instant) {
+    guard let index = pendingPings.firstIndex(where: { $0.id == id }) else { return }
+    let ping = pendingPings.remove(at: index)
+    if ping.keepalive { scheduleKeepalive(after: ping.sentAt) }
+  }
+
+  /// A caller's ping stopped waiting for its own reasons (its send failed): its deadline is dropped.
+  public mutating func pingAbandoned(id: UInt64) {
+    pendingPings.removeAll { $0.id == id }
+  }
+
+  /// Our close frame went out: the peer's close frame is due within the close timeout.
+  public mutating func closeSent(at now: ContinuousClock.Instant) {
+    guard !hasEnded, closeDeadline == nil else { return }
+    closeDeadline = now.advanced(by: settings.closeTimeout)
+  }
+
+  /// The peer's close frame (or a violation of the peer) arrived. In a default session, when messages that came
+  /// before it are unread or being handled, the reply waits for the application, bounded: the close timeout while
+  /// the application reads, 250 ms for a message being handled (its answer ends the wait at once), 1 s for an
+  /// application that has not read yet (it may never read). Raw sessions reply themselves: ``EndTiming/now``.
+  public mutating func endTiming(
+    unreadMessages: Int, applicationHoldsMessage: Bool, applicationReads: Bool, at now: ContinuousClock.Instant
+  ) -> EndTiming {
+    guard settings.mode == .default, unreadMessages > 0 || applicationHoldsMessage else { return .now }
+    let delay: Duration
+    if unreadMessages == 0 {
+      delay = min(settings.closeTimeout, .milliseconds(250))
+    } else if applicationReads {
+      delay = settings.closeTimeout
+    } else {
+      delay = min(settings.closeTimeout, .seconds(1))
+    }
+    let deadline = now.advanced(by: delay)
+    deferredEndDeadline = deadline
+    return .deferred(until: deadline)
+  }
+
+  /// The deferred end went out (the application took its messages, closed, or the deadline passed).
+  public mutating func deferredEndCompleted() {
+    deferredEndDeadline = nil
+  }
+
+  /// Close frames went both ways: the server closes TCP now, the client waits (bounded) for the server to.
+  public mutating func closeHandshakeCompleted(at now: ContinuousClock.Instant) -> TransportCloser {
+    closeDeadline = nil
+    switch settings.role {
+    case .server:
+      return .closeNow
+    case .client:
+      let deadline = transportCloseDeadline ?? now.advanced(by: settings.closeTimeout)
+      transportCloseDeadline = deadline
+      return .awaitPeer(until: deadline)
+    }
+  }
+
+  /// What a message does that arrives while the incoming queue holds ``Settings/incomingCapacity`` of them.
+  public func incomingOverflow() -> OverflowDecision {
+    switch settings.incomingOverflow {
+    case .suspend: .suspendReading
+    case .fail: .fail(CloseReason(.violatedPolicy, "Incoming channel overflow"))
+    }
+  }
+
+  /// The connection ended (the transport is closed): every deadline is dropped; a server handler that still runs
+  /// is cancelled after ``Settings/handlerGrace``.
+  public mutating func ended(at now: ContinuousClock.Instant, handlerRunning: Bool) {
+    hasEnded = true
+    closeDeadline = nil
+    transportCloseDeadline = nil
+    deferredEndDeadline = nil
+    nextKeepalive = nil
+    pendingPings.removeAll()
+    if handlerRunning, let grace = settings.handlerGrace { handlerDeadline = now.advanced(by: grace) }
+  }
+
+  /// The server handler returned: it needs no cancelling.
+  public mutating func handlerFinished() {
+    handlerDeadline = nil
+  }
+
+  /// The actions due at `now`, each deadline that passed dropped; call when the timer fires.
+  public mutating func timerFired(at now: ContinuousClock.Instant) -> [Action] {
+    var actions: [Action] = []
+    if let deadline = handlerDeadline, deadline <= now {
+      handlerDeadline = nil
+      actions.append(.cancelHandler)
+    }
+    guard !hasEnded else { return actions }
+    if let deadline = deferredEndDeadline, deadline <= now {
+      deferredEndDeadline = nil
+      actions.append(.completeDeferredEnd)
+    }
+    if let deadline = closeDeadline, deadline <= now {
+      closeDeadline = nil
+      actions.append(.closeTransport)
+    } else if let deadline = transportCloseDeadline, deadline <= now {
+      transportCloseDeadline = nil
+      actions.append(.closeTransport)
+    }
+    let expired = pendingPings.filter { $0.deadline <= now }
+    pendingPings.removeAll { $0.deadline <= now }
+    for ping in expired {
+      actions.append(.pingTimedOut(id: ping.id, keepalive: ping.keepalive, limit: ping.limit))
+    }
+    if let deadline = nextKeepalive, deadline <= now {
+      nextKeepalive = nil
+      actions.append(.sendKeepalivePing)
+    }
+    return actions
+  }
+
+  private mutating func scheduleKeepalive(after instant: ContinuousClock.Instant) {
+    guard !hasEnded, settings.mode == .default, let interval = settings.pingInterval else {
+      nextKeepalive = nil
+      return
+    }
+    nextKeepalive = instant.advanced(by: interval)
+  }
+}
