@@ -157,6 +157,22 @@ struct HandshakeTests {
     #expect(throws: Never.self) { try ServerHandshake.validate(parsed) }
   }
 
+  @Test("a Sec-WebSocket-Protocol request header is an offer, merged behind the configured subprotocols, each once")
+  func subprotocolHeaderMerged() throws {
+    var custom = HTTPHeaders()
+    custom.add(name: "sec-websocket-protocol", value: "chat, superchat")
+    custom.add(name: "Sec-WebSocket-Protocol", value: "v2")
+    let handshake = ClientHandshake(host: "h", target: "/", subprotocols: ["v2"], headers: custom)
+    #expect(handshake.subprotocols == ["v2", "chat", "superchat"])
+    #expect(handshake.request.headers.values(name: "Sec-WebSocket-Protocol") == ["v2, chat, superchat"])
+    let accept = WebSocketAccept.value(forKey: handshake.key)
+    let response = try #require(
+      try Self.parseResponse(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+          + "Sec-WebSocket-Accept: \(accept)\r\nSec-WebSocket-Protocol: superchat\r\n\r\n"))
+    #expect(try handshake.validate(response).subprotocol == "superchat")
+  }
+
   @Test("the client validates status, Upgrade, Connection, accept, subprotocol and extensions")
   func clientValidatesResponse() throws {
     let handshake = ClientHandshake(

@@ -39,7 +39,7 @@ await withTaskGroup(of: Void.self) { tasks in
             head = 0
           }
         }
-        await session.close()
+        _ = try? await session.close()
       } catch {
         print("session failed: \(error)")
       }

@@ -20,6 +20,9 @@ public enum WebSockets {
     public var closeTimeout: Duration = .seconds(5)
     /// The time allowed to connect, finish TLS and the opening handshake. Default 10 s.
     public var handshakeTimeout: Duration = .seconds(10)
+    /// The time source of every session's timers (close timeout, pings); `nil` (the default) uses the
+    /// transport's (the event loop's timers). Tests inject a ``ManualSessionClock``.
+    public var sessionClock: (any SessionClock)?
     /// Subprotocols offered on every request, in preference order (Ktor makes users set the header by hand).
     public var subprotocols: [String] = []
     /// The converter for `sendSerialized` / `receiveDeserialized`; default none.
@@ -42,6 +45,7 @@ public enum WebSockets {
       options.incomingCapacity = incomingCapacity
       options.incomingOverflow = incomingOverflow
       options.closeTimeout = closeTimeout
+      options.clock = sessionClock
       return options
     }
   }

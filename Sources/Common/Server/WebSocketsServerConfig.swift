@@ -25,6 +25,9 @@ extension WebSockets {
     /// task is cancelled, so that a handler waiting on something else (a sleep, another stream) ends too; `nil`
     /// never cancels it. Default 1 s.
     public var handlerGracePeriod: Duration? = .seconds(1)
+    /// The time source of every session's timers (close timeout, pings, the handler's grace); `nil` (the default)
+    /// uses the transport's (the event loop's timers). Tests inject a ``ManualSessionClock``.
+    public var sessionClock: (any SessionClock)?
     /// The time a client has to send its whole upgrade request; slower clients are dropped. Default 10 s.
     public var handshakeTimeout: Duration = .seconds(10)
     /// Limits on the request head (bytes and header fields); a bigger head is answered 431. Default 16 KiB and 100.
@@ -60,6 +63,7 @@ extension WebSockets {
       options.incomingCapacity = incomingCapacity
       options.incomingOverflow = incomingOverflow
       options.handlerGrace = handlerGracePeriod
+      options.clock = sessionClock
       return options
     }
   }

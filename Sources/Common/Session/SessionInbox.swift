@@ -63,6 +63,12 @@ struct SessionInbox {
     return frame
   }
 
+  /// The application sent the last frame of a message: it has answered the one it holds, if any.
+  @inline(__always)
+  mutating func applicationAnswered() {
+    applicationHoldsMessage = false
+  }
+
   /// Stores the waiting receive.
   mutating func park(_ continuation: UnsafeContinuation<Frame?, any Error>) {
     receiver = continuation

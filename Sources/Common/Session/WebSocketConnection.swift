@@ -294,10 +294,13 @@ public actor WebSocketConnection {
     if frame.frameType == .close { closeWentOut() }
     let mustFlush = machine.outputCount >= Self.coalescingLimit
     if !mustFlush { scheduleFlush() }
-    // The application answered the last message before the peer's close: the close reply can go now (in a task
-    // of its own, so that this send does not wait for the end of the closing handshake).
-    if lifecycle.deferredEnd() != nil, inbox.count() == 0, frame.fin, !frame.frameType.isControl {
-      Task(executorPreference: transport.taskExecutor) { await self.completeDeferredEnd() }
+    if frame.fin, !frame.frameType.isControl {
+      inbox.applicationAnswered()
+      // The application answered the last message before the peer's close: the close reply can go now (in a task
+      // of its own, so that this send does not wait for the end of the closing handshake).
+      if lifecycle.deferredEnd() != nil, inbox.count() == 0 {
+        Task(executorPreference: transport.taskExecutor) { await self.completeDeferredEnd() }
+      }
     }
     return mustFlush
   }
@@ -523,17 +526,21 @@ public actor WebSocketConnection {
   public func handlerFinished() {
     handlerTask = nil
     policy.handlerFinished()
+    armTimer()
   }
 
   // MARK: Timers
 
-  /// Makes sure the timer fires by the policy's next deadline. A timer armed for an earlier instant stays: it
-  /// finds nothing due, or something, and arms the next one.
+  /// Arms the session's one timer for exactly the policy's next deadline (a task sleeping on the clock), or
+  /// disarms it when nothing is due. Deadlines change rarely (a close, a keepalive round trip, the end), so a task
+  /// per change costs nothing on the message path.
   private func armTimer() {
-    guard let deadline = policy.nextDeadline else { return }
-    if let armed = timerDeadline, armed <= deadline { return }
+    let deadline = policy.nextDeadline
+    guard deadline != timerDeadline else { return }
     timerTask?.cancel()
+    timerTask = nil
     timerDeadline = deadline
+    guard let deadline else { return }
     let clock = clock
     timerTask = Task(executorPreference: transport.taskExecutor) {
       do { try await clock.sleep(until: deadline) } catch { return }
@@ -875,13 +882,7 @@ public actor WebSocketConnection {
     lifecycle.phase = .ended(result)
     reader.finished = true
     policy.ended(at: clock.now, handlerRunning: handlerTask != nil)
-    if policy.nextDeadline == nil {
-      timerTask?.cancel()
-      timerTask = nil
-      timerDeadline = nil
-    } else {
-      armTimer()
-    }
+    armTimer()
     await transport.close()
     if let receiver = inbox.takeReceiver() {
       if inbox.count() > 0 {
