@@ -18,6 +18,9 @@ BIN=.build/release
 echo "building (release)..." >&2
 # The root package is reached through a symlink, so SwiftPM does not notice files added there: re-plan every time.
 rm -f .build/release.yaml
+# SwiftPM has been seen not to recompile a dependent module after a struct of Wisp changed its layout (a stale
+# object then crashed with a bad pointer): touch the executables so that they are always rebuilt (a few seconds).
+touch Sources/*/main.swift ../Sources/ws/*.swift
 IMPLS=${IMPLS:-all}
 if [[ $IMPLS == wisp ]]; then
   SERVERS=(ceiling wisp); CLIENTS=(wsload wisp); DEFLATE_SERVERS=(wisp)

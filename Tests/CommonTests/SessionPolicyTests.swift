@@ -135,6 +135,17 @@ struct SessionPolicyTests {
     #expect(policy.timerFired(at: at(.milliseconds(250))) == [.completeDeferredEnd])
   }
 
+  @Test("deferred reply: the close timeout while the task handed the message has not run, then 250 ms")
+  func deferUntilApplicationRuns() {
+    var policy = policy(role: .server) { $0.closeTimeout = .seconds(7) }
+    let timing = policy.endTiming(
+      unreadMessages: 0, applicationHoldsMessage: true, applicationAwake: false, applicationReads: true, at: start)
+    #expect(timing == .deferred(until: at(.seconds(7))))
+    policy.applicationRan(at: at(.seconds(2)))
+    #expect(policy.nextDeadline == at(.milliseconds(2250)))
+    #expect(policy.timerFired(at: at(.milliseconds(2250))) == [.completeDeferredEnd])
+  }
+
   @Test("deferred reply: the close timeout while the application reads unread messages")
   func deferWhileReading() {
     var policy = policy(role: .server) { $0.closeTimeout = .seconds(7) }

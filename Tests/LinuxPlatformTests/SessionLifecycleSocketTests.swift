@@ -32,7 +32,10 @@ struct SessionLifecycleSocketTests {
       await session.connection.terminate()
       var iterator = outcomes.makeAsyncIterator()
       #expect(await iterator.next() == "closed")
-      #expect(ContinuousClock.now - dropped < .seconds(1))
+      // About 20-40 ms on an idle machine (the handler's next send after the EOF throws); the bound leaves room for
+      // a suite that runs everything at once on two cores.
+      let waited = ContinuousClock.now - dropped
+      #expect(waited < .seconds(3), "the handler ran on for \(waited) after the disconnect")
     }
   }
 

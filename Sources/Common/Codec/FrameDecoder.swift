@@ -43,27 +43,33 @@ public struct FrameDecoder: Sendable {
   private enum Phase: Sendable {
     /// Reading a header; `headerBytes` holds what arrived so far when a header was split across inputs.
     case header
-    /// Reading the payload of `header`.
-    case payload
+    /// Reading the payload of this frame; `payload` holds what arrived so far.
+    case payload(FrameHeader)
   }
 
   /// The decoder's configuration; may change between frames (for example once extensions are negotiated).
   public var configuration: Configuration
   private var phase: Phase = .header
   private var headerBytes: [UInt8] = []
-  private var header = FrameHeader(fin: true, opcode: .binary, maskingKey: nil, payloadLength: 0)
   private var payload: [UInt8] = []
+  /// Where a large payload's storage comes from when a spare buffer is available; `nil` allocates every time.
+  private let recycler: LargeBufferRecycler?
 
   /// Creates a decoder.
-  public init(configuration: Configuration) {
+  ///
+  /// - Parameter recycler: spare buffers for large payloads (the session passes the process's
+  ///   ``LargeBufferRecycler/shared``); `nil` (the default) allocates each payload.
+  public init(configuration: Configuration, recycler: LargeBufferRecycler? = nil) {
     self.configuration = configuration
+    self.recycler = recycler
     headerBytes.reserveCapacity(FrameHeader.maxSize)
   }
 
   /// The header and received payload of a frame whose payload is still arriving, so that a caller can inspect
   /// data early (for example to fail fast on invalid UTF-8, RFC 6455 section 8.1); `nil` between frames.
   public var partialFrame: (header: FrameHeader, payload: [UInt8])? {
-    phase == .payload ? (header, payload) : nil
+    if case .payload(let header) = phase { return (header, payload) }
+    return nil
   }
 
   /// Decodes from `input`, starting at `offset` and advancing it past the bytes consumed.
@@ -73,7 +79,11 @@ public struct FrameDecoder: Sendable {
   public mutating func decode(
     _ input: UnsafeRawBufferPointer, offset: inout Int
   ) throws(ProtocolViolation) -> Result {
-    if phase == .header {
+    let header: FrameHeader
+    switch phase {
+    case .payload(let inProgress):
+      header = inProgress
+    case .header:
       guard let parsed = try readHeader(input, offset: &offset) else { return .needMoreData }
       header = parsed
       if parsed.payloadLength == 0 {
@@ -88,8 +98,8 @@ public struct FrameDecoder: Sendable {
         let bytes = parsed.maskingKey.map { Masking.maskedCopy($0, of: source) } ?? [UInt8](source)
         return .frame(DecodedFrame(header: parsed, payload: bytes))
       }
-      phase = .payload
-      if let spare = LargeBufferRecycler.shared.take(minimumCapacity: parsed.payloadLength) {
+      phase = .payload(parsed)
+      if let spare = recycler?.take(minimumCapacity: parsed.payloadLength) {
         // A spare buffer that holds the whole payload: already allocated, so taking it pins no new memory.
         payload = spare
       } else {
@@ -103,10 +113,10 @@ public struct FrameDecoder: Sendable {
     let take = min(wanted, input.count - offset)
     if take > 0 {
       let start = payload.count
-      if start + take > payload.capacity { growPayload(toHold: start + take) }
+      if start + take > payload.capacity { growPayload(toHold: start + take, of: header) }
       payload.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[offset..<offset + take]))
       offset += take
-      unmaskPayload(from: start)
+      unmaskPayload(from: start, key: header.maskingKey)
     }
     guard payload.count == header.payloadLength else { return .needMoreData }
     phase = .header
@@ -117,7 +127,8 @@ public struct FrameDecoder: Sendable {
 
   /// How many payload bytes of the frame in progress are still to arrive; 0 between frames.
   public var outstandingPayloadCount: Int {
-    phase == .payload ? header.payloadLength - payload.count : 0
+    if case .payload(let header) = phase { return header.payloadLength - payload.count }
+    return 0
   }
 
   /// Lets `fill` write payload bytes of the frame in progress straight into the frame's storage, so that a
@@ -132,11 +143,13 @@ public struct FrameDecoder: Sendable {
   /// The storage grows as in ``decode(_:offset:)``, at most fourfold past what has arrived, so a peer that declares
   /// a large frame and stalls does not pin its declared size.
   public mutating func fillPayload(_ fill: (UnsafeMutableRawBufferPointer) -> Int) -> Int {
-    let outstanding = outstandingPayloadCount
-    precondition(outstanding > 0, "fillPayload needs a frame whose payload is still arriving")
+    guard case .payload(let header) = phase, header.payloadLength > payload.count else {
+      preconditionFailure("fillPayload needs a frame whose payload is still arriving")
+    }
+    let outstanding = header.payloadLength - payload.count
     let start = payload.count
     if payload.capacity - start < min(outstanding, Self.directFillMinimum) {
-      growPayload(toHold: start + Self.directFillMinimum)
+      growPayload(toHold: start + Self.directFillMinimum, of: header)
     }
     let room = min(outstanding, payload.capacity - start)
     var result = 0
@@ -146,19 +159,19 @@ public struct FrameDecoder: Sendable {
         initialized = max(0, min(result, room))
       }
     }
-    unmaskPayload(from: start)
+    unmaskPayload(from: start, key: header.maskingKey)
     return result
   }
 
   /// Grows the payload's storage to hold at least `count` bytes: fourfold, within the declared length (fewer copies
   /// of a large payload than doubling, and still at most four times what has arrived).
-  private mutating func growPayload(toHold count: Int) {
+  private mutating func growPayload(toHold count: Int, of header: FrameHeader) {
     payload.reserveCapacity(min(header.payloadLength, max(count, payload.capacity * 4)))
   }
 
-  /// Unmasks the payload bytes from `start` on, which arrived masked (server side).
-  private mutating func unmaskPayload(from start: Int) {
-    guard payload.count > start, let key = header.maskingKey else { return }
+  /// Unmasks the payload bytes from `start` on, which arrived masked with `key` (server side).
+  private mutating func unmaskPayload(from start: Int, key: MaskingKey?) {
+    guard payload.count > start, let key else { return }
     Masking.apply(key, phase: start & 3, to: &payload, range: start..<payload.count)
   }
 

@@ -65,14 +65,19 @@ public struct ConnectionStateMachine: Sendable {
 
   /// The configuration in force (built with; ``setMaxFrameSize(_:)`` and ``setMasksOutgoingFrames(_:)`` change it).
   public private(set) var configuration: Configuration
+  /// The closing handshake's phase, the machine's one state (``ConnectionPhase``).
+  private var phase = ConnectionPhase.open
   /// Where the closing handshake stands.
-  public private(set) var state: ConnectionState = .open
+  public var state: ConnectionState { phase.state }
   /// The reason in the peer's close frame; `nil` before it arrives or when it carried no code.
-  public private(set) var receivedCloseReason: CloseReason?
+  public var receivedCloseReason: CloseReason? { phase.receivedClose ?? nil }
   /// The reason in the close frame we sent; `nil` before we send one.
-  public private(set) var sentCloseReason: CloseReason?
+  public var sentCloseReason: CloseReason? { phase.sentClose ?? nil }
   /// The peer's violation that failed the connection, if any.
-  public private(set) var failure: ProtocolViolation?
+  public var failure: ProtocolViolation? {
+    if case .failed(let violation, _, _) = phase { return violation }
+    return nil
+  }
 
   private var decoder: FrameDecoder
   private var fragments = FragmentTracker()
@@ -81,9 +86,9 @@ public struct ConnectionStateMachine: Sendable {
   private var textValidator = UTF8Validator()
   /// Payload bytes of the frame being decoded that were already fed to `textValidator`.
   private var validatedCount = 0
-  private var receivedClose = false
-  private var sentClose = false
   private var maskingKeys: MaskingKeyGenerator
+  /// Spare buffers for large payloads (``LargeBufferRecycler``), when the owner passed some.
+  private let recycler: LargeBufferRecycler?
   private var output: [UInt8] = []
   /// Output queued before `output`: large unmasked payloads by reference (``zeroCopyThreshold``) and the buffers
   /// that preceded them.
@@ -103,17 +108,21 @@ public struct ConnectionStateMachine: Sendable {
   ///     mode they transform data frames: outgoing in order, incoming in reverse order. In the raw mode frames pass
   ///     as they are, with their RSV bits.
   ///   - random: the source of masking keys; inject a fixed one in tests.
+  ///   - recycler: spare buffers for large payloads, received and (client) masked; the session passes the
+  ///     process's ``LargeBufferRecycler/shared``. `nil` (the default) allocates every one.
   public init(
     configuration: Configuration, extensions: [any WebSocketExtension] = [],
-    random: any SecureRandomSource = SystemSecureRandom()
+    random: any SecureRandomSource = SystemSecureRandom(), recycler: LargeBufferRecycler? = nil
   ) {
     self.configuration = configuration
     self.extensions = extensions
+    self.recycler = recycler
     decoder = FrameDecoder(
       configuration: .init(
         expectsMaskedFrames: configuration.role == .server, maxFrameSize: configuration.maxFrameSize,
         allowedReservedBits: configuration.allowedReservedBits
-          | WebSocketExtensionsConfig.reservedBits(of: extensions)))
+          | WebSocketExtensionsConfig.reservedBits(of: extensions)),
+      recycler: recycler)
     assembler = MessageAssembler(maxMessageSize: configuration.maxMessageSize)
     maskingKeys = MaskingKeyGenerator(source: random)
   }
@@ -139,7 +148,7 @@ public struct ConnectionStateMachine: Sendable {
   /// further bytes are discarded ("the endpoint MUST NOT ... process any data after the Close frame", RFC 6455
   /// section 5.5.1).
   public mutating func receive(_ input: UnsafeRawBufferPointer, offset: inout Int) -> ConnectionEvent? {
-    guard !receivedClose, failure == nil else {
+    guard phase.readsInput else {
       offset = input.count
       return nil
     }
@@ -174,7 +183,7 @@ public struct ConnectionStateMachine: Sendable {
   public mutating func fillPayload(
     ifOutstandingAtLeast minimum: Int, _ fill: (UnsafeMutableRawBufferPointer) -> Int
   ) -> Int? {
-    guard !receivedClose, failure == nil else { return nil }
+    guard phase.readsInput else { return nil }
     let outstanding = decoder.outstandingPayloadCount
     guard outstanding > 0, outstanding >= minimum else { return nil }
     return decoder.fillPayload(fill)
@@ -193,9 +202,19 @@ public struct ConnectionStateMachine: Sendable {
   /// Reports that the transport ended (EOF or reset). Returns ``ConnectionEvent/closedWithoutCloseFrame`` unless
   /// the peer's close frame arrived or the connection had already failed.
   public mutating func receiveEndOfStream() -> ConnectionEvent? {
-    defer { state = .closed }
-    if receivedClose || failure != nil { return nil }
-    return .closedWithoutCloseFrame
+    switch phase {
+    case .open:
+      phase = .closed(sent: .none, received: .none)
+      return .closedWithoutCloseFrame
+    case .closingByUs(let sent):
+      phase = .closed(sent: .some(sent), received: .none)
+      return .closedWithoutCloseFrame
+    case .closingByPeer(let received):
+      phase = .closed(sent: .none, received: .some(received))
+      return nil
+    case .closed, .failed:
+      return nil
+    }
   }
 
   /// The reason to answer a peer's close with: its own code echoed ("the endpoint typically echos the status code
@@ -212,7 +231,7 @@ public struct ConnectionStateMachine: Sendable {
     switch header.opcode {
     case .ping:
       if raw { return .frame(Frame(unchecked: true, .ping, decoded.payload)) }
-      if !sentClose {
+      if case .none = phase.sentClose {
         encode(fin: true, opcode: .pong, reservedBits: 0, payload: decoded.payload)
       }
       return .ping(decoded.payload)
@@ -220,9 +239,11 @@ public struct ConnectionStateMachine: Sendable {
       return raw ? .frame(Frame(unchecked: true, .pong, decoded.payload)) : .pong(decoded.payload)
     case .close:
       let reason = try CloseReason.parse(closePayload: decoded.payload)
-      receivedClose = true
-      receivedCloseReason = reason
-      state = sentClose ? .closed : .closingByPeer
+      if case .closingByUs(let sent) = phase {
+        phase = .closed(sent: .some(sent), received: .some(reason))
+      } else {
+        phase = .closingByPeer(received: reason)
+      }
       return raw ? .frame(Frame(unchecked: true, .close, decoded.payload)) : .closeReceived(reason)
     case .text, .binary, .continuation:
       let type = try fragments.receive(opcode: header.opcode, fin: header.fin)
@@ -294,19 +315,16 @@ public struct ConnectionStateMachine: Sendable {
   }
 
   private mutating func fail(_ violation: ProtocolViolation) -> ConnectionEvent {
-    failure = violation
-    if holdsFailureClose && !sentClose {
-      heldFailureClose = violation.closeReason
-      state = .closed
-      return .failed(violation)
-    }
-    if !sentClose {
+    let sent = phase.sentClose
+    if case .some = sent {
+      phase = .failed(violation, heldClose: nil, sent: sent)
+    } else if holdsFailureClose {
+      phase = .failed(violation, heldClose: violation.closeReason, sent: .none)
+    } else {
       let reason = violation.closeReason
       encode(fin: true, opcode: .close, reservedBits: 0, payload: reason.payload)
-      sentClose = true
-      sentCloseReason = reason
+      phase = .failed(violation, heldClose: nil, sent: .some(reason))
     }
-    state = .closed
     return .failed(violation)
   }
 
@@ -315,17 +333,12 @@ public struct ConnectionStateMachine: Sendable {
   /// go out first (Autobahn's "message, then bad frame" cases expect the echo before the close); input stays
   /// ignored from the violation on, and frames may be sent until the release.
   public var holdsFailureClose = false
-  /// The failure's close reason while it is held.
-  private var heldFailureClose: CloseReason?
 
   /// Queues the held close frame of a failure (``holdsFailureClose``); does nothing when none is held.
   public mutating func releaseFailureClose() {
-    guard let reason = heldFailureClose else { return }
-    heldFailureClose = nil
-    guard !sentClose else { return }
-    encode(fin: true, opcode: .close, reservedBits: 0, payload: reason.payload)
-    sentClose = true
-    sentCloseReason = reason
+    guard case .failed(let violation, let held?, _) = phase else { return }
+    encode(fin: true, opcode: .close, reservedBits: 0, payload: held.payload)
+    phase = .failed(violation, heldClose: nil, sent: .some(held))
   }
 
   // MARK: Sending
@@ -340,7 +353,10 @@ public struct ConnectionStateMachine: Sendable {
   ///   ``ConnectionUsageError/interleavedMessage(open:sent:)`` when a frame of another type interrupts a
   ///   fragmented message.
   public mutating func send(_ frame: Frame) throws(ConnectionUsageError) {
-    guard !sentClose, failure == nil || heldFailureClose != nil else { throw .alreadyClosed }
+    switch phase {
+    case .open, .closingByPeer, .failed(_, heldClose: _?, _): break
+    case .closingByUs, .closed, .failed: throw .alreadyClosed
+    }
     let opcode: Opcode
     switch frame.frameType {
     case .close:
@@ -378,16 +394,21 @@ public struct ConnectionStateMachine: Sendable {
   /// - Returns: whether a close frame was queued.
   @discardableResult
   public mutating func close(_ reason: CloseReason?) -> Bool {
-    guard !sentClose else { return false }
+    switch phase {
+    case .open, .closingByPeer, .failed(_, heldClose: _?, _): break
+    case .closingByUs, .closed, .failed: return false
+    }
     encode(fin: true, opcode: .close, reservedBits: 0, payload: reason?.payload ?? [])
     markCloseSent(reason: reason)
     return true
   }
 
   private mutating func markCloseSent(reason: CloseReason?) {
-    sentClose = true
-    sentCloseReason = reason
-    state = receivedClose ? .closed : .closingByUs
+    switch phase {
+    case .closingByPeer(let received): phase = .closed(sent: .some(reason), received: .some(received))
+    case .failed(let violation, _, _): phase = .failed(violation, heldClose: nil, sent: .some(reason))
+    default: phase = .closingByUs(sent: reason)
+    }
   }
 
   /// Payloads from this size on are not copied behind their header: unmasked (server) payloads are queued by
@@ -402,7 +423,7 @@ public struct ConnectionStateMachine: Sendable {
         .encode(into: &output)
       queueChunk(output)
       output = []
-      queueChunk(key.map { Self.maskedChunk(payload, key: $0) } ?? payload)
+      queueChunk(key.map { maskedChunk(payload, key: $0) } ?? payload)
       return
     }
     FrameEncoder.encode(
@@ -410,8 +431,8 @@ public struct ConnectionStateMachine: Sendable {
   }
 
   /// A masked copy of a large payload, in a recycled buffer when one is spare (``LargeBufferRecycler``).
-  private static func maskedChunk(_ payload: [UInt8], key: MaskingKey) -> [UInt8] {
-    guard var chunk = LargeBufferRecycler.shared.take(minimumCapacity: payload.count) else {
+  private func maskedChunk(_ payload: [UInt8], key: MaskingKey) -> [UInt8] {
+    guard var chunk = recycler?.take(minimumCapacity: payload.count) else {
       return payload.withUnsafeBytes { Masking.maskedCopy(key, of: $0) }
     }
     payload.withUnsafeBytes { chunk.append(contentsOf: MaskedBytes($0, key: key)) }

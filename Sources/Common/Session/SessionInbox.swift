@@ -17,6 +17,10 @@ struct SessionInbox {
   private(set) var applicationReads = false
   /// The application holds a frame it took and has not asked for the next one yet: it may be answering it.
   private(set) var applicationHoldsMessage = false
+  /// The application has run since the last frame was handed to its waiting receive (it was resumed, and its task
+  /// ran). A resumed task may wait behind other work before it runs, so a close reply does not start its short
+  /// wait for the answer until then.
+  private(set) var applicationAwake = true
   /// A frame has been delivered: a waiting receive prefers the loop only in a session that has seen traffic.
   private(set) var hasDelivered = false
 
@@ -44,6 +48,7 @@ struct SessionInbox {
   @inline(__always)
   mutating func applicationAsks() -> Frame? {
     applicationReads = true
+    applicationAwake = true
     applicationHoldsMessage = false
     guard head < frames.count else { return nil }
     return take()
@@ -67,11 +72,27 @@ struct SessionInbox {
   @inline(__always)
   mutating func applicationAnswered() {
     applicationHoldsMessage = false
+    applicationAwake = true
   }
 
   /// Stores the waiting receive.
   mutating func park(_ continuation: UnsafeContinuation<Frame?, any Error>) {
     receiver = continuation
+  }
+
+  /// Hands `frame` to the waiting receive (which the caller took with ``takeReceiver()``): the application holds it
+  /// from now on, but has not run yet.
+  @inline(__always)
+  mutating func handOver(to receiver: UnsafeContinuation<Frame?, any Error>) {
+    let frame = take()
+    applicationAwake = false
+    receiver.resume(returning: frame)
+  }
+
+  /// The application's receive returned: its task runs.
+  @inline(__always)
+  mutating func applicationResumed() {
+    applicationAwake = true
   }
 
   /// Removes and returns the waiting receive, if any.

@@ -108,6 +108,8 @@ public struct SessionPolicy: Sendable {
   private var transportCloseDeadline: ContinuousClock.Instant?
   /// The end that waits for the application is due then.
   private var deferredEndDeadline: ContinuousClock.Instant?
+  /// The deferred end waits for the application's task to run before its short wait starts.
+  private var deferredUntilApplicationRuns = false
   /// The next keepalive ping is due then (`nil` while one waits for its pong, or without keepalive).
   private var nextKeepalive: ContinuousClock.Instant?
   private var pendingPings: [PendingPing] = []
@@ -184,15 +186,18 @@ public struct SessionPolicy: Sendable {
 
   /// The peer's close frame (or a violation of the peer) arrived. In a default session, when messages that came
   /// before it are unread or being handled, the reply waits for the application, bounded: the close timeout while
-  /// the application reads, 250 ms for a message being handled (its answer ends the wait at once), 1 s for an
-  /// application that has not read yet (it may never read). Raw sessions reply themselves: ``EndTiming/now``.
+  /// the application reads, 250 ms for a message being handled (its answer ends the wait at once) once the
+  /// application runs, the close timeout while the task it was handed to has not run yet (a busy scheduler must
+  /// not cost the answer), 1 s for an application that has not read yet (it may never read). Raw sessions reply
+  /// themselves: ``EndTiming/now``.
   public mutating func endTiming(
-    unreadMessages: Int, applicationHoldsMessage: Bool, applicationReads: Bool, at now: ContinuousClock.Instant
+    unreadMessages: Int, applicationHoldsMessage: Bool, applicationAwake: Bool = true, applicationReads: Bool,
+    at now: ContinuousClock.Instant
   ) -> EndTiming {
     guard settings.mode == .default, unreadMessages > 0 || applicationHoldsMessage else { return .now }
     let delay: Duration
     if unreadMessages == 0 {
-      delay = min(settings.closeTimeout, .milliseconds(250))
+      delay = applicationAwake ? min(settings.closeTimeout, .milliseconds(250)) : settings.closeTimeout
     } else if applicationReads {
       delay = settings.closeTimeout
     } else {
@@ -200,7 +205,16 @@ public struct SessionPolicy: Sendable {
     }
     let deadline = now.advanced(by: delay)
     deferredEndDeadline = deadline
+    deferredUntilApplicationRuns = unreadMessages == 0 && !applicationAwake
     return .deferred(until: deadline)
+  }
+
+  /// The application's task ran after it was handed the message it holds: a deferred end that waited for that
+  /// is due 250 ms from now (or at its earlier deadline).
+  public mutating func applicationRan(at now: ContinuousClock.Instant) {
+    guard deferredUntilApplicationRuns, let deadline = deferredEndDeadline else { return }
+    deferredUntilApplicationRuns = false
+    deferredEndDeadline = min(deadline, now.advanced(by: min(settings.closeTimeout, .milliseconds(250))))
   }
 
   /// The deferred end went out (the application took its messages, closed, or the deadline passed).

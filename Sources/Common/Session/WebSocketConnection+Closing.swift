@@ -1,0 +1,156 @@
+// The closing handshake and the end: `close`, `cancel`, `terminate`, the deferred end, who closes TCP.
+extension WebSocketConnection {
+  // MARK: Closing
+
+  /// Starts the closing handshake with `reason`, waits (bounded by ``Options/closeTimeout``) for the peer's close
+  /// frame, and closes the transport. Returns the connection's close reason.
+  ///
+  /// RFC 6455 section 7.4.1: 1005, 1006 and 1015 "MUST NOT be set as a status code in a Close control frame by an
+  /// endpoint". A reason of 1005 (no status) sends a close frame without a body; 1006, 1015 and the other codes
+  /// that may not appear on the wire are a caller error.
+  ///
+  /// - Throws: ``ConnectionUsageError/invalidCloseCode(_:)`` for a code that may not be sent;
+  ///   ``ConnectionClosedError`` when the connection had already ended.
+  @discardableResult
+  public func close(_ reason: CloseReason = CloseReason(.normal)) async throws -> CloseReason {
+    let wireReason: CloseReason?
+    if reason.code == .noStatus {
+      wireReason = nil
+    } else if reason.code.isValidOnWire {
+      wireReason = reason
+    } else {
+      throw ConnectionUsageError.invalidCloseCode(reason.code.rawValue)
+    }
+    if lifecycle.hasEnded() { throw closedError() }
+    if !reader.hasStarted() { startReading() }
+    if lifecycle.deferredEnd() != nil {
+      await completeDeferredEnd(reply: wireReason)
+      return await closeReason
+    }
+    if machine.close(wireReason) {
+      closeWentOut()
+      try? await drainOutput(waitingForTransport: true)
+    }
+    return await closeReason
+  }
+
+  /// Our close frame is queued: the peer's close is due within the close timeout.
+  func closeWentOut() {
+    policy.closeSent(at: clock.now)
+    if case .open = lifecycle.phase { lifecycle.phase = .closeSent }
+    armTimer()
+  }
+
+  /// Closes the transport at once, without a closing handshake (Ktor's `terminate()`): for a raw session whose
+  /// handler returned, and for a server that stops after its grace period. The close reason becomes the close
+  /// frame we sent, if any, else 1006.
+  public func terminate() async {
+    await end(.success(machine.sentCloseReason ?? machine.receivedCloseReason ?? failureReason))
+  }
+
+  /// Cancels the session (Ktor's `cancel()`): a waiting ``receive()`` throws `CancellationError`, and the
+  /// connection closes with 1001 (going away) within the close timeout, so the peer sees a clean close.
+  public func cancel() async {
+    guard !lifecycle.hasEnded() else { return }
+    lifecycle.cancelled = true
+    inbox.takeReceiver()?.resume(throwing: CancellationError())
+    _ = try? await close(CloseReason(.goingAway))
+  }
+
+  /// Calls `observer` once when the connection ends, with its close reason (at once when it has ended).
+  public func onEnd(_ observer: @escaping @Sendable (CloseReason) -> Void) {
+    if let reason = finalReason() {
+      observer(reason)
+    } else {
+      lifecycle.endObservers.append(observer)
+    }
+  }
+
+  /// Asks the policy whether the end waits for the application (messages before it are unread or being answered);
+  /// when it does, records it and arms the timer. Returns whether it was deferred.
+  func deferEnd(_ end: SessionLifecycle.DeferredEnd) -> Bool {
+    let timing = policy.endTiming(
+      unreadMessages: inbox.count(), applicationHoldsMessage: inbox.applicationHoldsMessage,
+      applicationAwake: inbox.applicationAwake, applicationReads: inbox.applicationReads, at: clock.now)
+    guard case .deferred = timing else { return false }
+    lifecycle.phase = .awaitingApplication(end)
+    armTimer()
+    return true
+  }
+
+  /// Answers the peer's close (unless we sent ours already), then the policy says who closes TCP: the server at
+  /// once, the client after waiting (bounded) for the server.
+  func completeClose(_ finalReason: CloseReason, reply: CloseReason?) async throws {
+    if machine.state == .closingByPeer {
+      // The close frame goes behind the frames queued before it.
+      machine.close(reply)
+      try await drainOutput(waitingForTransport: true)
+    }
+    switch policy.closeHandshakeCompleted(at: clock.now) {
+    case .closeNow:
+      await end(.success(finalReason))
+    case .awaitPeer:
+      lifecycle.phase = .awaitingTransportClose(finalReason)
+      armTimer()
+    }
+  }
+
+  /// Fails the connection: the violation's close frame goes behind what is queued, then the transport closes.
+  func fail(with violation: ProtocolViolation) async {
+    machine.releaseFailureClose()
+    try? await drainOutput(waitingForTransport: true)
+    await end(.failure(violation))
+  }
+
+  /// Ends the connection as deferred: the close reply (with `reply`, when the application closes), or the failure.
+  func completeDeferredEnd(reply: CloseReason?? = nil) async {
+    guard let deferred = lifecycle.deferredEnd() else { return }
+    lifecycle.phase = machine.state == .closingByUs ? .closeSent : .open
+    policy.deferredEndCompleted()
+    switch deferred {
+    case .closeReply(let finalReason):
+      do {
+        try await completeClose(finalReason, reply: reply ?? machine.closeReplyReason)
+      } catch {
+        await end(.failure(error))
+      }
+    case .failure(let violation):
+      await fail(with: violation)
+    }
+  }
+
+  // MARK: The end
+
+  /// Ends the connection with `proposed` (once): closes the transport and wakes everyone who waits.
+  func end(_ proposed: Result<CloseReason, any Error>) async {
+    guard !lifecycle.hasEnded() else { return }
+    var result = proposed
+    if case .failure(let violation)? = lifecycle.deferredEnd() {
+      // The transport ends (EOF, a timeout) while a failure waited for the application: the failure it is.
+      machine.releaseFailureClose()
+      result = .failure(violation)
+    }
+    lifecycle.phase = .ended(result)
+    reader.finished = true
+    policy.ended(at: clock.now, handlerRunning: handlerTask != nil)
+    armTimer()
+    await transport.close()
+    if let receiver = inbox.takeReceiver() {
+      if inbox.count() > 0 {
+        receiver.resume(returning: inbox.take())
+      } else {
+        switch result {
+        case .success: receiver.resume(returning: nil)
+        case .failure(let error): receiver.resume(throwing: error)
+        }
+      }
+    }
+    reader.takeParkedPump()?.resume()
+    let reason = finalReason() ?? failureReason
+    for waiter in lifecycle.closeWaiters { waiter.resume(returning: reason) }
+    lifecycle.closeWaiters.removeAll()
+    for observer in lifecycle.endObservers { observer(reason) }
+    lifecycle.endObservers.removeAll()
+    pings.failAll(with: closedError())
+  }
+}

@@ -1,0 +1,221 @@
+// The one read path: the push handler, the pull pump adapted to it, and the events that must wait.
+extension WebSocketConnection {
+  // MARK: Reading
+
+  /// Starts reading (and keepalive pings, when configured). ``receive()``, ``close(_:)`` and ``ping(_:timeout:)``
+  /// start it too; a session whose application only sends calls it so that pongs and the peer's close are still
+  /// answered, and the end is noticed.
+  public func start() {
+    if !reader.hasStarted() { startReading() }
+  }
+
+  func startReading() {
+    policy.started(at: clock.now)
+    armTimer()
+    if let pushing = transport as? any ReadinessDrivenTransport {
+      // The loop calls the connection when bytes arrive: no reader task to wake (docs/decisions/0008).
+      reader.source = .push(handlerInstalled: false)
+      pushTransport = pushing
+      // The write source first: answers queued while the leftover bytes are handled are pulled from it.
+      pushing.setWriteSource { [self] in
+        assert(self.transport.isExecutorThread, "a readiness-driven transport asked for bytes off its executor")
+        return self.callIsolated({ connection, _ in connection.takeBatchForTransport() }, ())
+      }
+      if !leftover.isEmpty {
+        let bytes = leftover
+        leftover = []
+        if !bytes.withUnsafeBytes({ consume(.bytes($0)) }) { return }
+      }
+      resumeReading()
+    } else {
+      // Other transports are adapted to the same handler by a pump task, isolated to the connection only.
+      // Preferring the loop as task executor too lost wake-ups under load: see docs/decisions/0007.
+      reader.source = .pull(parked: nil)
+      Task { await self.pumpReads() }
+    }
+  }
+
+  /// Resumes reading unless it is paused or over: the transport calls the handler again, or the pump goes on.
+  func resumeReading() {
+    guard !reader.mustWait(), !lifecycle.hasEnded() else { return }
+    switch reader.source {
+    case .notStarted:
+      break
+    case .pull:
+      reader.takeParkedPump()?.resume()
+    case .push(handlerInstalled: true):
+      pushTransport?.resumeReading()
+    case .push(handlerInstalled: false):
+      reader.source = .push(handlerInstalled: true)
+      pushTransport?.startReading(
+        { [self] event in
+          // The transport calls on its loop thread, which is this actor's executor.
+          assert(self.transport.isExecutorThread, "a readiness-driven transport called its handler off its executor")
+          return self.callIsolated({ connection, event in connection.consume(event) }, event)
+        },
+        directReader: { [self] read in
+          assert(self.transport.isExecutorThread, "a readiness-driven transport called its reader off its executor")
+          return withoutActuallyEscaping(read) { read in
+            self.callIsolated({ connection, read in connection.readPayloadDirectly(read) }, read)
+          }
+        })
+    }
+  }
+
+  /// The pull adapter: awaits the transport's reads and hands each buffer to ``consume(_:)``, parking while
+  /// reading is paused, until reading is over.
+  func pumpReads() async {
+    if !leftover.isEmpty {
+      let bytes = leftover
+      leftover = []
+      _ = bytes.withUnsafeBytes { consume(.bytes($0)) }
+    }
+    while !reader.finished, !lifecycle.hasEnded() {
+      if reader.mustWait() {
+        await withUnsafeContinuation { continuation in
+          // Checked again here: see `receive()`.
+          if !reader.mustWait() || lifecycle.hasEnded() {
+            continuation.resume()
+          } else {
+            reader.source = .pull(parked: continuation)
+          }
+        }
+        continue
+      }
+      do {
+        _ = try await transport.read { buffer in consume(buffer.isEmpty ? .endOfStream : .bytes(buffer)) }
+      } catch {
+        _ = consume(.failed(error))
+      }
+    }
+  }
+
+  /// Push mode: when a large payload is arriving, has the transport read it straight into the frame's storage (no
+  /// copy through the transport's buffer); `nil` otherwise. Only when at least ``directReadThreshold`` bytes are
+  /// outstanding, so that small frames still arrive many to a read.
+  func readPayloadDirectly(_ read: (UnsafeMutableRawBufferPointer) -> Int) -> Int? {
+    guard !lifecycle.hasEnded() else { return nil }
+    return machine.fillPayload(ifOutstandingAtLeast: Self.directReadThreshold, read)
+  }
+
+  /// The outstanding payload, in bytes, from which ``readPayloadDirectly(_:)`` bypasses the transport's buffer:
+  /// 64 KiB, the event loop's read buffer, below which one read into that buffer may also carry the frames behind.
+  static let directReadThreshold = 64 * 1024
+
+  /// The one read path: runs what arrived through the state machine. Frames, pings and pongs are handled here, at
+  /// once; an event that must wait (the close reply, a failure) and everything behind it go to a task, and reading
+  /// pauses until it is done. Returns whether to keep reading.
+  func consume(_ event: TransportReadEvent) -> Bool {
+    guard !lifecycle.hasEnded() else { return false }
+    switch event {
+    case .bytes(let buffer):
+      var offset = 0
+      while let event = machine.receive(buffer, offset: &offset) {
+        if handleSynchronously(event) { continue }
+        var rest = [event]
+        while let next = machine.receive(buffer, offset: &offset) { rest.append(next) }
+        handleInTask(rest, ending: nil)
+        return false
+      }
+      // Pongs the machine queued go out with the batch.
+      scheduleFlush()
+      if inbox.isFull(), case .suspendReading = policy.incomingOverflow() {
+        reader.pausedForRoom = true
+        return false
+      }
+      return true
+    case .endOfStream:
+      reader.finished = true
+      handleInTask(machine.receiveEndOfStream().map { [$0] } ?? [], ending: .endOfStream)
+      return false
+    case .failed(let error):
+      reader.finished = true
+      handleInTask([], ending: .failure(error))
+      return false
+    }
+  }
+
+  /// How reading ended, if it did.
+  enum ReadEnding {
+    case endOfStream
+    case failure(any Error)
+  }
+
+  /// Handles `events` in order in a task of the connection, then ends the connection or resumes reading.
+  func handleInTask(_ events: [ConnectionEvent], ending: ReadEnding?) {
+    reader.pausedForTask = true
+    Task(executorPreference: transport.taskExecutor) { await self.handleEvents(events, ending: ending) }
+  }
+
+  func handleEvents(_ events: [ConnectionEvent], ending: ReadEnding?) async {
+    do {
+      for event in events where !lifecycle.hasEnded() { try await handle(event) }
+      scheduleFlush()
+      switch ending {
+      case .endOfStream?:
+        await end(.success(closingReasonAtEOF()))
+      case .failure(let error)?:
+        await end(.failure(error))
+      case nil:
+        break
+      }
+    } catch {
+      await end(.failure(error))
+    }
+    reader.pausedForTask = false
+    resumeReading()
+  }
+
+  /// The events handled without waiting: a frame for the queue, a ping (the machine queued the pong), a pong.
+  @inline(__always)
+  func handleSynchronously(_ event: ConnectionEvent) -> Bool {
+    switch event {
+    case .frame(let frame):
+      if inbox.isFull(), policy.settings.incomingOverflow == .fail { return false }
+      if case .raw = machine.configuration.mode, frame.frameType == .close, machine.state == .closed { return false }
+      deliver(frame)
+      return true
+    case .pong(let payload):
+      pongArrived(payload)
+      return true
+    case .ping:
+      return true
+    case .closeReceived, .failed, .closedWithoutCloseFrame:
+      return false
+    }
+  }
+
+  /// The reason the connection ends with when the peer closes TCP.
+  func closingReasonAtEOF() -> CloseReason {
+    if case .awaitingTransportClose(let reason) = lifecycle.phase { return reason }
+    return machine.receivedCloseReason ?? (machine.state == .closed ? machine.closeReplyReason : failureReason)
+  }
+
+  func handle(_ event: ConnectionEvent) async throws {
+    switch event {
+    case .frame(let frame):
+      if inbox.isFull(), case .fail(let reason) = policy.incomingOverflow() {
+        if machine.close(reason) { try? await drainOutput(waitingForTransport: true) }
+        await end(.failure(SessionError.incomingOverflow(inbox.capacity)))
+        return
+      }
+      deliver(frame)
+      if case .raw = machine.configuration.mode, frame.frameType == .close, machine.state == .closed {
+        await end(.success(frame.readReason() ?? CloseReason(.noStatus)))
+      }
+    case .pong(let payload):
+      pongArrived(payload)
+    case .ping:
+      break
+    case .closeReceived(let reason):
+      let finalReason = reason ?? CloseReason(.noStatus)
+      if machine.state == .closingByPeer, deferEnd(.closeReply(finalReason)) { return }
+      try await completeClose(finalReason, reply: machine.closeReplyReason)
+    case .failed(let violation):
+      if deferEnd(.failure(violation)) { return }
+      await fail(with: violation)
+    case .closedWithoutCloseFrame:
+      await end(.success(CloseReason(.abnormalClosure, "Connection was closed without close frame")))
+    }
+  }
+}

@@ -1,0 +1,157 @@
+// What the application sends: encoding into the output, batched writes, `flush`, backpressure.
+extension WebSocketConnection {
+  // MARK: Sending
+
+  /// Sends a frame: it is encoded at once and written with the other frames sent in the same turn of the event
+  /// loop (one system call for a batch of answers); when 64 KiB are queued the call writes and waits for the
+  /// socket until the transport holds less than its high-water mark (256 KiB for sockets), so a fast sender is
+  /// slowed to the peer's pace with a bounded amount queued. ``flush()`` waits until everything is written.
+  ///
+  /// - Throws: ``ConnectionClosedError`` after the end; ``ConnectionUsageError`` for frames RFC 6455 forbids now;
+  ///   the transport's error.
+  public func send(_ frame: Frame) async throws {
+    if try enqueueOutgoing(frame) { try await writeQueuedOutput() }
+  }
+
+  /// The backpressure of ``send(_:)`` once 64 KiB are queued: hands the output to the transport, which makes the
+  /// caller wait until less than its high-water mark is left (256 KiB for sockets). Unlike ``flush()``, it does not
+  /// wait for the last byte: a sender of a large message goes on while the socket takes the rest.
+  @usableFromInline
+  func writeQueuedOutput() async throws {
+    try await drainOutput(waitingForTransport: false)
+  }
+
+  /// Queues `frame` when the caller runs on the connection's event loop thread (see
+  /// ``takeQueuedFrameOnExecutorThread()``): `true` when the caller must then write (64 KiB are queued), `false`
+  /// when it is done, `nil` when the caller is elsewhere (it then awaits ``send(_:)``).
+  @usableFromInline
+  nonisolated func sendOnExecutorThread(_ frame: Frame) throws -> Bool? {
+    guard transport.isExecutorThread else { return nil }
+    return try callIsolated({ connection, frame in try connection.enqueueOutgoing(frame) }, frame)
+  }
+
+  /// Encodes `frame` into the output and schedules the batch's write; returns whether the caller must write now
+  /// (64 KiB are queued).
+  func enqueueOutgoing(_ frame: Frame) throws -> Bool {
+    if lifecycle.hasEnded() { throw closedError() }
+    try machine.send(frame)
+    if frame.frameType == .close { closeWentOut() }
+    let mustFlush = machine.outputCount >= Self.coalescingLimit
+    if !mustFlush { scheduleFlush() }
+    if frame.fin, !frame.frameType.isControl {
+      inbox.applicationAnswered()
+      // The application answered the last message before the peer's close: the close reply can go now (in a task
+      // of its own, so that this send does not wait for the end of the closing handshake).
+      if lifecycle.deferredEnd() != nil, inbox.count() == 0 {
+        Task(executorPreference: transport.taskExecutor) { await self.completeDeferredEnd() }
+      }
+    }
+    return mustFlush
+  }
+
+  /// Bytes queued before ``send(_:)`` writes at once and waits for the socket: 64 KiB. Below it, frames sent in
+  /// the same turn of the event loop (the answers to a batch of messages) go out together in one write.
+  static let coalescingLimit = 64 * 1024
+
+  /// Writes what is queued once the current jobs of the executor have run (the end of this batch), unless a
+  /// write is already in progress (the writer drains the queue) or scheduled.
+  func scheduleFlush() {
+    guard writer.phase == .idle, machine.checkHasOutput(), !lifecycle.hasEnded() else { return }
+    writer.phase = .scheduled
+    if let pushTransport {
+      // The transport pulls the batch at the end of the loop's turn (`takeBatchForTransport`): no task.
+      pushTransport.requestWrite()
+    } else {
+      Task(executorPreference: transport.taskExecutor) { await self.runScheduledFlush() }
+    }
+  }
+
+  /// The push-mode transport's write source: the next piece of the batch (a large payload by reference, then the
+  /// buffer), or `nil` when nothing is queued or a task of the connection is writing (it drains the queue itself).
+  func takeBatchForTransport() -> [UInt8]? {
+    if writer.isWriting() || lifecycle.hasEnded() { return nil }
+    writer.phase = .idle
+    if let chunk = machine.takeQueuedChunk() { return chunk }
+    guard machine.checkHasOutput() else { return nil }
+    machine.takeOutput(into: &writer.spareOutput)
+    return writer.spareOutput
+  }
+
+  /// Hands the queued output to the transport, which writes it in its own batch.
+  func runScheduledFlush() async {
+    if writer.phase == .scheduled { writer.phase = .idle }
+    // A failure here is the transport's: the reader sees it too and ends the connection with it.
+    try? await drainOutput(waitingForTransport: false)
+  }
+
+  /// Writes whatever is queued (frames sent, pongs, close frames) and returns once it is written (Ktor's `flush`).
+  ///
+  /// - Throws: ``ConnectionClosedError`` after the end; the transport's error.
+  public func flush() async throws {
+    if lifecycle.hasEnded() { throw closedError() }
+    try await drainOutput(waitingForTransport: true)
+  }
+
+  /// One task writes at a time (a transport takes one write at a time): a caller that finds a write in progress
+  /// waits for the writer, which keeps writing until the queue is empty.
+  func drainOutput(waitingForTransport: Bool) async throws {
+    guard !lifecycle.hasEnded() else { return }
+    if writer.isWriting() {
+      guard machine.checkHasOutput() || waitingForTransport else { return }
+      // When the writer finished before this caller could join it, the caller writes (and flushes) itself.
+      if try await !waitForWriter() { try await drainOutput(waitingForTransport: waitingForTransport) }
+      return
+    }
+    guard machine.checkHasOutput() || waitingForTransport else { return }
+    writer.phase = .writing
+    var failure: (any Error)?
+    do {
+      while machine.checkHasOutput(), !lifecycle.hasEnded() {
+        if let chunk = machine.takeQueuedChunk() {
+          // A large payload, by reference: no copy on the way to the socket.
+          try await transport.write(chunk)
+          continue
+        }
+        // Swap buffers with the machine: the spare one keeps its capacity, so steady writes allocate nothing.
+        machine.takeOutput(into: &writer.spareOutput)
+        try await transport.write(writer.spareOutput)
+      }
+      // Waiters may need the bytes on the socket: a waiting flush, or a waiter that joined this writer.
+      if (waitingForTransport || writer.hasWaiters()) && !lifecycle.hasEnded() { try await transport.flush() }
+    } catch {
+      failure = error
+    }
+    writer.phase = .idle
+    for waiter in writer.takeWaiters() {
+      if let failure {
+        waiter.resume(throwing: failure)
+      } else {
+        waiter.resume(returning: true)
+      }
+    }
+    if let failure { throw failure }
+  }
+
+  /// Waits for the task that is writing; a cancelled caller stops waiting (the writer goes on). Returns `false`
+  /// when there was no writer any more by the time the wait began.
+  func waitForWriter() async throws -> Bool {
+    let id = writer.makeWaiterID()
+    return try await withTaskCancellationHandler {
+      try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Bool, any Error>) in
+        if Task.isCancelled {
+          continuation.resume(throwing: CancellationError())
+        } else if !writer.isWriting() {
+          continuation.resume(returning: false)
+        } else {
+          writer.addWaiter(id, continuation)
+        }
+      }
+    } onCancel: {
+      Task { await self.cancelWriteWaiter(id) }
+    }
+  }
+
+  func cancelWriteWaiter(_ id: UInt64) {
+    writer.removeWaiter(id)?.resume(throwing: CancellationError())
+  }
+}

@@ -1,0 +1,121 @@
+// Pings, the server handler's task, and the one timer that carries out the policy's deadlines.
+extension WebSocketConnection {
+  // MARK: Pings
+
+  /// Sends a ping and waits for the matching pong (default mode); returns the round-trip time.
+  ///
+  /// - Parameters:
+  ///   - payload: at most 125 bytes; default 8 random bytes, so that the pong is matched to this ping.
+  ///   - timeout: how long to wait for the pong. Default 10 s.
+  /// - Throws: ``SessionError/pingTimeout(_:)`` when no pong came in time (the connection stays open),
+  ///   ``ConnectionClosedError`` after the end, ``ConnectionUsageError`` while closing.
+  public func ping(_ payload: [UInt8]? = nil, timeout: Duration = .seconds(10)) async throws -> Duration {
+    let payload = payload ?? random.bytes(8)
+    let frame = try Frame.ping(payload)
+    if !reader.hasStarted() { startReading() }
+    let now = clock.now
+    let id = pings.register(payload: payload, at: now, keepalive: false)
+    do {
+      try await send(frame)
+    } catch {
+      pings.remove(id)
+      throw error
+    }
+    policy.pingSent(id: id, at: now, timeout: timeout, keepalive: false)
+    armTimer()
+    return try await withCheckedThrowingContinuation { continuation in pings.wait(for: id, continuation) }
+  }
+
+  func pongArrived(_ payload: [UInt8]) {
+    let now = clock.now
+    guard let (id, _) = pings.pongArrived(payload, at: now) else { return }
+    policy.pongReceived(id: id, at: now)
+    armTimer()
+  }
+
+  // MARK: Server handler
+
+  /// The server's handler starts in the current task: it is cancelled ``Options/handlerGrace`` after the
+  /// connection ends, so that a handler waiting on something else (a sleep, another stream) ends too.
+  public func handlerStarted() {
+    withUnsafeCurrentTask { handlerTask = $0 }
+    if lifecycle.hasEnded() {
+      policy.ended(at: clock.now, handlerRunning: true)
+      armTimer()
+    }
+  }
+
+  /// The server's handler returned: nothing to cancel any more.
+  public func handlerFinished() {
+    handlerTask = nil
+    policy.handlerFinished()
+    armTimer()
+  }
+
+  // MARK: Timers
+
+  /// Arms the session's one timer for exactly the policy's next deadline (a task sleeping on the clock), or
+  /// disarms it when nothing is due. Deadlines change rarely (a close, a keepalive round trip, the end), so a task
+  /// per change costs nothing on the message path.
+  func armTimer() {
+    let deadline = policy.nextDeadline
+    guard deadline != timerDeadline else { return }
+    timerTask?.cancel()
+    timerTask = nil
+    timerDeadline = deadline
+    guard let deadline else { return }
+    let clock = clock
+    timerTask = Task(executorPreference: transport.taskExecutor) {
+      do { try await clock.sleep(until: deadline) } catch { return }
+      await self.timerFired(deadline)
+    }
+  }
+
+  func timerFired(_ deadline: ContinuousClock.Instant) async {
+    guard timerDeadline == deadline else { return }
+    timerDeadline = nil
+    timerTask = nil
+    // The timer was armed for `deadline`: it counts as reached even if the clock reads a hair earlier (the loop's
+    // timers have millisecond resolution).
+    let now = max(clock.now, deadline)
+    let actions = policy.timerFired(at: now)
+    armTimer()
+    for action in actions { await perform(action) }
+  }
+
+  func perform(_ action: SessionPolicy.Action) async {
+    switch action {
+    case .sendKeepalivePing:
+      guard !lifecycle.hasEnded(), machine.state == .open else { return }
+      let payload = random.bytes(8)
+      let now = clock.now
+      let id = pings.register(payload: payload, at: now, keepalive: true)
+      do {
+        _ = try enqueueOutgoing(try Frame.ping(payload))
+        policy.pingSent(id: id, at: now, timeout: nil, keepalive: true)
+        armTimer()
+      } catch {
+        pings.remove(id)
+      }
+    case .pingTimedOut(let id, let keepalive, let limit):
+      let error = SessionError.pingTimeout(limit)
+      guard keepalive else { return pings.fail(id, with: error) }
+      pings.remove(id)
+      // Ktor's behaviour: the session closes with 1011 "Ping timeout".
+      if machine.close(CloseReason(.internalError, "Ping timeout")) {
+        try? await drainOutput(waitingForTransport: true)
+      }
+      await end(.failure(error))
+    case .completeDeferredEnd:
+      await completeDeferredEnd()
+    case .closeTransport:
+      if case .awaitingTransportClose(let reason) = lifecycle.phase {
+        await end(.success(reason))
+      } else {
+        await end(.success(machine.sentCloseReason ?? CloseReason(.noStatus)))
+      }
+    case .cancelHandler:
+      handlerTask?.cancel()
+    }
+  }
+}
