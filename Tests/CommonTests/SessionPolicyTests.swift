@@ -14,7 +14,7 @@ struct SessionPolicyTests {
   ) -> SessionPolicy {
     var settings = SessionPolicy.Settings(role: role, mode: mode)
     configure(&settings)
-    return SessionPolicy(settings: settings)
+    return SessionPolicy(settings: settings, at: start)
   }
 
   @Test("without keepalive, a started session has no deadline at all")

@@ -19,7 +19,12 @@ struct SessionLifecycleSocketTests {
             try await Task.sleep(for: .milliseconds(20))
           }
         } catch {
-          report.yield(error is ConnectionClosedError ? "closed" : "\(error)")
+          switch error {
+          case is ConnectionClosedError: report.yield("closed")
+          // Under a loaded machine the handler may not run again before its grace period (1 s) ends: cancelled.
+          case is CancellationError: report.yield("cancelled")
+          default: report.yield("\(error)")
+          }
           throw error
         }
       }
@@ -31,7 +36,8 @@ struct SessionLifecycleSocketTests {
       // TCP goes away without a close frame.
       await session.connection.terminate()
       var iterator = outcomes.makeAsyncIterator()
-      #expect(await iterator.next() == "closed")
+      let outcome = await iterator.next()
+      #expect(outcome == "closed" || outcome == "cancelled", "the handler ended with \(outcome ?? "nothing")")
       // About 20-40 ms on an idle machine (the handler's next send after the EOF throws); the bound leaves room for
       // a suite that runs everything at once on two cores.
       let waited = ContinuousClock.now - dropped

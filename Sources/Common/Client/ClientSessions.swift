@@ -1,6 +1,6 @@
 /// A client session that delivers whole messages, answers pings, runs the pinger and the closing handshake
 /// (Ktor's `DefaultClientWebSocketSession`).
-public final class DefaultClientWebSocketSession: DefaultWebSocketSession {
+public final class DefaultClientWebSocketSession: DefaultWebSocketSession, SettableSessionSettings {
   /// The engine under the session.
   public let connection: WebSocketConnection
   /// The opening handshake's request and response.
@@ -9,27 +9,29 @@ public final class DefaultClientWebSocketSession: DefaultWebSocketSession {
   public let subprotocol: String?
   /// The ping interval in force (`nil`: no pings); setting it takes effect at once (Ktor's `pingIntervalMillis`).
   public var pingInterval: Duration? {
-    get { settings.current.pingInterval }
-    set { settings.change { $0.pingInterval = newValue } }
+    get { currentSettings.pingInterval }
+    set { changeSettings { $0.pingInterval = newValue } }
   }
   /// The close timeout in force; setting it takes effect at once (Ktor's `timeoutMillis`).
   public var timeout: Duration {
-    get { settings.current.closeTimeout }
-    set { settings.change { $0.closeTimeout = newValue } }
+    get { currentSettings.closeTimeout }
+    set { changeSettings { $0.closeTimeout = newValue } }
   }
   /// The frame size limit in force, in bytes; setting it applies from the next frame header (Ktor's
   /// `maxFrameSize`).
   public var maxFrameSize: Int {
-    get { settings.current.maxFrameSize }
-    set { settings.change { $0.maxFrameSize = newValue } }
+    get { currentSettings.maxFrameSize }
+    set { changeSettings { $0.maxFrameSize = newValue } }
   }
   /// Whether this client masks its frames (default `true`: a client "MUST mask all frames that it sends to the
   /// server", RFC 6455 section 5.3); setting it applies to the next frame sent (Ktor's `masking`).
   public var masking: Bool {
-    get { settings.current.masking }
-    set { settings.change { $0.masking = newValue } }
+    get { currentSettings.masking }
+    set { changeSettings { $0.masking = newValue } }
   }
   private let settings: SessionSettingsMirror
+  var currentSettings: WebSocketConnection.RuntimeSettings { settings.current }
+  func storeSettings(_ settings: WebSocketConnection.RuntimeSettings) { self.settings.store(settings) }
   /// The plugin's content converter, for `sendSerialized` / `receiveDeserialized`.
   public let converter: (any WebSocketContentConverter)?
 
@@ -38,8 +40,7 @@ public final class DefaultClientWebSocketSession: DefaultWebSocketSession {
     self.call = call
     self.subprotocol = subprotocol
     self.settings = SessionSettingsMirror(
-      connection: connection,
-      initial: .init(
+      .init(
         pingInterval: config.pingInterval, pingTimeout: config.pingTimeout, closeTimeout: config.closeTimeout,
         maxFrameSize: config.maxFrameSize, masking: true))
     self.converter = config.contentConverter

@@ -1,6 +1,6 @@
 /// A server session that delivers whole messages, answers pings, runs the pinger and the closing handshake
 /// (Ktor's `DefaultWebSocketServerSession`): what a `webSocket(path)` handler receives.
-public final class DefaultWebSocketServerSession: DefaultWebSocketSession {
+public final class DefaultWebSocketServerSession: DefaultWebSocketSession, SettableSessionSettings {
   /// The engine under the session.
   public let connection: WebSocketConnection
   /// The request, its path and query parameters, and the peer.
@@ -9,14 +9,14 @@ public final class DefaultWebSocketServerSession: DefaultWebSocketSession {
   public let subprotocol: String?
   /// The ping period in force (`nil`: no pings); setting it takes effect at once (Ktor's `pingIntervalMillis`).
   public var pingPeriod: Duration? {
-    get { settings.current.pingInterval }
-    set { settings.change { $0.pingInterval = newValue } }
+    get { currentSettings.pingInterval }
+    set { changeSettings { $0.pingInterval = newValue } }
   }
   /// The pong and close timeout in force; setting it takes effect at once (Ktor's `timeoutMillis`).
   public var timeout: Duration {
-    get { settings.current.closeTimeout }
+    get { currentSettings.closeTimeout }
     set {
-      settings.change {
+      changeSettings {
         $0.closeTimeout = newValue
         $0.pingTimeout = newValue
       }
@@ -25,16 +25,18 @@ public final class DefaultWebSocketServerSession: DefaultWebSocketSession {
   /// The frame size limit in force, in bytes; setting it applies from the next frame header (Ktor's
   /// `maxFrameSize`).
   public var maxFrameSize: Int {
-    get { settings.current.maxFrameSize }
-    set { settings.change { $0.maxFrameSize = newValue } }
+    get { currentSettings.maxFrameSize }
+    set { changeSettings { $0.maxFrameSize = newValue } }
   }
   /// Whether this server masks its frames; setting it applies to the next frame sent (Ktor's `masking`; RFC 6455
   /// section 5.1 says a server MUST NOT mask).
   public var masking: Bool {
-    get { settings.current.masking }
-    set { settings.change { $0.masking = newValue } }
+    get { currentSettings.masking }
+    set { changeSettings { $0.masking = newValue } }
   }
   private let settings: SessionSettingsMirror
+  var currentSettings: WebSocketConnection.RuntimeSettings { settings.current }
+  func storeSettings(_ settings: WebSocketConnection.RuntimeSettings) { self.settings.store(settings) }
   /// The plugin's content converter, for `sendSerialized` / `receiveDeserialized`.
   public let converter: (any WebSocketContentConverter)?
 
@@ -43,8 +45,7 @@ public final class DefaultWebSocketServerSession: DefaultWebSocketSession {
     self.call = call
     self.subprotocol = subprotocol
     self.settings = SessionSettingsMirror(
-      connection: connection,
-      initial: .init(
+      .init(
         pingInterval: config.pingPeriod, pingTimeout: config.timeout, closeTimeout: config.timeout,
         maxFrameSize: config.maxFrameSize, masking: config.masking))
     self.converter = config.contentConverter

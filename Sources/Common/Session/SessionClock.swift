@@ -2,8 +2,9 @@
 /// pongs, the server handler's grace after the end. Injected through ``WebSocketConnection/Options/clock`` so that
 /// the session's policy can be tested without real time (``ManualSessionClock``).
 ///
-/// Instants are those of `ContinuousClock`; only the way of waiting differs between clocks.
-public protocol SessionClock: Sendable {
+/// Instants are those of `ContinuousClock`; only the way of waiting differs between clocks. Clocks are objects:
+/// every connection holds one, and a reference is two words where a value existential is five.
+public protocol SessionClock: AnyObject, Sendable {
   /// The current instant.
   var now: ContinuousClock.Instant { get }
 
@@ -15,8 +16,11 @@ public protocol SessionClock: Sendable {
 
 /// The default clock: `ContinuousClock` and `Task.sleep`. A transport that has timers of its own (the event loop's)
 /// offers a better one through ``Transport/sessionClock``.
-public struct SystemSessionClock: SessionClock {
-  /// Creates the clock.
+public final class SystemSessionClock: SessionClock {
+  /// The one instance every session without a clock of its own shares.
+  public static let shared = SystemSessionClock()
+
+  /// Creates a clock (``shared`` serves every session).
   public init() {}
 
   /// `ContinuousClock.now`.

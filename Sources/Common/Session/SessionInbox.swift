@@ -10,8 +10,8 @@ struct SessionInbox {
   /// Whole messages (raw: frames) buffered before the overflow policy applies; `Int.max` for unlimited.
   var capacity: Int
   /// The task waiting in ``WebSocketConnection/receive()``. Unsafe rather than checked: the checked kind is a
-  /// resilient type, so every `if let` on the delivery path went through its value witnesses (1 % of the server at
-  /// 64 B), and each wait allocated its canary. Resumed only after ``takeReceiver()`` cleared it.
+  /// resilient type that costs on every delivery (docs/decisions/0011). Resumed only after ``takeReceiver()``
+  /// cleared it.
   private var receiver: UnsafeContinuation<Frame?, any Error>?
   /// The application has asked for a frame at least once (the close reply then waits longer for it).
   private(set) var applicationReads = false

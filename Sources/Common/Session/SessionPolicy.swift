@@ -100,26 +100,105 @@ public struct SessionPolicy: Sendable {
     var keepalive: Bool
   }
 
-  /// The settings in force.
-  public private(set) var settings: Settings
-  /// Our close frame went out at this instant's deadline minus the close timeout: the peer's close is due by then.
-  private var closeDeadline: ContinuousClock.Instant?
-  /// The client waits until then for the server to close TCP.
-  private var transportCloseDeadline: ContinuousClock.Instant?
-  /// The end that waits for the application is due then.
-  private var deferredEndDeadline: ContinuousClock.Instant?
+  // Storage is compact: the policy lives inline in every connection, most of them idle. Durations and deadlines are
+  // nanoseconds (deadlines from `origin`), with `Self.none` for "not set"; the properties below convert.
+  private let origin: ContinuousClock.Instant
+  private var stored: StoredSettings
+  private var closeDeadlineNanos = Self.none
+  private var transportCloseDeadlineNanos = Self.none
+  private var deferredEndDeadlineNanos = Self.none
+  private var nextKeepaliveNanos = Self.none
+  private var handlerDeadlineNanos = Self.none
+  private var pendingPings: [PendingPing] = []
   /// The deferred end waits for the application's task to run before its short wait starts.
   private var deferredUntilApplicationRuns = false
-  /// The next keepalive ping is due then (`nil` while one waits for its pong, or without keepalive).
-  private var nextKeepalive: ContinuousClock.Instant?
-  private var pendingPings: [PendingPing] = []
-  /// The handler's task is cancelled then.
-  private var handlerDeadline: ContinuousClock.Instant?
   private var hasEnded = false
 
-  /// A policy with `settings`.
-  public init(settings: Settings) {
-    self.settings = settings
+  /// A policy with `settings`; `now` is the origin of its compact instants (any instant of the session's clock).
+  public init(settings: Settings, at now: ContinuousClock.Instant) {
+    self.origin = now
+    self.stored = StoredSettings(settings)
+  }
+
+  /// The settings in force.
+  public var settings: Settings { stored.settings }
+
+  /// Our close frame went out: the peer's close frame is due by then.
+  private var closeDeadline: ContinuousClock.Instant? {
+    get { instant(closeDeadlineNanos) }
+    set { closeDeadlineNanos = nanos(newValue) }
+  }
+  /// The client waits until then for the server to close TCP.
+  private var transportCloseDeadline: ContinuousClock.Instant? {
+    get { instant(transportCloseDeadlineNanos) }
+    set { transportCloseDeadlineNanos = nanos(newValue) }
+  }
+  /// The end that waits for the application is due then.
+  private var deferredEndDeadline: ContinuousClock.Instant? {
+    get { instant(deferredEndDeadlineNanos) }
+    set { deferredEndDeadlineNanos = nanos(newValue) }
+  }
+  /// The next keepalive ping is due then (`nil` while one waits for its pong, or without keepalive).
+  private var nextKeepalive: ContinuousClock.Instant? {
+    get { instant(nextKeepaliveNanos) }
+    set { nextKeepaliveNanos = nanos(newValue) }
+  }
+  /// The handler's task is cancelled then.
+  private var handlerDeadline: ContinuousClock.Instant? {
+    get { instant(handlerDeadlineNanos) }
+    set { handlerDeadlineNanos = nanos(newValue) }
+  }
+
+  private static let none = Int64.min
+
+  private func instant(_ nanos: Int64) -> ContinuousClock.Instant? {
+    nanos == Self.none ? nil : origin.advanced(by: .nanoseconds(nanos))
+  }
+
+  private func nanos(_ instant: ContinuousClock.Instant?) -> Int64 {
+    guard let instant else { return Self.none }
+    return Self.nanoseconds(origin.duration(to: instant))
+  }
+
+  static func nanoseconds(_ duration: Duration) -> Int64 {
+    let (seconds, attoseconds) = duration.components
+    let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+    if overflow { return seconds < 0 ? Self.none + 1 : Int64.max }
+    return whole &+ attoseconds / 1_000_000_000
+  }
+
+  /// ``Settings`` in 48 bytes instead of about 100.
+  private struct StoredSettings {
+    var role: ConnectionStateMachine.Role
+    var mode: ConnectionStateMachine.Mode
+    var incomingOverflow: WebSocketConnection.Options.Overflow
+    var closeTimeout: Int64
+    var pingInterval: Int64
+    var pingTimeout: Int64
+    var handlerGrace: Int64
+    var incomingCapacity: Int
+
+    init(_ settings: Settings) {
+      role = settings.role
+      mode = settings.mode
+      incomingOverflow = settings.incomingOverflow
+      closeTimeout = SessionPolicy.nanoseconds(settings.closeTimeout)
+      pingInterval = settings.pingInterval.map(SessionPolicy.nanoseconds) ?? SessionPolicy.none
+      pingTimeout = settings.pingTimeout.map(SessionPolicy.nanoseconds) ?? SessionPolicy.none
+      handlerGrace = settings.handlerGrace.map(SessionPolicy.nanoseconds) ?? SessionPolicy.none
+      incomingCapacity = settings.incomingCapacity
+    }
+
+    var settings: Settings {
+      var settings = Settings(role: role, mode: mode)
+      settings.incomingOverflow = incomingOverflow
+      settings.closeTimeout = .nanoseconds(closeTimeout)
+      settings.pingInterval = pingInterval == SessionPolicy.none ? nil : .nanoseconds(pingInterval)
+      settings.pingTimeout = pingTimeout == SessionPolicy.none ? nil : .nanoseconds(pingTimeout)
+      settings.handlerGrace = handlerGrace == SessionPolicy.none ? nil : .nanoseconds(handlerGrace)
+      settings.incomingCapacity = incomingCapacity
+      return settings
+    }
   }
 
   /// The earliest deadline, when the session's timer should fire next; `nil` when nothing is due ever.
@@ -149,7 +228,7 @@ public struct SessionPolicy: Sendable {
   /// interval from `now`, unless one is waiting for its pong).
   public mutating func update(_ newSettings: Settings, at now: ContinuousClock.Instant) {
     let intervalChanged = newSettings.pingInterval != settings.pingInterval
-    settings = newSettings
+    stored = StoredSettings(newSettings)
     if intervalChanged && !pendingPings.contains(where: \.keepalive) {
       nextKeepalive = nil
       scheduleKeepalive(after: now)
@@ -237,7 +316,7 @@ public struct SessionPolicy: Sendable {
 
   /// What a message does that arrives while the incoming queue holds ``Settings/incomingCapacity`` of them.
   public func incomingOverflow() -> OverflowDecision {
-    switch settings.incomingOverflow {
+    switch stored.incomingOverflow {
     case .suspend: .suspendReading
     case .fail: .fail(CloseReason(.violatedPolicy, "Incoming channel overflow"))
     }

@@ -122,6 +122,9 @@ extension WebSocketConnection {
       failure = error
     }
     writer.phase = .idle
+    // Frames sent while this writer waited for the transport's flush found it writing and were left to it: they go
+    // out with the next batch instead of waiting for another send.
+    if failure == nil { scheduleFlush() }
     for waiter in writer.takeWaiters() {
       if let failure {
         waiter.resume(throwing: failure)

@@ -23,8 +23,10 @@ public actor WebSocketConnection {
   /// The transport's executor, read once: the runtime asks for it on every hop.
   nonisolated let executor: UnownedSerialExecutor
 
-  // The stored state is `@exclusivity(unchecked)`: the actor already serializes every access, and the dynamic
-  // checks the compiler would add were 5 % of the server at 64 B (docs/decisions/0009).
+  // The stored state is `@exclusivity(unchecked)`: the actor already serializes every access, so the dynamic checks
+  // the compiler would add guard nothing and cost on every message (docs/decisions/0009). The state is internal to
+  // the module so that the actor's extensions (`+Receiving`, `+Sending`, `+Reading`, `+Closing`, `+Timers`) reach it;
+  // nothing outside `Session/` touches it.
   @exclusivity(unchecked) var machine: ConnectionStateMachine
   @exclusivity(unchecked) var inbox: SessionInbox
   @exclusivity(unchecked) var reader = SessionReadDriver()
@@ -36,7 +38,7 @@ public actor WebSocketConnection {
   @exclusivity(unchecked) var pushTransport: (any ReadinessDrivenTransport)?
   /// Bytes that arrived behind the handshake's head in the same read; handled before the first read.
   @exclusivity(unchecked) var leftover: [UInt8]
-  /// The task sleeping until ``timerDeadline``, the earliest of the policy's deadlines when it was armed.
+  /// The one timer: a task sleeping until ``timerDeadline``, the policy's next deadline (``armTimer()``).
   @exclusivity(unchecked) var timerTask: Task<Void, Never>?
   @exclusivity(unchecked) var timerDeadline: ContinuousClock.Instant?
   /// The server handler's task while it runs (``handlerStarted()``), for its cancellation after the grace period.
@@ -74,8 +76,9 @@ public actor WebSocketConnection {
     settings.incomingCapacity = max(1, options.incomingCapacity)
     settings.incomingOverflow = options.incomingOverflow
     settings.handlerGrace = options.handlerGrace
-    self.policy = SessionPolicy(settings: settings)
-    self.clock = options.clock ?? transport.sessionClock ?? SystemSessionClock()
+    let clock = options.clock ?? transport.sessionClock ?? SystemSessionClock.shared
+    self.clock = clock
+    self.policy = SessionPolicy(settings: settings, at: clock.now)
     self.random = random
   }
 

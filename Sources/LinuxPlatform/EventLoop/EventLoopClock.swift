@@ -28,9 +28,14 @@ public struct EventLoopClock: Clock {
   }
 }
 
-extension EventLoopClock: SessionClock {
-  /// Sleeps until `deadline` on the loop's timers (``SessionClock``'s requirement).
+/// A loop is the clock of the sessions it serves: their close, ping and grace deadlines are its timers, and wake on
+/// its thread.
+extension EventLoop: SessionClock {
+  /// Now, from the continuous clock.
+  public var now: ContinuousClock.Instant { ContinuousClock.now }
+
+  /// Sleeps until `deadline` on the loop's timers; throws `CancellationError` when cancelled.
   public func sleep(until deadline: ContinuousClock.Instant) async throws {
-    try await sleep(until: deadline, tolerance: nil)
+    try await EventLoopClock(loop: self).sleep(until: deadline, tolerance: nil)
   }
 }

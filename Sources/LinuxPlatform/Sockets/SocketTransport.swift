@@ -60,7 +60,7 @@ public final class SocketTransport: ReadinessDrivenTransport, @unchecked Sendabl
   public var isExecutorThread: Bool { loop.inEventLoop }
 
   /// The loop's timers: a session's close, ping and grace deadlines wake on the loop's thread.
-  public var sessionClock: (any SessionClock)? { EventLoopClock(loop: loop) }
+  public var sessionClock: (any SessionClock)? { loop }
 
   /// The peer's address as text.
   public var peerDescription: String { peerAddress?.description ?? "unknown peer" }

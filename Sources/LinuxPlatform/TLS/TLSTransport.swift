@@ -174,7 +174,7 @@ public final class TLSTransport: Transport, @unchecked Sendable {
   public var isExecutorThread: Bool { inner.loop.inEventLoop }
 
   /// The loop's timers: a session's close, ping and grace deadlines wake on the loop's thread.
-  public var sessionClock: (any SessionClock)? { EventLoopClock(loop: inner.loop) }
+  public var sessionClock: (any SessionClock)? { inner.loop }
 
   /// The peer's address, marked as TLS.
   public var peerDescription: String { "\(inner.peerDescription) (TLS)" }
