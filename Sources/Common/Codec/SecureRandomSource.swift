@@ -53,6 +53,12 @@ public struct MaskingKeyGenerator: Sendable {
   }
 
   /// The next key; every key is used once.
+  /// `count` random bytes straight from the source (ping payloads, for example).
+  public func randomBytes(_ count: Int) -> [UInt8] {
+    source.bytes(count)
+  }
+
+  /// The next masking key.
   public mutating func nextKey() -> MaskingKey {
     if next + 4 > pool.count {
       pool = source.bytes(Self.keysPerRefill * 4)

@@ -439,6 +439,12 @@ public struct ConnectionStateMachine: Sendable {
     return chunk
   }
 
+  /// `count` bytes from the machine's random source (a session's ping payloads). Mutating: see
+  /// ``checkHasOutput()``.
+  public mutating func randomBytes(_ count: Int) -> [UInt8] {
+    maskingKeys.randomBytes(count)
+  }
+
   // MARK: Output
 
   private mutating func queueChunk(_ chunk: [UInt8]) {

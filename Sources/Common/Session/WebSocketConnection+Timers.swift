@@ -10,7 +10,7 @@ extension WebSocketConnection {
   /// - Throws: ``SessionError/pingTimeout(_:)`` when no pong came in time (the connection stays open),
   ///   ``ConnectionClosedError`` after the end, ``ConnectionUsageError`` while closing.
   public func ping(_ payload: [UInt8]? = nil, timeout: Duration = .seconds(10)) async throws -> Duration {
-    let payload = payload ?? random.bytes(8)
+    let payload = payload ?? machine.randomBytes(8)
     let frame = try Frame.ping(payload)
     if !reader.hasStarted() { startReading() }
     let now = clock.now
@@ -59,22 +59,21 @@ extension WebSocketConnection {
   /// per change costs nothing on the message path.
   func armTimer() {
     let deadline = policy.nextDeadline
-    guard deadline != timerDeadline else { return }
-    timerTask?.cancel()
-    timerTask = nil
-    timerDeadline = deadline
+    guard deadline != timer?.deadline else { return }
+    timer?.task.cancel()
+    timer = nil
     guard let deadline else { return }
     let clock = clock
-    timerTask = Task(executorPreference: transport.taskExecutor) {
+    let task = Task(executorPreference: transport.taskExecutor) {
       do { try await clock.sleep(until: deadline) } catch { return }
       await self.timerFired(deadline)
     }
+    timer = SessionTimer(deadline: deadline, task: task)
   }
 
   func timerFired(_ deadline: ContinuousClock.Instant) async {
-    guard timerDeadline == deadline else { return }
-    timerDeadline = nil
-    timerTask = nil
+    guard timer?.deadline == deadline else { return }
+    timer = nil
     // The timer was armed for `deadline`: it counts as reached even if the clock reads a hair earlier (the loop's
     // timers have millisecond resolution).
     let now = max(clock.now, deadline)
@@ -87,7 +86,7 @@ extension WebSocketConnection {
     switch action {
     case .sendKeepalivePing:
       guard !lifecycle.hasEnded(), machine.state == .open else { return }
-      let payload = random.bytes(8)
+      let payload = machine.randomBytes(8)
       let now = clock.now
       let id = pings.register(payload: payload, at: now, keepalive: true)
       do {

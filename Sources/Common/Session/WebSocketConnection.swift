@@ -38,14 +38,12 @@ public actor WebSocketConnection {
   @exclusivity(unchecked) var pushTransport: (any ReadinessDrivenTransport)?
   /// Bytes that arrived behind the handshake's head in the same read; handled before the first read.
   @exclusivity(unchecked) var leftover: [UInt8]
-  /// The one timer: a task sleeping until ``timerDeadline``, the policy's next deadline (``armTimer()``).
-  @exclusivity(unchecked) var timerTask: Task<Void, Never>?
-  @exclusivity(unchecked) var timerDeadline: ContinuousClock.Instant?
+  /// The one timer, armed for the policy's next deadline (``armTimer()``); `nil` while nothing is due.
+  @exclusivity(unchecked) var timer: SessionTimer?
   /// The server handler's task while it runs (``handlerStarted()``), for its cancellation after the grace period.
   /// Set and cleared on this actor by the task itself, so it is never used after the task ends.
   @exclusivity(unchecked) var handlerTask: UnsafeCurrentTask?
   let clock: any SessionClock
-  let random: any SecureRandomSource
 
   /// Creates a connection over an open transport (after a successful opening handshake).
   ///
@@ -79,7 +77,6 @@ public actor WebSocketConnection {
     let clock = options.clock ?? transport.sessionClock ?? SystemSessionClock.shared
     self.clock = clock
     self.policy = SessionPolicy(settings: settings, at: clock.now)
-    self.random = random
   }
 
   // MARK: State for callers
