@@ -1,22 +1,34 @@
 import Testing
 import WispCommon
 
-/// A client connection and a peer over an in-memory pipe, both on a manual clock. The peer is raw by default: it
-/// answers nothing by itself (no pong, no close reply), so each test decides what the other side does.
-private func connections(
-  clock: ManualSessionClock, peerMode: ConnectionStateMachine.Mode = .raw,
+/// A connection in `role` and its peer over an in-memory pipe. The connection runs on `clock`; the peer's timers run
+/// on a clock of their own that never moves, so the test's clock drives one side only. The peer is raw by default:
+/// it answers nothing by itself (no pong, no close reply), so each test decides what the other side does.
+private func pair(
+  _ role: ConnectionStateMachine.Role, clock: ManualSessionClock, peerMode: ConnectionStateMachine.Mode = .raw,
   _ configure: (inout WebSocketConnection.Options) -> Void = { _ in }
-) -> (client: WebSocketConnection, peer: WebSocketConnection) {
+) -> (tested: WebSocketConnection, peer: WebSocketConnection) {
   let (clientSide, serverSide) = MemoryTransport.pair()
   var options = WebSocketConnection.Options()
   options.clock = clock
   configure(&options)
-  // The peer's timers run on a clock of their own that never moves: the test's clock drives the client only.
   var peerOptions = WebSocketConnection.Options()
   peerOptions.clock = ManualSessionClock()
-  let client = WebSocketConnection(transport: clientSide, configuration: .init(role: .client), options: options)
+  let peerRole: ConnectionStateMachine.Role = role == .client ? .server : .client
+  let tested = WebSocketConnection(
+    transport: role == .client ? clientSide : serverSide, configuration: .init(role: role), options: options)
   let peer = WebSocketConnection(
-    transport: serverSide, configuration: .init(role: .server, mode: peerMode), options: peerOptions)
+    transport: role == .client ? serverSide : clientSide, configuration: .init(role: peerRole, mode: peerMode),
+    options: peerOptions)
+  return (tested, peer)
+}
+
+/// A client connection and its peer (a server, raw unless `peerMode` says otherwise).
+private func connections(
+  clock: ManualSessionClock, peerMode: ConnectionStateMachine.Mode = .raw,
+  _ configure: (inout WebSocketConnection.Options) -> Void = { _ in }
+) -> (client: WebSocketConnection, peer: WebSocketConnection) {
+  let (client, peer) = pair(.client, clock: clock, peerMode: peerMode, configure)
   return (client, peer)
 }
 
@@ -24,15 +36,7 @@ private func connections(
 private func serverAndPeer(
   clock: ManualSessionClock, _ configure: (inout WebSocketConnection.Options) -> Void = { _ in }
 ) -> (server: WebSocketConnection, peer: WebSocketConnection) {
-  let (clientSide, serverSide) = MemoryTransport.pair()
-  var options = WebSocketConnection.Options()
-  options.clock = clock
-  configure(&options)
-  var peerOptions = WebSocketConnection.Options()
-  peerOptions.clock = ManualSessionClock()
-  let server = WebSocketConnection(transport: serverSide, configuration: .init(role: .server), options: options)
-  let peer = WebSocketConnection(
-    transport: clientSide, configuration: .init(role: .client, mode: .raw), options: peerOptions)
+  let (server, peer) = pair(.server, clock: clock, configure)
   return (server, peer)
 }
 
@@ -268,5 +272,34 @@ struct SessionLifecycleTests {
     try await client.send(.text("unmasked"))
     await #expect(throws: ProtocolViolation.self) { try await peer.receive() }
     #expect(await client.closeReason.code == .protocolError)
+  }
+
+  @Test("a server handler still running a grace period after its connection ended is cancelled (manual clock)")
+  func handlerGraceOnManualClock() async throws {
+    let clock = ManualSessionClock()
+    let (outcomes, report) = AsyncStream.makeStream(of: String.self)
+    var application = Application()
+    application.install(WebSockets.self) {
+      $0.sessionClock = clock
+      $0.handlerGracePeriod = .seconds(2)
+    }
+    application.routing { routing in
+      routing.webSocket("/busy") { session in
+        try await session.send("ready")
+        // Waits on something other than the session: only the cancellation ends it.
+        let (never, _) = AsyncStream.makeStream(of: Int.self)
+        for await _ in never {}
+        report.yield(Task.isCancelled ? "cancelled" : "ended")
+      }
+    }
+    try await testApplication(application) { host in
+      let session = try await host.client.webSocketSession("ws://localhost/busy")
+      #expect(try await session.incoming.receive().readText() == "ready")
+      await session.connection.terminate()
+      await clock.waitForSleeper(after: .seconds(2))
+      clock.advance(by: .seconds(2))
+      var iterator = outcomes.makeAsyncIterator()
+      #expect(await iterator.next() == "cancelled")
+    }
   }
 }

@@ -84,8 +84,8 @@ public enum Masking {
   public static func maskedCopy(_ key: MaskingKey, phase: Int = 0, of source: UnsafeRawBufferPointer) -> [UInt8] {
     if source.count < 4096 {
       // Copy, then mask in place: `Array(unsafeUninitializedCapacity:)` reaches an unspecialized allocation in the
-      // standard library that looks up the array's type metadata on every call (2 % of the server at 64 B), which
-      // costs more than a second pass over a small payload.
+      // standard library that looks up the array's type metadata on every call, which costs more than a second
+      // pass over a small payload (docs/decisions/0009).
       var bytes = [UInt8](source)
       bytes.withUnsafeMutableBytes { apply(key, phase: phase, to: $0) }
       return bytes

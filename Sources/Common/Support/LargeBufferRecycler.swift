@@ -3,8 +3,9 @@ import Synchronization
 /// Spare large byte buffers, handed over when a socket has written them and taken again for the next large payload.
 ///
 /// A 1 MiB payload in a fresh array costs more in page faults than in copying: the C library returns freed large
-/// blocks to the system, and the next message touches new pages (about 15 % of the server at 1 MiB, measured with
-/// `perf`; docs/decisions/0009). The recycler keeps a few buffers instead, bounded in number and in bytes.
+/// blocks to the system, and the next message touches new pages (docs/decisions/0009). The recycler keeps a few
+/// buffers instead, bounded in number and in bytes. Owners pass it in (``WebSocketConnection`` passes ``shared``
+/// to its state machine and decoder); the core never reaches for the shared one itself.
 ///
 /// A written buffer is often still referenced when the socket is done with it (the sender is still inside `send`,
 /// or the application keeps the message), so it is kept as a candidate and becomes a spare only once nothing else

@@ -106,7 +106,7 @@ public final class EmbeddedServer: Sendable {
   /// does. Called on the connection's loop thread (the handshake's task). The session's handler is then isolated to
   /// the connection, so the hop back after each of its awaits finds the task on the right executor and costs
   /// nothing; with a preferred task executor every such hop read the preference under the task's status lock
-  /// (about 5 % of the server at 64 B; docs/decisions/0011).
+  /// (docs/decisions/0011).
   private func track(isolatedTo connection: WebSocketConnection, _ body: @escaping @Sendable () async -> Void) {
     state.withLock { state in
       state.nextConnection += 1

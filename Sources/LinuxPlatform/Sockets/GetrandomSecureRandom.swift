@@ -3,8 +3,8 @@ import Glibc
 import WispCommon
 
 /// The kernel's CSPRNG through `getrandom(2)`, a whole buffer per call. The standard library's generator makes one
-/// system call per 8 bytes, which made refilling the client's masking keys (1 KiB at a time) 14 % of a client's
-/// time at 64 B messages (perf).
+/// system call per 8 bytes, too many for refilling the client's masking keys 1 KiB at a time
+/// (docs/decisions/0008).
 public struct GetrandomSecureRandom: SecureRandomSource {
   /// Creates the source; it has no state.
   public init() {}
