@@ -77,7 +77,10 @@ struct HandshakeTests {
 
   static let malformed: [(String, from: String, to: String, status: Int)] = [
     ("POST", from: "GET /chat", to: "POST /chat", status: 405),
-    ("HTTP/1.0", from: "HTTP/1.1\r\nHost", to: "HTTP/1.0\r\nHost", status: 400),
+    ("HTTP/1.0", from: "HTTP/1.1\r\nHost", to: "HTTP/1.0\r\nHost", status: 505),
+    ("HTTP/2.0", from: "HTTP/1.1\r\nHost", to: "HTTP/2.0\r\nHost", status: 505),
+    ("HTTP/0.9", from: "HTTP/1.1\r\nHost", to: "HTTP/0.9\r\nHost", status: 505),
+    ("HTTP/1.2", from: "HTTP/1.1\r\nHost", to: "HTTP/1.2\r\nHost", status: 505),
     ("no Host", from: "Host: server.example.com\r\n", to: "", status: 400),
     ("no Upgrade", from: "Upgrade: websocket\r\n", to: "", status: 400),
     ("Upgrade: h2c", from: "Upgrade: websocket", to: "Upgrade: h2c", status: 400),

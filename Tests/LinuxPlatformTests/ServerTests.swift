@@ -187,6 +187,25 @@ struct ServerTests {
     }
   }
 
+  @Test("an upgrade request line with any version but HTTP/1.1 is refused (505, or 400 when malformed), never upgraded")
+  func httpVersions() async throws {
+    try await withServer(seedEchoApplication()) { _, port in
+      let rest =
+        "Host: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+        + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+      for (version, status) in [
+        ("HTTP/2.0", 505), ("HTTP/1.0", 505), ("HTTP/0.9", 505), ("HTTP/3", 400), ("HTTP/2", 400), ("HTTX/1.1", 400),
+        ("http/1.1", 400), ("HTTP/1.1.1", 400), ("", 400),
+      ] {
+        let answer = try await AcceptTests.exchange(port, "GET / \(version)\r\n" + rest)
+        #expect(answer.hasPrefix("HTTP/1.1 \(status) "), "GET / \(version): \(answer.prefix(40))")
+        #expect(!answer.contains("101 Switching Protocols"))
+      }
+      let good = try await AcceptTests.exchange(port, "GET / HTTP/1.1\r\n" + rest)
+      #expect(good.hasPrefix("HTTP/1.1 101 "))
+    }
+  }
+
   @Test("a throwing handler closes with 1011 \"Internal Error\"; the error's text goes to the log only")
   func throwingHandler() async throws {
     struct Broken: Error, CustomStringConvertible { var description: String { "the handler broke" } }

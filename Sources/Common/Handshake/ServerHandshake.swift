@@ -46,14 +46,17 @@ public enum ServerHandshake {
 
   /// Validates a client's opening handshake (RFC 6455 section 4.2.1).
   public static func validate(_ request: HTTPRequestHead) throws(Rejection) -> Upgrade {
-    // 1. "An HTTP/1.1 or higher GET request".
+    // 1. "An HTTP/1.1 or higher GET request". A request line of the HTTP/1 form with another version is no such
+    // request: 1.0 and 0.9 have no upgrade, and HTTP/2 and HTTP/3 are binary protocols with their own WebSocket
+    // bootstrap (RFC 8441, RFC 9220), never a text request line. A well-formed version other than 1.1 is answered
+    // "505 HTTP Version Not Supported" (RFC 9110 section 15.6.6); a malformed one never parses (400).
+    guard request.version == .http11 else {
+      throw Rejection(
+        status: 505, reason: "a WebSocket upgrade is an HTTP/1.1 request, not \(request.version)", headers: [:])
+    }
     guard request.method == "GET" else {
       throw Rejection(
         status: 405, reason: "a WebSocket upgrade must use GET, not \(request.method)", headers: ["Allow": "GET"])
-    }
-    guard request.version >= .http11 else {
-      throw Rejection(
-        status: 400, reason: "a WebSocket upgrade needs HTTP/1.1 or higher, got \(request.version)", headers: [:])
     }
     // 2. "A |Host| header field containing the server's authority."
     guard request.headers.values(name: "Host").count == 1 else {
