@@ -221,6 +221,21 @@ struct SessionLifecycleTests {
     #expect(reason.code == .noStatus)
   }
 
+  @Test("a close frame sent as a frame obeys the same rule in a default session; a raw session sends what it is given")
+  func reservedCodesAsFrames() async throws {
+    let clock = ManualSessionClock()
+    let (client, peer) = connections(clock: clock)
+    for code: CloseReason.Code in [.abnormalClosure, .tlsHandshakeFailed, .noStatus] {
+      await #expect(throws: ConnectionUsageError.invalidCloseCode(code.rawValue)) {
+        try await client.send(.close(CloseReason(code: code, message: "")))
+      }
+    }
+    #expect(await !client.isClosed)
+    // The raw peer may break the rule on purpose (to test other endpoints); the client fails it with 1002.
+    try await peer.send(.close(CloseReason(code: .abnormalClosure, message: "")))
+    await #expect(throws: ProtocolViolation.self) { try await client.receive() }
+  }
+
   @Test("cancel(): a waiting receive throws CancellationError and the peer gets a clean 1001 close")
   func cancelSession() async throws {
     let clock = ManualSessionClock()

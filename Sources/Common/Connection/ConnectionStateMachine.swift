@@ -351,7 +351,8 @@ public struct ConnectionStateMachine: Sendable {
   ///
   /// - Throws: ``ConnectionUsageError/alreadyClosed`` after our close frame;
   ///   ``ConnectionUsageError/interleavedMessage(open:sent:)`` when a frame of another type interrupts a
-  ///   fragmented message.
+  ///   fragmented message; ``ConnectionUsageError/invalidCloseCode(_:)`` for a close frame whose code may not be
+  ///   sent (default mode).
   public mutating func send(_ frame: Frame) throws(ConnectionUsageError) {
     switch phase {
     case .open, .closingByPeer, .failed(_, heldClose: _?, _): break
@@ -360,6 +361,13 @@ public struct ConnectionStateMachine: Sendable {
     let opcode: Opcode
     switch frame.frameType {
     case .close:
+      // RFC 6455 section 7.4: 1005, 1006 and 1015 "MUST NOT be set as a status code in a Close control frame by
+      // an endpoint", nor may undefined codes. A default session refuses them; a raw one sends what it is given
+      // (it exists to test peers, rule-breaking frames included).
+      if configuration.mode == .default, frame.data.count >= 2 {
+        let code = CloseReason.Code(rawValue: UInt16(frame.data[0]) << 8 | UInt16(frame.data[1]))
+        guard code.isValidOnWire else { throw .invalidCloseCode(code.rawValue) }
+      }
       markCloseSent(reason: frame.readReason())
       opcode = .close
     case .ping, .pong:
