@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Alternated A/B benchmark of two commits (or a commit and the working tree): builds Wisp's benchmark server and
+# load client of each in a worktree of its own, then for every scenario runs, PAIRS times, the C ceiling, A and B one
+# after the other (server role: wsload against each echo server; client role: each load client against `wsload
+# --serve`), and prints each pair's ratios with their median and spread. Drift of the machine between runs (+-20 %
+# here) hits both sides of a pair alike, so the ratio B/A is what to read.
+#
+#   ./Benchmarks/ab.sh 192d1c2 HEAD                 # 5 pairs, every scenario, both roles
+#   PAIRS=7 SCENARIOS="64" ROLES=server ./Benchmarks/ab.sh main WORKTREE   # WORKTREE: uncommitted changes
+#
+# Scenarios (SCENARIOS, by payload size): 64 (64 connections x 16 in flight), 4096 (16 x 8), 1048576 (4 x 2),
+# latency (1 x 1, 64 B). The ratios printed are msgs/s; for latency also p99 (lower is better).
+set -euo pipefail
+cd "$(dirname "$0")"
+A=${1:?usage: ab.sh REV_A REV_B}
+B=${2:?usage: ab.sh REV_A REV_B}
+PAIRS=${PAIRS:-5}
+SECS=${SECONDS_PER_RUN:-3}
+SCENARIOS=${SCENARIOS:-64 4096 1048576 latency}
+ROLES=${ROLES:-server client}
+WSLOAD_SOURCE=${WSLOAD_SOURCE:-../../shared/tools/wsload.c}
+root=$(git rev-parse --show-toplevel)
+work=$root/.build-ab
+mkdir -p "$work"
+cc -O2 -march=native -pthread -o "$work/wsload" "$WSLOAD_SOURCE"
+WSLOAD=$work/wsload
+
+# build REV NAME: the benchmark executables of REV (WORKTREE: the working tree as it is) in $work/NAME.
+build() {
+  local rev=$1 name=$2 tree
+  if [[ $rev == WORKTREE ]]; then
+    tree=$root
+  else
+    tree=$work/tree-$name
+    [[ -d $tree ]] || git -C "$root" worktree add --detach -f "$tree" "$rev" >/dev/null
+    git -C "$tree" checkout -q --detach "$(git -C "$root" rev-parse "$rev")"
+  fi
+  # Always rebuilt: SwiftPM has been seen not to recompile them after Wisp's types changed layout (run.sh).
+  touch "$tree"/Benchmarks/Sources/*/main.swift
+  (cd "$tree/Benchmarks" && swift build -c release --product wisp-echo-server >&2 &&
+    swift build -c release --product wisp-load-client >&2)
+  mkdir -p "$work/$name"
+  cp "$tree/Benchmarks/.build/release/wisp-echo-server" "$tree/Benchmarks/.build/release/wisp-load-client" \
+    "$work/$name/"
+}
+echo "building A ($A) and B ($B)..." >&2
+build "$A" a
+build "$B" b
+
+port=9500
+server_pid=""
+start_server() {  # start_server WHICH: ceiling, a or b, on core 0
+  port=$((port + 1))
+  case $1 in
+    ceiling) taskset -c 0 "$WSLOAD" --serve $port -t 1 >/dev/null 2>&1 & ;;
+    *) taskset -c 0 "$work/$1/wisp-echo-server" $port >/dev/null 2>&1 & ;;
+  esac
+  server_pid=$!
+  for _ in $(seq 1 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && return 0; sleep 0.1; done
+  echo "server $1 did not start" >&2
+  return 1
+}
+stop_server() { kill -9 "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; }
+load() {  # load WHICH ARGS...: wsload, a or b as the client, on core 1
+  local which=$1; shift
+  case $which in
+    wsload) taskset -c 1 "$WSLOAD" "$@" -t 1 -d "$SECS" --warmup 1 "ws://127.0.0.1:$port/" 2>/dev/null ;;
+    *) taskset -c 1 "$work/$which/wisp-load-client" "ws://127.0.0.1:$port/" "$@" -d "$SECS" --warmup 1 ;;
+  esac | grep RESULT || true
+}
+
+raw=$(mktemp)
+for scenario in $SCENARIOS; do
+  case $scenario in
+    64) args="-c 64 -w 16 -s 64" ;;
+    4096) args="-c 16 -w 8 -s 4096" ;;
+    1048576) args="-c 4 -w 2 -s 1048576" ;;
+    latency) args="-c 1 -w 1 -s 64" ;;
+    *) echo "unknown scenario $scenario" >&2; exit 2 ;;
+  esac
+  for role in $ROLES; do
+    for pair in $(seq 1 "$PAIRS"); do
+      for side in ceiling a b; do
+        if [[ $role == server ]]; then
+          start_server "$side"
+          # shellcheck disable=SC2086
+          line=$(load wsload $args)
+        else
+          start_server ceiling
+          # shellcheck disable=SC2086
+          line=$(load "$([[ $side == ceiling ]] && echo wsload || echo "$side")" $args)
+        fi
+        stop_server
+        echo "$scenario|$role|$pair|$side|$line" >> "$raw"
+        echo "$scenario $role pair $pair $side: $line" >&2
+      done
+    done
+  done
+done
+
+python3 - "$raw" "$A" "$B" "$PAIRS" "$SECS" <<'PY'
+import re, statistics, sys
+raw, a, b, pairs, secs = sys.argv[1:]
+runs = {}
+for line in open(raw):
+    scenario, role, pair, side, result = line.rstrip("\n").split("|", 4)
+    fields = dict((k, float(v)) for k, v in re.findall(r"(\w+)=([0-9.]+)", result))
+    runs.setdefault((scenario, role), {}).setdefault(pair, {})[side] = fields
+print(f"# A/B: A = {a}, B = {b}; {pairs} alternated pairs of {secs} s, one core each side\n")
+print("| scenario | role | measure | B / A per pair | B / A median (spread) | A / ceiling | B / ceiling |")
+print("| --- | --- | --- | --- | ---: | ---: | ---: |")
+def row(scenario, role, measure, key, by_pair):
+    ratios, a_c, b_c = [], [], []
+    for sides in by_pair.values():
+        try:
+            va, vb, vc = sides["a"][key], sides["b"][key], sides["ceiling"][key]
+        except KeyError:
+            continue
+        if va and vb and vc:
+            ratios.append(vb / va); a_c.append(va / vc); b_c.append(vb / vc)
+    if not ratios:
+        return
+    fmt = lambda v: f"{v:.2f}"
+    print(f"| {scenario} | {role} | {measure} | {', '.join(map(fmt, ratios))} | "
+          f"{statistics.median(ratios):.3f} ({min(ratios):.2f}-{max(ratios):.2f}) | "
+          f"{statistics.median(a_c) * 100:.1f} % | {statistics.median(b_c) * 100:.1f} % |")
+for (scenario, role), by_pair in runs.items():
+    row(scenario, role, "msgs/s", "msgs_per_s", by_pair)
+    if scenario == "latency":
+        row(scenario, role, "p99 (lower is better)", "p99_us", by_pair)
+PY
+rm -f "$raw"
