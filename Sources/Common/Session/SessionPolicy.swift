@@ -180,11 +180,6 @@ public struct SessionPolicy: Sendable {
     if ping.keepalive { scheduleKeepalive(after: ping.sentAt) }
   }
 
-  /// A caller's ping stopped waiting for its own reasons (its send failed): its deadline is dropped.
-  public mutating func pingAbandoned(id: UInt64) {
-    pendingPings.removeAll { $0.id == id }
-  }
-
   /// Our close frame went out: the peer's close frame is due within the close timeout.
   public mutating func closeSent(at now: ContinuousClock.Instant) {
     guard !hasEnded, closeDeadline == nil else { return }
