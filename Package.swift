@@ -21,6 +21,7 @@ let package = Package(
     .executable(name: "wisp-codec-bench", targets: ["CodecBenchmark"]),
     .executable(name: "ws", targets: ["ws"]),
     .executable(name: "wisp-target-docs", targets: ["TargetDocs"]),
+    .executable(name: "wisp-pool-probe", targets: ["PoolSaturationProbe"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
@@ -52,6 +53,9 @@ let package = Package(
     .executableTarget(
       name: "CodecBenchmark", dependencies: ["WispCommon"], path: "Sources/CodecBenchmark",
       swiftSettings: strictSettings),
+    .executableTarget(
+      name: "PoolSaturationProbe", dependencies: ["WispCommon", "WispLinuxPlatform"],
+      path: "Sources/PoolSaturationProbe", swiftSettings: strictSettings),
     .testTarget(
       name: "LinuxPlatformTests", dependencies: ["WispLinuxPlatform", "WispCommon"], path: "Tests/LinuxPlatformTests",
       exclude: ["Fixtures"],

@@ -3,8 +3,15 @@ import Testing
 import WispCommon
 import WispLinuxPlatform
 
-/// Certificates made once per test run by Fixtures/make-certs.sh with the openssl command.
+/// The TLS test certificates: made by `./scripts/test` before the tests start (Fixtures/make-certs.sh into the
+/// directory named by `WISP_TEST_CERTIFICATES`), so that no test thread waits for the openssl command; a run of
+/// `swift test` without it makes them here once, blocking the first threads that ask.
 let certificates: String = {
+  if let prepared = getenv("WISP_TEST_CERTIFICATES").map({ String(cString: $0) }),
+    access(prepared + "/server.pem", R_OK) == 0
+  {
+    return prepared
+  }
   var template = Array("/tmp/wisp-certs-XXXXXX".utf8CString)
   guard let directory = mkdtemp(&template) else { fatalError("mkdtemp failed") }
   let path = String(cString: directory)

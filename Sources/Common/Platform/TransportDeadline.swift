@@ -7,7 +7,8 @@ func withTransportDeadline<Result>(
   _ transport: any Transport, timeout: Duration, operation: String, _ body: () async throws -> Result
 ) async throws -> Result {
   let started = ContinuousClock.now
-  let watchdog = Task {
+  // On the transport's executor (the event loop) when it has one, so a saturated global pool cannot delay it.
+  let watchdog = Task(executorPreference: transport.taskExecutor) {
     try await Task.sleep(for: timeout)
     await transport.close()
   }

@@ -21,8 +21,6 @@ struct SessionInbox {
   /// ran). A resumed task may wait behind other work before it runs, so a close reply does not start its short
   /// wait for the answer until then.
   private(set) var applicationAwake = true
-  /// A frame has been delivered: a waiting receive prefers the loop only in a session that has seen traffic.
-  private(set) var hasDelivered = false
 
   init(capacity: Int) {
     self.capacity = capacity
@@ -41,7 +39,6 @@ struct SessionInbox {
   @inline(__always)
   mutating func append(_ frame: Frame) {
     frames.append(frame)
-    hasDelivered = true
   }
 
   /// The application asks for the next frame: it no longer holds the last one. Returns the next frame, if any.

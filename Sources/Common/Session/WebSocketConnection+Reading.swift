@@ -31,7 +31,8 @@ extension WebSocketConnection {
       // Other transports are adapted to the same handler by a pump task, isolated to the connection only.
       // Preferring the loop as task executor too lost wake-ups under load: see docs/decisions/0007.
       reader.source = .pull(parked: nil)
-      Task { await self.pumpReads() }
+      // On the transport's executor: the pump's reads and parking wake up there, never on the global pool.
+      Task(executorPreference: transport.taskExecutor) { await self.pumpReads() }
     }
   }
 

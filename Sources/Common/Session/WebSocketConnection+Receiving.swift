@@ -18,10 +18,11 @@ extension WebSocketConnection {
     if lifecycle.cancelled { throw CancellationError() }
     // A continuation resumes its task on the generic executor: for a task without an executor preference (the
     // server's session task, isolated to this connection; docs/decisions/0011) that is the global pool, a thread
-    // hop on every wake-up. Such a task prefers the transport's executor while it waits, once the session has seen
-    // a frame (an idle connection stays smaller without the preference's records).
+    // hop on every wake-up, and no wake-up at all while application code blocks every thread of that pool. Such a
+    // task prefers the transport's executor while it waits, so a session keeps working when the pool is saturated
+    // (docs/decisions/0013).
     let frame: Frame?
-    if inbox.hasDelivered, let taskExecutor = transport.taskExecutor,
+    if let taskExecutor = transport.taskExecutor,
       withUnsafeCurrentTask(body: { $0?.unownedTaskExecutor == nil })
     {
       frame = try await withTaskExecutorPreference(taskExecutor) {

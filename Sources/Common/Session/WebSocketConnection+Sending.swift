@@ -140,13 +140,15 @@ extension WebSocketConnection {
   func waitForWriter() async throws -> Bool {
     let id = writer.makeWaiterID()
     return try await withTaskCancellationHandler {
-      try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Bool, any Error>) in
-        if Task.isCancelled {
-          continuation.resume(throwing: CancellationError())
-        } else if !writer.isWriting() {
-          continuation.resume(returning: false)
-        } else {
-          writer.addWaiter(id, continuation)
+      try await waitOnTransportExecutor {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Bool, any Error>) in
+          if Task.isCancelled {
+            continuation.resume(throwing: CancellationError())
+          } else if !writer.isWriting() {
+            continuation.resume(returning: false)
+          } else {
+            writer.addWaiter(id, continuation)
+          }
         }
       }
     } onCancel: {

@@ -23,7 +23,9 @@ extension WebSocketConnection {
     }
     policy.pingSent(id: id, at: now, timeout: timeout, keepalive: false)
     armTimer()
-    return try await withCheckedThrowingContinuation { continuation in pings.wait(for: id, continuation) }
+    return try await waitOnTransportExecutor {
+      try await withCheckedThrowingContinuation { continuation in pings.wait(for: id, continuation) }
+    }
   }
 
   func pongArrived(_ payload: [UInt8]) {

@@ -90,11 +90,13 @@ public actor WebSocketConnection {
       if lifecycle.deferredEnd() != nil { await completeDeferredEnd() }
       if let reason = finalReason() { return reason }
       // Checked again where the waiter is stored: see `receive()`.
-      return await withCheckedContinuation { continuation in
-        if let reason = finalReason() {
-          continuation.resume(returning: reason)
-        } else {
-          lifecycle.closeWaiters.append(continuation)
+      return await waitOnTransportExecutor {
+        await withCheckedContinuation { continuation in
+          if let reason = finalReason() {
+            continuation.resume(returning: reason)
+          } else {
+            lifecycle.closeWaiters.append(continuation)
+          }
         }
       }
     }

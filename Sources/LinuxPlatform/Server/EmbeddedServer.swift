@@ -80,7 +80,10 @@ public final class EmbeddedServer: Sendable {
     let listener = try await SocketListener.bind(
       configuration.endpoint, backlog: configuration.backlog, on: group.next(), group: group,
       maxConnections: configuration.maxConnections)
-    let acceptor = Task { [self] in
+    // The accept loop runs on the listener's loop thread, never on Swift's global pool: application code that
+    // blocks every thread of that pool must not stop new connections from being accepted and upgraded (the
+    // handshakes and sessions run on the loops too).
+    let acceptor = Task(executorPreference: listener.loop) { [self] in
       while true {
         guard let socket = try? await listener.accept() else { return }
         spawn(socket, context: context)
@@ -98,25 +101,29 @@ public final class EmbeddedServer: Sendable {
       // The session runs in a task of its own, and this one ends: a task keeps the memory of its deepest async
       // stack (the handshake's: TLS, request parsing, deadlines) for its whole life, and a session may idle for
       // hours (about 6 KiB less per idle connection; docs/decisions/0008).
-      track(isolatedTo: session.connection) { [self] in await server.run(session) }
+      run(session)
     }
   }
 
-  /// Runs `body` in a task isolated to `connection`, without an executor preference, registered as ``track(on:_:)``
-  /// does. Called on the connection's loop thread (the handshake's task). The session's handler is then isolated to
-  /// the connection, so the hop back after each of its awaits finds the task on the right executor and costs
-  /// nothing; with a preferred task executor every such hop read the preference under the task's status lock
-  /// (docs/decisions/0011).
-  private func track(isolatedTo connection: WebSocketConnection, _ body: @escaping @Sendable () async -> Void) {
+  /// Runs `session` in a task isolated to its connection, without an executor preference, registered as
+  /// ``track(on:_:)`` does. Called on the connection's loop thread (the handshake's task). The session's handler is
+  /// then isolated to the connection, so the hop back after each of its awaits finds the task on the right executor
+  /// and costs nothing; with a preferred task executor every such hop read the preference under the task's status
+  /// lock (docs/decisions/0011).
+  ///
+  /// The task's body calls the server directly: a `@Sendable` async closure passed in would be `@concurrent` and
+  /// start on Swift's global pool, so a session could not begin while application code blocks that pool
+  /// (docs/decisions/0013).
+  private func run(_ session: ApplicationServer.AcceptedSession) {
     state.withLock { state in
       state.nextConnection += 1
       let id = state.nextConnection
       // The loop thread is the connection's executor, so the assumption holds (checked by the loop's executor).
-      state.connections[id] = connection.assumeIsolated { connection in
+      state.connections[id] = session.connection.assumeIsolated { connection in
         Task { [self] in
           _ = connection  // makes the task isolated to the connection: its first job goes to the loop
           defer { _ = self.state.withLock { $0.connections.removeValue(forKey: id) } }
-          await body()
+          await server.run(session)
         }
       }
     }
