@@ -36,6 +36,13 @@ struct Serve: AsyncParsableCommand {
   @Option(name: .customLong("tls-client-ca"), help: "Require client certificates signed by these CAs (PEM).")
   var tlsClientCA: String?
 
+  @Option(
+    name: .customLong("tls-profile"),
+    help: ArgumentHelp(
+      "intermediate (default: TLS 1.2 with ECDHE and AEAD ciphers, and TLS 1.3), modern (TLS 1.3 only), or "
+        + "openssl-defaults (OpenSSL's own list, with static RSA and CBC suites)."))
+  var tlsProfile = "intermediate"
+
   @Flag(help: "Accept permessage-deflate (RFC 7692) when clients offer it.")
   var compress = false
 
@@ -58,7 +65,14 @@ struct Serve: AsyncParsableCommand {
     if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
     if maxMessage <= 0 { throw ValidationError("--max-message must be positive") }
     if let ping, ping <= 0 { throw ValidationError("--ping must be positive") }
+    if Self.profiles[tlsProfile] == nil {
+      throw ValidationError("--tls-profile must be one of: \(Self.profiles.keys.sorted().joined(separator: ", "))")
+    }
   }
+
+  static let profiles: [String: TLSProfile] = [
+    "intermediate": .intermediate, "modern": .modern, "openssl-defaults": .openSSLDefaults,
+  ]
 
   func run() async throws {
     let application = makeApplication()
@@ -68,6 +82,7 @@ struct Serve: AsyncParsableCommand {
     if let tlsCert, let tlsKey {
       configuration.tls = TLSServerConfiguration(
         certificateChainFile: tlsCert, privateKeyFile: tlsKey, clientCertificateAuthorityFile: tlsClientCA)
+      configuration.tls?.profile = Self.profiles[tlsProfile] ?? .intermediate
     }
     let server = EmbeddedServer(application, configuration: configuration)
     do {

@@ -32,10 +32,12 @@ func readPin(_ name: String) -> String {
 
 /// A TLS echo server with the given leaf certificate; returns its port and the task to cancel.
 func startTLSEchoServer(
-  leaf: String, clientCA: String? = nil, serverErrors: ServerErrors? = nil, oneLine: Bool = false
+  leaf: String, clientCA: String? = nil, serverErrors: ServerErrors? = nil, oneLine: Bool = false,
+  profile: TLSProfile = .intermediate
 ) async throws -> (port: Int, listener: SocketListener, task: Task<Void, Never>) {
   var configuration = TLSServerConfiguration(
     certificateChainFile: certificate("\(leaf).pem"), privateKeyFile: certificate("\(leaf).key"))
+  configuration.profile = profile
   configuration.clientCertificateAuthorityFile = clientCA.map(certificate)
   let context = try TLSContext(.server(configuration))
   let listener = try await SocketListener.bind(.host("127.0.0.1", port: 0), on: testGroup.loops[0], group: testGroup)
@@ -262,5 +264,81 @@ struct TLSTests {
     #expect(result.output.contains("ping from s_client"), "s_client printed: \(result.output)")
     await server.listener.close()
     server.task.cancel()
+  }
+}
+
+/// Issue 23, "TLS profile": which suites a server accepts, asked of it by `openssl s_client` offering one suite at a
+/// time (at security level 0, so that only the server decides).
+@Suite("TLS profiles of the server, checked with openssl s_client")
+struct TLSProfileTests {
+  /// Offers each of `ciphers` alone over TLS 1.2 (or `-tls1_3`, `-tls1_1` when named so) and returns the ones the
+  /// server accepted.
+  static func accepted(_ ciphers: [String], leaf: String, profile: TLSProfile) async throws -> Set<String> {
+    let server = try await startTLSEchoServer(leaf: leaf, oneLine: true, profile: profile)
+    defer {
+      server.task.cancel()
+    }
+    var script = ""
+    for cipher in ciphers {
+      let options: String
+      switch cipher {
+      case "TLSv1.3": options = "-tls1_3"
+      case "TLSv1.1": options = "-tls1_1 -cipher 'DEFAULT:@SECLEVEL=0'"
+      default: options = "-tls1_2 -cipher '\(cipher):@SECLEVEL=0'"
+      }
+      script +=
+        "if openssl s_client -connect 127.0.0.1:\(server.port) \(options) </dev/null 2>/dev/null"
+        + " | grep -q 'Cipher is [A-Z]'; then echo 'accepted \(cipher)'; fi; "
+    }
+    let result = await shell(script)
+    await server.listener.close()
+    return Set(
+      result.output.split(separator: "\n").compactMap { $0.hasPrefix("accepted ") ? String($0.dropFirst(9)) : nil })
+  }
+
+  static let ecdheAEAD = [
+    "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-RSA-CHACHA20-POLY1305",
+  ]
+  static let weak = [
+    "AES128-SHA", "AES256-SHA", "AES128-GCM-SHA256", "AES256-GCM-SHA384", "AES128-SHA256", "ECDHE-RSA-AES128-SHA",
+    "ECDHE-RSA-AES256-SHA", "ECDHE-RSA-AES128-SHA256", "DHE-RSA-AES128-GCM-SHA256", "DHE-RSA-AES128-SHA",
+  ]
+
+  @Test(
+    "intermediate (the default): TLS 1.3, and TLS 1.2 only with ECDHE and AEAD; no static RSA, CBC, SHA-1 or TLS 1.1")
+  func intermediate() async throws {
+    #expect(TLSServerConfiguration(certificateChainFile: "", privateKeyFile: "").profile == .intermediate)
+    let accepted = try await Self.accepted(
+      Self.ecdheAEAD + Self.weak + ["TLSv1.3", "TLSv1.1"], leaf: "rsa-server", profile: .intermediate)
+    #expect(accepted == Set(Self.ecdheAEAD + ["TLSv1.3"]))
+    let ecdsa = try await Self.accepted(
+      ["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-ECDSA-AES128-SHA"], leaf: "server",
+      profile: .intermediate)
+    #expect(ecdsa == ["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-CHACHA20-POLY1305"])
+  }
+
+  @Test("modern accepts TLS 1.3 only; openSSLDefaults still takes the weak suites; a custom list is honoured")
+  func otherProfiles() async throws {
+    let modern = try await Self.accepted(Self.ecdheAEAD + ["TLSv1.3"], leaf: "rsa-server", profile: .modern)
+    #expect(modern == ["TLSv1.3"])
+    let defaults = try await Self.accepted(
+      ["AES128-SHA", "ECDHE-RSA-AES128-SHA"], leaf: "rsa-server", profile: .openSSLDefaults)
+    #expect(defaults == ["AES128-SHA", "ECDHE-RSA-AES128-SHA"])
+    let custom = try await Self.accepted(
+      Self.ecdheAEAD, leaf: "rsa-server",
+      profile: TLSProfile(minimumVersion: .tls12, tls12Ciphers: "ECDHE-RSA-AES256-GCM-SHA384"))
+    #expect(custom == ["ECDHE-RSA-AES256-GCM-SHA384"])
+  }
+
+  @Test("a cipher list that names nothing OpenSSL knows fails when the context is built, with the list in the error")
+  func invalidList() throws {
+    var configuration = TLSServerConfiguration(
+      certificateChainFile: certificate("server.pem"), privateKeyFile: certificate("server.key"))
+    configuration.profile = TLSProfile(minimumVersion: .tls12, tls12Ciphers: "NO-SUCH-CIPHER")
+    #expect {
+      _ = try TLSContext(.server(configuration))
+    } throws: { error in
+      "\(error)".contains("NO-SUCH-CIPHER")
+    }
   }
 }

@@ -47,8 +47,14 @@ public struct TLSServerConfiguration: Sendable, Hashable {
   /// A PEM file of CAs whose client certificates are accepted; when set, clients must present one (mutual TLS).
   /// Default `nil`: no client certificate is requested.
   public var clientCertificateAuthorityFile: String?
-  /// The oldest protocol version accepted. Default TLS 1.2.
-  public var minimumVersion: TLSVersion = .tls12
+  /// The protocol versions and cipher suites accepted. Default ``TLSProfile/intermediate`` (TLS 1.2 and 1.3;
+  /// for TLS 1.2 only ECDHE with AEAD ciphers); ``TLSProfile/modern`` for TLS 1.3 only.
+  public var profile: TLSProfile = .intermediate
+  /// The oldest protocol version accepted: the profile's. Default TLS 1.2.
+  public var minimumVersion: TLSVersion {
+    get { profile.minimumVersion }
+    set { profile.minimumVersion = newValue }
+  }
   /// The time allowed for the TLS handshake. Default 10 s: slow or stalled clients are dropped.
   public var handshakeTimeout: Duration = .seconds(10)
 

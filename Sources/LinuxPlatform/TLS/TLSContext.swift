@@ -48,6 +48,17 @@ public final class TLSContext: @unchecked Sendable {
     }
   }
 
+  /// The profile's versions and cipher suites.
+  private func apply(_ profile: TLSProfile) throws(TLSError) {
+    try setMinimumVersion(profile.minimumVersion)
+    if let ciphers = profile.tls12Ciphers, SSL_CTX_set_cipher_list(context, ciphers) != 1 {
+      throw .invalidConfiguration("no usable TLS 1.2 cipher in \"\(ciphers)\": \(OpenSSLErrors.drainQueue())")
+    }
+    if let suites = profile.tls13CipherSuites, SSL_CTX_set_ciphersuites(context, suites) != 1 {
+      throw .invalidConfiguration("no usable TLS 1.3 cipher suite in \"\(suites)\": \(OpenSSLErrors.drainQueue())")
+    }
+  }
+
   private func useCertificate(chain: String, key: String) throws(TLSError) {
     guard SSL_CTX_use_certificate_chain_file(context, chain) == 1 else {
       throw .invalidConfiguration("cannot load certificate chain \(chain): \(OpenSSLErrors.drainQueue())")
@@ -89,7 +100,7 @@ public final class TLSContext: @unchecked Sendable {
   }
 
   private func configureServer(_ configuration: TLSServerConfiguration) throws(TLSError) {
-    try setMinimumVersion(configuration.minimumVersion)
+    try apply(configuration.profile)
     try useCertificate(chain: configuration.certificateChainFile, key: configuration.privateKeyFile)
     if let caFile = configuration.clientCertificateAuthorityFile {
       guard SSL_CTX_load_verify_locations(context, caFile, nil) == 1, let names = SSL_load_client_CA_file(caFile)

@@ -7,6 +7,7 @@
 #   untrusted.pem/.key       localhost, signed by the other CA
 #   expired.pem/.key         localhost, signed by the test CA, valid only in January 2020
 #   client.pem/.key          a client certificate for mutual TLS, signed by the test CA
+#   rsa-server.pem/.key      localhost with an RSA 2048 key (RSA key exchange and RSA suites need one)
 #   server.pin / other.pin   base64 SHA-256 of the server's and another key's SubjectPublicKeyInfo
 set -eu
 dir=$1
@@ -37,9 +38,13 @@ CNF
 : > index.txt
 echo 1000 > serial
 
-# leaf NAME CN SAN CA [startdate enddate]
+# leaf NAME CN SAN CA [startdate enddate]; KEY=rsa makes an RSA key instead of P-256
 leaf() {
-  key "$1.key"
+  if [ "${KEY:-ec}" = rsa ]; then
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$1.key" 2>/dev/null
+  else
+    key "$1.key"
+  fi
   openssl req -new -key "$1.key" -out "$1.csr" -subj "/CN=$2" 2>/dev/null
   printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth,clientAuth\nbasicConstraints=CA:FALSE\n' "$3" > "$1.ext"
   if [ $# -ge 6 ]; then
@@ -56,6 +61,7 @@ leaf wrong-host example.com "DNS:example.com" ca
 leaf untrusted localhost "DNS:localhost,IP:127.0.0.1,IP:::1" other-ca
 leaf expired localhost "DNS:localhost,IP:127.0.0.1,IP:::1" ca 20200101000000Z 20200201000000Z
 leaf client "wisp test client" "DNS:client.test" ca
+KEY=rsa leaf rsa-server localhost "DNS:localhost,IP:127.0.0.1,IP:::1" ca
 
 pin() { openssl pkey -in "$1" -pubout -outform der 2>/dev/null | openssl dgst -sha256 -binary | openssl base64; }
 pin server.key > server.pin
