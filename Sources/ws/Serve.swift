@@ -52,8 +52,12 @@ struct Serve: AsyncParsableCommand {
   @Option(help: "Ping every client every SECONDS; close with 1011 when the pong does not come back.")
   var ping: Double?
 
-  @Option(name: .customLong("max-connections"), help: "Connections served at once; more wait in the backlog.")
-  var maxConnections = 10_000
+  @Option(
+    name: .customLong("max-connections"),
+    help: ArgumentHelp(
+      "Connections served at once (default: the descriptor limit, raised to its hard value, less a reserve); "
+        + "more are answered 503 with Retry-After."))
+  var maxConnections: Int?
 
   @Option(help: "Event-loop threads (default: one per core).")
   var threads: Int?
@@ -65,6 +69,7 @@ struct Serve: AsyncParsableCommand {
     if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
     if maxMessage <= 0 { throw ValidationError("--max-message must be positive") }
     if let ping, ping <= 0 { throw ValidationError("--ping must be positive") }
+    if let maxConnections, maxConnections < 1 { throw ValidationError("--max-connections must be at least 1") }
     if Self.profiles[tlsProfile] == nil {
       throw ValidationError("--tls-profile must be one of: \(Self.profiles.keys.sorted().joined(separator: ", "))")
     }

@@ -18,8 +18,15 @@ public final class EmbeddedServer: Sendable {
     public var endpoint: Endpoint
     /// TLS (certificate chain, key, optional client-certificate verification); `nil` (default) for plain TCP.
     public var tls: TLSServerConfiguration?
-    /// Connections served at once; more wait in the kernel's backlog until one closes. Default 10,000.
+    /// Connections served at once. Default `nil`: follows the descriptor limit (at start the soft
+    /// `RLIMIT_NOFILE` is raised to the hard limit, and the limit is that less a reserve of an eighth, at most 256;
+    /// ``DescriptorLimit``). A client arriving at the limit is answered at once (``retryAfter``), never left to time
+    /// out in the backlog.
     public var maxConnections: Int?
+    /// What a client arriving at ``maxConnections`` (or when the process is out of descriptors) is told: plain
+    /// HTTP gets `503 Service Unavailable` with `Retry-After` in whole seconds, then the connection closes; a TLS
+    /// listener closes the connection at once (an answer would cost a TLS handshake). Default 5 s.
+    public var retryAfter: Duration
     /// The listen backlog: connections the kernel completes before the server accepts them. Default 4096 (the
     /// kernel caps it at `net.core.somaxconn`): a burst of connects beyond it is dropped or reset by the kernel.
     public var backlog: Int32
@@ -32,12 +39,13 @@ public final class EmbeddedServer: Sendable {
     /// Creates a configuration.
     public init(
       endpoint: Endpoint = .host("127.0.0.1", port: 8080), tls: TLSServerConfiguration? = nil,
-      maxConnections: Int? = 10_000, backlog: Int32 = 4096,
+      maxConnections: Int? = nil, retryAfter: Duration = .seconds(5), backlog: Int32 = 4096,
       shutdownGracePeriod: Duration = .seconds(5), group: EventLoopGroup = .shared
     ) {
       self.endpoint = endpoint
       self.tls = tls
       self.maxConnections = maxConnections
+      self.retryAfter = retryAfter
       self.backlog = backlog
       self.shutdownGracePeriod = shutdownGracePeriod
       self.group = group
@@ -77,9 +85,11 @@ public final class EmbeddedServer: Sendable {
     try server.validate()
     let context = try configuration.tls.map { configuration throws(TLSError) in try TLSContext(.server(configuration)) }
     let group = configuration.group
+    let limit = configuration.maxConnections ?? DescriptorLimit.defaultConnectionLimit()
     let listener = try await SocketListener.bind(
       configuration.endpoint, backlog: configuration.backlog, on: group.next(), group: group,
-      maxConnections: configuration.maxConnections)
+      maxConnections: limit, refusal: configuration.tls == nil ? Self.refusal(retryAfter: configuration.retryAfter) : []
+    )
     // The accept loop runs on the listener's loop thread, never on Swift's global pool: application code that
     // blocks every thread of that pool must not stop new connections from being accepted and upgraded (the
     // handshakes and sessions run on the loops too).
@@ -153,6 +163,16 @@ public final class EmbeddedServer: Sendable {
       await socket.close()
       return nil
     }
+  }
+
+  /// The answer to a client that arrives at the connection limit.
+  static func refusal(retryAfter: Duration) -> [UInt8] {
+    let body = "The server is at its connection limit; retry later.\n"
+    let seconds = max(
+      1, Int((Double(retryAfter.components.seconds) + Double(retryAfter.components.attoseconds) / 1e18).rounded(.up)))
+    return Array(
+      ("HTTP/1.1 503 Service Unavailable\r\nRetry-After: \(seconds)\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        + "Content-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body).utf8)
   }
 
   /// Stops: no new connections, every open session closes with 1001 "Server is shutting down" (bounded by the

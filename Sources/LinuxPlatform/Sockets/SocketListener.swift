@@ -16,12 +16,27 @@ public final class SocketListener: @unchecked Sendable {
   public let group: EventLoopGroup?
   /// The bound address; with port 0, the port the kernel chose.
   public let localAddress: SocketAddress
-  /// The most connections accepted and still open; `nil` for no limit. When reached, `accept` waits for one to
-  /// close and new clients wait in the kernel's backlog.
+  /// The most connections accepted and still open; `nil` for no limit. What happens to a client that arrives at
+  /// the limit is ``refusal``'s choice.
   public let maxConnections: Int?
+  /// What a client that arrives at ``maxConnections`` gets: `nil`: it waits in the kernel's backlog until a
+  /// connection closes (and may time out there); bytes: it is accepted, gets these bytes (an HTTP 503 with
+  /// `Retry-After`; empty for none) and is closed at once, without counting as a connection. With a refusal the
+  /// listener also keeps one descriptor in reserve, so that even a process out of descriptors (EMFILE) answers.
+  public let refusal: [UInt8]?
+  /// Refused connections that may linger at once, reading the client's request until it closes (at most
+  /// ``refusalLinger``) so that closing does not reset the connection before the client has read the answer;
+  /// more are closed right after the answer. 64.
+  public static let maxLingeringRefusals = 64
+  /// The longest a refused connection lingers: 1 s.
+  public static let refusalLinger: Duration = .seconds(1)
 
   private let registration: Registration
   private var openConnections = 0
+  private var lingeringRefusals = 0
+  /// A descriptor on /dev/null, closed to make room for accepting (and refusing) one client when the process is
+  /// out of descriptors, then opened again; -1 without a refusal.
+  private var reserveDescriptor: Int32 = -1
   private var slotWaiter: UnsafeContinuation<Void, Never>?
   private let unixPath: String?
 
@@ -32,14 +47,20 @@ public final class SocketListener: @unchecked Sendable {
 
   private init(
     fd: Int32, loop: EventLoop, group: EventLoopGroup?, address: SocketAddress, maxConnections: Int?,
-    unixPath: String?
+    refusal: [UInt8]?, unixPath: String?
   ) throws(TransportError) {
     self.loop = loop
     self.group = group
     self.localAddress = address
     self.maxConnections = maxConnections
+    self.refusal = refusal
     self.unixPath = unixPath
     registration = try Registration(fd: fd, loop: loop)
+    if refusal != nil { reserveDescriptor = open("/dev/null", O_RDONLY | O_CLOEXEC) }
+  }
+
+  deinit {
+    if reserveDescriptor >= 0 { Glibc.close(reserveDescriptor) }
   }
 
   /// Binds and listens on `endpoint`.
@@ -48,9 +69,11 @@ public final class SocketListener: @unchecked Sendable {
   ///   - endpoint: a host (`0.0.0.0`, `::`, `127.0.0.1`, `localhost`...) and port (0 for an ephemeral port), or a
   ///     Unix socket path (an existing socket file at that path is replaced).
   ///   - loop: the loop that accepts; `group` (default: `loop` alone) serves the connections.
+  ///   - maxConnections: the most connections open at once (default: no limit).
+  ///   - refusal: what a client arriving at the limit gets (see ``refusal``); default `nil`: it waits.
   public static func bind(
     _ endpoint: Endpoint, backlog: Int32 = defaultBacklog, on loop: EventLoop, group: EventLoopGroup? = nil,
-    maxConnections: Int? = nil
+    maxConnections: Int? = nil, refusal: [UInt8]? = nil
   ) async throws -> SocketListener {
     let address: SocketAddress
     var unixPath: String?
@@ -78,7 +101,8 @@ public final class SocketListener: @unchecked Sendable {
     }
     let actual = SocketOptions.localAddress(fd) ?? address
     return try SocketListener(
-      fd: fd, loop: loop, group: group, address: actual, maxConnections: maxConnections, unixPath: unixPath)
+      fd: fd, loop: loop, group: group, address: actual, maxConnections: maxConnections, refusal: refusal,
+      unixPath: unixPath)
   }
 
   /// Waits for the next connection.
@@ -93,10 +117,11 @@ public final class SocketListener: @unchecked Sendable {
     loop.preconditionInEventLoop()
     while true {
       guard !registration.isClosed else { throw TransportError.closed }
-      if let maxConnections, openConnections >= maxConnections {
+      let atLimit = maxConnections.map { openConnections >= $0 } ?? false
+      if atLimit && refusal == nil {
         await withUnsafeContinuation { continuation in
           // Checked again where the waiter is stored: a connection may have closed on the way here.
-          if registration.isClosed || openConnections < maxConnections {
+          if registration.isClosed || openConnections < maxConnections ?? .max {
             continuation.resume()
           } else {
             slotWaiter = continuation
@@ -106,10 +131,10 @@ public final class SocketListener: @unchecked Sendable {
       }
       var storage = sockaddr_storage()
       var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-      let fd = withUnsafeMutableBytes(of: &storage) { raw in
-        accept4(
-          registration.fd, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), &length,
-          Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
+      let fd = acceptOne(&storage, &length)
+      if fd >= 0 && atLimit {
+        refuse(fd, lingering: true)
+        continue
       }
       if fd >= 0 {
         let peer = SocketAddress(storage: storage, length: length)
@@ -124,11 +149,73 @@ public final class SocketListener: @unchecked Sendable {
       case EAGAIN: try await registration.waitReadable()
       case EINTR, ECONNABORTED, EPROTO, EPERM: continue
       case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+        // Out of descriptors: with a refusal, the reserve descriptor makes room to accept one client and answer
+        // it (then it is opened again), so clients are told at once instead of timing out in the backlog.
+        if refusal != nil, reserveDescriptor >= 0, errno == EMFILE || errno == ENFILE {
+          Glibc.close(reserveDescriptor)
+          let refused = acceptOne(&storage, &length)
+          if refused >= 0 { refuse(refused, lingering: false) }
+          reserveDescriptor = open("/dev/null", O_RDONLY | O_CLOEXEC)
+          if refused >= 0 { continue }
+        }
         // Out of descriptors or memory: the pending connection stays in the backlog and epoll would report it
         // again at once, so back off instead of spinning.
         try await loop.sleep(for: Self.descriptorExhaustionBackoff)
       case let code:
         throw TransportError.system(operation: "accept", errno: code, message: Errno.message(code))
+      }
+    }
+  }
+
+  private func acceptOne(_ storage: inout sockaddr_storage, _ length: inout socklen_t) -> Int32 {
+    length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+    return withUnsafeMutableBytes(of: &storage) { raw in
+      accept4(
+        registration.fd, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), &length,
+        Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
+    }
+  }
+
+  /// Answers a client that arrived at the limit with ``refusal`` and closes its connection: after lingering
+  /// (reading its request until it closes, bounded by ``refusalLinger``) when `lingering` and fewer than
+  /// ``maxLingeringRefusals`` linger, else at once (after reading what has already arrived, so that the close is
+  /// a FIN rather than a reset when the request is in). Loop thread only.
+  private func refuse(_ fd: Int32, lingering: Bool) {
+    let answer = refusal ?? []
+    if !answer.isEmpty {
+      // A fresh socket's send buffer takes a small answer whole.
+      _ = answer.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+      Glibc.shutdown(fd, Int32(SHUT_WR))
+    }
+    guard lingering, !answer.isEmpty, lingeringRefusals < Self.maxLingeringRefusals,
+      let lingerer = try? Registration(fd: fd, loop: loop)
+    else {
+      Self.discardReadable(fd)
+      Glibc.close(fd)
+      return
+    }
+    lingeringRefusals += 1
+    Task(executorPreference: loop) { [self] in
+      let started = ContinuousClock.now
+      while true {
+        let remaining = Self.refusalLinger - (ContinuousClock.now - started)
+        guard remaining > .zero, (try? await lingerer.waitReadable(deadline: remaining)) != nil else { break }
+        if !Self.discardReadable(fd) { break }
+      }
+      lingerer.close()
+      lingeringRefusals -= 1
+    }
+  }
+
+  /// Reads and drops what `fd` has received; `false` at end of stream or on an error other than "nothing more".
+  @discardableResult
+  private static func discardReadable(_ fd: Int32) -> Bool {
+    var buffer = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+    return withUnsafeMutableBytes(of: &buffer) { raw in
+      while true {
+        let count = Glibc.recv(fd, raw.baseAddress, raw.count, Int32(MSG_DONTWAIT))
+        if count > 0 { continue }
+        return count < 0 && (errno == EAGAIN || errno == EINTR)
       }
     }
   }
