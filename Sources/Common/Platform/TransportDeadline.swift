@@ -7,9 +7,14 @@ func withTransportDeadline<Result>(
   _ transport: any Transport, timeout: Duration, operation: String, _ body: () async throws -> Result
 ) async throws -> Result {
   let started = ContinuousClock.now
-  // On the transport's executor (the event loop) when it has one, so a saturated global pool cannot delay it.
+  // On the transport's executor and clock (the event loop and its timers) when it has them: a saturated global
+  // pool cannot delay it, and cancelling it releases it at once. A cancelled `Task.sleep` stays queued in the
+  // global executor's timers until its deadline, and with it this task and the transport it captures: a burst of
+  // short connections held megabytes for the length of the timeout (issue 23, churn).
+  let clock = transport.sessionClock ?? SystemSessionClock.shared
+  let deadline = clock.now + timeout
   let watchdog = Task(executorPreference: transport.taskExecutor) {
-    try await Task.sleep(for: timeout)
+    try await clock.sleep(until: deadline)
     await transport.close()
   }
   defer { watchdog.cancel() }

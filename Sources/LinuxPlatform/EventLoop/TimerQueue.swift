@@ -8,26 +8,40 @@ struct TimerQueue {
   private struct Entry {
     let deadline: UInt64
     let id: UInt64
-    let body: () -> Void
   }
 
+  /// Deadlines in heap order. A cancelled timer's entry stays until it reaches the top (or a compaction), but its
+  /// body is released at once: bodies capture connections and their buffers, and a burst of short connections
+  /// (each with a handshake deadline of seconds, cancelled when it ends) held megabytes until the deadlines passed.
   private var heap: [Entry] = []
-  /// Ids of timers that are scheduled and neither fired nor cancelled.
-  private var live: Set<UInt64> = []
+  /// The bodies of the timers that are scheduled and neither fired nor cancelled, by id.
+  private var bodies: [UInt64: () -> Void] = [:]
+  /// Entries of the heap whose timer was cancelled.
+  private var cancelledEntries = 0
   private var nextID: UInt64 = 0
 
   mutating func schedule(deadline: UInt64, _ body: @escaping () -> Void) -> Handle {
     nextID &+= 1
-    heap.append(Entry(deadline: deadline, id: nextID, body: body))
-    live.insert(nextID)
+    heap.append(Entry(deadline: deadline, id: nextID))
+    bodies[nextID] = body
     siftUp(heap.count - 1)
     return Handle(id: nextID)
   }
 
-  /// Cancels a timer; does nothing when it already fired or was cancelled.
+  /// Cancels a timer and releases its body; does nothing when it already fired or was cancelled. When cancelled
+  /// entries outnumber live ones (and there are more than 64), the heap is rebuilt without them, so it stays
+  /// within twice the live timers.
   mutating func cancel(_ handle: Handle) {
-    live.remove(handle.id)
+    guard bodies.removeValue(forKey: handle.id) != nil else { return }
+    cancelledEntries += 1
+    if cancelledEntries > 64 && cancelledEntries > bodies.count { compact() }
   }
+
+  /// The number of timers scheduled and neither fired nor cancelled.
+  var liveCount: Int { bodies.count }
+
+  /// The number of entries in the heap, cancelled ones included (bounded by twice ``liveCount`` plus 64).
+  var entryCount: Int { heap.count }
 
   /// The epoll timeout until the next live timer: -1 (none), or milliseconds rounded up.
   mutating func millisecondsUntilNext(now: UInt64) -> Int32 {
@@ -42,14 +56,29 @@ struct TimerQueue {
   mutating func fireDue(now: UInt64) {
     while let first = heap.first, first.deadline <= now {
       removeFirst()
-      guard live.remove(first.id) != nil else { continue }
-      first.body()
+      guard let body = bodies.removeValue(forKey: first.id) else {
+        cancelledEntries -= 1
+        continue
+      }
+      body()
     }
   }
 
   private mutating func dropCancelledHead() {
-    while let first = heap.first, !live.contains(first.id) {
+    while let first = heap.first, bodies[first.id] == nil {
       removeFirst()
+      cancelledEntries -= 1
+    }
+  }
+
+  /// Rebuilds the heap from the live entries (Floyd's bottom-up construction, linear time).
+  private mutating func compact() {
+    heap.removeAll { bodies[$0.id] == nil }
+    cancelledEntries = 0
+    var index = heap.count / 2 - 1
+    while index >= 0 {
+      siftDown(index)
+      index -= 1
     }
   }
 

@@ -1,0 +1,58 @@
+import Testing
+
+@testable import WispLinuxPlatform
+
+@Suite("The event loop's timer heap")
+struct TimerQueueTests {
+  final class Captured {
+    nonisolated(unsafe) static var alive = 0
+    init() { Self.alive += 1 }
+    deinit { Self.alive -= 1 }
+  }
+
+  @Test("a cancelled timer releases what its body captured at once, and the heap stays within twice the live timers")
+  func cancellationReleases() {
+    var queue = TimerQueue()
+    var handles: [TimerQueue.Handle] = []
+    let aliveBefore = Captured.alive
+    for index in 0..<20_000 {
+      let captured = Captured()
+      handles.append(queue.schedule(deadline: UInt64(10_000_000_000 + index)) { _ = captured })
+    }
+    #expect(Captured.alive - aliveBefore == 20_000)
+    for handle in handles.dropLast(10) { queue.cancel(handle) }
+    #expect(Captured.alive - aliveBefore == 10)
+    #expect(queue.liveCount == 10)
+    #expect(queue.entryCount <= 2 * 10 + 64)
+    queue.fireDue(now: UInt64.max)
+    #expect(Captured.alive - aliveBefore == 0)
+    #expect(queue.entryCount == 0)
+  }
+
+  @Test("random schedules and cancellations fire exactly the live timers, in deadline order")
+  func matchesModel() {
+    var generator = SystemRandomNumberGenerator()
+    var queue = TimerQueue()
+    var model: [UInt64: UInt64] = [:]  // id -> deadline of live timers
+    var handles: [TimerQueue.Handle] = []
+    final class Log { var fired: [(id: UInt64, deadline: UInt64)] = [] }
+    let log = Log()
+    for _ in 0..<5_000 {
+      if Bool.random(using: &generator) || handles.isEmpty {
+        let deadline = UInt64.random(in: 0..<1_000, using: &generator)
+        var handle: TimerQueue.Handle!
+        handle = queue.schedule(deadline: deadline) { [log] in log.fired.append((handle.id, deadline)) }
+        handles.append(handle)
+        model[handle.id] = deadline
+      } else {
+        let handle = handles.remove(at: Int.random(in: 0..<handles.count, using: &generator))
+        queue.cancel(handle)
+        model[handle.id] = nil
+      }
+    }
+    queue.fireDue(now: 1_000)
+    #expect(Set(log.fired.map(\.id)) == Set(model.keys))
+    #expect(log.fired.count == model.count)
+    #expect(zip(log.fired, log.fired.dropFirst()).allSatisfy { $0.deadline <= $1.deadline })
+  }
+}
