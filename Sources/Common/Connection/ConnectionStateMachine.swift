@@ -299,9 +299,12 @@ public struct ConnectionStateMachine: Sendable {
       guard total <= UInt64(configuration.maxMessageSize) else {
         throw .messageTooBig(size: total, limit: configuration.maxMessageSize)
       }
-      // A transformed (compressed) message's UTF-8 is checked after its extension has processed it.
+      // A transformed (compressed) message's UTF-8 is checked after its extension has processed it. So is a frame
+      // with reserved bits in a message that is not transformed: the extension judges those bits first when the
+      // frame is complete (permessage-deflate fails RSV1 on a continuation frame with 1002), and an early UTF-8
+      // check would fail the same input with 1007 or 1002 depending on how it was split (found by fuzzing).
       let transformed = header.opcode == .continuation ? incomingMessageTransformed : header.reservedBits != 0
-      guard type == .text, !transformed, validatedCount < payload.count else { return nil }
+      guard type == .text, !transformed, header.reservedBits == 0, validatedCount < payload.count else { return nil }
       if header.opcode == .text && validatedCount == 0 { textValidator.reset() }
       let valid = payload.withUnsafeBytes { bytes in
         textValidator.validate(UnsafeRawBufferPointer(rebasing: bytes[validatedCount...]))
