@@ -43,6 +43,18 @@ struct Serve: AsyncParsableCommand {
         + "openssl-defaults (OpenSSL's own list, with static RSA and CBC suites)."))
   var tlsProfile = "intermediate"
 
+  @Option(
+    name: .customLong("allowed-origin"),
+    help: ArgumentHelp(
+      "Accept browser upgrades only from this origin (repeatable; https://app.example.com, https://*.example.com); "
+        + "others get 403. Requests without Origin are not affected."))
+  var allowedOrigins: [String] = []
+
+  @Flag(
+    name: .customLong("same-origin"),
+    help: "Accept browser upgrades only from pages of this server (Origin's host and port equal Host); others get 403.")
+  var sameOrigin = false
+
   @Flag(help: "Accept permessage-deflate (RFC 7692) when clients offer it.")
   var compress = false
 
@@ -70,6 +82,9 @@ struct Serve: AsyncParsableCommand {
     if maxMessage <= 0 { throw ValidationError("--max-message must be positive") }
     if let ping, ping <= 0 { throw ValidationError("--ping must be positive") }
     if let maxConnections, maxConnections < 1 { throw ValidationError("--max-connections must be at least 1") }
+    if sameOrigin && !allowedOrigins.isEmpty {
+      throw ValidationError("--same-origin and --allowed-origin exclude each other")
+    }
     if Self.profiles[tlsProfile] == nil {
       throw ValidationError("--tls-profile must be one of: \(Self.profiles.keys.sorted().joined(separator: ", "))")
     }
@@ -115,6 +130,8 @@ struct Serve: AsyncParsableCommand {
       config.maxMessageSize = maxMessage
       config.pingPeriod = ping.map { .milliseconds(Int($0 * 1000)) }
       config.handshakeTimeout = .seconds(10)
+      if sameOrigin { config.originPolicy = .sameOrigin }
+      if !allowedOrigins.isEmpty { config.originPolicy = .allowList(allowedOrigins) }
       if compress { config.extensions { $0.install(WebSocketDeflateExtension.self) } }
     }
     application.log = { event in output.note(event.description) }

@@ -25,6 +25,12 @@ install_system_packages() {
   install_debian_packages libssl-dev zlib1g-dev pkg-config openssl
 }
 
+# Debian's Chromium, for the browser test of the Origin policy (BrowserOriginTests). Best effort: where it cannot be
+# installed, that one test is skipped and says why.
+install_browser() {
+  install_debian_packages chromium || echo "chromium could not be installed: the browser test will be skipped" >&2
+}
+
 # Node with Debian's `ws` package (node-ws, in /usr/share/nodejs): an independent peer for the interop tests.
 install_node_interop() {
   install_debian_packages nodejs node-ws

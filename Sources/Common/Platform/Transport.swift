@@ -23,6 +23,9 @@ public protocol Transport: AnyObject, Sendable {
   var sessionClock: (any SessionClock)? { get }
 
   /// The peer's address, for logs (`"127.0.0.1:8080"`, `"[::1]:443"`, `"unix:/tmp/ws.sock"`).
+  /// The certificate the TLS peer presented and the transport verified; `nil` without TLS or without one.
+  var peerCertificate: PeerCertificate? { get }
+
   var peerDescription: String { get }
 
   /// Waits until bytes arrive and hands them to `body`, in a buffer that is valid only during the call (it is the
@@ -73,4 +76,7 @@ extension Transport {
 
   /// No clock of its own: sessions use ``SystemSessionClock``.
   public var sessionClock: (any SessionClock)? { nil }
+
+  /// No certificate (not TLS, or the peer presented none).
+  public var peerCertificate: PeerCertificate? { nil }
 }

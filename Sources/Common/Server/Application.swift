@@ -49,6 +49,8 @@ public enum ServerLogEvent: Sendable, CustomStringConvertible {
   case handlerFailed(peer: String, path: String, error: String)
   /// A connection ended before a request was read (timeout, malformed head, I/O error).
   case connectionFailed(peer: String, error: String)
+  /// A route's upgrade check threw or ran past its time limit; the client got 500 or 503 without this detail.
+  case upgradeCheckFailed(peer: String, path: String, error: String)
 
   /// One line for a log.
   public var description: String {
@@ -59,6 +61,7 @@ public enum ServerLogEvent: Sendable, CustomStringConvertible {
     case .requestRefused(let peer, let target, let status, let reason): "\(peer) \(target) refused \(status): \(reason)"
     case .handlerFailed(let peer, let path, let error): "\(peer) \(path) handler failed: \(error)"
     case .connectionFailed(let peer, let error): "\(peer) dropped: \(error)"
+    case .upgradeCheckFailed(let peer, let path, let error): "\(peer) \(path) upgrade check failed: \(error)"
     }
   }
 }

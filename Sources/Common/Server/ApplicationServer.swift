@@ -13,11 +13,14 @@ public final class ApplicationServer: Sendable {
     var stopping = false
   }
   private let config: WebSockets.ServerConfig
+  /// The per-address counts, when ``WebSockets/ServerConfig/perAddressLimit`` is set.
+  private let perAddress: PerAddressTracker?
 
   /// Creates a server for `application`.
   public init(application: Application) {
     self.application = application
     self.config = application.webSockets ?? WebSockets.ServerConfig()
+    self.perAddress = config.perAddressLimit.map(PerAddressTracker.init)
   }
 
   /// Checks the application's configuration before serving: two extensions may not claim the same RSV bit.
@@ -45,6 +48,8 @@ public final class ApplicationServer: Sendable {
     let handler: Routing.Handler
     let call: ServerCall
     let subprotocol: String?
+    /// The address counted by the per-address limit, released when the session ends.
+    let limitedAddress: String?
   }
 
   /// The first half of ``serve(_:)``: reads the request and answers it. Returns the upgraded session, or `nil` when
@@ -120,13 +125,64 @@ public final class ApplicationServer: Sendable {
 
   private func refuse(
     _ runner: OpeningHandshakeRunner, peer: String, target: String, status: Int, reason: String,
-    headers: HTTPHeaders = [:]
+    headers: HTTPHeaders = [:], logged: Bool = true
   ) async {
     var response = ServerResponse.text(reason + "\n", status: status)
     for field in headers { response.headers.add(name: field.name, value: field.value) }
     try? await runner.write(response.serialized())
-    application.log(.requestRefused(peer: peer, target: target, status: status, reason: reason))
+    if logged { application.log(.requestRefused(peer: peer, target: target, status: status, reason: reason)) }
     await runner.finish()
+  }
+
+  /// The clock of a connection's deadlines: the plugin's, else the transport's, else the system's.
+  private func clock(for transport: any Transport) -> any SessionClock {
+    config.sessionClock ?? transport.sessionClock ?? SystemSessionClock.shared
+  }
+
+  /// What a route's upgrade checks decided together.
+  private enum ChecksOutcome: Sendable {
+    case accepted(headers: HTTPHeaders, attributes: CallAttributes)
+    case refused(ServerResponse)
+    /// A check threw (500) or ran past ``WebSockets/ServerConfig/upgradeCheckTimeout`` (503); the error is for the
+    /// log only.
+    case failed(status: Int, error: String)
+  }
+
+  /// Runs `checks` in order, each seeing the values the ones before it accepted with, within the time limit. The
+  /// 101's extra headers leave out those the handshake owns.
+  private func runChecks(_ checks: [UpgradeCheck], call: ServerCall, transport: any Transport) async -> ChecksOutcome {
+    let clock = clock(for: transport)
+    let limit = config.upgradeCheckTimeout
+    let outcome = await outcomeBeforeDeadline(
+      clock: clock, deadline: clock.now + limit, executor: transport.taskExecutor
+    ) { () async throws -> ChecksOutcome in
+      var current = call
+      var headers = HTTPHeaders()
+      for check in checks {
+        switch try await check(current).kind {
+        case .refuse(let response):
+          return .refused(response)
+        case .accept(let added, let attributes):
+          for field in added where !Self.isHandshakeHeader(field.name) {
+            headers.add(name: field.name, value: field.value)
+          }
+          current.attributes.merge(attributes)
+        }
+      }
+      return .accepted(headers: headers, attributes: current.attributes)
+    }
+    switch outcome {
+    case nil: return .failed(status: 503, error: "the upgrade check took longer than \(limit)")
+    case .failure(let error)?: return .failed(status: 500, error: "the upgrade check threw: \(error)")
+    case .success(let decided)?: return decided
+    }
+  }
+
+  /// Headers of the 101 that the handshake writes itself.
+  static func isHandshakeHeader(_ name: String) -> Bool {
+    let lowered = name.lowercased()
+    return lowered == "upgrade" || lowered == "connection" || lowered.hasPrefix("sec-websocket-")
+      || lowered == "content-length" || lowered == "transfer-encoding"
   }
 
   private func answerPlain(
@@ -187,6 +243,53 @@ public final class ApplicationServer: Sendable {
         reason: "the WebSockets plugin is not installed (application.install(WebSockets.self))")
       return nil
     }
+    var call = ServerCall(
+      request: request, parameters: parameters, remoteAddress: peer,
+      peerCertificate: runner.transport.peerCertificate)
+    // The decision before the 101: per-address limits, the Origin policy, the route's checks (issue 18).
+    var limitedAddress: String?
+    if let perAddress, let address = PerAddressTracker.address(ofPeer: peer) {
+      if let reason = perAddress.admit(address, now: clock(for: runner.transport).now) {
+        await refuse(
+          runner, peer: peer, target: request.target, status: 429, reason: reason, headers: ["Retry-After": "1"])
+        return nil
+      }
+      limitedAddress = address
+    }
+    // Every refusal from here on gives the per-address slot back.
+    func release() { if let limitedAddress { perAddress?.release(limitedAddress) } }
+    if let origin = request.headers["Origin"],
+      !config.originPolicy.allows(origin: origin, host: request.headers["Host"], call: call)
+    {
+      release()
+      await refuse(runner, peer: peer, target: request.target, status: 403, reason: "origin \(origin) is not allowed")
+      return nil
+    }
+    var extraHeaders = HTTPHeaders()
+    if !route.checks.isEmpty {
+      switch await runChecks(route.checks, call: call, transport: runner.transport) {
+      case .accepted(let headers, let attributes):
+        extraHeaders = headers
+        call.attributes = attributes
+      case .refused(let response):
+        release()
+        try? await runner.write(response.serialized())
+        application.log(
+          .requestRefused(
+            peer: peer, target: request.target, status: response.status,
+            reason:
+              "refused by the route's upgrade check: \(String(decoding: response.body.prefix(200), as: UTF8.self))"))
+        await runner.finish()
+        return nil
+      case .failed(let status, let error):
+        release()
+        application.log(.upgradeCheckFailed(peer: peer, path: request.path, error: error))
+        await refuse(
+          runner, peer: peer, target: request.target, status: status,
+          reason: status == 503 ? "service unavailable" : "internal server error", logged: false)
+        return nil
+      }
+    }
     let isRaw: Bool
     var negotiate = true
     if case .rawWebSocket(let negotiateExtensions, _) = route.handler {
@@ -207,8 +310,11 @@ public final class ApplicationServer: Sendable {
     }
     do {
       try await runner.write(
-        ServerHandshake.response(accepting: upgrade, subprotocol: route.subprotocol, extensions: accepted).serialized())
+        ServerHandshake.response(
+          accepting: upgrade, subprotocol: route.subprotocol, extensions: accepted, headers: extraHeaders
+        ).serialized())
     } catch {
+      release()
       application.log(.connectionFailed(peer: peer, error: "\(error)"))
       await runner.transport.close()
       return nil
@@ -216,7 +322,6 @@ public final class ApplicationServer: Sendable {
     let connection = WebSocketConnection(
       transport: runner.transport, configuration: config.connectionConfiguration(mode: isRaw ? .raw : .default),
       options: config.connectionOptions, leftover: leftover, extensions: extensions)
-    let call = ServerCall(request: request, parameters: parameters, remoteAddress: peer)
     let key = ObjectIdentifier(connection)
     let admitted = sessions.withLock { sessions -> Bool in
       guard !sessions.stopping else { return false }
@@ -225,18 +330,24 @@ public final class ApplicationServer: Sendable {
     }
     guard admitted else {
       // The server began to stop between the check above and here: close as every other session does.
+      release()
       _ = try? await connection.close(CloseReason(.goingAway, "Server is shutting down"))
       return nil
     }
     application.log(.sessionOpened(peer: peer, path: request.path, subprotocol: route.subprotocol))
-    return AcceptedSession(connection: connection, handler: route.handler, call: call, subprotocol: route.subprotocol)
+    return AcceptedSession(
+      connection: connection, handler: route.handler, call: call, subprotocol: route.subprotocol,
+      limitedAddress: limitedAddress)
   }
 
   /// The second half of ``serve(_:)``: runs the handler with Ktor's lifecycle, waits for the end of the
   /// connection, and unregisters it.
   public func run(_ session: AcceptedSession) async {
     let connection = session.connection
-    defer { sessions.withLock { _ = $0.open.removeValue(forKey: ObjectIdentifier(connection)) } }
+    defer {
+      sessions.withLock { _ = $0.open.removeValue(forKey: ObjectIdentifier(connection)) }
+      if let address = session.limitedAddress { perAddress?.release(address) }
+    }
     await connection.start()
     await run(session.handler, connection: connection, call: session.call, subprotocol: session.subprotocol)
     let reason = await connection.closeReason

@@ -9,14 +9,51 @@ public struct ServerCall: Sendable {
   public let queryParameters: [(name: String, value: String)]
   /// The peer's address, for logs (`"127.0.0.1:51234"`, `"memory"` in the test host).
   public let remoteAddress: String
+  /// The certificate the client presented over TLS (when the server asks for one:
+  /// `TLSServerConfiguration.clientCertificateAuthorityFile`); `nil` otherwise.
+  public let peerCertificate: PeerCertificate?
+  /// What the route's ``UpgradeCheck``s handed to the handler: `call.attribute(User.self)`.
+  public internal(set) var attributes: CallAttributes
 
   /// Creates a call.
-  public init(request: HTTPRequestHead, parameters: [String: String], remoteAddress: String) {
+  public init(
+    request: HTTPRequestHead, parameters: [String: String], remoteAddress: String,
+    peerCertificate: PeerCertificate? = nil, attributes: CallAttributes = CallAttributes()
+  ) {
     self.request = request
     self.parameters = parameters
     self.remoteAddress = remoteAddress
+    self.peerCertificate = peerCertificate
+    self.attributes = attributes
     self.queryParameters = Self.parseQuery(request.query ?? "")
   }
+
+  /// The value of type `type` that an upgrade check accepted the request with (the authenticated user), if any.
+  public func attribute<Value: Sendable>(_ type: Value.Type) -> Value? {
+    attributes.get(type)
+  }
+
+  /// The request's cookies (`Cookie` headers, RFC 6265 section 5.4: `name=value` pairs separated by `;`), by name;
+  /// the first of a repeated name wins. Values are as sent (a surrounding pair of quotes removed).
+  public var cookies: [String: String] {
+    var cookies: [String: String] = [:]
+    for header in request.headers.values(name: "Cookie") {
+      for pair in header.split(separator: ";") {
+        let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+        let name = HTTPSyntax.trimmingWhitespace(parts[0])
+        guard !name.isEmpty, parts.count == 2, cookies[name] == nil else { continue }
+        var value = HTTPSyntax.trimmingWhitespace(parts[1])
+        if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") {
+          value = String(value.dropFirst().dropLast())
+        }
+        cookies[name] = value
+      }
+    }
+    return cookies
+  }
+
+  /// The first cookie named `name`.
+  public func cookie(_ name: String) -> String? { cookies[name] }
 
   /// The first query parameter named `name`.
   public func query(_ name: String) -> String? {

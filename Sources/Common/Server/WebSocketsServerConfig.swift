@@ -30,6 +30,15 @@ extension WebSockets {
     public var sessionClock: (any SessionClock)?
     /// The time a client has to send its whole upgrade request; slower clients are dropped. Default 10 s.
     public var handshakeTimeout: Duration = .seconds(10)
+    /// Which browser origins may open sockets (``OriginPolicy``; a refused `Origin` gets 403 before the upgrade,
+    /// a request without one is not affected). Default ``OriginPolicy/any``; servers that trust cookies should
+    /// choose ``OriginPolicy/sameOrigin`` or an allow list (Cross-Site WebSocket Hijacking).
+    public var originPolicy: OriginPolicy = .any
+    /// The longest the ``UpgradeCheck``s of one request may take together. Default 5 s; past it the client gets
+    /// 503 and the log says which route's check was slow.
+    public var upgradeCheckTimeout: Duration = .seconds(5)
+    /// Limits per remote address (open sessions, upgrade requests a second), answered 429. Default `nil`: off.
+    public var perAddressLimit: PerAddressLimit?
     /// Limits on the request head (bytes and header fields); a bigger head is answered 431. Default 16 KiB and 100.
     public var requestLimits = HTTPHeadParser.Limits()
     /// The converter for `sendSerialized` / `receiveDeserialized`; default none.

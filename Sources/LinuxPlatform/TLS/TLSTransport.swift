@@ -144,6 +144,28 @@ public final class TLSTransport: Transport, @unchecked Sendable {
     try await inner.write(bytes)
   }
 
+  /// The certificate the peer presented (a client certificate, on a server that asks for one), once the handshake
+  /// is done.
+  public var peerCertificate: PeerCertificate? {
+    guard let certificate = SSL_get1_peer_certificate(ssl) else { return nil }
+    defer { X509_free(certificate) }
+    let length = i2d_X509(certificate, nil)
+    guard length > 0 else { return nil }
+    var der = [UInt8](repeating: 0, count: Int(length))
+    der.withUnsafeMutableBufferPointer { buffer in
+      var cursor: UnsafeMutablePointer<UInt8>? = buffer.baseAddress
+      _ = i2d_X509(certificate, &cursor)
+    }
+    func oneLine(_ name: OpaquePointer?) -> String {
+      guard let name, let text = X509_NAME_oneline(name, nil, 0) else { return "" }
+      defer { CRYPTO_free(text, #file, #line) }
+      return String(cString: text)
+    }
+    return PeerCertificate(
+      der: der, subject: oneLine(X509_get_subject_name(certificate)), issuer: oneLine(X509_get_issuer_name(certificate))
+    )
+  }
+
   /// The base64 SHA-256 of the server certificate's SubjectPublicKeyInfo (the HPKP `pin-sha256` form).
   public func peerPublicKeySHA256() -> String? {
     guard let certificate = SSL_get1_peer_certificate(ssl) else { return nil }
