@@ -25,3 +25,33 @@ struct WebSocketURLTests {
     }
   }
 }
+
+@Suite("ws+unix: URLs (Node's form)")
+struct UnixSocketURLTests {
+  @Test(
+    "socket path and request target split at the first colon; Host is localhost; round trip through description",
+    arguments: [
+      ("ws+unix:///run/app.sock:/chat?room=1", "/run/app.sock", "/chat", "room=1", false),
+      ("ws+unix:/run/app.sock:/chat", "/run/app.sock", "/chat", nil, false),
+      ("wss+unix:///tmp/s", "/tmp/s", "/", nil, true),
+      ("WS+UNIX:///tmp/s:", "/tmp/s", "/", nil, false),
+    ] as [(String, String, String, String?, Bool)])
+  func parses(text: String, socket: String, path: String, query: String?, secure: Bool) throws {
+    let url = try #require(WebSocketURL(text))
+    #expect(url.unixSocketPath == socket)
+    #expect(url.path == path)
+    #expect(url.query == query)
+    #expect(url.isSecure == secure)
+    #expect(url.hostHeader == "localhost")
+    #expect(WebSocketURL(url.description) == url)
+  }
+
+  @Test(
+    "a relative or empty socket path, or a fragment, is not a ws+unix URL",
+    arguments: [
+      "ws+unix://relative.sock:/x", "ws+unix:", "ws+unix:///", "ws+unix:///tmp/s:/x#frag",
+    ])
+  func rejects(text: String) {
+    #expect(WebSocketURL(text) == nil)
+  }
+}

@@ -396,7 +396,9 @@ struct ServerTests {
     }
   }
 
-  @Test("TLS with a test CA, and a Unix socket, serve the same application")
+  @Test(
+    "TLS with a test CA, and a Unix socket, serve the same application; the client reaches the socket by ws+unix: URL, builder and ws connect"
+  )
   func tlsAndUnix() async throws {
     try await withServer(seedEchoApplication()) { configuration in
       configuration.tls = TLSServerConfiguration(
@@ -419,6 +421,21 @@ struct ServerTests {
     try await connection.send(.text("over unix"))
     #expect(try await connection.receive()?.readText() == "YOU SAID: over unix")
     try await connection.close()
+    // The client over the same socket: a ws+unix: URL, and the builder's unixSocketPath.
+    let byURL = try await client.webSocket("ws+unix://\(path):/?from=url") { session in
+      try await session.send("by url")
+      return try await session.incoming.receive().readText()
+    }
+    #expect(byURL == "YOU SAID: by url")
+    let byBuilder = try await client.webSocket("ws://localhost/") { request in
+      request.unixSocketPath = path
+    } _: { session in
+      try await session.send("by builder")
+      return try await session.incoming.receive().readText()
+    }
+    #expect(byBuilder == "YOU SAID: by builder")
+    let wsCommand = await runWS("connect 'ws+unix://\(path):/'", input: "from ws\n")
+    #expect(wsCommand.output.contains("YOU SAID: from ws"), "\(wsCommand.output)")
     await server.stop()
   }
 }

@@ -118,8 +118,8 @@ public final class HttpClient: Sendable {
     let transport: any Transport
     do {
       transport = try await engine.connector.connect(
-        to: .host(url.host, port: url.port), tls: url.isSecure ? request.tls : nil, host: url.host,
-        timeout: config.handshakeTimeout)
+        to: url.unixSocketPath.map { .unix(path: $0) } ?? .host(url.host, port: url.port),
+        tls: url.isSecure ? request.tls : nil, host: url.host, timeout: config.handshakeTimeout)
     } catch {
       throw WebSocketException("cannot connect to \(url)", cause: error)
     }

@@ -10,6 +10,12 @@ public struct HttpRequestBuilder: Sendable {
   public var tls = TLSClientConfiguration()
   /// The HTTP method; the opening handshake requires GET (RFC 6455 section 4.1).
   public var method = "GET"
+  /// Connect to this Unix domain socket instead of the URL's host and port (the URL still gives the `Host` header,
+  /// the path and the query); the same as a `ws+unix:` URL. Default `nil`: TCP.
+  public var unixSocketPath: String? {
+    get { url.unixSocketPath }
+    set { url.unixSocketPath = newValue }
+  }
 
   /// Creates a builder for `ws://localhost/`.
   public init() {}

@@ -11,6 +11,9 @@ public struct WebSocketURL: Sendable, Hashable, CustomStringConvertible {
   public var path: String
   /// The query without `?`, or `nil`.
   public var query: String?
+  /// A Unix domain socket to connect to instead of `host` and `port` (`ws+unix:` URLs); `nil` for TCP. The
+  /// `Host` header is still `host` (`localhost` for `ws+unix:`).
+  public var unixSocketPath: String?
 
   /// Creates a URL from components.
   public init(isSecure: Bool, host: String, port: Int? = nil, path: String = "/", query: String? = nil) {
@@ -24,8 +27,27 @@ public struct WebSocketURL: Sendable, Hashable, CustomStringConvertible {
   /// Parses `ws://`, `wss://` (and `http://`, `https://`, which map to them); `nil` for anything else, or for a URL
   /// with a fragment ("Fragment identifiers are meaningless in the context of WebSocket URIs and MUST NOT be used",
   /// RFC 6455 section 3).
+  ///
+  /// `ws+unix:` and `wss+unix:` (Node's `ws` form) name a Unix domain socket and the request path, separated by
+  /// the first `:` after the socket's path: `ws+unix:///run/app.sock:/chat?room=1` (or `ws+unix:/run/app.sock:/chat`).
   public init?(_ text: String) {
     let lower = text.lowercased()
+    for (prefix, secure) in [("ws+unix:", false), ("wss+unix:", true)] where lower.hasPrefix(prefix) {
+      var rest = text.dropFirst(prefix.count)
+      if rest.hasPrefix("//") { rest = rest.dropFirst(2) }
+      guard !rest.contains("#") else { return nil }
+      let separator = rest.firstIndex(of: ":") ?? rest.endIndex
+      let socketPath = rest[..<separator]
+      guard socketPath.hasPrefix("/"), socketPath.count > 1 else { return nil }
+      let target = separator == rest.endIndex ? "" : rest[rest.index(after: separator)...]
+      let mark = target.firstIndex(of: "?")
+      let path = mark.map { target[..<$0] } ?? target
+      self.init(
+        isSecure: secure, host: "localhost", path: path.isEmpty ? "/" : String(path),
+        query: mark.map { String(target[target.index(after: $0)...]) })
+      unixSocketPath = String(socketPath)
+      return
+    }
     let secure: Bool
     let rest: Substring
     if lower.hasPrefix("ws://") {
@@ -91,8 +113,9 @@ public struct WebSocketURL: Sendable, Hashable, CustomStringConvertible {
     return port == (isSecure ? 443 : 80) ? name : "\(name):\(port)"
   }
 
-  /// `ws://host:port/path?query`.
+  /// `ws://host:port/path?query`, or `ws+unix:///socket/path:/path?query`.
   public var description: String {
-    "\(isSecure ? "wss" : "ws")://\(hostHeader)\(target)"
+    if let unixSocketPath { return "\(isSecure ? "wss" : "ws")+unix://\(unixSocketPath):\(target)" }
+    return "\(isSecure ? "wss" : "ws")://\(hostHeader)\(target)"
   }
 }
