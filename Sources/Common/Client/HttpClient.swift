@@ -105,8 +105,32 @@ public final class HttpClient: Sendable {
     return config
   }
 
-  /// Connects, runs the opening handshake, and returns the connection with its call.
+  /// Connects, runs the opening handshake (following redirects up to ``WebSockets/Config/maxRedirects``), and
+  /// returns the connection with its call.
   func open(
+    _ request: HttpRequestBuilder, mode: ConnectionStateMachine.Mode
+  ) async throws -> (WebSocketConnection, HttpClientCall, String?, WebSockets.Config) {
+    var current = request
+    var hops = 0
+    let limit = request.maxRedirects ?? configuration.webSockets?.maxRedirects ?? 0
+    while true {
+      do {
+        return try await openOnce(current, mode: mode)
+      } catch let error as WebSocketException {
+        guard let location = error.redirectLocation, limit > 0 else { throw error }
+        guard hops < limit else {
+          throw WebSocketException(
+            "too many redirects: \(hops) followed (maxRedirects), the last to \(current.url) pointing to \(location)",
+            cause: error.cause)
+        }
+        hops += 1
+        current = try RedirectRule.next(after: current, to: location)
+      }
+    }
+  }
+
+  /// One connection and opening handshake, without redirects.
+  private func openOnce(
     _ request: HttpRequestBuilder, mode: ConnectionStateMachine.Mode
   ) async throws -> (WebSocketConnection, HttpClientCall, String?, WebSockets.Config) {
     if isClosed { throw HttpClientClosedError() }
@@ -147,7 +171,13 @@ public final class HttpClient: Sendable {
       throw error
     } catch let error as HandshakeError {
       await transport.close()
-      if case .unexpectedStatus = error { throw WebSocketException(error.description, cause: error) }
+      if case .unexpectedStatus(let status, let response) = error {
+        if RedirectRule.statuses.contains(status), let location = response.headers["Location"] {
+          throw WebSocketException(
+            "\(error.description): redirected to \(location) (not followed: maxRedirects)", cause: error)
+        }
+        throw WebSocketException(error.description, cause: error)
+      }
       throw WebSocketException("the opening handshake with \(url) failed: \(error)", cause: error)
     } catch {
       await transport.close()

@@ -11,6 +11,22 @@ public struct WebSocketException: Error, Sendable, CustomStringConvertible {
     self.cause = cause
   }
 
+  /// The status of an answer other than 101 to the upgrade request (a redirect, 401, 404...), if that is what
+  /// failed.
+  public var status: Int? {
+    if case .unexpectedStatus(let status, _)? = cause as? HandshakeError { return status }
+    return nil
+  }
+
+  /// Where a redirect (301, 302, 303, 307, 308) answering the upgrade request pointed (its `Location`), when the
+  /// client did not follow it (``WebSockets/Config/maxRedirects``).
+  public var redirectLocation: String? {
+    guard case .unexpectedStatus(let status, let response)? = cause as? HandshakeError,
+      RedirectRule.statuses.contains(status)
+    else { return nil }
+    return response.headers["Location"]
+  }
+
   /// The message, and the cause when it adds something.
   public var description: String {
     guard let cause else { return message }

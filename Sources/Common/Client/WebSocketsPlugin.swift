@@ -29,6 +29,10 @@ public enum WebSockets {
     public var contentConverter: (any WebSocketContentConverter)?
     /// The extensions offered on every request, in order (Ktor's `extensions { install(...) }`). Default none.
     public var extensions = WebSocketExtensionsConfig()
+    /// How many redirects (301, 302, 303, 307, 308) answering the upgrade request are followed. Default 0: a
+    /// redirect fails with a ``WebSocketException`` whose ``WebSocketException/redirectLocation`` says where to.
+    /// Never from `wss` to `ws`; `Authorization` and `Cookie` headers are dropped when the host or port changes.
+    public var maxRedirects = 0
 
     /// Creates the default settings.
     public init() {}
