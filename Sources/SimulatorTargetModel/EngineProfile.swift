@@ -39,6 +39,9 @@ public struct EngineProfile: HttpClientEngine {
   /// The base engine's connector.
   public var connector: any TransportConnector { base.connector }
 
+  /// The base engine's environment (its proxy settings).
+  public var environment: [String: String] { base.environment }
+
   /// The settings' defaults of the modelled engine; `maxFrameSize` left at the plugin's default becomes 1 MiB on
   /// Darwin (NSURLSession's `maximumMessageSize`).
   public static let darwinMaximumMessageSize = 1 << 20

@@ -44,6 +44,8 @@ func describeConnectFailure(_ error: any Error) -> (status: Int32, message: Stri
       return (ExitStatus.handshakeRefused, "bad handshake: \(handshake)")
     case let tls as TLSError:
       return (ExitStatus.tlsFailed, "\(tls)")
+    case let proxy as ProxyError:
+      return (ExitStatus.connectFailed, "\(proxy)")
     case let transport as TransportError:
       switch transport {
       case .connectionRefused, .unreachable, .nameResolutionFailed:

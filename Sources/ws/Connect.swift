@@ -44,6 +44,12 @@ struct Connect: AsyncParsableCommand {
   @Option(name: .customLong("max-message"), help: "The largest message accepted, in bytes.")
   var maxMessage = 64 * 1024 * 1024
 
+  @Option(
+    help: ArgumentHelp(
+      "Connect through this proxy: http://[user:pass@]host:port (CONNECT), socks5:// or socks5h://. Default: the "
+        + "environment (https_proxy, http_proxy, all_proxy, no_proxy); 'direct' ignores it."))
+  var proxy: String?
+
   @OptionGroup var tls: ClientTLSOptions
   @OptionGroup var output: OutputOptions
 
@@ -51,6 +57,9 @@ struct Connect: AsyncParsableCommand {
     if hex && base64 { throw ValidationError("--hex and --base64 exclude each other") }
     if (hex || base64) && !binary { throw ValidationError("--hex and --base64 need --binary") }
     _ = try parseHeaders(header)
+    if let proxy, proxy != "direct", Proxy(url: proxy) == nil {
+      throw ValidationError("--proxy: not a proxy URL (http://, socks5:// or socks5h://): \(proxy)")
+    }
   }
 
   func run() async throws {
@@ -67,6 +76,7 @@ struct Connect: AsyncParsableCommand {
       for (name, value) in headers { request.header(name, value) }
       request.subprotocols = subprotocols
       tls.apply(to: &request.tls)
+      if let proxy { request.proxy = proxy == "direct" ? .direct : Proxy(url: proxy).map { .fixed($0) } }
     }
     let session: any WebSocketSession
     do {

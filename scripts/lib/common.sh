@@ -31,6 +31,12 @@ install_browser() {
   install_debian_packages chromium || echo "chromium could not be installed: the browser test will be skipped" >&2
 }
 
+# Debian's tinyproxy (HTTP CONNECT) and microsocks (SOCKS5): the proxies the client's proxy tests start on loopback
+# ports of their own.
+install_proxies() {
+  install_debian_packages tinyproxy microsocks
+}
+
 # Node with Debian's `ws` package (node-ws, in /usr/share/nodejs): an independent peer for the interop tests.
 install_node_interop() {
   install_debian_packages nodejs node-ws

@@ -129,6 +129,16 @@ public final class HttpClient: Sendable {
     }
   }
 
+  /// The proxy a request goes through: the request's setting, else the plugin's; never for a Unix socket.
+  func proxy(for request: HttpRequestBuilder, config: WebSockets.Config) -> Proxy? {
+    guard request.url.unixSocketPath == nil else { return nil }
+    switch request.proxy ?? config.proxy {
+    case .direct: return nil
+    case .fixed(let proxy): return proxy
+    case .environment: return ProxyEnvironment.proxy(for: request.url, environment: engine.environment)
+    }
+  }
+
   /// One connection and opening handshake, without redirects.
   private func openOnce(
     _ request: HttpRequestBuilder, mode: ConnectionStateMachine.Mode
@@ -143,7 +153,8 @@ public final class HttpClient: Sendable {
     do {
       transport = try await engine.connector.connect(
         to: url.unixSocketPath.map { .unix(path: $0) } ?? .host(url.host, port: url.port),
-        tls: url.isSecure ? request.tls : nil, host: url.host, timeout: config.handshakeTimeout)
+        through: proxy(for: request, config: config), tls: url.isSecure ? request.tls : nil, host: url.host,
+        timeout: config.handshakeTimeout)
     } catch {
       throw WebSocketException("cannot connect to \(url)", cause: error)
     }

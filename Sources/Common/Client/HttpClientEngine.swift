@@ -32,6 +32,10 @@ public protocol HttpClientEngine: Sendable {
   /// entropy"). Default ``SystemSecureRandom``; a platform supplies one that fills a whole buffer per system call.
   var secureRandom: any SecureRandomSource { get }
 
+  /// The process environment, where ``ProxySetting/environment`` finds `https_proxy`, `no_proxy` and the others.
+  /// Default empty: no proxy from the environment.
+  var environment: [String: String] { get }
+
   /// Checks a session request before any traffic and adjusts the plugin's settings to what the engine does (an
   /// engine profile of another target refuses what that target cannot do, with the rule's message, and applies
   /// its defaults). Default: accepts everything unchanged.
@@ -43,6 +47,9 @@ public protocol HttpClientEngine: Sendable {
 extension HttpClientEngine {
   /// The standard library's generator.
   public var secureRandom: any SecureRandomSource { SystemSecureRandom() }
+
+  /// No environment.
+  public var environment: [String: String] { [:] }
 
   /// Accepts every request unchanged.
   public func prepare(_ config: inout WebSockets.Config, for request: HttpRequestBuilder, raw: Bool) throws {}

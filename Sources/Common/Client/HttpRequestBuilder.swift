@@ -10,6 +10,8 @@ public struct HttpRequestBuilder: Sendable {
   public var tls = TLSClientConfiguration()
   /// The HTTP method; the opening handshake requires GET (RFC 6455 section 4.1).
   public var method = "GET"
+  /// The proxy for this request; `nil` (default) takes the plugin's ``WebSockets/Config/proxy``.
+  public var proxy: ProxySetting?
   /// Redirects followed for this request; `nil` (default) takes the plugin's ``WebSockets/Config/maxRedirects``.
   public var maxRedirects: Int?
   /// Connect to this Unix domain socket instead of the URL's host and port (the URL still gives the `Host` header,

@@ -33,6 +33,9 @@ public enum WebSockets {
     /// redirect fails with a ``WebSocketException`` whose ``WebSocketException/redirectLocation`` says where to.
     /// Never from `wss` to `ws`; `Authorization` and `Cookie` headers are dropped when the host or port changes.
     public var maxRedirects = 0
+    /// Where connections go through a proxy. Default ``ProxySetting/environment`` (`https_proxy`, `http_proxy`,
+    /// `all_proxy`, `no_proxy`, as curl); ``ProxySetting/direct`` ignores the environment.
+    public var proxy: ProxySetting = .environment
 
     /// Creates the default settings.
     public init() {}

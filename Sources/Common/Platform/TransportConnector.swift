@@ -11,4 +11,21 @@ public protocol TransportConnector: Sendable {
   func connect(
     to endpoint: Endpoint, tls: TLSClientConfiguration?, host: String, timeout: Duration
   ) async throws -> any Transport
+
+  /// Connects through `proxy` (a tunnel to `endpoint`, then TLS inside it when `tls` is given, verified end to end
+  /// against `host`), or directly when `proxy` is `nil`. Default: direct connections only; a proxy fails with
+  /// ``ProxyError/unsupported(_:)``.
+  func connect(
+    to endpoint: Endpoint, through proxy: Proxy?, tls: TLSClientConfiguration?, host: String, timeout: Duration
+  ) async throws -> any Transport
+}
+
+extension TransportConnector {
+  /// Direct connections only.
+  public func connect(
+    to endpoint: Endpoint, through proxy: Proxy?, tls: TLSClientConfiguration?, host: String, timeout: Duration
+  ) async throws -> any Transport {
+    if let proxy { throw ProxyError.unsupported("this engine cannot connect through a proxy (\(proxy))") }
+    return try await connect(to: endpoint, tls: tls, host: host, timeout: timeout)
+  }
 }

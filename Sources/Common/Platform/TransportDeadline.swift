@@ -3,7 +3,7 @@
 /// ``TransportError/timedOut(operation:limit:)`` naming `operation` instead of the error the close caused.
 ///
 /// The opening handshakes of both roles use it, so that a slow or silent peer cannot hold a connection open.
-func withTransportDeadline<Result>(
+public func withTransportDeadline<Result>(
   _ transport: any Transport, timeout: Duration, operation: String, _ body: () async throws -> Result
 ) async throws -> Result {
   let started = ContinuousClock.now

@@ -22,6 +22,49 @@ public struct LinuxTransportConnector: TransportConnector {
     }
   }
 
+  /// Connects through `proxy` when given: a TCP connection to the proxy, the tunnel (HTTP `CONNECT` or SOCKS5),
+  /// then TLS inside the tunnel for `wss`, verified against `host` end to end (the proxy sees only ciphertext).
+  /// Everything within `timeout`: a proxy that stalls fails with ``TransportError/timedOut(operation:limit:)``.
+  public func connect(
+    to endpoint: Endpoint, through proxy: Proxy?, tls: TLSClientConfiguration?, host: String, timeout: Duration
+  ) async throws -> any Transport {
+    guard let proxy, case .host(let targetHost, let targetPort) = endpoint else {
+      return try await connect(to: endpoint, tls: tls, host: host, timeout: timeout)
+    }
+    if proxy.kind == .https {
+      throw ProxyError.unsupported(
+        "https:// proxies (TLS to the proxy itself) are not supported yet: use an http:// or socks5:// proxy "
+          + "(wss stays encrypted end to end through them)")
+    }
+    let started = ContinuousClock.now
+    let loop = group.next()
+    let socket = try await SocketConnector.connect(to: .host(proxy.host, port: proxy.port), on: loop, timeout: timeout)
+    let remaining = timeout - (ContinuousClock.now - started)
+    do {
+      try await withTaskExecutorPreference(loop) {
+        try await Self.tunnel(socket, proxy: proxy, host: targetHost, port: targetPort, timeout: remaining)
+      }
+    } catch {
+      await socket.close()
+      throw error
+    }
+    guard let tls else { return socket }
+    return try await withTaskExecutorPreference(loop) {
+      try await Self.secure(socket, tls: tls, host: host)
+    }
+  }
+
+  /// The tunnel on the loop, bounded by `timeout`.
+  @concurrent private static func tunnel(
+    _ socket: SocketTransport, proxy: Proxy, host: String, port: Int, timeout: Duration
+  ) async throws {
+    try await withTransportDeadline(
+      socket, timeout: max(timeout, .milliseconds(1)), operation: "the tunnel through \(proxy)"
+    ) {
+      try await ProxyTunnel.open(over: socket, proxy: proxy, host: host, port: port)
+    }
+  }
+
   /// The TLS handshake; `@concurrent` so that it runs on the loop (the task's preference), never on a caller's
   /// actor such as the main actor.
   @concurrent private static func secure(
