@@ -50,6 +50,12 @@ struct Connect: AsyncParsableCommand {
         + "environment (https_proxy, http_proxy, all_proxy, no_proxy); 'direct' ignores it."))
   var proxy: String?
 
+  @Flag(
+    help: ArgumentHelp(
+      "Reconnect when the connection ends (exponential backoff with jitter, 0.5 s to 30 s); lines typed while "
+        + "disconnected are sent after reconnecting (up to 100). Ends at end of input."))
+  var reconnect = false
+
   @OptionGroup var tls: ClientTLSOptions
   @OptionGroup var output: OutputOptions
 
@@ -57,6 +63,7 @@ struct Connect: AsyncParsableCommand {
     if hex && base64 { throw ValidationError("--hex and --base64 exclude each other") }
     if (hex || base64) && !binary { throw ValidationError("--hex and --base64 need --binary") }
     _ = try parseHeaders(header)
+    if reconnect && raw { throw ValidationError("--reconnect works with default sessions, not --raw") }
     if let proxy, proxy != "direct", Proxy(url: proxy) == nil {
       throw ValidationError("--proxy: not a proxy URL (http://, socks5:// or socks5h://): \(proxy)")
     }
@@ -78,6 +85,7 @@ struct Connect: AsyncParsableCommand {
       tls.apply(to: &request.tls)
       if let proxy { request.proxy = proxy == "direct" ? .direct : Proxy(url: proxy).map { .fixed($0) } }
     }
+    if reconnect { return await runReconnecting(client: client, headers: headers) }
     let session: any WebSocketSession
     do {
       session =
@@ -110,6 +118,40 @@ struct Connect: AsyncParsableCommand {
       throw ExitCode(ExitStatus.remoteClosed)
     }
     output.note("closed: \(reason)")
+  }
+
+  /// `--reconnect`: a ``ReconnectingWebSocket``; states go to standard error as notes, messages to standard
+  /// output; end of input closes.
+  private func runReconnecting(client: HttpClient, headers: [(String, String)]) async {
+    let tls = self.tls
+    let subprotocols = self.subprotocols
+    let proxy = self.proxy
+    let socket = ReconnectingWebSocket(
+      client: client, url: url,
+      request: { request in
+        for (name, value) in headers { request.header(name, value) }
+        request.subprotocols = subprotocols
+        tls.apply(to: &request.tls)
+        if let proxy { request.proxy = proxy == "direct" ? .direct : Proxy(url: proxy).map { .fixed($0) } }
+      })
+    let output = self.output
+    let states = Task {
+      for await state in socket.states { output.note("\(state)") }
+    }
+    let sender = Task {
+      let lines = StandardInputLines()
+      while let line = await lines.next() {
+        do {
+          try await socket.send(binary ? Frame.binary(Array(line.utf8)) : Frame.text(line))
+        } catch {
+          Console.error("ws connect: not sent: \(error)")
+        }
+      }
+      await socket.close()
+    }
+    for await frame in socket.incoming { print(frame) }
+    _ = await sender.result
+    _ = await states.result
   }
 
   /// Reads standard input on its own thread and sends each line; closes with 1000 at end of input.

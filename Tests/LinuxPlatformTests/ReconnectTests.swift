@@ -1,0 +1,132 @@
+import Glibc
+import Synchronization
+import Testing
+import WispCommon
+import WispLinuxPlatform
+
+/// Issue 20, reconnection: a client against a `ws serve` process that is killed and started again, twice.
+@Suite("Reconnecting client")
+struct ReconnectTests {
+  @Test(
+    "the server process is killed and restarted twice: the client comes back, the hook runs each time, states in order, delays within the policy"
+  )
+  func serverRestarts() async throws {
+    try #require(WsCommandTests.available, "build the ws product first")
+    let port = try await ProxyTests.freePort()
+    func startServer() async throws -> pid_t {
+      let pid = spawn([wsBinary, "serve", "--echo", "--port", "\(port)", "-q"])
+      try await ProxyTests.waitForListener(port)
+      return pid
+    }
+    var server = try await startServer()
+    var policy = ReconnectPolicy()
+    policy.initialDelay = .milliseconds(100)
+    policy.maxDelay = .milliseconds(400)
+    let hookRuns = Mutex(0)
+    let socket = ReconnectingWebSocket(client: client, url: "ws://127.0.0.1:\(port)/", policy: policy) { session in
+      let run = hookRuns.withLock { count in
+        count += 1
+        return count
+      }
+      try await session.send("hello \(run)")
+    }
+    let states = Mutex<[ReconnectingWebSocket.State]>([])
+    let watcher = Task {
+      for await state in socket.states { states.withLock { $0.append(state) } }
+    }
+    var echoes = socket.incoming.makeAsyncIterator()
+    #expect(await echoes.next()?.readTextOrNil() == "hello 1")
+    for restart in 2...3 {
+      terminate(server)
+      // Messages sent while the server is down wait for the next connection, behind the hook's.
+      try await Task.sleep(for: .milliseconds(50))
+      try await socket.send("while down \(restart)")
+      server = try await startServer()
+      #expect(await echoes.next()?.readTextOrNil() == "hello \(restart)")
+      #expect(await echoes.next()?.readTextOrNil() == "while down \(restart)")
+    }
+    await socket.close()
+    terminate(server)
+    _ = await watcher.result
+    #expect(hookRuns.withLock { $0 } == 3)
+    let seen = states.withLock { $0 }
+    // connecting(1), connected, then for each restart: waiting / connecting (possibly several), connected.
+    #expect(seen.first == .connecting(attempt: 1) && seen.dropFirst().first == .connected, "\(seen)")
+    #expect(seen.filter { $0 == .connected }.count == 3, "\(seen)")
+    if case .closed(let reason)? = seen.last {
+      #expect(reason == "closed by the application")
+    } else {
+      Issue.record("the last state must be closed: \(seen)")
+    }
+    for case .waiting(let delay, let failures) in seen {
+      #expect(delay >= .zero && delay <= policy.ceiling(afterFailures: failures), "\(delay) after \(failures)")
+    }
+    // After a connection, attempts count from 1 again.
+    let attempts = seen.compactMap { state -> Int? in
+      if case .connecting(let attempt) = state { return attempt }
+      return nil
+    }
+    #expect(attempts.first == 1 && attempts.allSatisfy { $0 >= 1 }, "\(attempts)")
+  }
+
+  @Test("full jitter: each delay is within zero and the capped exponential ceiling, and they spread")
+  func jitter() {
+    var policy = ReconnectPolicy()
+    policy.initialDelay = .milliseconds(100)
+    policy.maxDelay = .seconds(1)
+    #expect(policy.ceiling(afterFailures: 1) == .milliseconds(100))
+    #expect(policy.ceiling(afterFailures: 3) == .milliseconds(400))
+    #expect(policy.ceiling(afterFailures: 10) == .seconds(1))
+    var generator = SystemRandomNumberGenerator()
+    let delays = (0..<200).map { _ in policy.delay(afterFailures: 4, using: &generator) }
+    #expect(delays.allSatisfy { $0 >= .zero && $0 <= .milliseconds(800) })
+    #expect(Set(delays).count > 100)
+  }
+
+  @Test("no buffer: send while disconnected throws notConnected; a 404 is not retried")
+  func policyChoices() async throws {
+    var policy = ReconnectPolicy()
+    policy.sendBufferLimit = 0
+    policy.initialDelay = .milliseconds(10)
+    let server = try await UpgradePolicyTests.startServer { routing in routing.get("/x") { _ in .text("no") } }
+    let socket = ReconnectingWebSocket(
+      client: client, url: "ws://127.0.0.1:\(server.port ?? 0)/missing", policy: policy)
+    await #expect(throws: ReconnectingWebSocketError.notConnected) { try await socket.send("x") }
+    var last: ReconnectingWebSocket.State?
+    for await state in socket.states { last = state }
+    guard case .closed(let reason)? = last else {
+      Issue.record("must close: \(String(describing: last))")
+      return
+    }
+    #expect(reason.contains("404"), "\(reason)")
+    await #expect(throws: ReconnectingWebSocketError.closed) { try await socket.send("x") }
+    await server.stop()
+  }
+
+  @Test("ws connect --reconnect comes back after the server restarts and sends what was typed meanwhile")
+  func wsConnectReconnect() async throws {
+    try #require(WsCommandTests.available, "build the ws product first")
+    let port = try await ProxyTests.freePort()
+    var server = spawn([wsBinary, "serve", "--echo", "--port", "\(port)", "-q"])
+    try await ProxyTests.waitForListener(port)
+    let command = Task {
+      await shell(
+        "(echo one; sleep 1; echo two; sleep 1) | timeout 20 '\(wsBinary)' connect --reconnect "
+          + "ws://127.0.0.1:\(port)/ 2>&1")
+    }
+    try await Task.sleep(for: .milliseconds(400))
+    terminate(server)
+    try await Task.sleep(for: .milliseconds(300))
+    server = spawn([wsBinary, "serve", "--echo", "--port", "\(port)", "-q"])
+    defer { terminate(server) }
+    let result = await command.value
+    #expect(result.output.contains("< text (3 bytes): one"), "\(result.output)")
+    #expect(result.output.contains("< text (3 bytes): two"), "\(result.output)")
+    #expect(result.output.contains("reconnecting in"), "\(result.output)")
+  }
+}
+
+extension Frame {
+  /// The text of a text frame, else `nil`.
+  fileprivate func readTextOrNil() -> String? { try? readText() }
+}
