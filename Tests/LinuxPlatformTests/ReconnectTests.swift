@@ -38,8 +38,12 @@ struct ReconnectTests {
     #expect(await echoes.next()?.readTextOrNil() == "hello 1")
     for restart in 2...3 {
       terminate(server)
-      // Messages sent while the server is down wait for the next connection, behind the hook's.
-      try await Task.sleep(for: .milliseconds(50))
+      // Messages sent while the server is down wait for the next connection, behind the hook's. Wait (at most
+      // 10 s) until the client has seen the end, or the message could go into the dying connection (at most once).
+      let seenEnd = ContinuousClock.now + .seconds(10)
+      while states.withLock({ $0.last }) == .connected, ContinuousClock.now < seenEnd {
+        try await Task.sleep(for: .milliseconds(10))
+      }
       try await socket.send("while down \(restart)")
       server = try await startServer()
       #expect(await echoes.next()?.readTextOrNil() == "hello \(restart)")

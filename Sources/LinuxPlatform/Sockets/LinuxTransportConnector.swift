@@ -31,32 +31,40 @@ public struct LinuxTransportConnector: TransportConnector {
     guard let proxy, case .host(let targetHost, let targetPort) = endpoint else {
       return try await connect(to: endpoint, tls: tls, host: host, timeout: timeout)
     }
-    if proxy.kind == .https {
-      throw ProxyError.unsupported(
-        "https:// proxies (TLS to the proxy itself) are not supported yet: use an http:// or socks5:// proxy "
-          + "(wss stays encrypted end to end through them)")
-    }
     let started = ContinuousClock.now
     let loop = group.next()
     let socket = try await SocketConnector.connect(to: .host(proxy.host, port: proxy.port), on: loop, timeout: timeout)
+    var carrier: any TLSCarrier = socket
+    if proxy.kind == .https {
+      // TLS to the proxy itself, verified against the proxy's name with the request's trust roots (no pins: they
+      // are the server's); the server's TLS then runs inside this one.
+      var proxyTLS = proxy.tls ?? tls ?? TLSClientConfiguration()
+      proxyTLS.pinnedPublicKeySHA256 = []
+      proxyTLS.serverName = nil
+      proxyTLS.certificateChainFile = nil
+      proxyTLS.privateKeyFile = nil
+      carrier = try await withTaskExecutorPreference(loop) {
+        try await Self.secure(socket, tls: proxyTLS, host: proxy.host)
+      }
+    }
     let remaining = timeout - (ContinuousClock.now - started)
     do {
       try await withTaskExecutorPreference(loop) {
-        try await Self.tunnel(socket, proxy: proxy, host: targetHost, port: targetPort, timeout: remaining)
+        try await Self.tunnel(carrier, proxy: proxy, host: targetHost, port: targetPort, timeout: remaining)
       }
     } catch {
-      await socket.close()
+      await carrier.close()
       throw error
     }
-    guard let tls else { return socket }
+    guard let tls else { return carrier }
     return try await withTaskExecutorPreference(loop) {
-      try await Self.secure(socket, tls: tls, host: host)
+      try await Self.secure(carrier, tls: tls, host: host)
     }
   }
 
   /// The tunnel on the loop, bounded by `timeout`.
   @concurrent private static func tunnel(
-    _ socket: SocketTransport, proxy: Proxy, host: String, port: Int, timeout: Duration
+    _ socket: any TLSCarrier, proxy: Proxy, host: String, port: Int, timeout: Duration
   ) async throws {
     try await withTransportDeadline(
       socket, timeout: max(timeout, .milliseconds(1)), operation: "the tunnel through \(proxy)"
@@ -68,7 +76,7 @@ public struct LinuxTransportConnector: TransportConnector {
   /// The TLS handshake; `@concurrent` so that it runs on the loop (the task's preference), never on a caller's
   /// actor such as the main actor.
   @concurrent private static func secure(
-    _ socket: SocketTransport, tls: TLSClientConfiguration, host: String
+    _ socket: any TLSCarrier, tls: TLSClientConfiguration, host: String
   ) async throws -> TLSTransport {
     do {
       let context = try TLSContext(.client(tls))

@@ -10,7 +10,7 @@ enum ProxyTunnel {
   /// Asks `proxy`, over `socket`, for a tunnel to `host`:`port`. On return the socket carries the tunnel.
   ///
   /// - Throws: ``ProxyError`` for what the proxy answered, ``TransportError`` for the connection.
-  static func open(over socket: SocketTransport, proxy: Proxy, host: String, port: Int) async throws {
+  static func open(over socket: any Transport, proxy: Proxy, host: String, port: Int) async throws {
     var reader = AnswerReader(socket: socket, proxy: proxy)
     switch proxy.kind {
     case .http, .https:
@@ -47,7 +47,7 @@ enum ProxyTunnel {
 
   /// Reads a proxy's answers: exact lengths, or an HTTP head; bounded by ``maxAnswer``.
   struct AnswerReader {
-    let socket: SocketTransport
+    let socket: any Transport
     let proxy: Proxy
     var pending: [UInt8] = []
 

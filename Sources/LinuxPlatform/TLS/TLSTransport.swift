@@ -7,17 +7,17 @@ import WispCommon
 /// produces is taken from the other and written to the inner transport. Plaintext is decrypted into the loop's
 /// second shared buffer and handed to the reader in place, like a plain socket read.
 public final class TLSTransport: Transport, @unchecked Sendable {
-  /// The transport that carries the ciphertext.
-  public let inner: SocketTransport
+  /// The transport that carries the ciphertext: a socket, or a TLS connection to a proxy.
+  public let inner: any TLSCarrier
   private let ssl: OpaquePointer
   private let readBIO: OpaquePointer
   private let writeBIO: OpaquePointer
   private let host: String?
-  private var closed = false
+  fileprivate var closed = false
   private var receivedCloseNotify = false
   private var sentCloseNotify = false
 
-  private init(inner: SocketTransport, context: TLSContext, host: String?) throws(TLSError) {
+  private init(inner: any TLSCarrier, context: TLSContext, host: String?) throws(TLSError) {
     guard let ssl = SSL_new(context.context), let readBIO = BIO_new(BIO_s_mem()), let writeBIO = BIO_new(BIO_s_mem())
     else {
       throw .handshakeFailed("cannot create the TLS session: \(OpenSSLErrors.drainQueue())")
@@ -40,7 +40,7 @@ public final class TLSTransport: Transport, @unchecked Sendable {
   /// - Parameter host: the host of the URL; sent as SNI (unless an IP literal) and verified.
   /// - Throws: ``TLSError`` saying what failed: untrusted, expired, hostname mismatch, pin mismatch, timeout.
   public static func connect(
-    over inner: SocketTransport, host: String, context: TLSContext
+    over inner: any TLSCarrier, host: String, context: TLSContext
   ) async throws -> TLSTransport {
     guard case .client(let configuration) = context.role else {
       throw TLSError.invalidConfiguration("a client connection needs a client TLS context")
@@ -89,7 +89,7 @@ public final class TLSTransport: Transport, @unchecked Sendable {
     var timedOut = false
     let timer = loop.schedule(after: timeout) { [inner] in
       timedOut = true
-      inner.closeOnLoop()
+      inner.closeImmediately()
     }
     defer { loop.cancel(timer) }
     do {
@@ -297,6 +297,17 @@ public final class TLSTransport: Transport, @unchecked Sendable {
     try? await sendCloseNotify()
     closed = true
     await inner.close()
+  }
+}
+
+extension TLSTransport: TLSCarrier {
+  /// The loop of the socket underneath.
+  public var loop: EventLoop { inner.loop }
+
+  /// Closes the connection underneath at once (no close_notify); loop thread only.
+  public func closeImmediately() {
+    closed = true
+    inner.closeImmediately()
   }
 }
 

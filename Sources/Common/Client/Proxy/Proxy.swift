@@ -5,8 +5,8 @@ public struct Proxy: Sendable, Hashable, CustomStringConvertible {
   public enum Kind: Sendable, Hashable {
     /// HTTP `CONNECT` (RFC 9110 section 9.3.6), `http://` proxy URLs.
     case http
-    /// HTTP `CONNECT` over TLS to the proxy, `https://` proxy URLs (not supported yet by the Linux engine: it fails
-    /// with ``ProxyError/unsupported(_:)``).
+    /// HTTP `CONNECT` over TLS to the proxy, `https://` proxy URLs. The proxy's certificate is verified against
+    /// its name with the request's trust roots; `wss` then runs TLS to the server inside that TLS.
     case https
     /// SOCKS5 with the server's name resolved here, `socks5://`.
     case socks5
@@ -24,6 +24,9 @@ public struct Proxy: Sendable, Hashable, CustomStringConvertible {
   public var username: String?
   /// The password that goes with ``username``.
   public var password: String?
+  /// TLS to an `https://` proxy: the trust roots (and options) its certificate is verified with, against
+  /// ``host``. `nil` (default): the request's TLS settings for `wss`, the system's trust store otherwise.
+  public var tls: TLSClientConfiguration?
 
   /// Creates a proxy.
   public init(kind: Kind, host: String, port: Int, username: String? = nil, password: String? = nil) {

@@ -72,13 +72,29 @@ public final class ReconnectingWebSocket: Sendable {
     runner.withLock { $0 = task }
   }
 
-  /// Sends `frame` on the current session; while disconnected, keeps it for the next session (up to
-  /// ``ReconnectPolicy/sendBufferLimit``).
+  /// Sends `frame` on the current session; while disconnected (including a session that has just ended), keeps it
+  /// for the next session (up to ``ReconnectPolicy/sendBufferLimit``).
+  ///
+  /// A message handed to a session whose connection breaks afterwards may be lost with it: delivery is at most
+  /// once, as with any WebSocket without acknowledgements of its own.
   ///
   /// - Throws: ``ReconnectingWebSocketError`` when disconnected and the buffer is off or full, or closed; the
-  ///   session's error when the send itself fails (the message is then not kept: it may have gone out).
+  ///   session's error when the send fails otherwise.
   public func send(_ frame: Frame) async throws {
-    let session = try shared.withLock { shared throws(ReconnectingWebSocketError) -> DefaultClientWebSocketSession? in
+    guard let session = try keepUnlessConnected(frame) else { return }
+    do {
+      try await session.send(frame)
+    } catch is ConnectionClosedError {
+      // The session had ended before this message went in: nothing of it was sent. Keep it for the next one.
+      shared.withLock { if $0.session === session { $0.session = nil } }
+      _ = try keepUnlessConnected(frame)
+    }
+  }
+
+  /// The session to send on, or `nil` when `frame` was kept for the next one.
+  private func keepUnlessConnected(_ frame: Frame) throws(ReconnectingWebSocketError) -> DefaultClientWebSocketSession?
+  {
+    try shared.withLock { shared throws(ReconnectingWebSocketError) -> DefaultClientWebSocketSession? in
       if shared.closed { throw .closed }
       if let session = shared.session { return session }
       guard policy.sendBufferLimit > 0 else { throw .notConnected }
@@ -86,7 +102,6 @@ public final class ReconnectingWebSocket: Sendable {
       shared.buffer.append(frame)
       return nil
     }
-    try await session?.send(frame)
   }
 
   /// Sends a text message (see ``send(_:)-(Frame)``).
