@@ -34,7 +34,13 @@ extension WebSocketConnection {
   /// (64 KiB are queued).
   func enqueueOutgoing(_ frame: Frame) throws -> Bool {
     if lifecycle.hasEnded() { throw closedError() }
-    try machine.send(frame)
+    do {
+      try machine.send(frame)
+    } catch .alreadyClosed {
+      // The connection is ending (the peer's EOF or our close is being processed) but the session's end is not
+      // recorded yet: the same answer as a moment later, not a usage error.
+      throw closedError()
+    }
     if frame.frameType == .close { closeWentOut() }
     let mustFlush = machine.outputCount >= Self.coalescingLimit
     if !mustFlush { scheduleFlush() }
