@@ -115,10 +115,13 @@ struct ReconnectTests {
     try await ProxyTests.waitForListener(port)
     let command = Task {
       await shell(
-        "(echo one; sleep 1; echo two; sleep 1) | timeout 20 '\(wsBinary)' connect --reconnect "
+        "(echo one; sleep 2; echo two; sleep 3) | timeout 20 '\(wsBinary)' connect --reconnect "
           + "ws://127.0.0.1:\(port)/ 2>&1")
     }
-    try await Task.sleep(for: .milliseconds(400))
+    // The server goes away while the client runs (connected by then, or still starting on a loaded machine: either
+    // way it must come back), and returns 300 ms later. "two" comes 2 s after "one", input ends 3 s after that:
+    // room for the backoff's delays (at most 0.5 s, then 1 s) even when everything runs slowly.
+    try await Task.sleep(for: .milliseconds(800))
     terminate(server)
     try await Task.sleep(for: .milliseconds(300))
     server = spawn([wsBinary, "serve", "--echo", "--port", "\(port)", "-q"])
