@@ -90,7 +90,13 @@ struct AcceptTests {
       to: .host("127.0.0.1", port: listener.localAddress.port ?? 0), on: testGroup.loops[1])
     let eof = try await withTaskExecutorPreference(socket.loop) {
       try await socket.write(Array("GET / HTTP/1.1\r\nHost: h\r\n".utf8))  // and nothing more
-      return try await socket.read { $0.isEmpty }
+      // Dropped: an end of stream, or a reset when the deadline came before the server had read these bytes (a
+      // close with unread data resets the connection; seen when the whole suite runs at once in a release build).
+      do {
+        return try await socket.read { $0.isEmpty }
+      } catch TransportError.connectionReset {
+        return true
+      }
     }
     #expect(eof, "the server closed the connection")
     guard case .failure(let error) = await outcome.value else {
