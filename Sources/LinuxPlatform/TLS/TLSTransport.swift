@@ -149,13 +149,7 @@ public final class TLSTransport: Transport, @unchecked Sendable {
   public var peerCertificate: PeerCertificate? {
     guard let certificate = SSL_get1_peer_certificate(ssl) else { return nil }
     defer { X509_free(certificate) }
-    let length = i2d_X509(certificate, nil)
-    guard length > 0 else { return nil }
-    var der = [UInt8](repeating: 0, count: Int(length))
-    der.withUnsafeMutableBufferPointer { buffer in
-      var cursor: UnsafeMutablePointer<UInt8>? = buffer.baseAddress
-      _ = i2d_X509(certificate, &cursor)
-    }
+    guard let der = Self.der({ i2d_X509(certificate, $0) }) else { return nil }
     func oneLine(_ name: OpaquePointer?) -> String {
       guard let name, let text = X509_NAME_oneline(name, nil, 0) else { return "" }
       defer { CRYPTO_free(text, #file, #line) }
@@ -166,18 +160,25 @@ public final class TLSTransport: Transport, @unchecked Sendable {
     )
   }
 
-  /// The base64 SHA-256 of the server certificate's SubjectPublicKeyInfo (the HPKP `pin-sha256` form).
-  public func peerPublicKeySHA256() -> String? {
-    guard let certificate = SSL_get1_peer_certificate(ssl) else { return nil }
-    defer { X509_free(certificate) }
-    guard let publicKey = X509_get_X509_PUBKEY(certificate) else { return nil }
-    let length = i2d_X509_PUBKEY(publicKey, nil)
+  /// The bytes of an OpenSSL `i2d_*` encoder: `encode(nil)` gives the length, `encode(&cursor)` writes them.
+  private static func der(_ encode: (UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>?) -> Int32) -> [UInt8]? {
+    let length = encode(nil)
     guard length > 0 else { return nil }
     var der = [UInt8](repeating: 0, count: Int(length))
     der.withUnsafeMutableBufferPointer { buffer in
       var cursor: UnsafeMutablePointer<UInt8>? = buffer.baseAddress
-      _ = i2d_X509_PUBKEY(publicKey, &cursor)
+      _ = encode(&cursor)
     }
+    return der
+  }
+
+  /// The base64 SHA-256 of the server certificate's SubjectPublicKeyInfo (the HPKP `pin-sha256` form).
+  public func peerPublicKeySHA256() -> String? {
+    guard let certificate = SSL_get1_peer_certificate(ssl) else { return nil }
+    defer { X509_free(certificate) }
+    guard let publicKey = X509_get_X509_PUBKEY(certificate),
+      let der = Self.der({ i2d_X509_PUBKEY(publicKey, $0) })
+    else { return nil }
     var digest = [UInt8](repeating: 0, count: 32)
     var digestLength: UInt32 = 0
     guard EVP_Digest(der, der.count, &digest, &digestLength, EVP_sha256(), nil) == 1 else { return nil }
