@@ -67,8 +67,7 @@ struct ProxyTests {
     }
     var configuration = EmbeddedServer.Configuration(endpoint: .host("127.0.0.1", port: 0), group: testGroup)
     if tls {
-      configuration.tls = TLSServerConfiguration(
-        certificateChainFile: certificate("server.pem"), privateKeyFile: certificate("server.key"))
+      configuration.tls = localhostServerTLS()
     }
     let server = EmbeddedServer(application, configuration: configuration)
     try await server.start()
@@ -118,8 +117,7 @@ struct ProxyTests {
   static func startTLSRelay(to port: Int) async throws -> (port: Int, listener: SocketListener) {
     let context = try TLSContext(
       .server(
-        TLSServerConfiguration(
-          certificateChainFile: certificate("server.pem"), privateKeyFile: certificate("server.key"))))
+        localhostServerTLS()))
     let listener = try await SocketListener.bind(.host("127.0.0.1", port: 0), on: testGroup.loops[0], group: testGroup)
     Task {
       while let connection = try? await listener.accept() {

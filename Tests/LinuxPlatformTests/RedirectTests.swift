@@ -33,8 +33,7 @@ struct RedirectTests {
     }
     var configuration = EmbeddedServer.Configuration(endpoint: .host("127.0.0.1", port: 0), group: testGroup)
     if tls {
-      configuration.tls = TLSServerConfiguration(
-        certificateChainFile: certificate("server.pem"), privateKeyFile: certificate("server.key"))
+      configuration.tls = localhostServerTLS()
     }
     let server = EmbeddedServer(application, configuration: configuration)
     try await server.start()

@@ -22,6 +22,11 @@ let certificates: String = {
 
 func certificate(_ name: String) -> String { "\(certificates)/\(name)" }
 
+/// A server's TLS with the test CA's `localhost` certificate (server.pem).
+func localhostServerTLS() -> TLSServerConfiguration {
+  TLSServerConfiguration(certificateChainFile: certificate("server.pem"), privateKeyFile: certificate("server.key"))
+}
+
 func readPin(_ name: String) -> String {
   guard let file = fopen(certificate(name), "r") else { return "" }
   defer { fclose(file) }
