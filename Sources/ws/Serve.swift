@@ -74,6 +74,25 @@ struct Serve: AsyncParsableCommand {
   @Option(help: "Event-loop threads (default: one per core).")
   var threads: Int?
 
+  @Option(
+    name: .customLong("pubsub"),
+    help: ArgumentHelp(
+      "Share the chat rooms with every `ws serve` on this Redis (redis://[user:password@]HOST[:PORT]): a message "
+        + "reaches the room's clients in every process."))
+  var pubsub: String?
+
+  @Option(
+    name: .customLong("room-queue"),
+    help: "The most bytes queued for one slow client of a chat room before its policy applies (default 1 MiB).")
+  var roomQueue = 1024 * 1024
+
+  @Option(
+    name: .customLong("slow-client"),
+    help: ArgumentHelp(
+      "What a chat room does when a client's queue is full: drop-oldest (default), drop-newest, close (1008) or "
+        + "try-again-later (close 1013)."))
+  var slowClient = "drop-oldest"
+
   @OptionGroup var output: OutputOptions
 
   func validate() throws {
@@ -85,6 +104,14 @@ struct Serve: AsyncParsableCommand {
     if sameOrigin && !allowedOrigins.isEmpty {
       throw ValidationError("--same-origin and --allowed-origin exclude each other")
     }
+    if Self.slowClientPolicies[slowClient] == nil {
+      throw ValidationError(
+        "--slow-client must be one of: \(Self.slowClientPolicies.keys.sorted().joined(separator: ", "))")
+    }
+    if roomQueue < 0 { throw ValidationError("--room-queue must not be negative") }
+    if let pubsub {
+      do { _ = try RedisConfiguration(url: pubsub) } catch { throw ValidationError("--pubsub: \(error)") }
+    }
     if Self.profiles[tlsProfile] == nil {
       throw ValidationError("--tls-profile must be one of: \(Self.profiles.keys.sorted().joined(separator: ", "))")
     }
@@ -94,8 +121,21 @@ struct Serve: AsyncParsableCommand {
     "intermediate": .intermediate, "modern": .modern, "openssl-defaults": .openSSLDefaults,
   ]
 
+  static let slowClientPolicies: [String: SlowSubscriberPolicy] = [
+    "drop-oldest": .dropOldest, "drop-newest": .dropNewest, "close": .closePolicyViolation,
+    "try-again-later": .closeTryAgainLater,
+  ]
+
   func run() async throws {
-    let application = makeApplication()
+    let backend = try pubsub.map { RedisPubSub(try RedisConfiguration(url: $0)) }
+    let rooms = Topics(
+      backend: backend,
+      defaultOptions: SubscriberOptions(queueLimit: roomQueue, policy: Self.slowClientPolicies[slowClient]!))
+    let output = self.output
+    if backend != nil {
+      Task { for await event in rooms.events { output.note("pubsub: \(event)") } }
+    }
+    let application = makeApplication(rooms: rooms)
     var configuration = EmbeddedServer.Configuration(
       endpoint: unix.map { .unix(path: $0) } ?? .host(host, port: port), maxConnections: maxConnections)
     if let threads { configuration.group = try EventLoopGroup(loopCount: threads) }
@@ -120,9 +160,10 @@ struct Serve: AsyncParsableCommand {
     let signal = await Signals.waitForTermination()
     output.note("\(signal): closing sessions with 1001")
     await server.stop()
+    await rooms.shutdown()
   }
 
-  private func makeApplication() -> Application {
+  private func makeApplication(rooms: Topics) -> Application {
     var application = Application()
     let output = self.output
     application.install(WebSockets.self) { config in
@@ -136,7 +177,6 @@ struct Serve: AsyncParsableCommand {
     }
     application.log = { event in output.note(event.description) }
     let echo = self.echo
-    let rooms = ChatRooms()
     application.routing { routing in
       routing.get("/health") { _ in .text("ok\n") }
       routing.webSocket("/{path...}") { session in
@@ -144,40 +184,19 @@ struct Serve: AsyncParsableCommand {
           for try await frame in session.incoming { try await session.send(frame) }
           return
         }
+        // Every path is a topic: a message goes to every other session on the path, in this process and, with
+        // --pubsub, in every process on the same Redis. A slow reader meets the room's policy; nobody waits for it.
         let room = session.call.request.path
-        let id = rooms.join(room, session)
-        defer { rooms.leave(room, id) }
+        await rooms.subscribe(session, to: room)
         for try await frame in session.incoming {
-          for other in rooms.members(of: room, except: id) {
-            try? await other.send(frame)
+          guard let message = TopicMessage(frame) else { continue }
+          do { try rooms.publish(message, to: room, excluding: session) } catch {
+            output.note("\(room): \(error)")
           }
         }
       }
     }
     return application
-  }
-}
-
-/// The sessions of each chat room (path).
-final class ChatRooms: Sendable {
-  private let rooms = Mutex<[String: [Int: DefaultWebSocketServerSession]]>([:])
-  private let nextID = Atomic<Int>(0)
-
-  func join(_ room: String, _ session: DefaultWebSocketServerSession) -> Int {
-    let id = nextID.add(1, ordering: .relaxed).newValue
-    rooms.withLock { $0[room, default: [:]][id] = session }
-    return id
-  }
-
-  func leave(_ room: String, _ id: Int) {
-    rooms.withLock { rooms in
-      rooms[room]?[id] = nil
-      if rooms[room]?.isEmpty == true { rooms[room] = nil }
-    }
-  }
-
-  func members(of room: String, except id: Int) -> [DefaultWebSocketServerSession] {
-    rooms.withLock { rooms in (rooms[room] ?? [:]).filter { $0.key != id }.map(\.value) }
   }
 }
 

@@ -399,6 +399,32 @@ public struct ConnectionStateMachine: Sendable {
     encode(fin: frame.fin, opcode: opcode, reservedBits: frame.reservedBits, payload: frame.data)
   }
 
+  /// Queues a whole message that was already encoded as one unmasked frame (header and payload, with the RSV bits
+  /// its encoding needs), for fan-out: one encoding shared by many connections (``Topics``). The caller is
+  /// responsible for the bytes matching this connection's negotiation (``FanoutEncoding``); the machine checks the
+  /// rules that depend on its state: no close frame sent yet, and no fragmented message of ours open (RFC 6455
+  /// section 5.4: "the fragments of one message MUST NOT be interleaved between the fragments of another message").
+  ///
+  /// - Throws: ``ConnectionUsageError/alreadyClosed`` after our close frame;
+  ///   ``ConnectionUsageError/interleavedMessage(open:sent:)`` while a fragmented message is open.
+  public mutating func sendEncoded(_ bytes: [UInt8], type: FrameType) throws(ConnectionUsageError) {
+    switch phase {
+    case .open, .closingByPeer, .failed(_, heldClose: _?, _): break
+    case .closingByUs, .closed, .failed: throw .alreadyClosed
+    }
+    let tracker = outgoingFragments
+    guard outgoingFragments.send(type: type, fin: true) != nil else {
+      throw .interleavedMessage(open: tracker.openMessage ?? type, sent: type)
+    }
+    if bytes.count >= Self.zeroCopyThreshold {
+      queueChunk(output)
+      output = []
+      queueChunk(bytes)
+    } else {
+      output.append(contentsOf: bytes)
+    }
+  }
+
   /// Queues a close frame with `reason` (`nil`: no status code) and moves to ``ConnectionState/closingByUs``, or to
   /// ``ConnectionState/closed`` when it answers the peer's close. Does nothing when a close frame was already sent.
   ///

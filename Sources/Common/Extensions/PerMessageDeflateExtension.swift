@@ -44,6 +44,34 @@ final class PerMessageDeflateExtension: WebSocketExtension, @unchecked Sendable 
     return Frame(unchecked: frame.fin, frame.frameType, payload, startsMessage, frame.rsv2, frame.rsv3)
   }
 
+  /// The parameters that determine this extension's compressed bytes when every message starts with a fresh
+  /// compressor (no context takeover in our sending direction, RFC 7692 section 7.1.1): connections with equal keys
+  /// can share one compression of a message (fan-out). `nil` with context takeover: each message depends on the ones
+  /// before it on this connection.
+  var sharedCompressionKey: SharedCompressionKey? {
+    guard resetsCompressor else { return nil }
+    return SharedCompressionKey(
+      windowBits: compressWindowBits, level: config.compressionLevel,
+      codec: ObjectIdentifier(type(of: config.codec)))
+  }
+
+  /// Whether this connection's predicates compress a whole message `frame` (``PerMessageDeflateConfig/compressIf(_:)``).
+  func compresses(_ frame: Frame) -> Bool {
+    config.compressionPredicates.allSatisfy { $0(frame) }
+  }
+
+  /// Compresses one whole message with this connection's compressor, tail removed, and resets the compressor; for a
+  /// shared encoding (only meaningful when ``sharedCompressionKey`` is not `nil`). Used on the connection's executor.
+  func compressWholeMessage(_ payload: [UInt8]) throws -> [UInt8] {
+    if compressor == nil {
+      compressor = try config.codec.makeCompressor(windowBits: compressWindowBits, level: config.compressionLevel)
+    }
+    var compressed = try compressor!.compressAndSyncFlush(payload)
+    if compressed.suffix(4).elementsEqual(Self.tail) { compressed.removeLast(4) }
+    compressor!.reset()
+    return compressed
+  }
+
   /// Decompresses the frames of a message whose first frame has RSV1, with the inflated size bounded by `limit`.
   func processIncoming(_ frame: Frame, startsMessage: Bool, limit: Int) throws(ProtocolViolation) -> Frame {
     if startsMessage {

@@ -43,6 +43,15 @@ public protocol Transport: AnyObject, Sendable {
   /// Waits until every byte written so far has been handed to the operating system (or the peer, in memory).
   nonisolated(nonsending) func flush() async throws
 
+  /// Bytes accepted by ``write(_:)`` (or pulled from a ``ReadinessDrivenTransport``'s write source) that the operating
+  /// system has not taken yet; 0 when the transport keeps none (its writes wait instead). Fan-out reads it so that a
+  /// subscriber whose socket is full keeps its messages in its own bounded queue, where its policy applies.
+  var queuedOutputCount: Int { get }
+
+  /// Writes queued bytes, waiting for the peer as needed, until fewer than `limit` are queued. Only the session's
+  /// one writer calls it (like ``write(_:)``).
+  nonisolated(nonsending) func waitForQueuedOutput(below limit: Int) async throws
+
   /// Closes the sending direction (TCP half-close; TLS sends close_notify first). Reading continues.
   nonisolated(nonsending) func shutdownOutput() async throws
 
@@ -76,6 +85,14 @@ extension Transport {
 
   /// No clock of its own: sessions use ``SystemSessionClock``.
   public var sessionClock: (any SessionClock)? { nil }
+
+  /// Keeps nothing queued: its writes wait.
+  public var queuedOutputCount: Int { 0 }
+
+  /// Waits for ``flush()``.
+  public nonisolated(nonsending) func waitForQueuedOutput(below limit: Int) async throws {
+    try await flush()
+  }
 
   /// No certificate (not TLS, or the peer presented none).
   public var peerCertificate: PeerCertificate? { nil }

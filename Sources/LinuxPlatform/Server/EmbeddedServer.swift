@@ -35,6 +35,11 @@ public final class EmbeddedServer: Sendable {
     public var shutdownGracePeriod: Duration
     /// The loops that serve connections. Default: the process-wide group, one loop per core.
     public var group: EventLoopGroup
+    /// The kernel's send buffer of each connection (`SO_SNDBUF`), in bytes. Default `nil`: the kernel's autotuning,
+    /// up to `net.ipv4.tcp_wmem`'s maximum (often 4 MiB) per connection. A fan-out server with many subscribers may
+    /// bound it, so that a subscriber that stops reading meets its ``SlowSubscriberPolicy`` sooner and costs less
+    /// kernel memory.
+    public var sendBufferSize: Int?
 
     /// Creates a configuration.
     public init(
@@ -88,8 +93,9 @@ public final class EmbeddedServer: Sendable {
     let limit = configuration.maxConnections ?? DescriptorLimit.defaultConnectionLimit()
     let listener = try await SocketListener.bind(
       configuration.endpoint, backlog: configuration.backlog, on: group.next(), group: group,
-      maxConnections: limit, refusal: configuration.tls == nil ? Self.refusal(retryAfter: configuration.retryAfter) : []
-    )
+      maxConnections: limit,
+      refusal: configuration.tls == nil ? Self.refusal(retryAfter: configuration.retryAfter) : [],
+      sendBufferSize: configuration.sendBufferSize)
     // The accept loop runs on the listener's loop thread, never on Swift's global pool: application code that
     // blocks every thread of that pool must not stop new connections from being accepted and upgraded (the
     // handshakes and sessions run on the loops too).

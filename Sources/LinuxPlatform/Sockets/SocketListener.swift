@@ -71,9 +71,11 @@ public final class SocketListener: @unchecked Sendable {
   ///   - loop: the loop that accepts; `group` (default: `loop` alone) serves the connections.
   ///   - maxConnections: the most connections open at once (default: no limit).
   ///   - refusal: what a client arriving at the limit gets (see ``refusal``); default `nil`: it waits.
+  ///   - sendBufferSize: `SO_SNDBUF` of every accepted connection, in bytes (the kernel doubles it for its own
+  ///     bookkeeping); default `nil`: the kernel's autotuning (`net.ipv4.tcp_wmem`).
   public static func bind(
     _ endpoint: Endpoint, backlog: Int32 = defaultBacklog, on loop: EventLoop, group: EventLoopGroup? = nil,
-    maxConnections: Int? = nil, refusal: [UInt8]? = nil
+    maxConnections: Int? = nil, refusal: [UInt8]? = nil, sendBufferSize: Int? = nil
   ) async throws -> SocketListener {
     let address: SocketAddress
     var unixPath: String?
@@ -92,6 +94,10 @@ public final class SocketListener: @unchecked Sendable {
     let fd = try SocketOptions.makeStreamSocket(family: address.family)
     if address.family != AF_UNIX {
       SocketOptions.set(fd, level: SOL_SOCKET, option: SO_REUSEADDR, value: 1)
+    }
+    // Accepted sockets inherit the listener's buffer sizes.
+    if let sendBufferSize {
+      SocketOptions.set(fd, level: SOL_SOCKET, option: SO_SNDBUF, value: Int32(clamping: sendBufferSize))
     }
     let bound = address.withSockAddr { pointer, length in Glibc.bind(fd, pointer, length) }
     guard bound == 0, listen(fd, backlog) == 0 else {

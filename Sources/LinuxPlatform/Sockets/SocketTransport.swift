@@ -212,6 +212,16 @@ public final class SocketTransport: ReadinessDrivenTransport, @unchecked Sendabl
     if pendingCount >= Self.writeHighWater { try await drain(below: Self.writeHighWater) }
   }
 
+  /// Bytes queued and not yet taken by the kernel.
+  public var queuedOutputCount: Int { pendingCount }
+
+  /// Writes, waiting for the socket, until fewer than `limit` bytes are queued.
+  public nonisolated(nonsending) func waitForQueuedOutput(below limit: Int) async throws {
+    loop.preconditionInEventLoop()
+    guard !registration.isClosed else { throw writeError ?? TransportError.closed }
+    try await drain(below: max(1, limit))
+  }
+
   /// Bytes queued before ``write(_:)`` writes at once and waits for the socket: 256 KiB.
   public static let writeHighWater = 256 * 1024
 
