@@ -15,11 +15,14 @@
 //   extensions  the Sec-WebSocket-Extensions parser, the server's choice among the offers and the client's check
 //               of an answer; a parsed header must parse the same from its serialization.
 //   inflate     the zlib inflater behind permessage-deflate with a 64 KiB limit: never more output than the limit.
+//   resp        the RESP2 parser of the Redis pub/sub backend (issue 19) with small limits: the first byte says where
+//               the rest is split; the same bytes split differently must give the same values and the same verdict;
+//               every bulk string is also tried as a pub/sub envelope.
 import CWispZlib
 import Glibc
 
 enum FuzzTarget: String, CaseIterable {
-  case frames, request, response, extensions, inflate
+  case frames, request, response, extensions, inflate, resp
 }
 
 /// The target this process runs, from WISP_FUZZ_TARGET (read once).
@@ -40,6 +43,7 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
   case .response: fuzzResponse(input)
   case .extensions: fuzzExtensions(input)
   case .inflate: fuzzInflate(input)
+  case .resp: fuzzRESP(input)
   }
   return 0
 }
@@ -156,4 +160,39 @@ func fuzzInflate(_ input: [UInt8]) {
       Array(input[max(1, middle)...]) + [0x00, 0x00, 0xFF, 0xFF], into: &output, limit: limit)
   } catch {}
   precondition(output.count <= limit, "inflated past the limit")
+}
+
+/// The RESP parser, fed whole and split in two: equal values, and an error in both or neither.
+func fuzzRESP(_ input: [UInt8]) {
+  guard let control = input.first else { return }
+  let body = Array(input.dropFirst())
+  var limits = RESPParser.Limits()
+  limits.maxBulkLength = 4096
+  limits.maxArrayCount = 64
+  limits.maxLineLength = 256
+  limits.maxBufferedBytes = 8192
+  func parse(_ pieces: [ArraySlice<UInt8>]) -> (values: [RESPValue], failed: Bool) {
+    var parser = RESPParser(limits: limits)
+    var values: [RESPValue] = []
+    do {
+      for piece in pieces {
+        try parser.append(Array(piece))
+        while let value = try parser.next() { values.append(value) }
+      }
+    } catch {
+      return (values, true)
+    }
+    return (values, false)
+  }
+  let whole = parse([body[...]])
+  let split = body.isEmpty ? 0 : Int(control) % (body.count + 1)
+  let halves = parse([body[..<split], body[split...]])
+  // A split can only make the parser fail earlier on the buffered-bytes bound, never see other values.
+  precondition(whole.values.starts(with: halves.values) || halves.values.starts(with: whole.values))
+  if !whole.failed && !halves.failed { precondition(whole.values == halves.values) }
+  for value in whole.values {
+    if case .bulkString(let bytes?) = value, let envelope = PubSubEnvelope(decoding: bytes) {
+      precondition(PubSubEnvelope(decoding: envelope.encoded()) == envelope)
+    }
+  }
 }

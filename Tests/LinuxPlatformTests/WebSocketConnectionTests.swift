@@ -103,6 +103,33 @@ struct WebSocketConnectionTests {
 }
 
 extension WebSocketConnectionTests {
+  @Test("close() with a full incoming queue reads on to the peer's close reply instead of waiting out the timeout")
+  func closeWithFullInbox() async throws {
+    var options = WebSocketConnection.Options()
+    options.incomingCapacity = 4
+    options.closeTimeout = .seconds(30)
+    let (client, server, listener) = try await connectionPair(options: options)
+    let serverSide = Task {
+      let sender = Task { for index in 0..<2000 { try await server.send(.binary(pattern(1000 + index % 7))) } }
+      while try await server.receive() != nil {}
+      _ = await sender.result
+      return await server.closeReason
+    }
+    #expect(try await client.receive()?.data == pattern(1000))
+    try await Task.sleep(for: .milliseconds(100))
+    let started = ContinuousClock.now
+    let reason = try await client.close()
+    // Bounded by the close timeout (30 s) before the fix; the reply comes at once now.
+    #expect(ContinuousClock.now - started < .seconds(10))
+    #expect(reason.code == .normal)
+    #expect(try await serverSide.value.code == .normal)
+    // What arrived before the close is still there for the application.
+    #expect(try await client.receive() != nil)
+    await listener.close()
+  }
+}
+
+extension WebSocketConnectionTests {
   /// 1 MiB of `pattern`, its first byte set to `index`.
   static func numbered(_ index: Int, _ base: [UInt8]) -> [UInt8] {
     var bytes = base

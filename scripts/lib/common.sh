@@ -37,6 +37,12 @@ install_proxies() {
   install_debian_packages tinyproxy microsocks
 }
 
+# Debian's redis-server: the fan-out tests start it on loopback ports of their own (issue 19). Installing it may
+# also start Debian's own instance on 6379; the tests never use that one.
+install_redis() {
+  install_debian_packages redis-server
+}
+
 # Node with Debian's `ws` package (node-ws, in /usr/share/nodejs): an independent peer for the interop tests.
 install_node_interop() {
   install_debian_packages nodejs node-ws

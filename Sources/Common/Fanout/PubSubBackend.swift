@@ -31,7 +31,7 @@ public protocol PubSubSink: AnyObject, Sendable {
 }
 
 /// What a backend tells the application (``Topics/events``).
-public enum PubSubEvent: Sendable, Equatable {
+public enum PubSubEvent: Sendable, Equatable, CustomStringConvertible {
   /// Connected (or connected again) and subscribed to every topic.
   case connected
   /// The connection to the backend was lost (or could not be made), with why; the backend reconnects with
@@ -43,6 +43,18 @@ public enum PubSubEvent: Sendable, Equatable {
   case reconnected(window: Duration, unconfirmedOutgoing: Int)
   /// Sequence numbers from another process skipped `count` messages (lost while either side was disconnected).
   case messagesMissed(publisher: String, count: Int)
+
+  /// A sentence for logs.
+  public var description: String {
+    switch self {
+    case .connected: "connected"
+    case .disconnected(let error): "disconnected: \(error)"
+    case .reconnected(let window, let unconfirmed):
+      "reconnected after \(window); messages from other processes in that window may be lost, "
+        + "\(unconfirmed) of ours were unconfirmed"
+    case .messagesMissed(let publisher, let count): "\(count) messages from \(publisher) never arrived"
+    }
+  }
 }
 
 /// Why a backend could not carry a message, or lost its connection.

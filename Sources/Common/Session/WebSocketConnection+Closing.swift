@@ -5,6 +5,10 @@ extension WebSocketConnection {
   /// Starts the closing handshake with `reason`, waits (bounded by ``Options/closeTimeout``) for the peer's close
   /// frame, and closes the transport. Returns the connection's close reason.
   ///
+  /// Frames received before are still delivered by ``receive()``; data frames that arrive after our close frame
+  /// while the incoming queue is full are discarded (the application asked to close), so that the peer's close
+  /// reply is read at once instead of after the close timeout.
+  ///
   /// RFC 6455 section 7.4.1: 1005, 1006 and 1015 "MUST NOT be set as a status code in a Close control frame by an
   /// endpoint". A reason of 1005 (no status) sends a close frame without a body; 1006, 1015 and the other codes
   /// that may not appear on the wire are a caller error.
@@ -29,6 +33,12 @@ extension WebSocketConnection {
     }
     if machine.close(wireReason) {
       closeWentOut()
+      // Reading paused for a full inbox goes on: the peer's close reply must be read (data frames that do not fit
+      // from now on are discarded; ``handleSynchronously(_:)``).
+      if reader.pausedForRoom {
+        reader.pausedForRoom = false
+        resumeReading()
+      }
       try? await drainOutput(waitingForTransport: true)
     }
     return await closeReason

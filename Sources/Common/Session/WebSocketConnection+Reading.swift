@@ -120,7 +120,7 @@ extension WebSocketConnection {
       }
       // Pongs the machine queued go out with the batch.
       scheduleFlush()
-      if inbox.isFull(), case .suspendReading = policy.incomingOverflow() {
+      if inbox.isFull(), machine.state != .closingByUs, case .suspendReading = policy.incomingOverflow() {
         reader.pausedForRoom = true
         return false
       }
@@ -172,7 +172,12 @@ extension WebSocketConnection {
   func handleSynchronously(_ event: ConnectionEvent) -> Bool {
     switch event {
     case .frame(let frame):
-      if inbox.isFull(), policy.settings.incomingOverflow == .fail { return false }
+      if inbox.isFull() {
+        // After our close frame the application reads no further than what it has: data frames that do not fit are
+        // discarded, so that reading goes on to the peer's close reply instead of waiting out the close timeout.
+        if !frame.frameType.isControl, machine.state == .closingByUs { return true }
+        if policy.settings.incomingOverflow == .fail { return false }
+      }
       if case .raw = machine.configuration.mode, frame.frameType == .close, machine.state == .closed { return false }
       deliver(frame)
       return true

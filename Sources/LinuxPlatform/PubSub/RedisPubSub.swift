@@ -36,8 +36,7 @@ public final class RedisPubSub: PubSubBackend, Sendable {
     var publisher: RedisLink?
     var subscriber: RedisLink?
     /// PUBLISH (and PING) replies still due on the publishing connection, and since when the oldest waits.
-    var outstanding = 0
-    var oldestOutstandingSince: ContinuousClock.Instant?
+    var outstanding = OutstandingReplies()
     var shutDown = false
     var supervisor: Task<Void, Never>?
   }
@@ -103,7 +102,7 @@ public final class RedisPubSub: PubSubBackend, Sendable {
       var command: [UInt8] = []
       RESPValue.command([Array("PUBLISH".utf8), channel, envelope.encoded()], into: &command)
       if let link = state.publisher, state.pending.isEmpty {
-        noteOutstanding(1, in: &state)
+        state.outstanding.add(1, isMessage: true)
         return .success((link, command))
       }
       guard state.pending.count + command.count <= configuration.outgoingBufferLimit else {
@@ -152,13 +151,7 @@ public final class RedisPubSub: PubSubBackend, Sendable {
         report(event)
         let error = await serve(publisher: publisher, subscriber: subscriber)
         lostSince = ContinuousClock.now
-        unconfirmed = state.withLock { state in
-          defer {
-            state.outstanding = 0
-            state.oldestOutstandingSince = nil
-          }
-          return state.outstanding
-        }
+        unconfirmed = state.withLock { $0.outstanding.reset() }
         if state.withLock({ $0.shutDown }) { return }
         report(.disconnected(error))
         reportedDown = true
@@ -272,7 +265,7 @@ public final class RedisPubSub: PubSubBackend, Sendable {
         state.publisher = publisher
         if !state.pending.isEmpty {
           publisher.enqueue(state.pending)
-          noteOutstanding(state.pendingMessages, in: &state)
+          state.outstanding.add(state.pendingMessages, isMessage: true)
           state.pending = []
           state.pendingMessages = 0
         }
@@ -304,31 +297,22 @@ public final class RedisPubSub: PubSubBackend, Sendable {
       do { try await Task.sleep(for: configuration.healthCheckInterval) } catch { return .shutDown }
       if state.withLock({ $0.shutDown }) { return .shutDown }
       let overdue = state.withLock { state -> Bool in
-        guard let since = state.oldestOutstandingSince else { return false }
+        guard let since = state.outstanding.oldestSince else { return false }
         return ContinuousClock.now - since > configuration.replyTimeout
       }
       if overdue || subscriber.silence > configuration.healthCheckInterval + configuration.replyTimeout {
         return .timedOut(operation: "Redis reply", limit: configuration.replyTimeout)
       }
       subscriber.enqueue(ping)
-      state.withLock { noteOutstanding(1, in: &$0) }
+      state.withLock { $0.outstanding.add(1, isMessage: false) }
       publisher.enqueue(ping)
     }
-  }
-
-  private func noteOutstanding(_ count: Int, in state: inout State) {
-    if state.outstanding == 0 { state.oldestOutstandingSince = ContinuousClock.now }
-    state.outstanding += count
   }
 
   private func handlePublisherReply(_ value: RESPValue) throws(PubSubError) {
     switch value {
     case .integer, .simpleString:
-      state.withLock { state in
-        state.outstanding = max(0, state.outstanding - 1)
-        // Replies come in order: the next oldest was sent no earlier than now minus its wait; restart its clock.
-        state.oldestOutstandingSince = state.outstanding == 0 ? nil : ContinuousClock.now
-      }
+      state.withLock { $0.outstanding.received() }
     case .error(let message):
       throw .refused(message)
     default:
