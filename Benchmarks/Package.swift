@@ -20,6 +20,9 @@ let package = Package(
       name: "wisp-echo-server", dependencies: [.product(name: "Wisp", package: "wisp")],
       path: "Sources/WispEchoServer"),
     .executableTarget(
+      name: "wisp-fanout-server", dependencies: [.product(name: "Wisp", package: "wisp")],
+      path: "Sources/WispFanoutServer"),
+    .executableTarget(
       name: "wisp-load-client", dependencies: ["LoadSupport", .product(name: "Wisp", package: "wisp")],
       path: "Sources/WispLoadClient"),
     .executableTarget(

@@ -58,6 +58,10 @@ struct FanoutTests {
 
   @Test("1,000 subscribers, one never reads: the 999 get every message in order, the slow one is closed with 1008")
   func thousandSubscribers() async throws {
+    try await DescriptorHeavyTests.shared.exclusively { try await runThousandSubscribers() }
+  }
+
+  func runThousandSubscribers() async throws {
     let topics = Topics(defaultOptions: SubscriberOptions(queueLimit: 64 * 1024, policy: .closePolicyViolation))
     let server = try await Self.startServer(topics, sendBufferSize: 16 * 1024)
     let port = try #require(server.port)

@@ -78,33 +78,35 @@ struct SocketLoopbackTests {
 
   @Test("1,000 concurrent connections echo, and no descriptor leaks")
   func thousandConnections() async throws {
-    let before = openDescriptorCount()
-    let listener = try await SocketListener.bind(
-      .host("127.0.0.1", port: 0), backlog: 1024, on: testGroup.loops[0], group: testGroup)
-    let port = try #require(listener.localAddress.port)
-    let server = startEchoServer(listener)
-    let results = try await withThrowingTaskGroup(of: Bool.self) { group in
-      for index in 0..<1000 {
-        group.addTask {
-          let connection = try await SocketConnector.connect(to: .host("127.0.0.1", port: port), on: testGroup.next())
-          let payload = pattern(100 + index)
-          return try await roundTrip(connection, payload) == payload
+    try await DescriptorHeavyTests.shared.exclusively {
+      let before = openDescriptorCount()
+      let listener = try await SocketListener.bind(
+        .host("127.0.0.1", port: 0), backlog: 1024, on: testGroup.loops[0], group: testGroup)
+      let port = try #require(listener.localAddress.port)
+      let server = startEchoServer(listener)
+      let results = try await withThrowingTaskGroup(of: Bool.self) { group in
+        for index in 0..<1000 {
+          group.addTask {
+            let connection = try await SocketConnector.connect(to: .host("127.0.0.1", port: port), on: testGroup.next())
+            let payload = pattern(100 + index)
+            return try await roundTrip(connection, payload) == payload
+          }
         }
+        var passed = 0
+        for try await ok in group where ok { passed += 1 }
+        return passed
       }
-      var passed = 0
-      for try await ok in group where ok { passed += 1 }
-      return passed
+      #expect(results == 1000)
+      await listener.close()
+      server.cancel()
+      // Server-side closes run on the loops; give them a moment.
+      var after = openDescriptorCount()
+      for _ in 0..<50 where after > before {
+        try await Task.sleep(for: .milliseconds(20))
+        after = openDescriptorCount()
+      }
+      #expect(after <= before, "descriptors before \(before), after \(after)")
     }
-    #expect(results == 1000)
-    await listener.close()
-    server.cancel()
-    // Server-side closes run on the loops; give them a moment.
-    var after = openDescriptorCount()
-    for _ in 0..<50 where after > before {
-      try await Task.sleep(for: .milliseconds(20))
-      after = openDescriptorCount()
-    }
-    #expect(after <= before, "descriptors before \(before), after \(after)")
   }
 
   @Test("a peer that closes mid-write gives brokenPipe or connectionReset, not a signal")

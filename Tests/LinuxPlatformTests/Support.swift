@@ -57,6 +57,43 @@ func roundTrip(_ connection: some Transport, on loop: EventLoop, _ payload: [UIn
   }
 }
 
+/// Tests that open about a thousand descriptors, or count the process's descriptors, take turns: suites run in
+/// parallel, and a count taken while another test holds a thousand sockets means nothing.
+actor DescriptorHeavyTests {
+  static let shared = DescriptorHeavyTests()
+  private var busy = false
+  private var waiters: [CheckedContinuation<Void, Never>] = []
+
+  /// Runs `body` while no other descriptor-heavy test runs.
+  nonisolated func exclusively<Result: Sendable>(_ body: () async throws -> Result) async throws -> Result {
+    await acquire()
+    do {
+      let result = try await body()
+      await release()
+      return result
+    } catch {
+      await release()
+      throw error
+    }
+  }
+
+  private func acquire() async {
+    if !busy {
+      busy = true
+      return
+    }
+    await withCheckedContinuation { waiters.append($0) }
+  }
+
+  private func release() {
+    if waiters.isEmpty {
+      busy = false
+    } else {
+      waiters.removeFirst().resume()
+    }
+  }
+}
+
 /// The number of open file descriptors of this process.
 func openDescriptorCount() -> Int {
   guard let directory = opendir("/proc/self/fd") else { return -1 }
