@@ -7,6 +7,18 @@ enum Console {
   /// Writes `line` and a newline to standard output.
   static func out(_ line: String) { write(1, line + "\n") }
 
+  /// Writes `bytes` to standard output as they are.
+  static func outBytes(_ bytes: [UInt8]) {
+    bytes.withUnsafeBufferPointer { buffer in
+      var offset = 0
+      while offset < buffer.count {
+        let written = Glibc.write(1, buffer.baseAddress! + offset, buffer.count - offset)
+        if written <= 0 { return }
+        offset += written
+      }
+    }
+  }
+
   /// Writes `line` and a newline to standard error.
   static func error(_ line: String) { write(2, line + "\n") }
 

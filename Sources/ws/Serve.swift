@@ -27,6 +27,12 @@ struct Serve: AsyncParsableCommand {
   @Flag(help: "Echo every text and binary message back as the same type, on any path.")
   var echo = false
 
+  @Option(
+    help: ArgumentHelp(
+      "Run this shell command per connection, as websocketd does: each line it writes is a text message, each "
+        + "message received is a line on its standard input; its end closes the session with 1000."))
+  var exec: String?
+
   @Option(name: .customLong("tls-cert"), help: "Serve wss:// with this certificate chain (PEM).")
   var tlsCert: String?
 
@@ -104,6 +110,7 @@ struct Serve: AsyncParsableCommand {
     if sameOrigin && !allowedOrigins.isEmpty {
       throw ValidationError("--same-origin and --allowed-origin exclude each other")
     }
+    if echo && exec != nil { throw ValidationError("--echo and --exec exclude each other") }
     if Self.slowClientPolicies[slowClient] == nil {
       throw ValidationError(
         "--slow-client must be one of: \(Self.slowClientPolicies.keys.sorted().joined(separator: ", "))")
@@ -155,7 +162,8 @@ struct Serve: AsyncParsableCommand {
     let address =
       unix.map { "unix:\($0)" }
       ?? "\(scheme)://\(host.contains(":") ? "[\(host)]" : host):\(server.port ?? port)/"
-    Console.out("listening on \(address)\(echo ? " (echo)" : " (chat rooms)")")
+    let mode = echo ? " (echo)" : exec.map { " (exec: \($0))" } ?? " (chat rooms)"
+    Console.out("listening on \(address)\(mode)")
     if let portFile, let port = server.port { writePortFile(portFile, port: port) }
     let signal = await Signals.waitForTermination()
     output.note("\(signal): closing sessions with 1001")
@@ -177,11 +185,16 @@ struct Serve: AsyncParsableCommand {
     }
     application.log = { event in output.note(event.description) }
     let echo = self.echo
+    let exec = self.exec
     application.routing { routing in
       routing.get("/health") { _ in .text("ok\n") }
       routing.webSocket("/{path...}") { session in
         if echo {
           for try await frame in session.incoming { try await session.send(frame) }
+          return
+        }
+        if let exec {
+          try await ExecBridge.run(exec, for: session)
           return
         }
         // Every path is a topic: a message goes to every other session on the path, in this process and, with

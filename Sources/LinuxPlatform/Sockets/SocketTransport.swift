@@ -50,6 +50,16 @@ public final class SocketTransport: ReadinessDrivenTransport, @unchecked Sendabl
     }
   }
 
+  /// Adopts a connected stream socket made elsewhere (one end of a `socketpair`, a descriptor handed over by another
+  /// process): it is made non-blocking and served by `loop`; the transport owns it from now on.
+  ///
+  /// - Throws: ``TransportError/system(operation:errno:message:)`` when the loop cannot watch it (the descriptor is
+  ///   closed then).
+  public static func adopt(connectedSocket fd: Int32, on loop: EventLoop) throws(TransportError) -> SocketTransport {
+    _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+    return try SocketTransport(fd: fd, loop: loop, peer: nil)
+  }
+
   /// The loop, as the executor that sessions on this socket run on.
   public var executor: UnownedSerialExecutor { loop.asUnownedSerialExecutor() }
 
