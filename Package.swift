@@ -24,28 +24,49 @@ let package = Package(
     .executable(name: "wisp-pool-probe", targets: ["PoolSaturationProbe"]),
   ],
   dependencies: [
-    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    // Logging and metrics through the Swift server ecosystem's APIs (docs/decisions/0019).
+    .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+    .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+    // `swift package generate-documentation` for the DocC catalogue (a plugin: nothing of it is linked).
+    .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.4.0"),
   ],
   targets: [
-    .target(name: "WispCommon", path: "Sources/Common", swiftSettings: strictSettings),
+    .target(
+      name: "WispCommon",
+      dependencies: [
+        .product(name: "Logging", package: "swift-log"), .product(name: "CoreMetrics", package: "swift-metrics"),
+      ],
+      path: "Sources/Common", swiftSettings: strictSettings),
     .systemLibrary(name: "CWispSystem", path: "Sources/CWispSystem"),
     .systemLibrary(name: "CWispZlib", path: "Sources/CWispZlib", providers: [.apt(["zlib1g-dev"])]),
     .systemLibrary(
       name: "CWispOpenSSL", path: "Sources/CWispOpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
     .target(
       name: "WispLinuxPlatform",
-      dependencies: ["WispCommon", "WispSimulatorTargetModel", "CWispSystem", "CWispOpenSSL", "CWispZlib"],
+      dependencies: [
+        "WispCommon", "WispSimulatorTargetModel", "CWispSystem", "CWispOpenSSL", "CWispZlib",
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
       path: "Sources/LinuxPlatform",
       swiftSettings: strictSettings),
     .target(
       name: "WispSimulatorTargetModel", dependencies: ["WispCommon"], path: "Sources/SimulatorTargetModel",
       swiftSettings: strictSettings),
     .target(
-      name: "Wisp", dependencies: ["WispCommon", "WispLinuxPlatform", "WispSimulatorTargetModel"],
+      name: "Wisp",
+      dependencies: [
+        "WispCommon", "WispLinuxPlatform", "WispSimulatorTargetModel", .product(name: "Logging", package: "swift-log"),
+      ],
       path: "Sources/Wisp", swiftSettings: strictSettings),
     .executableTarget(
       name: "ws",
-      dependencies: ["Wisp", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      dependencies: [
+        "Wisp", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+      ],
       path: "Sources/ws", swiftSettings: strictSettings),
     .executableTarget(
       name: "TargetDocs", dependencies: ["WispSimulatorTargetModel"], path: "Sources/TargetDocs",
@@ -57,7 +78,14 @@ let package = Package(
       name: "PoolSaturationProbe", dependencies: ["WispCommon", "WispLinuxPlatform"],
       path: "Sources/PoolSaturationProbe", swiftSettings: strictSettings),
     .testTarget(
-      name: "LinuxPlatformTests", dependencies: ["WispLinuxPlatform", "WispCommon"], path: "Tests/LinuxPlatformTests",
+      name: "LinuxPlatformTests",
+      dependencies: [
+        "WispLinuxPlatform", "WispCommon", .product(name: "Logging", package: "swift-log"),
+        .product(name: "CoreMetrics", package: "swift-metrics"),
+        .product(name: "MetricsTestKit", package: "swift-metrics"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      path: "Tests/LinuxPlatformTests",
       exclude: ["Fixtures"],
       swiftSettings: strictSettings),
     .testTarget(

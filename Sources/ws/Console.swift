@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import Wisp
 
 /// Output: data on standard output, progress and errors on standard error (unbuffered `write(2)`, safe from any
 /// thread).
@@ -51,6 +52,10 @@ struct OutputOptions: ParsableArguments {
     if !quiet { Console.error(line) }
   }
 
+  /// The level of the log records printed: notices and above with `--quiet` (errors, refusals by policy), info
+  /// (sessions opened and closed) by default, everything with `--verbose`.
+  var logLevel: Logger.Level { quiet ? .notice : verbose ? .debug : .info }
+
   /// Details go to standard error with `--verbose`.
   func detail(_ line: String) {
     if verbose && !quiet { Console.error(line) }
@@ -71,4 +76,33 @@ enum ExitStatus {
   static let remoteClosed: Int32 = 5
   /// Anything else.
   static let failure: Int32 = 1
+}
+
+/// The `ws` command's swift-log handler: one line per record (the message, then the metadata with `--verbose`)
+/// handed to `write`.
+struct ConsoleLogHandler: LogHandler {
+  var logLevel: Logger.Level
+  var metadata: Logger.Metadata = [:]
+  let write: @Sendable (String) -> Void
+
+  init(level: Logger.Level, write: @escaping @Sendable (String) -> Void) {
+    self.logLevel = level
+    self.write = write
+  }
+
+  subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    get { metadata[key] }
+    set { metadata[key] = newValue }
+  }
+
+  func log(event: LogEvent) {
+    var line = "\(event.message)"
+    if logLevel <= .debug {
+      let all = metadata.merging(event.metadata ?? [:]) { $1 }
+      if !all.isEmpty {
+        line += " " + all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+      }
+    }
+    write(line)
+  }
 }

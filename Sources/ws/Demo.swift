@@ -29,7 +29,7 @@ struct Demo: AsyncParsableCommand {
     application.install(WebSockets.self) { config in
       config.extensions { $0.install(WebSocketDeflateExtension.self) }
     }
-    application.log = { event in say("  server: \(event)") }
+    application.logger = Logger(label: "ws.demo") { _ in ConsoleLogHandler(level: .info) { say("  server: \($0)") } }
     application.routing { routing in
       routing.webSocket("/chat") { session in
         for try await frame in session.incoming {

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Glibc
+import ServiceLifecycle
 import Synchronization
+import UnixSignals
 import Wisp
 
 /// `ws serve`: a WebSocket server: echo (`--echo`, the conformance suites' server side) or chat rooms.
@@ -165,9 +167,13 @@ struct Serve: AsyncParsableCommand {
     let mode = echo ? " (echo)" : exec.map { " (exec: \($0))" } ?? " (chat rooms)"
     Console.out("listening on \(address)\(mode)")
     if let portFile, let port = server.port { writePortFile(portFile, port: port) }
-    let signal = await Signals.waitForTermination()
-    output.note("\(signal): closing sessions with 1001")
-    await server.stop()
+    // A ServiceGroup runs the server: SIGTERM or SIGINT (Ctrl-C) shut it down gracefully, every session closing with
+    // 1001 within the server's grace period (5 s).
+    let group = ServiceGroup(
+      services: [server], gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [],
+      logger: Logger(label: "ws.serve") { _ in ConsoleLogHandler(level: output.logLevel) { Console.error($0) } })
+    do { try await group.run() } catch { Console.error("ws serve: \(error)") }
+    output.note("stopped: sessions closed with 1001")
     await rooms.shutdown()
   }
 
@@ -183,7 +189,9 @@ struct Serve: AsyncParsableCommand {
       if !allowedOrigins.isEmpty { config.originPolicy = .allowList(allowedOrigins) }
       if compress { config.extensions { $0.install(WebSocketDeflateExtension.self) } }
     }
-    application.log = { event in output.note(event.description) }
+    application.logger = Logger(label: "ws.serve") { _ in
+      ConsoleLogHandler(level: output.logLevel) { Console.error($0) }
+    }
     let echo = self.echo
     let exec = self.exec
     application.routing { routing in

@@ -1,4 +1,5 @@
 import Glibc
+import Logging
 import Synchronization
 import Testing
 import WispCommon
@@ -26,7 +27,7 @@ struct BrowserOriginTests {
     .enabled(if: chromium != nil, "Chromium is not installed (./scripts/test installs Debian's chromium)"))
   func browserOrigins() async throws {
     let report = Mutex<String?>(nil)
-    let refusals = Mutex<[String]>([])
+    let log = LogRecords()
     // The page's own server: serves the page, receives the report.
     let pageServer = try await Self.start { application in
       application.routing { routing in
@@ -49,11 +50,7 @@ struct BrowserOriginTests {
     }
     let refusing = try await Self.start { application in
       application.install(WebSockets.self) { $0.originPolicy = .allowList(["https://somewhere-else.example"]) }
-      application.log = { event in
-        if case .requestRefused(_, _, let status, let reason) = event {
-          refusals.withLock { $0.append("\(status) \(reason)") }
-        }
-      }
+      application.logger = log.logger
       application.routing { routing in routing.webSocket("/") { _ in } }
     }
     let script = """
@@ -90,7 +87,12 @@ struct BrowserOriginTests {
     }
     let result = report.withLock { $0 }
     #expect(result == "allowed=echo:hello from the page;refused=error+close:1006", "\(result ?? "no report")")
-    #expect(refusals.withLock { $0 }.contains { $0.hasPrefix("403 origin \(pageOrigin) is not allowed") })
+    // A refusal by policy is a notice, with its status.
+    #expect(
+      log.all.contains {
+        $0.level == .notice && $0.metadata[WispLogMetadata.status] == "403"
+          && $0.message.contains("origin \(pageOrigin) is not allowed")
+      }, "\(log.messages)")
     for server in [pageServer, allowing, refusing] { await server.stop() }
   }
 

@@ -218,7 +218,9 @@ final class RawSubscriber: Sendable {
   deinit { Glibc.close(fd) }
 
   /// Connects with a small receive buffer, sends the upgrade and reads up to the end of the 101.
-  static func connect(port: Int, path: String, receiveBuffer: Int32) async throws -> RawSubscriber {
+  static func connect(
+    port: Int, path: String, receiveBuffer: Int32, headers: String = ""
+  ) async throws -> RawSubscriber {
     let fd = await runBlocking { () -> Int32 in
       let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
       var size = receiveBuffer
@@ -240,7 +242,7 @@ final class RawSubscriber: Sendable {
       }
       let request =
         "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\(headers)\r\n"
       _ = Array(request.utf8).withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
       // Byte by byte up to the end of the head, so that no frame is read with it.
       var head: [UInt8] = []

@@ -1,4 +1,5 @@
 import Glibc
+import Logging
 import Synchronization
 import Testing
 import WispCommon
@@ -209,10 +210,10 @@ struct ServerTests {
   @Test("a throwing handler closes with 1011 \"Internal Error\"; the error's text goes to the log only")
   func throwingHandler() async throws {
     struct Broken: Error, CustomStringConvertible { var description: String { "the handler broke" } }
-    let log = Recorder<String>()
+    let log = LogRecords()
     var application = Application()
     application.install(WebSockets.self)
-    application.log = { log.add($0.description) }
+    application.logger = log.logger
     application.routing { routing in
       routing.webSocket("/broken") { _ in throw Broken() }
     }
@@ -222,7 +223,11 @@ struct ServerTests {
       }
       #expect(reason == CloseReason(.internalError, "Internal Error"))
     }
-    #expect(log.all.contains { $0.contains("handler failed: the handler broke") })
+    // The error goes to the log (at error, with the connection's metadata), never to the client.
+    let failure = try #require(log.all.first { $0.message.contains("handler failed: the handler broke") })
+    #expect(failure.level == .error)
+    #expect(failure.metadata[WispLogMetadata.path] == "/broken")
+    #expect(failure.metadata[WispLogMetadata.connection] != nil && failure.metadata[WispLogMetadata.peer] != nil)
   }
 
   @Test("stopping the server closes open sessions with 1001")
@@ -362,13 +367,13 @@ struct ServerTests {
     // about holding 1,000 sessions, not about speed.
     var application = seedEchoApplication()
     application.install(WebSockets.self) { $0.handshakeTimeout = .seconds(60) }
-    let log = Recorder<String>()
-    application.log = { event in
-      if case .sessionOpened = event { return }
-      if case .sessionClosed = event { return }
-      log.add(event.description)
+    let log = LogRecords()
+    application.logger = log.logger
+    // Sessions opened and closed are logged at info; anything else (a refusal, a dropped connection) is a failure.
+    defer {
+      let other = log.all.filter { $0.level != .info }.map(\.message)
+      #expect(other.isEmpty, "server log: \(other.prefix(5))")
     }
-    defer { #expect(log.all.isEmpty, "server log: \(log.all.prefix(5))") }
     let patientClient = HttpClient(engine) { $0.install(WebSockets.self) { $0.handshakeTimeout = .seconds(60) } }
     try await withServer(application) { server, port in
       // Opened 100 at a time (a connect storm is the kernel backlog's business, not this test's); then all 1,000

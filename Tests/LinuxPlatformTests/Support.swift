@@ -1,4 +1,6 @@
 import Glibc
+import Logging
+import Synchronization
 import Testing
 import WispCommon
 import WispLinuxPlatform
@@ -158,5 +160,45 @@ func readToEnd(_ connection: some Transport) async throws -> [UInt8] {
       return bytes.count
     }
     if count == 0 { return received }
+  }
+}
+
+/// The records a ``RecordingLogHandler`` saw.
+final class LogRecords: Sendable {
+  struct Record: Sendable {
+    let level: Logger.Level
+    let message: String
+    let metadata: Logger.Metadata
+  }
+
+  private let records = Mutex<[Record]>([])
+
+  /// A logger that records everything (trace and up) here.
+  var logger: Logger {
+    Logger(label: "test") { _ in RecordingLogHandler(records: self) }
+  }
+
+  var all: [Record] { records.withLock { $0 } }
+
+  var messages: [String] { all.map(\.message) }
+
+  func add(_ record: Record) { records.withLock { $0.append(record) } }
+}
+
+/// A swift-log handler for tests: every record, with the logger's and the record's metadata, into ``LogRecords``.
+struct RecordingLogHandler: LogHandler {
+  let records: LogRecords
+  var logLevel: Logger.Level = .trace
+  var metadata: Logger.Metadata = [:]
+
+  subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    get { metadata[key] }
+    set { metadata[key] = newValue }
+  }
+
+  func log(event: LogEvent) {
+    records.add(
+      LogRecords.Record(
+        level: event.level, message: "\(event.message)", metadata: metadata.merging(event.metadata ?? [:]) { $1 }))
   }
 }

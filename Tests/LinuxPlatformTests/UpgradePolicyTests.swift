@@ -1,3 +1,4 @@
+import Logging
 import Synchronization
 import Testing
 import WispCommon
@@ -22,12 +23,12 @@ struct UpgradePolicyTests {
   /// A server whose WebSocket handlers greet with the user the checks accepted (or "anonymous"), then echo.
   static func startServer(
     _ config: WebSockets.ServerConfig = WebSockets.ServerConfig(),
-    log: @escaping @Sendable (ServerLogEvent) -> Void = { _ in },
+    logger: Logger = .wispSilent,
     routes: (inout Routing) -> Void
   ) async throws -> EmbeddedServer {
     var application = Application()
     application.install(WebSockets.self) { $0 = config }
-    application.log = log
+    application.logger = logger
     application.routing(routes)
     let server = EmbeddedServer(
       application, configuration: .init(endpoint: .host("127.0.0.1", port: 0), group: testGroup))
@@ -121,12 +122,12 @@ struct UpgradePolicyTests {
 
   @Test("a check past upgradeCheckTimeout gets 503, a throwing one 500; neither tells the client why, the log does")
   func slowAndThrowingChecks() async throws {
-    let logged = Mutex<[String]>([])
+    let log = LogRecords()
     var config = WebSockets.ServerConfig()
     config.upgradeCheckTimeout = .milliseconds(300)
     let server = try await Self.startServer(
       config,
-      log: { event in if case .upgradeCheckFailed = event { logged.withLock { $0.append(event.description) } } },
+      logger: log.logger,
       routes: { routing in
         // Ignores cancellation on purpose (a detached task's value is not cancelled with the waiter): the server must
         // not wait for it.
@@ -147,7 +148,7 @@ struct UpgradePolicyTests {
     let throwing = try await Self.upgrade(port, "/throws")
     #expect(throwing.head.hasPrefix("HTTP/1.1 500 "), "\(throwing.head)")
     #expect(!String(decoding: throwing.rest, as: UTF8.self).contains("hunter2"))
-    let lines = logged.withLock { $0 }
+    let lines = log.all.filter { $0.level == .error && $0.message.contains("upgrade check failed") }.map(\.message)
     #expect(lines.contains { $0.contains("/slow") && $0.contains("longer than") }, "\(lines)")
     #expect(lines.contains { $0.contains("/throws") && $0.contains("hunter2") }, "\(lines)")
     for connection in [slow, throwing] { await connection.socket.close() }

@@ -1,3 +1,4 @@
+import Logging
 import Synchronization
 
 /// An HTTP client on an engine, configured with plugins (Ktor's `HttpClient`). Open WebSocket sessions with the
@@ -177,11 +178,13 @@ public final class HttpClient: Sendable {
         options: config.connectionOptions, leftover: leftover, extensions: extensions, random: engine.secureRandom)
       let call = HttpClientCall(request: handshake.request, url: url, response: response)
       try await register(connection)
+      await Self.reportOpened(connection, url: url, subprotocol: accepted.subprotocol, config: config)
       return (connection, call, accepted.subprotocol, config)
     } catch let error as HttpClientClosedError {
       throw error
     } catch let error as HandshakeError {
       await transport.close()
+      Self.reportFailure(error, url: url, config: config)
       if case .unexpectedStatus(let status, let response) = error {
         if RedirectRule.statuses.contains(status), let location = response.headers["Location"] {
           throw WebSocketException(
@@ -192,7 +195,44 @@ public final class HttpClient: Sendable {
       throw WebSocketException("the opening handshake with \(url) failed: \(error)", cause: error)
     } catch {
       await transport.close()
+      Self.reportFailure(error, url: url, config: config)
       throw WebSocketException("the opening handshake with \(url) failed", cause: error)
+    }
+  }
+
+  /// Metrics and a log record for a connection that upgraded, and the same at its end.
+  private static func reportOpened(
+    _ connection: WebSocketConnection, url: WebSocketURL, subprotocol: String?, config: WebSockets.Config
+  ) async {
+    let factory = config.metricsFactory
+    WispMetrics.handshake(.client, outcome: "accepted", status: 101, factory: factory)
+    WispMetrics.opened(.client, factory: factory)
+    var logger = config.logger
+    logger[metadataKey: WispLogMetadata.path] = "\(url)"
+    if let subprotocol { logger[metadataKey: WispLogMetadata.subprotocol] = "\(subprotocol)" }
+    if !connection.extensions.isEmpty {
+      logger[metadataKey: WispLogMetadata.extensions] = "\(connection.extensions.map(\.name).joined(separator: ","))"
+    }
+    logger.debug("connected to \(url)")
+    let ended = logger
+    await connection.onEnd { reason, traffic in
+      WispMetrics.ended(.client, reason: reason, traffic: traffic, factory: factory)
+      ended.debug("closed: \(reason)", metadata: [WispLogMetadata.closeCode: "\(reason.code.rawValue)"])
+    }
+  }
+
+  /// Metrics and a log record for a handshake that did not upgrade.
+  private static func reportFailure(_ error: any Error, url: WebSocketURL, config: WebSockets.Config) {
+    if case .unexpectedStatus(let status, _) = error as? HandshakeError {
+      WispMetrics.handshake(.client, outcome: "refused", status: status, factory: config.metricsFactory)
+      config.logger.notice(
+        "the server refused the upgrade: \(status)",
+        metadata: [WispLogMetadata.path: "\(url)", WispLogMetadata.status: "\(status)"])
+    } else {
+      WispMetrics.handshake(.client, outcome: "failed", status: nil, factory: config.metricsFactory)
+      config.logger.debug(
+        "the opening handshake failed: \(error)",
+        metadata: [WispLogMetadata.path: "\(url)", WispLogMetadata.error: "\(error)"])
     }
   }
 

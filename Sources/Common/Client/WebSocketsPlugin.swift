@@ -1,3 +1,6 @@
+import CoreMetrics
+import Logging
+
 /// The client's WebSockets plugin (Ktor's `install(WebSockets) { ... }`); install it with
 /// `configuration.install(WebSockets.self) { $0.pingInterval = .seconds(20) }`.
 public enum WebSockets {
@@ -36,6 +39,13 @@ public enum WebSockets {
     /// Where connections go through a proxy. Default ``ProxySetting/environment`` (`https_proxy`, `http_proxy`,
     /// `all_proxy`, `no_proxy`, as curl); ``ProxySetting/direct`` ignores the environment.
     public var proxy: ProxySetting = .environment
+    /// Where the client logs: connections opened and closed (debug), handshake refusals (notice) and failures
+    /// (debug), with ``WispLogMetadata`` (connection, peer URL, subprotocol, extensions, status, close code).
+    /// Default: a logger that writes nothing.
+    public var logger: Logger = .wispSilent
+    /// Where the client's metrics go (``WispMetrics``); `nil` (the default) uses the process's
+    /// `MetricsSystem.factory`, which is the no-op one until the application bootstraps a backend.
+    public var metricsFactory: (any MetricsFactory)?
 
     /// Creates the default settings.
     public init() {}
@@ -53,6 +63,7 @@ public enum WebSockets {
       options.incomingOverflow = incomingOverflow
       options.closeTimeout = closeTimeout
       options.clock = sessionClock
+      options.metricsFactory = metricsFactory
       return options
     }
   }

@@ -1,3 +1,5 @@
+import Logging
+
 /// A server application: the WebSockets plugin and the routes (Ktor's `Application` with `install(WebSockets)` and
 /// `routing { }`). A value: build it once, then serve it with the Linux embedded server or the in-memory test host.
 ///
@@ -15,9 +17,12 @@ public struct Application: Sendable {
   public private(set) var webSockets: WebSockets.ServerConfig?
   /// The routes.
   public private(set) var routes = Routing()
-  /// Where the server reports connections, closes, refusals and handler errors. Default: nothing (the Linux
-  /// embedded server passes a standard-error logger).
-  public var log: @Sendable (ServerLogEvent) -> Void = { _ in }
+  /// Where the server logs sessions opened and closed (info), refusals (debug; notice for 403, 429 and 503), dropped
+  /// connections (debug), and handler and upgrade-check errors (error), each with the connection's metadata
+  /// (``WispLogMetadata``: connection number, peer, path, subprotocol, extensions, status, close code). Default: a
+  /// logger that writes nothing; pass one (`Logger(label: "my-server")`) to log through the swift-log backend the
+  /// application bootstrapped.
+  public var logger: Logger = .wispSilent
 
   /// Creates an empty application.
   public init() {}
@@ -37,7 +42,7 @@ public struct Application: Sendable {
   }
 }
 
-/// Something the server reports to ``Application/log``.
+/// Something the server reports to ``Application/logger`` (the record's message is the event's description).
 public enum ServerLogEvent: Sendable, CustomStringConvertible {
   /// A WebSocket session opened.
   case sessionOpened(peer: String, path: String, subprotocol: String?)

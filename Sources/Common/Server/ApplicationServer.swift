@@ -1,3 +1,4 @@
+import Logging
 import Synchronization
 
 /// Serves an ``Application`` on transports that a listener (the Linux embedded server) or the in-memory test host
@@ -15,6 +16,8 @@ public final class ApplicationServer: Sendable {
   private let config: WebSockets.ServerConfig
   /// The per-address counts, when ``WebSockets/ServerConfig/perAddressLimit`` is set.
   private let perAddress: PerAddressTracker?
+  /// The last connection number given (``WispLogMetadata/connection``).
+  private let connectionNumbers = Atomic<UInt64>(0)
 
   /// Creates a server for `application`.
   public init(application: Application) {
@@ -50,6 +53,8 @@ public final class ApplicationServer: Sendable {
     let subprotocol: String?
     /// The address counted by the per-address limit, released when the session ends.
     let limitedAddress: String?
+    /// The connection's number in the logs.
+    var number: UInt64 = 0
   }
 
   /// The first half of ``serve(_:)``: reads the request and answers it. Returns the upgraded session, or `nil` when
@@ -58,6 +63,7 @@ public final class ApplicationServer: Sendable {
   /// A server that keeps many idle sessions runs ``run(_:)`` in a new task: a task's async stack keeps the memory
   /// of its deepest point (the handshake's) for its whole life, about 6 KiB per connection here.
   public func handshake(_ transport: any Transport) async -> AcceptedSession? {
+    let number = connectionNumbers.add(1, ordering: .relaxed).newValue
     let peer = transport.peerDescription
     let runner = OpeningHandshakeRunner(transport: transport)
     let head: (HTTPRequestHead, [UInt8])
@@ -77,25 +83,27 @@ public final class ApplicationServer: Sendable {
       case .headTooLarge, .tooManyHeaders: status = 431
       default: status = 400
       }
-      await refuse(runner, peer: peer, target: "", status: status, reason: error.description)
+      await refuse(runner, number: number, peer: peer, target: "", status: status, reason: error.description)
       return nil
     } catch {
-      application.log(.connectionFailed(peer: peer, error: "\(error)"))
+      report(number: number, event: .connectionFailed(peer: peer, error: "\(error)"))
       await transport.close()
       return nil
     }
     let (request, leftover) = head
     let matches = application.routes.matches(request.path)
     guard !matches.isEmpty else {
-      await refuse(runner, peer: peer, target: request.target, status: 404, reason: "no route for \(request.path)")
+      await refuse(
+        runner, number: number, peer: peer, target: request.target, status: 404, reason: "no route for \(request.path)")
       return nil
     }
     let webSocketMatches = matches.filter { $0.route.handler.isWebSocket }
     let wantsUpgrade = request.headers.listContains(name: "Upgrade", token: "websocket")
     if !webSocketMatches.isEmpty && (wantsUpgrade || !matches.contains { !$0.route.handler.isWebSocket }) {
-      return await upgrade(runner, request: request, leftover: leftover, matches: webSocketMatches, peer: peer)
+      return await upgrade(
+        runner, number: number, request: request, leftover: leftover, matches: webSocketMatches, peer: peer)
     }
-    await answerPlain(runner, request: request, matches: matches, peer: peer)
+    await answerPlain(runner, number: number, request: request, matches: matches, peer: peer)
     return nil
   }
 
@@ -124,13 +132,16 @@ public final class ApplicationServer: Sendable {
   // MARK: Answers
 
   private func refuse(
-    _ runner: OpeningHandshakeRunner, peer: String, target: String, status: Int, reason: String,
+    _ runner: OpeningHandshakeRunner, number: UInt64, peer: String, target: String, status: Int, reason: String,
     headers: HTTPHeaders = [:], logged: Bool = true
   ) async {
     var response = ServerResponse.text(reason + "\n", status: status)
     for field in headers { response.headers.add(name: field.name, value: field.value) }
     try? await runner.write(response.serialized())
-    if logged { application.log(.requestRefused(peer: peer, target: target, status: status, reason: reason)) }
+    WispMetrics.handshake(.server, outcome: "refused", status: status, factory: config.metricsFactory)
+    if logged {
+      report(number: number, event: .requestRefused(peer: peer, target: target, status: status, reason: reason))
+    }
     await runner.finish()
   }
 
@@ -186,7 +197,7 @@ public final class ApplicationServer: Sendable {
   }
 
   private func answerPlain(
-    _ runner: OpeningHandshakeRunner, request: HTTPRequestHead,
+    _ runner: OpeningHandshakeRunner, number: UInt64, request: HTTPRequestHead,
     matches: [(route: Routing.Route, parameters: [String: String])], peer: String
   ) async {
     let method = request.method == "HEAD" ? "GET" : request.method
@@ -197,7 +208,7 @@ public final class ApplicationServer: Sendable {
       do {
         response = try await handler(call)
       } catch {
-        application.log(.handlerFailed(peer: peer, path: request.path, error: "\(error)"))
+        report(number: number, event: .handlerFailed(peer: peer, path: request.path, error: "\(error)"))
         response = .text("internal server error\n", status: 500)
       }
       try? await runner.write(response.serialized(includeBody: request.method != "HEAD"))
@@ -205,12 +216,13 @@ public final class ApplicationServer: Sendable {
       return
     }
     await refuse(
-      runner, peer: peer, target: request.target, status: 405, reason: "method \(request.method) is not allowed here",
+      runner, number: number, peer: peer, target: request.target, status: 405,
+      reason: "method \(request.method) is not allowed here",
       headers: ["Allow": "GET, HEAD"])
   }
 
   private func upgrade(
-    _ runner: OpeningHandshakeRunner, request: HTTPRequestHead, leftover: [UInt8],
+    _ runner: OpeningHandshakeRunner, number: UInt64, request: HTTPRequestHead, leftover: [UInt8],
     matches: [(route: Routing.Route, parameters: [String: String])], peer: String
   ) async -> AcceptedSession? {
     let upgrade: ServerHandshake.Upgrade
@@ -218,7 +230,8 @@ public final class ApplicationServer: Sendable {
       upgrade = try ServerHandshake.validate(request)
     } catch {
       await refuse(
-        runner, peer: peer, target: request.target, status: error.status, reason: error.reason, headers: error.headers)
+        runner, number: number, peer: peer, target: request.target, status: error.status, reason: error.reason,
+        headers: error.headers)
       return nil
     }
     // Ktor's `webSocket(path, protocol)`: a route with a protocol matches only clients that offer it.
@@ -228,18 +241,19 @@ public final class ApplicationServer: Sendable {
     guard let (route, parameters) = selected else {
       let supported = matches.compactMap(\.route.subprotocol).joined(separator: ", ")
       await refuse(
-        runner, peer: peer, target: request.target, status: 400,
+        runner, number: number, peer: peer, target: request.target, status: 400,
         reason: "none of the offered subprotocols (\(upgrade.subprotocols.joined(separator: ", "))) is served "
           + "here; this path speaks: \(supported)")
       return nil
     }
     guard !sessions.withLock({ $0.stopping }) else {
-      await refuse(runner, peer: peer, target: request.target, status: 503, reason: "the server is shutting down")
+      await refuse(
+        runner, number: number, peer: peer, target: request.target, status: 503, reason: "the server is shutting down")
       return nil
     }
     guard application.webSockets != nil else {
       await refuse(
-        runner, peer: peer, target: request.target, status: 500,
+        runner, number: number, peer: peer, target: request.target, status: 500,
         reason: "the WebSockets plugin is not installed (application.install(WebSockets.self))")
       return nil
     }
@@ -251,7 +265,8 @@ public final class ApplicationServer: Sendable {
     if let perAddress, let address = PerAddressTracker.address(ofPeer: peer) {
       if let reason = perAddress.admit(address, now: clock(for: runner.transport).now) {
         await refuse(
-          runner, peer: peer, target: request.target, status: 429, reason: reason, headers: ["Retry-After": "1"])
+          runner, number: number, peer: peer, target: request.target, status: 429, reason: reason,
+          headers: ["Retry-After": "1"])
         return nil
       }
       limitedAddress = address
@@ -262,7 +277,9 @@ public final class ApplicationServer: Sendable {
       !config.originPolicy.allows(origin: origin, host: request.headers["Host"], call: call)
     {
       release()
-      await refuse(runner, peer: peer, target: request.target, status: 403, reason: "origin \(origin) is not allowed")
+      await refuse(
+        runner, number: number, peer: peer, target: request.target, status: 403,
+        reason: "origin \(origin) is not allowed")
       return nil
     }
     var extraHeaders = HTTPHeaders()
@@ -274,8 +291,10 @@ public final class ApplicationServer: Sendable {
       case .refused(let response):
         release()
         try? await runner.write(response.serialized())
-        application.log(
-          .requestRefused(
+        WispMetrics.handshake(.server, outcome: "refused", status: response.status, factory: config.metricsFactory)
+        report(
+          number: number,
+          event: .requestRefused(
             peer: peer, target: request.target, status: response.status,
             reason:
               "refused by the route's upgrade check: \(String(decoding: response.body.prefix(200), as: UTF8.self))"))
@@ -283,9 +302,9 @@ public final class ApplicationServer: Sendable {
         return nil
       case .failed(let status, let error):
         release()
-        application.log(.upgradeCheckFailed(peer: peer, path: request.path, error: error))
+        report(number: number, event: .upgradeCheckFailed(peer: peer, path: request.path, error: error))
         await refuse(
-          runner, peer: peer, target: request.target, status: status,
+          runner, number: number, peer: peer, target: request.target, status: status,
           reason: status == 503 ? "service unavailable" : "internal server error", logged: false)
         return nil
       }
@@ -315,7 +334,7 @@ public final class ApplicationServer: Sendable {
         ).serialized())
     } catch {
       release()
-      application.log(.connectionFailed(peer: peer, error: "\(error)"))
+      report(number: number, event: .connectionFailed(peer: peer, error: "\(error)"))
       await runner.transport.close()
       return nil
     }
@@ -334,25 +353,34 @@ public final class ApplicationServer: Sendable {
       _ = try? await connection.close(CloseReason(.goingAway, "Server is shutting down"))
       return nil
     }
-    application.log(.sessionOpened(peer: peer, path: request.path, subprotocol: route.subprotocol))
+    WispMetrics.handshake(.server, outcome: "accepted", status: 101, factory: config.metricsFactory)
+    WispMetrics.opened(.server, factory: config.metricsFactory)
+    report(
+      number: number, event: .sessionOpened(peer: peer, path: request.path, subprotocol: route.subprotocol),
+      extensions: extensions.map(\.name))
     return AcceptedSession(
       connection: connection, handler: route.handler, call: call, subprotocol: route.subprotocol,
-      limitedAddress: limitedAddress)
+      limitedAddress: limitedAddress, number: number)
   }
 
   /// The second half of ``serve(_:)``: runs the handler with Ktor's lifecycle, waits for the end of the
   /// connection, and unregisters it.
   public func run(_ session: AcceptedSession) async {
     let connection = session.connection
+    let number = session.number
     defer {
       sessions.withLock { _ = $0.open.removeValue(forKey: ObjectIdentifier(connection)) }
       if let address = session.limitedAddress { perAddress?.release(address) }
     }
     await connection.start()
-    await run(session.handler, connection: connection, call: session.call, subprotocol: session.subprotocol)
+    await run(
+      session.handler, connection: connection, call: session.call, subprotocol: session.subprotocol,
+      number: number)
     let reason = await connection.closeReason
-    application.log(
-      .sessionClosed(peer: session.call.remoteAddress, path: session.call.request.path, reason: reason))
+    WispMetrics.ended(.server, reason: reason, traffic: await connection.traffic, factory: config.metricsFactory)
+    report(
+      number: number,
+      event: .sessionClosed(peer: session.call.remoteAddress, path: session.call.request.path, reason: reason))
   }
 
   /// Ktor's handler lifecycle: a default handler's return closes with 1000 (bounded wait for the client's close),
@@ -362,7 +390,8 @@ public final class ApplicationServer: Sendable {
   /// Isolated to the connection. The handler, a nonisolated closure, runs on the event loop through its task's
   /// executor preference, so its `receive` and `send` take the synchronous paths (docs/decisions/0008).
   private func run(
-    _ handler: Routing.Handler, connection: isolated WebSocketConnection, call: ServerCall, subprotocol: String?
+    _ handler: Routing.Handler, connection: isolated WebSocketConnection, call: ServerCall, subprotocol: String?,
+    number: UInt64
   ) async {
     connection.handlerStarted()
     defer { connection.handlerFinished() }
@@ -374,14 +403,14 @@ public final class ApplicationServer: Sendable {
         try await body(session)
         _ = try? await connection.close(CloseReason(.normal))
       } catch {
-        await fail(connection, call: call, error: error)
+        await fail(connection, call: call, error: error, number: number)
       }
     case .rawWebSocket(_, let body):
       let session = WebSocketServerSession(connection: connection, call: call, subprotocol: subprotocol)
       do {
         try await body(session)
       } catch {
-        await fail(connection, call: call, error: error)
+        await fail(connection, call: call, error: error, number: number)
       }
       if !connection.isClosed { try? await connection.flush() }
       await connection.terminate()
@@ -393,13 +422,56 @@ public final class ApplicationServer: Sendable {
   /// A handler threw: the session closes with 1011 and the fixed reason "Internal Error" (the error's text may
   /// hold secrets: it goes to the log only), or with 1001 when the handler was cancelled; nothing is sent when the
   /// error is the session's own end (the client closed or broke the protocol, which closed it with the right code).
-  private func fail(_ connection: WebSocketConnection, call: ServerCall, error: any Error) async {
+  private func fail(_ connection: WebSocketConnection, call: ServerCall, error: any Error, number: UInt64) async {
     if await connection.isClosed { return }
     if error is CancellationError {
       _ = try? await connection.close(CloseReason(.goingAway))
     } else {
-      application.log(.handlerFailed(peer: call.remoteAddress, path: call.request.path, error: "\(error)"))
+      report(
+        number: number, event: .handlerFailed(peer: call.remoteAddress, path: call.request.path, error: "\(error)"))
       _ = try? await connection.close(CloseReason(.internalError, "Internal Error"))
     }
+  }
+
+  // MARK: Logs
+
+  /// Logs `event` through the application's logger with the connection's metadata, at the event's level (the
+  /// platform's listener reports what happens before a connection reaches the server, such as a failed TLS
+  /// handshake).
+  public func report(number: UInt64?, event: ServerLogEvent, extensions: [String] = []) {
+    var metadata: Logger.Metadata = [:]
+    if let number { metadata[WispLogMetadata.connection] = "\(number)" }
+    let level: Logger.Level
+    switch event {
+    case .sessionOpened(let peer, let path, let subprotocol):
+      level = .info
+      metadata[WispLogMetadata.peer] = "\(peer)"
+      metadata[WispLogMetadata.path] = "\(path)"
+      if let subprotocol { metadata[WispLogMetadata.subprotocol] = "\(subprotocol)" }
+      if !extensions.isEmpty { metadata[WispLogMetadata.extensions] = "\(extensions.joined(separator: ","))" }
+    case .sessionClosed(let peer, let path, let reason):
+      level = .info
+      metadata[WispLogMetadata.peer] = "\(peer)"
+      metadata[WispLogMetadata.path] = "\(path)"
+      metadata[WispLogMetadata.closeCode] = "\(reason.code.rawValue)"
+    case .requestRefused(let peer, let target, let status, _):
+      // Refusals by policy (Origin, per-address limit, overload) are worth an operator's attention; the others are
+      // the ordinary noise of a public port.
+      level = [403, 429, 503].contains(status) ? .notice : .debug
+      metadata[WispLogMetadata.peer] = "\(peer)"
+      metadata[WispLogMetadata.path] = "\(target)"
+      metadata[WispLogMetadata.status] = "\(status)"
+    case .handlerFailed(let peer, let path, let error), .upgradeCheckFailed(let peer, let path, let error):
+      level = .error
+      metadata[WispLogMetadata.peer] = "\(peer)"
+      metadata[WispLogMetadata.path] = "\(path)"
+      metadata[WispLogMetadata.error] = "\(error)"
+    case .connectionFailed(let peer, let error):
+      level = .debug
+      metadata[WispLogMetadata.peer] = "\(peer)"
+      metadata[WispLogMetadata.error] = "\(error)"
+      WispMetrics.handshake(.server, outcome: "failed", status: nil, factory: config.metricsFactory)
+    }
+    application.logger.log(level: level, "\(event.description)", metadata: metadata)
   }
 }

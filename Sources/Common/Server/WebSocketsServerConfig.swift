@@ -1,3 +1,5 @@
+import CoreMetrics
+
 extension WebSockets {
   /// The server's WebSockets plugin settings (Ktor's server `install(WebSockets) { ... }`); install them with
   /// `application.install(WebSockets.self) { $0.pingPeriod = .seconds(30) }`. Every field documents its unit and
@@ -28,6 +30,9 @@ extension WebSockets {
     /// The time source of every session's timers (close timeout, pings, the handler's grace); `nil` (the default)
     /// uses the transport's (the event loop's timers). Tests inject a ``ManualSessionClock``.
     public var sessionClock: (any SessionClock)?
+    /// Where the server's metrics go (``WispMetrics``); `nil` (the default) uses the process's
+    /// `MetricsSystem.factory`, which is the no-op one until the application bootstraps a backend.
+    public var metricsFactory: (any MetricsFactory)?
     /// The time a client has to send its whole upgrade request; slower clients are dropped. Default 10 s.
     public var handshakeTimeout: Duration = .seconds(10)
     /// Which browser origins may open sockets (``OriginPolicy``; a refused `Origin` gets 403 before the upgrade,
@@ -73,6 +78,7 @@ extension WebSockets {
       options.incomingOverflow = incomingOverflow
       options.handlerGrace = handlerGracePeriod
       options.clock = sessionClock
+      options.metricsFactory = metricsFactory
       return options
     }
   }

@@ -36,7 +36,9 @@ struct PingTracker {
   /// A pong arrived: the oldest ping with that payload is answered. Returns its identifier and whether it was a
   /// keepalive ping; `nil` for an unsolicited pong (RFC 6455 section 5.5.3 allows them; "a response to an
   /// unsolicited Pong frame is not expected").
-  mutating func pongArrived(_ payload: [UInt8], at now: ContinuousClock.Instant) -> (id: UInt64, keepalive: Bool)? {
+  mutating func pongArrived(
+    _ payload: [UInt8], at now: ContinuousClock.Instant
+  ) -> (id: UInt64, keepalive: Bool, roundTrip: Duration)? {
     guard let index = pings.firstIndex(where: { $0.payload == payload }) else { return nil }
     let ping = pings[index]
     let roundTrip = ping.sentAt.duration(to: now)
@@ -48,7 +50,7 @@ struct PingTracker {
     } else {
       pings[index].status = .answered(roundTrip)
     }
-    return (ping.id, ping.keepalive)
+    return (ping.id, ping.keepalive, roundTrip)
   }
 
   /// The caller of ping `id` waits: resumes at once when the ping has its outcome already.

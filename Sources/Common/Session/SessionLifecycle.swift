@@ -31,7 +31,7 @@ struct SessionLifecycle {
   /// Callers of ``WebSocketConnection/closeReason`` waiting for the end.
   var closeWaiters: [CheckedContinuation<CloseReason, Never>] = []
   /// Called once when the session ends (an ``HttpClient`` forgets its session).
-  var endObservers: [@Sendable (CloseReason) -> Void] = []
+  var endObservers: [@Sendable (CloseReason, SessionTraffic) -> Void] = []
   /// The application cancelled the session (``WebSocketConnection/cancel()``): receives throw `CancellationError`.
   var cancelled = false
 

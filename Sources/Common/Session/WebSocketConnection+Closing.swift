@@ -69,8 +69,13 @@ extension WebSocketConnection {
 
   /// Calls `observer` once when the connection ends, with its close reason (at once when it has ended).
   public func onEnd(_ observer: @escaping @Sendable (CloseReason) -> Void) {
+    onEnd { reason, _ in observer(reason) }
+  }
+
+  /// Calls `observer` once when the connection ends, with its close reason and what it carried.
+  public func onEnd(_ observer: @escaping @Sendable (CloseReason, SessionTraffic) -> Void) {
     if let reason = finalReason() {
-      observer(reason)
+      observer(reason, trafficCounts)
     } else {
       lifecycle.endObservers.append(observer)
     }
@@ -159,7 +164,7 @@ extension WebSocketConnection {
     let reason = finalReason() ?? failureReason
     for waiter in lifecycle.closeWaiters { waiter.resume(returning: reason) }
     lifecycle.closeWaiters.removeAll()
-    for observer in lifecycle.endObservers { observer(reason) }
+    for observer in lifecycle.endObservers { observer(reason, trafficCounts) }
     lifecycle.endObservers.removeAll()
     pings.failAll(with: closedError())
   }

@@ -39,6 +39,8 @@ extension WebSocketConnection {
           try machine.send(published.message.frame)
         }
         queuedAny = true
+        trafficCounts.messagesSent &+= 1
+        trafficCounts.bytesSent &+= published.message.payload.count
       } catch ConnectionUsageError.interleavedMessage {
         subscriber.putBack(published)
         return .waitingForFragments

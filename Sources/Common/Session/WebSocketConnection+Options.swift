@@ -1,3 +1,5 @@
+import CoreMetrics
+
 extension WebSocketConnection {
   /// Session-level settings, fixed when the connection is made; ``RuntimeSettings`` are those that a running
   /// session may change.
@@ -31,6 +33,9 @@ extension WebSocketConnection {
     /// The time source of the session's timers; `nil` (the default) uses the transport's (the event loop's
     /// timers for sockets) or else `ContinuousClock`. Tests inject a ``ManualSessionClock``.
     public var clock: (any SessionClock)?
+    /// Where the connection's metrics go (the ping round trips, ``WispMetrics``); `nil` (the default) uses the
+    /// process's `MetricsSystem.factory`.
+    public var metricsFactory: (any MetricsFactory)?
 
     /// Creates the default options.
     public init() {}

@@ -42,6 +42,7 @@ extension WebSocketConnection {
       throw closedError()
     }
     if frame.frameType == .close { closeWentOut() }
+    trafficCounts.sent(frame)
     let mustFlush = machine.outputCount >= Self.coalescingLimit
     if !mustFlush { scheduleFlush() }
     if frame.fin, !frame.frameType.isControl {

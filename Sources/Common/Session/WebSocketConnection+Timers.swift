@@ -30,7 +30,8 @@ extension WebSocketConnection {
 
   func pongArrived(_ payload: [UInt8]) {
     let now = clock.now
-    guard let (id, _) = pings.pongArrived(payload, at: now) else { return }
+    guard let (id, _, roundTrip) = pings.pongArrived(payload, at: now) else { return }
+    WispMetrics.pingAnswered(machine.configuration.role, roundTrip: roundTrip, factory: metricsFactory)
     policy.pongReceived(id: id, at: now)
     armTimer()
   }

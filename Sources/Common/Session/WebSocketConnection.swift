@@ -1,3 +1,5 @@
+import CoreMetrics
+
 /// Runs a ``ConnectionStateMachine`` over a ``Transport``: the engine under the default and raw sessions of both
 /// roles (the Ktor-style session types wrap it).
 ///
@@ -33,6 +35,8 @@ public actor WebSocketConnection {
   @exclusivity(unchecked) var writer = SessionWriteState()
   @exclusivity(unchecked) var lifecycle = SessionLifecycle()
   @exclusivity(unchecked) var pings = PingTracker()
+  /// Data messages and bytes carried so far (``traffic``).
+  @exclusivity(unchecked) var trafficCounts = SessionTraffic()
   @exclusivity(unchecked) var policy: SessionPolicy
   /// The transport when it pushes what arrives and pulls what to write (``ReadinessDrivenTransport``).
   @exclusivity(unchecked) var pushTransport: (any ReadinessDrivenTransport)?
@@ -44,6 +48,8 @@ public actor WebSocketConnection {
   /// Set and cleared on this actor by the task itself, so it is never used after the task ends.
   @exclusivity(unchecked) var handlerTask: UnsafeCurrentTask?
   let clock: any SessionClock
+  /// Where the ping round trips go (``Options/metricsFactory``).
+  let metricsFactory: (any MetricsFactory)?
 
   /// Creates a connection over an open transport (after a successful opening handshake).
   ///
@@ -74,6 +80,7 @@ public actor WebSocketConnection {
     settings.incomingCapacity = max(1, options.incomingCapacity)
     settings.incomingOverflow = options.incomingOverflow
     settings.handlerGrace = options.handlerGrace
+    self.metricsFactory = options.metricsFactory
     let clock = options.clock ?? transport.sessionClock ?? SystemSessionClock.shared
     self.clock = clock
     self.policy = SessionPolicy(settings: settings, at: clock.now)
@@ -104,6 +111,9 @@ public actor WebSocketConnection {
 
   /// Whether the connection has closed (the transport is closed and ``closeReason`` is final).
   public var isClosed: Bool { lifecycle.hasEnded() }
+
+  /// The data messages and payload bytes carried so far, in each direction.
+  public var traffic: SessionTraffic { trafficCounts }
 
   /// Frames received and not yet taken by ``receive()``; at most ``Options/incomingCapacity`` plus one read's worth.
   public var bufferedFrameCount: Int { inbox.count() }

@@ -165,7 +165,7 @@ public final class EmbeddedServer: Sendable {
       let secure = try await TLSTransport.accept(over: socket, context: context)
       return await server.handshake(secure)
     } catch {
-      server.application.log(.connectionFailed(peer: socket.peerDescription, error: "TLS: \(error)"))
+      server.report(number: nil, event: .connectionFailed(peer: socket.peerDescription, error: "TLS: \(error)"))
       await socket.close()
       return nil
     }
