@@ -13,13 +13,15 @@ public struct LinuxEngine: HttpClientEngine {
   public let connector: any TransportConnector
   /// `getrandom(2)`, a whole buffer per call, for the handshake key and the masking keys.
   public var secureRandom: any SecureRandomSource { GetrandomSecureRandom() }
-  /// The environment the proxy settings come from (``ProxySetting/environment``).
+  /// The environment the proxy settings come from (`ProxySetting/environment`).
   public let environment: [String: String]
 
   /// Creates the engine on `group` (default: the process-wide group, one loop per core).
   ///
-  /// - Parameter environment: where `https_proxy`, `no_proxy` and the others are read; default: the process's
-  ///   environment as it is now.
+  /// - Parameters:
+  ///   - group: the event loops that serve the client's connections.
+  ///   - environment: where `https_proxy`, `no_proxy` and the others are read; default: the process's environment
+  ///     as it is now.
   public init(group: EventLoopGroup = .shared, environment: [String: String]? = nil) {
     connector = LinuxTransportConnector(group: group)
     self.environment = environment ?? ProcessEnvironment.current()

@@ -179,7 +179,7 @@ public enum CompatibilityMatrix {
   }
 
   /// The runtime capabilities an engine declares on a target, as the client checks them
-  /// (``WispCommon/EngineCapability``). The Linux engine reads its own from here.
+  /// (`WispCommon/EngineCapability`). The Linux engine reads its own from here.
   public static func engineCapabilities(_ engine: Engine, on target: Target) -> Set<EngineCapability> {
     var capabilities: Set<EngineCapability> = []
     let mapping: [(Capability, EngineCapability)] = [

@@ -32,7 +32,7 @@ public struct FrameDecoder: Sendable {
     public var payload: [UInt8]
   }
 
-  /// The outcome of one ``decode(_:offset:)`` call.
+  /// The outcome of one `decode(_:offset:)` call.
   public enum Result: Sendable, Hashable {
     /// A whole frame was decoded; more may follow in the same input.
     case frame(DecodedFrame)
@@ -57,8 +57,10 @@ public struct FrameDecoder: Sendable {
 
   /// Creates a decoder.
   ///
-  /// - Parameter recycler: spare buffers for large payloads (the session passes the process's
-  ///   ``LargeBufferRecycler/shared``); `nil` (the default) allocates each payload.
+  /// - Parameters:
+  ///   - configuration: the role's masking rule, the frame size limit and the RSV bits extensions allow.
+  ///   - recycler: spare buffers for large payloads (the session passes the process's
+  ///     ``LargeBufferRecycler/shared``); `nil` (the default) allocates each payload.
   public init(configuration: Configuration, recycler: LargeBufferRecycler? = nil) {
     self.configuration = configuration
     self.recycler = recycler
@@ -136,11 +138,11 @@ public struct FrameDecoder: Sendable {
   ///
   /// `fill` gets room for at most ``outstandingPayloadCount`` bytes (more when the storage already has it spare,
   /// never past the frame's end) and returns how many it wrote; a result of zero or less (end of stream, an
-  /// error) writes nothing. The bytes written are unmasked and counted as if ``decode(_:offset:)`` had copied them;
-  /// call ``decode(_:offset:)`` next (an empty input suffices) to collect the frame once it is complete.
+  /// error) writes nothing. The bytes written are unmasked and counted as if `decode(_:offset:)` had copied them;
+  /// call `decode(_:offset:)` next (an empty input suffices) to collect the frame once it is complete.
   /// Returns what `fill` returned. Requires a frame in progress (``outstandingPayloadCount`` above zero).
   ///
-  /// The storage grows as in ``decode(_:offset:)``, at most fourfold past what has arrived, so a peer that declares
+  /// The storage grows as in `decode(_:offset:)`, at most fourfold past what has arrived, so a peer that declares
   /// a large frame and stalls does not pin its declared size.
   public mutating func fillPayload(_ fill: (UnsafeMutableRawBufferPointer) -> Int) -> Int {
     guard case .payload(let header) = phase, header.payloadLength > payload.count else {

@@ -3,6 +3,11 @@ public enum FrameEncoder {
   /// Appends one frame to `output`.
   ///
   /// - Parameters:
+  ///   - fin: whether this is the last frame of its message.
+  ///   - opcode: the frame's opcode.
+  ///   - reservedBits: RSV1-3 as the bits of the first byte (`0x40` for RSV1); default none.
+  ///   - payload: the application data, unmasked.
+  ///   - output: where the header and the (masked) payload are appended.
   ///   - maskingKey: a fresh key for every client frame ("The masking key is a 32-bit value chosen at random by the
   ///     client... MUST pick a fresh masking key from the set of allowed 32-bit values", RFC 6455 section 5.3);
   ///     `nil` for server frames.

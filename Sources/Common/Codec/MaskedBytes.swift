@@ -1,5 +1,5 @@
 /// Bytes XORed with a masking key as they are read (RFC 6455 section 5.3), for appending a masked copy to an array
-/// in one pass: `Array.append(contentsOf:)` hands the array's spare capacity to ``_copyContents(initializing:)``,
+/// in one pass: `Array.append(contentsOf:)` hands the array's spare capacity to `_copyContents(initializing:)`,
 /// which masks straight into it with 16-byte vectors. Appending the payload and then masking it in place costs a
 /// second pass (docs/decisions/0009).
 ///
@@ -20,7 +20,7 @@ public struct MaskedBytes: Sequence {
   /// The number of bytes: all of them are known in advance.
   @inlinable public var underestimatedCount: Int { source.count }
 
-  /// Masks one byte at a time (used only for bytes past the space ``_copyContents(initializing:)`` was given).
+  /// Masks one byte at a time (used only for bytes past the space `_copyContents(initializing:)` was given).
   public struct Iterator: IteratorProtocol {
     @usableFromInline let bytes: MaskedBytes
     @usableFromInline var index: Int

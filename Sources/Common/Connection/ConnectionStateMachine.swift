@@ -104,6 +104,7 @@ public struct ConnectionStateMachine: Sendable {
   /// Creates a machine in the ``ConnectionState/open`` state, as after a successful opening handshake.
   ///
   /// - Parameters:
+  ///   - configuration: the role, mode and limits.
   ///   - extensions: the negotiated extensions (their RSV bits are allowed in incoming frames). In the default
   ///     mode they transform data frames: outgoing in order, incoming in reverse order. In the raw mode frames pass
   ///     as they are, with their RSV bits.
@@ -179,7 +180,7 @@ public struct ConnectionStateMachine: Sendable {
   /// the frame when it is complete and to check the text received so far.
   ///
   /// Mutating, and one call rather than a property and a method: the connection keeps the machine in an actor's
-  /// stored property, where a non-mutating read copies the whole machine (see ``checkHasOutput()``).
+  /// stored property, where a non-mutating read copies the whole machine (see `checkHasOutput()`).
   public mutating func fillPayload(
     ifOutstandingAtLeast minimum: Int, _ fill: (UnsafeMutableRawBufferPointer) -> Int
   ) -> Int? {
@@ -401,7 +402,7 @@ public struct ConnectionStateMachine: Sendable {
 
   /// Queues a whole message that was already encoded as one unmasked frame (header and payload, with the RSV bits
   /// its encoding needs), for fan-out: one encoding shared by many connections (``Topics``). The caller is
-  /// responsible for the bytes matching this connection's negotiation (``FanoutEncoding``); the machine checks the
+  /// responsible for the bytes matching this connection's negotiation (`FanoutEncoding`); the machine checks the
   /// rules that depend on its state: no close frame sent yet, and no fragmented message of ours open (RFC 6455
   /// section 5.4: "the fragments of one message MUST NOT be interleaved between the fragments of another message").
   ///
@@ -477,7 +478,7 @@ public struct ConnectionStateMachine: Sendable {
   }
 
   /// `count` bytes from the machine's random source (a session's ping payloads). Mutating: see
-  /// ``checkHasOutput()``.
+  /// `checkHasOutput()`.
   public mutating func randomBytes(_ count: Int) -> [UInt8] {
     maskingKeys.randomBytes(count)
   }

@@ -15,7 +15,7 @@ import Synchronization
 /// ```
 ///
 /// A published message is encoded once for all plain subscribers and compressed once per set of compressor
-/// parameters for subscribers whose permessage-deflate has no context takeover (``FanoutEncoding``). Each
+/// parameters for subscribers whose permessage-deflate has no context takeover (`FanoutEncoding`). Each
 /// subscriber has a bounded queue in bytes (``SubscriberOptions``); a full queue meets the subscriber's
 /// ``SlowSubscriberPolicy`` at once, so a slow subscriber never delays another or the publisher. A session is
 /// unsubscribed from every topic when it ends.
@@ -24,7 +24,7 @@ import Synchronization
 /// subscribers of the same topic in every other hub on the backend; ``events`` says when that link is lost and what
 /// may have been missed.
 public final class Topics: PubSubSink, Sendable {
-  /// The default options of a subscriber (``subscribe(_:to:options:)`` may give others).
+  /// The default options of a subscriber (`subscribe(_:to:options:)` may give others).
   public let defaultOptions: SubscriberOptions
   /// The backend that links this hub to others; `nil`: this process only.
   public let backend: (any PubSubBackend)?
@@ -70,7 +70,7 @@ public final class Topics: PubSubSink, Sendable {
   ///
   /// - Parameters:
   ///   - backend: links this hub to others (other processes through Redis); default none.
-  ///   - defaultOptions: each subscriber's queue limit and policy unless ``subscribe(_:to:options:)`` says
+  ///   - defaultOptions: each subscriber's queue limit and policy unless `subscribe(_:to:options:)` says
   ///     otherwise; default 1 MiB, drop the oldest.
   public init(backend: (any PubSubBackend)? = nil, defaultOptions: SubscriberOptions = SubscriberOptions()) {
     self.backend = backend
@@ -187,8 +187,11 @@ public final class Topics: PubSubSink, Sendable {
   /// - Throws: ``PubSubError`` from the backend (for example ``PubSubError/bufferFull(limit:)`` while Redis is
   ///   unreachable); this process's subscribers have the message already.
   ///
-  /// - Parameter excluded: a session of this process that does not get the message (the sender, in a chat room
-  ///   where a message goes to "everyone else").
+  /// - Parameters:
+  ///   - message: the whole text or binary message.
+  ///   - topic: the topic's name.
+  ///   - excluded: a session of this process that does not get the message (the sender, in a chat room where a
+  ///     message goes to "everyone else").
   public func publish(
     _ message: TopicMessage, to topic: String, excluding excluded: (any WebSocketSession)? = nil
   ) throws(PubSubError) {

@@ -89,7 +89,7 @@ public struct Frame: Sendable, Hashable, CustomStringConvertible {
 
   /// The payload as text. Works only on a final frame, as in Ktor (a fragment may end inside a code point).
   ///
-  /// - Throws: ``FrameConstructionError/notFinal`` for a fragment, ``FrameConstructionError/notText`` for
+  /// - Throws: ``FrameConstructionError/notFinal`` for a fragment, `FrameConstructionError/notText` for
   ///   another type, ``FrameConstructionError/invalidUTF8`` when the payload is not UTF-8.
   public func readText() throws(FrameConstructionError) -> String {
     guard frameType == .text else { throw .notText(frameType) }

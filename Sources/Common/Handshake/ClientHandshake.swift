@@ -16,6 +16,8 @@ public struct ClientHandshake: Sendable, Hashable {
   ///   - host: the `Host` header value, including `:port` when it is not the scheme's default (RFC 6455 section
   ///     4.1, point 4); an IPv6 literal in brackets.
   ///   - target: the path and query, such as `/chat?room=1` (`/` when empty).
+  ///   - subprotocols: the subprotocols offered, in preference order (`Sec-WebSocket-Protocol`).
+  ///   - extensionOffers: the extensions offered, in preference order (`Sec-WebSocket-Extensions`).
   ///   - headers: further headers (custom headers, `Origin`, cookies). Headers that the handshake owns are
   ///     replaced. A `Sec-WebSocket-Protocol` header (Ktor's idiom for offering a subprotocol) counts as an offer:
   ///     its values are merged behind `subprotocols`, each once.

@@ -99,6 +99,7 @@ public enum ServerHandshake {
   /// The 101 response that accepts `upgrade` (RFC 6455 section 4.2.2, point 5).
   ///
   /// - Parameters:
+  ///   - upgrade: the validated upgrade request (its key gives `Sec-WebSocket-Accept`).
   ///   - subprotocol: the subprotocol selected, which must be one the client offered.
   ///   - extensions: the extensions accepted, with the parameters of the server's response.
   ///   - headers: further headers, such as cookies.

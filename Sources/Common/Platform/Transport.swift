@@ -22,10 +22,10 @@ public protocol Transport: AnyObject, Sendable {
   /// default ``SystemSessionClock``.
   var sessionClock: (any SessionClock)? { get }
 
-  /// The peer's address, for logs (`"127.0.0.1:8080"`, `"[::1]:443"`, `"unix:/tmp/ws.sock"`).
   /// The certificate the TLS peer presented and the transport verified; `nil` without TLS or without one.
   var peerCertificate: PeerCertificate? { get }
 
+  /// The peer's address, for logs (`"127.0.0.1:8080"`, `"[::1]:443"`, `"unix:/tmp/ws.sock"`).
   var peerDescription: String { get }
 
   /// Waits until bytes arrive and hands them to `body`, in a buffer that is valid only during the call (it is the

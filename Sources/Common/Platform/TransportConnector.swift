@@ -5,6 +5,8 @@ public protocol TransportConnector: Sendable {
   /// Connects to `endpoint`, with TLS when `tls` is given (verifying the server as `host`).
   ///
   /// - Parameters:
+  ///   - endpoint: the host and port, or the Unix socket path, to connect to.
+  ///   - tls: the TLS settings for `wss`; `nil` for a plain connection.
   ///   - host: the name to send in SNI and verify the certificate against (usually the URL's host).
   ///   - timeout: the time allowed to resolve, connect and finish the TLS handshake.
   /// - Throws: ``TransportError`` or ``TLSError``.

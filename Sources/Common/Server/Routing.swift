@@ -78,7 +78,11 @@ public struct Routing: Sendable {
   /// The handler's return sends Close 1000 and waits (bounded by the plugin's `timeout`) for the client's close; a
   /// throwing handler closes with 1011 and the error is logged.
   ///
-  /// - Parameter beforeUpgrade: a check of this route alone, run after its groups' checks.
+  /// - Parameters:
+  ///   - path: the route's path pattern (`/chat/{room}`, `/files/{path...}`), after its groups' prefix.
+  ///   - subprotocol: the subprotocol the route requires and selects; `nil` for none.
+  ///   - check: a check of this route alone, run after its groups' checks, before the 101.
+  ///   - handler: the session's handler (Ktor's `DefaultWebSocketServerSession` block).
   public mutating func webSocket(
     _ path: String, protocol subprotocol: String? = nil, beforeUpgrade check: UpgradeCheck? = nil,
     _ handler: @escaping @Sendable (DefaultWebSocketServerSession) async throws -> Void
@@ -90,6 +94,11 @@ public struct Routing: Sendable {
   }
 
   /// A WebSocket route at the group's own path (Ktor's path-less `webSocket { }` inside a `route`).
+  ///
+  /// - Parameters:
+  ///   - subprotocol: the subprotocol the route requires and selects; `nil` for none.
+  ///   - check: a check of this route alone, run after its groups' checks, before the 101.
+  ///   - handler: the session's handler.
   public mutating func webSocket(
     protocol subprotocol: String? = nil, beforeUpgrade check: UpgradeCheck? = nil,
     _ handler: @escaping @Sendable (DefaultWebSocketServerSession) async throws -> Void
@@ -100,8 +109,13 @@ public struct Routing: Sendable {
   /// A raw WebSocket route: no automatic pong, no reassembly; every frame as it arrives. The handler's return
   /// flushes and closes the connection (the handler owns the close handshake).
   ///
-  /// - Parameter negotiateExtensions: whether extensions (permessage-deflate) are negotiated; their frames are
-  ///   then passed as they are, with their reserved bits.
+  /// - Parameters:
+  ///   - path: the route's path pattern, after its groups' prefix.
+  ///   - subprotocol: the subprotocol the route requires and selects; `nil` for none.
+  ///   - negotiateExtensions: whether extensions (permessage-deflate) are negotiated; their frames are then passed
+  ///     as they are, with their reserved bits.
+  ///   - check: a check of this route alone, run after its groups' checks, before the 101.
+  ///   - handler: the raw session's handler.
   public mutating func webSocketRaw(
     _ path: String, protocol subprotocol: String? = nil, negotiateExtensions: Bool = false,
     beforeUpgrade check: UpgradeCheck? = nil,

@@ -5,7 +5,7 @@
 /// made-up instants.
 ///
 /// Rules (each one in one place here):
-/// - the deferred close reply and its bounds (``endTiming(unreadMessages:applicationHoldsMessage:applicationReads:at:)``);
+/// - the deferred close reply and its bounds (`endTiming(unreadMessages:applicationHoldsMessage:applicationReads:at:)`);
 /// - who closes TCP first (``closeHandshakeCompleted(at:)``);
 /// - the close timeout (``closeSent(at:)``);
 /// - keepalive pings and the ping timeout (``started(at:)``, ``pingSent(id:at:timeout:keepalive:)``,

@@ -4,6 +4,10 @@ extension WebSocketConnection {
   /// `Sec-WebSocket-Version: 13`) and returns the connection with the request.
   ///
   /// - Parameters:
+  ///   - transport: the accepted connection.
+  ///   - configuration: the state machine's limits (role `.server`).
+  ///   - options: the session's queue, close timeout and pings.
+  ///   - limits: the bounds on the request's head (size, field count).
   ///   - selectSubprotocol: picks one of the client's offered subprotocols, or `nil` for none.
   ///   - timeout: the time a client has to send its whole request (slow clients are dropped). Default 10 s.
   /// - Throws: ``ServerHandshake/Rejection`` after answering a bad request, ``HandshakeError`` for a malformed or

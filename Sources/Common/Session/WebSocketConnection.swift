@@ -5,8 +5,8 @@ import CoreMetrics
 ///
 /// It is an actor on the transport's executor (the event loop that owns the socket), so the bytes go from the
 /// socket through the state machine into ``receive()`` on one thread. Its state is a few values, each in a file of
-/// its own: the ``SessionInbox`` (frames for the application), the ``SessionReadDriver`` (one read path), the
-/// ``SessionWriteState`` (batched writes), the ``SessionLifecycle`` (open to ended) and the ``PingTracker``. Its
+/// its own: the `SessionInbox` (frames for the application), the `SessionReadDriver` (one read path), the
+/// `SessionWriteState` (batched writes), the `SessionLifecycle` (open to ended) and the `PingTracker`. Its
 /// rules about time and ending are decided by the sans-I/O ``SessionPolicy`` on the injected ``SessionClock``;
 /// this file only carries them out.
 ///
@@ -54,9 +54,13 @@ public actor WebSocketConnection {
   /// Creates a connection over an open transport (after a successful opening handshake).
   ///
   /// - Parameters:
+  ///   - transport: the open transport; the connection adopts its executor.
+  ///   - configuration: the state machine's role, mode and limits.
+  ///   - options: the session's incoming queue, close timeout, pings and clock.
   ///   - leftover: bytes read together with the handshake's head that belong to the WebSocket stream (a peer may
   ///     send its first frames right behind the handshake).
   ///   - extensions: the extensions the handshake negotiated.
+  ///   - random: the source of masking keys and ping payloads.
   ///   - recycler: spare buffers for large payloads, shared with the transport that hands written ones back.
   ///     Default: the process's ``LargeBufferRecycler/shared``.
   public init(

@@ -20,6 +20,7 @@ public enum WispLogMetadata {
   public static let error = "wisp.error"
 }
 
+/// The library's default logger.
 extension Logger {
   /// A logger that writes nothing: the library's default, so that it is silent until the application gives it a
   /// logger of its own (which goes to whatever backend the application bootstrapped).

@@ -11,7 +11,7 @@ import WispCommon
 /// }
 /// ```
 public enum WebSocketDeflateExtension: InstallableWebSocketExtension {
-  /// The settings (see ``PerMessageDeflateConfig``): context takeover, window bits, level, predicates.
+  /// The settings (see `PerMessageDeflateConfig`): context takeover, window bits, level, predicates.
   public typealias Config = PerMessageDeflateConfig
 
   /// Default settings on zlib.

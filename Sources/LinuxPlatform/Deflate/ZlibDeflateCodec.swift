@@ -1,7 +1,7 @@
 import CWispZlib
 import WispCommon
 
-/// Raw DEFLATE through the system zlib: the Linux actual of Common's ``DeflateCodec``.
+/// Raw DEFLATE through the system zlib: the Linux actual of Common's `DeflateCodec`.
 ///
 /// zlib's compressor cannot use a 256-byte window (`windowBits` 8 becomes 9, "a request for 8 will result in 9"
 /// in zlib.h), which would produce back-references the peer's 256-byte window cannot resolve. For 8 the compressor

@@ -26,10 +26,10 @@ public struct RedisConfiguration: Sendable {
     return policy
   }()
   /// The most bytes of messages published and not yet written to Redis (while it is slow or unreachable). Beyond it
-  /// ``Topics/publish(_:to:)`` throws ``PubSubError/bufferFull(limit:)``: the message reached this process only.
+  /// `Topics/publish(_:to:)` throws `PubSubError/bufferFull(limit:)`: the message reached this process only.
   /// Default 4 MiB.
   public var outgoingBufferLimit = 4 * 1024 * 1024
-  /// The bounds on what Redis may send (``RESPParser/Limits``).
+  /// The bounds on what Redis may send (`RESPParser/Limits`).
   public var parserLimits = RESPParser.Limits()
 
   /// The defaults (Redis on `127.0.0.1:6379`).

@@ -1,7 +1,7 @@
 import Synchronization
 import WispCommon
 
-/// A ``PubSubBackend`` on Redis pub/sub (RESP2 over the library's own sockets): the ``Topics`` of several server
+/// A `PubSubBackend` on Redis pub/sub (RESP2 over the library's own sockets): the `Topics` of several server
 /// processes, on one machine or many, share topics through one Redis.
 ///
 /// ```swift
@@ -10,13 +10,13 @@ import WispCommon
 ///
 /// Two connections: one in subscribe mode (SUBSCRIBE per topic with local subscribers, each message delivered to
 /// the hub), one that PUBLISHes in the order of ``publish(_:to:)`` calls (per-publisher order) and counts the
-/// replies. Each message travels in a ``PubSubEnvelope`` with this hub's identifier and a sequence number: a hub
+/// replies. Each message travels in a `PubSubEnvelope` with this hub's identifier and a sequence number: a hub
 /// skips its own messages (its subscribers had them at once) and reports gaps.
 ///
 /// When Redis goes away, messages published meanwhile are buffered up to
 /// ``RedisConfiguration/outgoingBufferLimit`` and sent after the reconnection; beyond it ``publish(_:to:)`` throws
-/// ``PubSubError/bufferFull(limit:)``. The backend reconnects with backoff, subscribes again, and reports
-/// ``PubSubEvent/disconnected(_:)``, then ``PubSubEvent/reconnected(window:unconfirmedOutgoing:)`` with the window
+/// `PubSubError/bufferFull(limit:)`. The backend reconnects with backoff, subscribes again, and reports
+/// `PubSubEvent/disconnected(_:)`, then `PubSubEvent/reconnected(window:unconfirmedOutgoing:)` with the window
 /// in which other processes' messages may have been lost. A Redis that answers garbage, stalls or closes costs a
 /// reconnection, never a crash or a wait on the WebSocket side: every wait has ``RedisConfiguration``'s bounds.
 public final class RedisPubSub: PubSubBackend, Sendable {
@@ -43,7 +43,7 @@ public final class RedisPubSub: PubSubBackend, Sendable {
   private let state = Mutex(State())
   private let sequences = Mutex(PublisherSequences())
 
-  /// A backend for `configuration`, served by one loop of `group`. It connects when a ``Topics`` attaches it.
+  /// A backend for `configuration`, served by one loop of `group`. It connects when a `Topics` attaches it.
   public init(_ configuration: RedisConfiguration, group: EventLoopGroup = .shared) {
     self.configuration = configuration
     self.loop = group.next()
@@ -91,8 +91,8 @@ public final class RedisPubSub: PubSubBackend, Sendable {
 
   /// Queues a PUBLISH; written at once when connected, after the reconnection otherwise.
   ///
-  /// - Throws: ``PubSubError/bufferFull(limit:)`` when the unwritten messages would exceed
-  ///   ``RedisConfiguration/outgoingBufferLimit``; ``PubSubError/shutDown`` after ``shutdown()``.
+  /// - Throws: `PubSubError/bufferFull(limit:)` when the unwritten messages would exceed
+  ///   ``RedisConfiguration/outgoingBufferLimit``; `PubSubError/shutDown` after ``shutdown()``.
   public func publish(_ message: TopicMessage, to topic: String) throws(PubSubError) {
     let channel = channel(topic)
     let outcome = state.withLock { state -> Result<(RedisLink, [UInt8])?, PubSubError> in

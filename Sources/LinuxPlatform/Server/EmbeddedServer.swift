@@ -2,7 +2,7 @@ import Synchronization
 import WispCommon
 
 /// An embedded server on the epoll loops (Ktor's `embeddedServer(CIO, ...)`): listens on TCP (IPv4 or IPv6) or a
-/// Unix socket, with optional TLS, and serves an ``Application`` on every connection.
+/// Unix socket, with optional TLS, and serves an `Application` on every connection.
 ///
 /// ```swift
 /// let server = EmbeddedServer(application, configuration: .init(endpoint: .host("127.0.0.1", port: 0)))
@@ -37,7 +37,7 @@ public final class EmbeddedServer: Sendable {
     public var group: EventLoopGroup
     /// The kernel's send buffer of each connection (`SO_SNDBUF`), in bytes. Default `nil`: the kernel's autotuning,
     /// up to `net.ipv4.tcp_wmem`'s maximum (often 4 MiB) per connection. A fan-out server with many subscribers may
-    /// bound it, so that a subscriber that stops reading meets its ``SlowSubscriberPolicy`` sooner and costs less
+    /// bound it, so that a subscriber that stops reading meets its `SlowSubscriberPolicy` sooner and costs less
     /// kernel memory.
     public var sendBufferSize: Int?
 
@@ -66,7 +66,7 @@ public final class EmbeddedServer: Sendable {
 
   /// The configuration.
   public let configuration: Configuration
-  /// The application server (routing, sessions); exposes ``ApplicationServer/openSessionCount``.
+  /// The application server (routing, sessions); exposes `ApplicationServer/openSessionCount`.
   public let server: ApplicationServer
   private let state = Mutex(State())
 
@@ -84,8 +84,8 @@ public final class EmbeddedServer: Sendable {
 
   /// Binds and starts accepting connections.
   ///
-  /// - Throws: ``TransportError/bindFailed(_:reason:)`` when the address is taken; ``TLSError`` when the
-  ///   certificate or key cannot be loaded; ``WebSocketExtensionConfigurationError`` for conflicting extensions.
+  /// - Throws: `TransportError/bindFailed(_:reason:)` when the address is taken; `TLSError` when the
+  ///   certificate or key cannot be loaded; `WebSocketExtensionConfigurationError` for conflicting extensions.
   public func start() async throws {
     try server.validate()
     let context = try configuration.tls.map { configuration throws(TLSError) in try TLSContext(.server(configuration)) }

@@ -1,6 +1,6 @@
 import WispCommon
 
-/// The Linux ``TransportConnector``: a socket on the next loop of a group, wrapped in TLS when asked.
+/// The Linux `TransportConnector`: a socket on the next loop of a group, wrapped in TLS when asked.
 public struct LinuxTransportConnector: TransportConnector {
   /// The loops that serve the connections.
   public let group: EventLoopGroup
@@ -24,7 +24,7 @@ public struct LinuxTransportConnector: TransportConnector {
 
   /// Connects through `proxy` when given: a TCP connection to the proxy, the tunnel (HTTP `CONNECT` or SOCKS5),
   /// then TLS inside the tunnel for `wss`, verified against `host` end to end (the proxy sees only ciphertext).
-  /// Everything within `timeout`: a proxy that stalls fails with ``TransportError/timedOut(operation:limit:)``.
+  /// Everything within `timeout`: a proxy that stalls fails with `TransportError/timedOut(operation:limit:)`.
   public func connect(
     to endpoint: Endpoint, through proxy: Proxy?, tls: TLSClientConfiguration?, host: String, timeout: Duration
   ) async throws -> any Transport {

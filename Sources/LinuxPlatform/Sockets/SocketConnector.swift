@@ -10,8 +10,8 @@ public enum SocketConnector {
 
   /// Connects to `endpoint`; the returned socket is served by `loop`.
   ///
-  /// - Throws: ``TransportError/nameResolutionFailed(host:reason:)``, ``TransportError/connectionRefused(_:)``,
-  ///   ``TransportError/unreachable(_:)``, ``TransportError/timedOut(operation:limit:)`` and other typed errors.
+  /// - Throws: `TransportError/nameResolutionFailed(host:reason:)`, `TransportError/connectionRefused(_:)`,
+  ///   `TransportError/unreachable(_:)`, `TransportError/timedOut(operation:limit:)` and other typed errors.
   public static func connect(
     to endpoint: Endpoint, on loop: EventLoop, timeout: Duration = defaultTimeout
   ) async throws -> SocketTransport {

@@ -68,7 +68,9 @@ public final class SocketListener: @unchecked Sendable {
   /// - Parameters:
   ///   - endpoint: a host (`0.0.0.0`, `::`, `127.0.0.1`, `localhost`...) and port (0 for an ephemeral port), or a
   ///     Unix socket path (an existing socket file at that path is replaced).
-  ///   - loop: the loop that accepts; `group` (default: `loop` alone) serves the connections.
+  ///   - backlog: the kernel's queue of completed connections not yet accepted (capped by `net.core.somaxconn`).
+  ///   - loop: the loop that accepts.
+  ///   - group: the loops that serve the accepted connections; default `loop` alone.
   ///   - maxConnections: the most connections open at once (default: no limit).
   ///   - refusal: what a client arriving at the limit gets (see ``refusal``); default `nil`: it waits.
   ///   - sendBufferSize: `SO_SNDBUF` of every accepted connection, in bytes (the kernel doubles it for its own
@@ -113,7 +115,7 @@ public final class SocketListener: @unchecked Sendable {
 
   /// Waits for the next connection.
   ///
-  /// - Throws: ``TransportError/closed`` once the listener is closed.
+  /// - Throws: `TransportError/closed` once the listener is closed.
   public func accept() async throws -> SocketTransport {
     try await withTaskExecutorPreference(loop) { try await acceptOnLoop() }
   }
@@ -234,7 +236,7 @@ public final class SocketListener: @unchecked Sendable {
     }
   }
 
-  /// Stops listening; a pending `accept` fails with ``TransportError/closed``. Removes a Unix socket file.
+  /// Stops listening; a pending `accept` fails with `TransportError/closed`. Removes a Unix socket file.
   public func close() async {
     _ = try? await loop.submit { [self] in
       registration.close()

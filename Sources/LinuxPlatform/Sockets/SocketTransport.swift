@@ -53,7 +53,7 @@ public final class SocketTransport: ReadinessDrivenTransport, @unchecked Sendabl
   /// Adopts a connected stream socket made elsewhere (one end of a `socketpair`, a descriptor handed over by another
   /// process): it is made non-blocking and served by `loop`; the transport owns it from now on.
   ///
-  /// - Throws: ``TransportError/system(operation:errno:message:)`` when the loop cannot watch it (the descriptor is
+  /// - Throws: `TransportError/system(operation:errno:message:)` when the loop cannot watch it (the descriptor is
   ///   closed then).
   public static func adopt(connectedSocket fd: Int32, on loop: EventLoop) throws(TransportError) -> SocketTransport {
     _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
@@ -131,7 +131,7 @@ public final class SocketTransport: ReadinessDrivenTransport, @unchecked Sendabl
     writeSource = source
   }
 
-  /// Has ``flushDeferred()`` ask the write source for bytes at the end of this turn; loop thread only.
+  /// Has `flushDeferred()` ask the write source for bytes at the end of this turn; loop thread only.
   public func requestWrite() {
     loop.preconditionInEventLoop()
     guard !flushRegistered, !registration.isClosed else { return }
@@ -370,7 +370,7 @@ public final class SocketTransport: ReadinessDrivenTransport, @unchecked Sendabl
   }
 
   /// Writes what is still queued (bounded by ``closeFlushLimit``), then closes the socket; pending reads and
-  /// writes fail with ``TransportError/closed``. Callable from any task.
+  /// writes fail with `TransportError/closed`. Callable from any task.
   public func close() async {
     if loop.inEventLoop {
       await closeFlushing()

@@ -1,7 +1,7 @@
 import CWispOpenSSL
 import WispCommon
 
-/// An OpenSSL `SSL_CTX` built once from a ``TLSClientConfiguration`` or ``TLSServerConfiguration``: trust
+/// An OpenSSL `SSL_CTX` built once from a `TLSClientConfiguration` or `TLSServerConfiguration`: trust
 /// store, certificates, protocol versions, verification mode, ALPN.
 public final class TLSContext: @unchecked Sendable {
   /// The role the context serves.
@@ -18,7 +18,7 @@ public final class TLSContext: @unchecked Sendable {
 
   /// Builds the context; loading files happens here, so configuration mistakes fail early with a clear error.
   ///
-  /// - Throws: ``TLSError/invalidConfiguration(_:)`` naming the file or setting that failed.
+  /// - Throws: `TLSError/invalidConfiguration(_:)` naming the file or setting that failed.
   public init(_ role: Role) throws(TLSError) {
     self.role = role
     let method = {

@@ -37,8 +37,11 @@ public final class TLSTransport: Transport, @unchecked Sendable {
 
   /// Runs the client handshake over `inner` and verifies the server: chain, host name (DNS or IP SAN) and pins.
   ///
-  /// - Parameter host: the host of the URL; sent as SNI (unless an IP literal) and verified.
-  /// - Throws: ``TLSError`` saying what failed: untrusted, expired, hostname mismatch, pin mismatch, timeout.
+  /// - Parameters:
+  ///   - inner: the connection TLS runs over (a socket, or TLS to an `https://` proxy).
+  ///   - host: the host of the URL; sent as SNI (unless an IP literal) and verified.
+  ///   - context: the client settings (trust store, client certificate, pins, ALPN) as an OpenSSL context.
+  /// - Throws: `TLSError` saying what failed: untrusted, expired, hostname mismatch, pin mismatch, timeout.
   public static func connect(
     over inner: any TLSCarrier, host: String, context: TLSContext
   ) async throws -> TLSTransport {

@@ -27,7 +27,7 @@ public struct ReconnectPolicy: Sendable {
   /// What `send` does while disconnected: keep at most this many messages and send them, in order, after the
   /// ``ReconnectingWebSocket``'s connect hook on the next connection (default 100); 0 throws
   /// ``ReconnectingWebSocketError/notConnected`` instead. Beyond the bound, `send` throws
-  /// ``ReconnectingWebSocketError/sendBufferFull``.
+  /// `ReconnectingWebSocketError/sendBufferFull`.
   public var sendBufferLimit = 100
 
   /// The default policy.

@@ -57,8 +57,11 @@ public final class ReconnectingWebSocket: Sendable {
   /// Starts connecting to `url` with `client`.
   ///
   /// - Parameters:
+  ///   - client: the client whose engine and plugin settings each connection uses.
+  ///   - url: the `ws://` or `wss://` URL to connect to.
+  ///   - policy: the backoff between attempts and which ends are retried (``ReconnectPolicy``; default 0.5 s to 30 s).
   ///   - request: configures each connection's request (headers, TLS, proxy), as for `webSocketSession`.
-  ///   - onConnect (the trailing closure): runs on each new session before buffered messages are sent and before it counts as
+  ///   - onConnect: runs on each new session before buffered messages are sent and before it counts as
   ///     ``State/connected`` (authenticate, resubscribe); a throw ends that session and counts as a failure.
   public init(
     client: HttpClient, url: String, policy: ReconnectPolicy = ReconnectPolicy(),
