@@ -80,7 +80,7 @@ let package = Package(
     .testTarget(
       name: "LinuxPlatformTests",
       dependencies: [
-        "WispLinuxPlatform", "WispCommon", .product(name: "Logging", package: "swift-log"),
+        "WispLinuxPlatform", "WispCommon", "WispSimulatorTargetModel", .product(name: "Logging", package: "swift-log"),
         .product(name: "CoreMetrics", package: "swift-metrics"),
         .product(name: "MetricsTestKit", package: "swift-metrics"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

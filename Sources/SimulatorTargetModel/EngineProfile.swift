@@ -69,7 +69,7 @@ public struct EngineProfile: HttpClientEngine {
       used.insert(.boundedSuspendingIncoming)
     }
     if let violation = Rules.violations(target: target, engine: engine, usage: Usage(used)).first {
-      throw WebSocketException(violation.message)
+      throw WebSocketException(violation.message, cause: violation)
     }
   }
 }

@@ -10,7 +10,7 @@ public struct Usage: Sendable, Hashable {
 }
 
 /// A rule the code breaks on a target with an engine.
-public struct Violation: Sendable, Hashable, CustomStringConvertible {
+public struct Violation: Error, Sendable, Hashable, CustomStringConvertible {
   /// A stable identifier, such as `raw-sessions-unavailable`.
   public let id: String
   /// The capability concerned.

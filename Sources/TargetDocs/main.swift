@@ -1,13 +1,45 @@
-// wisp-target-docs: writes the compatibility matrix and per-target notes, generated from the target model, to
-// docs/target-model.md (or the path given as the first argument).
+// wisp-target-docs: writes the compatibility matrix, generated from the target model.
+//
+//   wisp-target-docs [--format markdown|json|docc] [PATH]
+//
+// markdown (default): docs/target-model.md; json: docs/target-model.json (schema: docs/target-model-schema.md);
+// docc: the article of the WispSimulatorTargetModel catalogue. PATH overrides the file; `-` writes to standard
+// output.
 import Glibc
 import WispSimulatorTargetModel
 
-let path = CommandLine.arguments.count > 1 ? CommandLine.arguments[1] : "docs/target-model.md"
+/// Writes `text` to a descriptor (1: standard output, 2: standard error).
+func emit(_ text: String, to descriptor: Int32) {
+  var text = text
+  text.withUTF8 { bytes in _ = write(descriptor, bytes.baseAddress, bytes.count) }
+}
+
+var arguments = Array(CommandLine.arguments.dropFirst())
+var format = "markdown"
+if let index = arguments.firstIndex(of: "--format"), index + 1 < arguments.count {
+  format = arguments[index + 1]
+  arguments.removeSubrange(index...(index + 1))
+}
+let outputs: [String: (path: String, text: () -> String)] = [
+  "markdown": ("docs/target-model.md", TargetModelDocs.markdown),
+  "json": ("docs/target-model.json", TargetModelJSON.document),
+  "docc": (
+    "Sources/SimulatorTargetModel/WispSimulatorTargetModel.docc/CompatibilityFacts.md", TargetModelDocs.doccArticle
+  ),
+]
+guard let output = outputs[format] else {
+  emit("wisp-target-docs: --format must be markdown, json or docc\n", to: 2)
+  exit(64)
+}
+let path = arguments.first ?? output.path
+if path == "-" {
+  emit(output.text(), to: 1)
+  exit(0)
+}
 guard let file = fopen(path, "w") else {
-  print("wisp-target-docs: cannot write \(path)")
+  emit("wisp-target-docs: cannot write \(path)\n", to: 2)
   exit(1)
 }
-fputs(TargetModelDocs.markdown(), file)
+fputs(output.text(), file)
 fclose(file)
 print("wrote \(path)")
