@@ -249,4 +249,29 @@ struct WsPipeTests {
     #expect(single.status == 0)
     #expect(single.output == "got ping from /some/path\n", "\(single.output)")
   }
+
+  @Test("on a terminal, /ping pings and /close closes (they are not sent as messages)")
+  func slashCommands() async throws {
+    try #require(WsCommandTests.available && access("/usr/bin/script", X_OK) == 0, "util-linux's script is needed")
+    try await Self.withEchoServer { port in
+      // script gives ws connect a pseudo-terminal as standard input (the terminal echoes what is typed, once).
+      let result = await shell(
+        "(printf '/ping hi\\n'; sleep 0.5; printf 'typed\\n'; sleep 0.3; printf '/close\\n'; sleep 0.5) | "
+          + "timeout 20 script -qec \"'\(wsBinary)' connect ws://127.0.0.1:\(port)/\" /dev/null; echo \"exit $?\"")
+      #expect(result.output.contains("pong after"), "\(result.output)")
+      let lines = result.output.split(whereSeparator: \.isNewline).map { $0.trimmingSuffix(\.isWhitespace) }
+      #expect(lines.count { $0 == "/ping hi" } == 1, "/ping was sent: \(result.output)")
+      #expect(lines.count { $0 == "typed" } == 2, "typed and its echo: \(result.output)")
+      #expect(result.output.contains("exit 0"), "\(result.output)")
+    }
+  }
+}
+
+extension Substring {
+  /// Without the trailing characters that match `predicate` (a terminal ends lines with "\r\n").
+  fileprivate func trimmingSuffix(_ predicate: (Character) -> Bool) -> Substring {
+    var end = endIndex
+    while end > startIndex, predicate(self[index(before: end)]) { end = index(before: end) }
+    return self[startIndex..<end]
+  }
 }
