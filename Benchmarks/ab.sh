@@ -7,6 +7,8 @@
 #
 #   ./Benchmarks/ab.sh 192d1c2 HEAD                 # 5 pairs, every scenario, both roles
 #   PAIRS=7 SCENARIOS="64" ROLES=server ./Benchmarks/ab.sh main WORKTREE   # WORKTREE: uncommitted changes
+#   B_PROGRAMS=ws ./Benchmarks/ab.sh HEAD HEAD       # B runs the commands users run: `ws serve --echo --threads 1`
+#                                                    # and `ws bench --threads 1 --result-line` (issue 24)
 #
 # Scenarios (SCENARIOS, by payload size): 64 (64 connections x 16 in flight), 4096 (16 x 8), 1048576 (4 x 2),
 # latency (1 x 1, 64 B). The ratios printed are msgs/s; for latency also p99 (lower is better).
@@ -14,6 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 A=${1:?usage: ab.sh REV_A REV_B}
 B=${2:?usage: ab.sh REV_A REV_B}
+export B_PROGRAMS=${B_PROGRAMS:-bench}
 PAIRS=${PAIRS:-5}
 SECS=${SECONDS_PER_RUN:-3}
 SCENARIOS=${SCENARIOS:-64 4096 1048576 latency}
@@ -42,6 +45,11 @@ build() {
   mkdir -p "$work/$name"
   cp "$tree/Benchmarks/.build/release/wisp-echo-server" "$tree/Benchmarks/.build/release/wisp-load-client" \
     "$work/$name/"
+  if [[ $name == b && $B_PROGRAMS == ws ]]; then
+    touch "$tree"/Sources/ws/*.swift
+    (cd "$tree" && swift build -c release --product ws >&2)
+    cp "$tree/.build/release/ws" "$work/$name/"
+  fi
 }
 echo "building A ($A) and B ($B)..." >&2
 build "$A" a
@@ -53,6 +61,11 @@ start_server() {  # start_server WHICH: ceiling, a or b, on core 0
   port=$((port + 1))
   case $1 in
     ceiling) taskset -c 0 "$WSLOAD" --serve $port -t 1 >/dev/null 2>&1 & ;;
+    b) if [[ $B_PROGRAMS == ws ]]; then
+         taskset -c 0 "$work/b/ws" serve --echo --threads 1 --port $port -q >/dev/null 2>&1 &
+       else
+         taskset -c 0 "$work/b/wisp-echo-server" $port >/dev/null 2>&1 &
+       fi ;;
     *) taskset -c 0 "$work/$1/wisp-echo-server" $port >/dev/null 2>&1 & ;;
   esac
   server_pid=$!
@@ -65,6 +78,13 @@ load() {  # load WHICH ARGS...: wsload, a or b as the client, on core 1
   local which=$1; shift
   case $which in
     wsload) taskset -c 1 "$WSLOAD" "$@" -t 1 -d "$SECS" --warmup 1 "ws://127.0.0.1:$port/" 2>/dev/null ;;
+    b) if [[ $B_PROGRAMS == ws ]]; then
+         # wsload's -c/-w/-s as ws bench's options.
+         taskset -c 1 "$work/b/ws" bench "ws://127.0.0.1:$port/" --connections "$2" --in-flight "$4" --size "$6" \
+           --threads 1 --duration "$SECS" --warmup 1 --result-line -q
+       else
+         taskset -c 1 "$work/b/wisp-load-client" "ws://127.0.0.1:$port/" "$@" -d "$SECS" --warmup 1
+       fi ;;
     *) taskset -c 1 "$work/$which/wisp-load-client" "ws://127.0.0.1:$port/" "$@" -d "$SECS" --warmup 1 ;;
   esac | grep RESULT || true
 }
@@ -106,7 +126,9 @@ for line in open(raw):
     scenario, role, pair, side, result = line.rstrip("\n").split("|", 4)
     fields = dict((k, float(v)) for k, v in re.findall(r"(\w+)=([0-9.]+)", result))
     runs.setdefault((scenario, role), {}).setdefault(pair, {})[side] = fields
-print(f"# A/B: A = {a}, B = {b}; {pairs} alternated pairs of {secs} s, one core each side\n")
+import os
+programs = " (B: ws serve --echo / ws bench)" if os.environ.get("B_PROGRAMS") == "ws" else ""
+print(f"# A/B: A = {a}, B = {b}{programs}; {pairs} alternated pairs of {secs} s, one core each side\n")
 print("| scenario | role | measure | B / A per pair | B / A median (spread) | A / ceiling | B / ceiling |")
 print("| --- | --- | --- | --- | ---: | ---: | ---: |")
 def row(scenario, role, measure, key, by_pair):

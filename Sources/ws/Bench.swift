@@ -33,6 +33,19 @@ struct Bench: AsyncParsableCommand {
   @Flag(help: "Offer permessage-deflate.")
   var compress = false
 
+  @Option(help: "Event-loop threads for the sessions (default: one per core).")
+  var threads: Int?
+
+  @Option(help: "Seconds of load before measuring (the results leave them out).")
+  var warmup = 0.0
+
+  @Flag(
+    name: .customLong("result-line"),
+    help: ArgumentHelp(
+      "Print one machine-readable line instead of the sentences: RESULT msgs=N secs=T msgs_per_s=X MB_per_s=Y "
+        + "p50_us=A p99_us=B p999_us=C errors=E conns_ok=K (the neutral load generator's format)."))
+  var resultLine = false
+
   @OptionGroup var tls: ClientTLSOptions
   @OptionGroup var output: OutputOptions
 
@@ -40,10 +53,13 @@ struct Bench: AsyncParsableCommand {
     guard connections > 0, inFlight > 0, size >= 0, duration > 0 else {
       throw ValidationError("--connections, --in-flight and --duration must be positive, --size not negative")
     }
+    if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    if warmup < 0 { throw ValidationError("--warmup must not be negative") }
   }
 
   func run() async throws {
-    let client = HttpClient(LinuxEngine()) { config in
+    let group = try threads.map { try EventLoopGroup(loopCount: $0) } ?? .shared
+    let client = HttpClient(LinuxEngine(group: group)) { config in
       config.install(WebSockets.self) { plugin in
         plugin.maxFrameSize = max(size, 1 << 20) * 2
         plugin.maxMessageSize = max(size, 1 << 20) * 2
@@ -64,14 +80,15 @@ struct Bench: AsyncParsableCommand {
     let statistics = BenchStatistics()
     let payload = (0..<size).map { UInt8(truncatingIfNeeded: 65 + $0 % 26) }
     let frame: Frame = text ? .text(bytes: payload) : .binary(payload)
-    let end = ContinuousClock.now + .milliseconds(Int(duration * 1000))
     let started = ContinuousClock.now
+    let measuredFrom = started + .milliseconds(Int(warmup * 1000))
+    let end = measuredFrom + .milliseconds(Int(duration * 1000))
     let progress = Task {
       var last = 0
       while !Task.isCancelled {
         try? await Task.sleep(for: .seconds(1))
         let count = statistics.messages
-        if !output.quiet { Console.progress("\r\(count - last) msg/s, \(count) echoes so far   ") }
+        if !output.quiet && !resultLine { Console.progress("\r\(count - last) msg/s, \(count) echoes so far   ") }
         last = count
       }
     }
@@ -79,22 +96,32 @@ struct Bench: AsyncParsableCommand {
       for session in sessions {
         // Each session's loop runs its driver: no thread hop between the socket and the code that answers it.
         group.addTask(executorPreference: session.connection.transport.taskExecutor) {
-          await Self.drive(session, frame: frame, inFlight: inFlight, until: end, into: statistics)
+          await Self.drive(
+            session, frame: frame, inFlight: inFlight, measuringFrom: measuredFrom, until: end, into: statistics)
         }
       }
     }
     progress.cancel()
-    let elapsed = ContinuousClock.now - started
-    if !output.quiet { Console.progress("\n") }
+    let elapsed = ContinuousClock.now - measuredFrom
+    if !output.quiet && !resultLine { Console.progress("\n") }
     for session in sessions { _ = try? await session.close() }
     let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-    let messages = statistics.messages
+    let messages = statistics.measured
     let rate = Double(messages) / seconds
     let megabytes = Double(messages) * Double(size) / seconds / 1_000_000
+    let latency = statistics.latency
+    if resultLine {
+      Console.out(
+        "RESULT msgs=\(messages) secs=\(Double(Int(seconds * 1000)) / 1000) msgs_per_s=\(Int(rate)) "
+          + "MB_per_s=\(Double(Int(megabytes * 100)) / 100) p50_us=\(latency.percentile(50)) "
+          + "p99_us=\(latency.percentile(99)) p999_us=\(latency.percentile(99.9)) errors=\(statistics.errors) "
+          + "conns_ok=\(connections - statistics.errors)")
+      if statistics.errors > 0 { throw ExitCode(ExitStatus.failure) }
+      return
+    }
     Console.out(
       "\(connections) connections x \(inFlight) in flight, \(size) B \(text ? "text" : "binary")"
         + "\(compress ? " (deflate)" : ""): \(Int(rate)) msg/s, \(Double(Int(megabytes * 100)) / 100) MB/s echoed")
-    let latency = statistics.latency
     Console.out(
       "latency p50 \(latency.percentile(50)) µs, p90 \(latency.percentile(90)) µs, p99 \(latency.percentile(99)) µs, "
         + "max \(latency.maximum) µs")
@@ -107,13 +134,14 @@ struct Bench: AsyncParsableCommand {
   /// One session: `inFlight` messages outstanding; echoes come back in order, so a FIFO of send times gives each
   /// round trip.
   static func drive(
-    _ session: DefaultClientWebSocketSession, frame: Frame, inFlight: Int, until end: ContinuousClock.Instant,
-    into statistics: BenchStatistics
+    _ session: DefaultClientWebSocketSession, frame: Frame, inFlight: Int,
+    measuringFrom start: ContinuousClock.Instant, until end: ContinuousClock.Instant, into statistics: BenchStatistics
   ) async {
     var sentAt: [ContinuousClock.Instant] = []
     var head = 0
     var local = LatencyHistogram()
     var count = 0
+    var measured = 0
     do {
       for _ in 0..<inFlight {
         sentAt.append(.now)
@@ -122,7 +150,10 @@ struct Bench: AsyncParsableCommand {
       while head < sentAt.count {
         _ = try await session.incoming.receive()
         let now = ContinuousClock.now
-        local.record(now - sentAt[head])
+        if now >= start {
+          local.record(now - sentAt[head])
+          measured += 1
+        }
         head += 1
         count += 1
         if count % 256 == 0 { statistics.add(messages: 256) }
@@ -139,19 +170,23 @@ struct Bench: AsyncParsableCommand {
       statistics.addError()
     }
     statistics.add(messages: count % 256)
+    statistics.addMeasured(measured)
     statistics.merge(local)
   }
 }
 
 /// Counters shared by the sessions.
 final class BenchStatistics: Sendable {
-  private let state = Mutex((messages: 0, errors: 0, latency: LatencyHistogram()))
+  private let state = Mutex((messages: 0, measured: 0, errors: 0, latency: LatencyHistogram()))
 
   var messages: Int { state.withLock { $0.messages } }
+  /// Echoes received after the warm-up.
+  var measured: Int { state.withLock { $0.measured } }
   var errors: Int { state.withLock { $0.errors } }
   var latency: LatencyHistogram { state.withLock { $0.latency } }
 
   func add(messages: Int) { state.withLock { $0.messages += messages } }
+  func addMeasured(_ messages: Int) { state.withLock { $0.measured += messages } }
   func addError() { state.withLock { $0.errors += 1 } }
   func merge(_ histogram: LatencyHistogram) { state.withLock { $0.latency.merge(histogram) } }
 }

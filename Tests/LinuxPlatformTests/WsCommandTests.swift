@@ -234,9 +234,12 @@ struct WsPipeTests {
       wsBinary, "serve", "--exec", "tr a-z A-Z", "--port", "0", "--port-file", portFilePlaceholder, "-q",
     ])
     defer { terminate(pid) }
-    // tr answers each line as it comes (ws serve runs it under stdbuf -oL); the input ends half a second later.
+    // tr answers each line as it comes (ws serve runs it under stdbuf -oL): the input stays open (a process
+    // substitution the shell does not wait for) and the client closes after the two answers, however long a loaded
+    // machine takes to start the command.
     let result = await shell(
-      "(printf 'hello\\nworld\\n'; sleep 0.5) | timeout 60 '\(wsBinary)' connect ws://127.0.0.1:\(port)/ 2>/dev/null")
+      "bash -c \"timeout 60 '\(wsBinary)' connect --max-messages 2 ws://127.0.0.1:\(port)/ 2>/dev/null "
+        + "< <(printf 'hello\\\\nworld\\\\n'; sleep 30)\"")
     #expect(result.status == 0)
     #expect(result.output == "HELLO\nWORLD\n", "\(result.output)")
     // A line-by-line command answers each message as it comes; its exit closes the session with 1000.
