@@ -12,17 +12,40 @@ struct RedisPubSubTests {
   static let redisServer = "/usr/bin/redis-server"
   static var available: Bool { access(redisServer, X_OK) == 0 }
 
-  /// Starts redis-server on `port` (a free one when `nil`), without persistence; returns the port and pid.
+  /// Starts redis-server on `port` (a free one when `nil`), without persistence; returns the port and pid. A free
+  /// port may be taken by another test before redis-server binds it: the server must answer PING with +PONG, else
+  /// it is stopped and started again on a new port (at most 3 times; a fixed port is not changed).
   static func startRedis(port: Int? = nil) async throws -> (port: Int, pid: pid_t) {
-    var chosen = port ?? 0
-    if port == nil { chosen = try await ProxyTests.freePort() }
-    let port = chosen
-    let pid = spawn([
-      redisServer, "--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-      "--protected-mode", "no",
-    ])
-    try await ProxyTests.waitForListener(port)
-    return (port, pid)
+    var lastPort = 0
+    for _ in 0..<3 {
+      var chosen = port ?? 0
+      if port == nil { chosen = try await ProxyTests.freePort() }
+      lastPort = chosen
+      let pid = spawn([
+        redisServer, "--port", "\(chosen)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+        "--protected-mode", "no",
+      ])
+      try await ProxyTests.waitForListener(chosen)
+      if await answersPing(chosen) { return (chosen, pid) }
+      terminate(pid)
+    }
+    throw TransportError.timedOut(operation: "starting redis-server on \(lastPort)", limit: .seconds(5))
+  }
+
+  /// Whether the server on `port` answers a RESP PING with +PONG within a second.
+  static func answersPing(_ port: Int) async -> Bool {
+    let loop = testGroup.loops[0]
+    guard let socket = try? await SocketConnector.connect(to: .host("127.0.0.1", port: port), on: loop) else {
+      return false
+    }
+    let reply = try? await withTaskExecutorPreference(loop) {
+      try await withTransportDeadline(socket, timeout: .seconds(1), operation: "PING") {
+        try await socket.write(Array("*1\r\n$4\r\nPING\r\n".utf8))
+        return try await socket.read { String(decoding: $0, as: UTF8.self) }
+      }
+    }
+    await socket.close()
+    return reply?.hasPrefix("+PONG") == true
   }
 
   /// Settings with short bounds, so that the tests see losses and recoveries quickly.
