@@ -25,10 +25,11 @@ await withTaskGroup(of: Void.self) { tasks in
           }
           var messages = inbound.messages(maxSize: 64 << 20).makeAsyncIterator()
           while head < sentAt.count, try await messages.next() != nil {
-            recorder.record(sentAt: sentAt[head])
+            let now = ContinuousClock.now
+            let running = recorder.record(sentAt: sentAt[head], at: now)
             head += 1
-            if recorder.running {
-              sentAt.append(.now)
+            if running {
+              sentAt.append(now)
               try await outbound.write(.binary(payload))
             }
           }

@@ -25,10 +25,11 @@ await withTaskGroup(of: Void.self) { tasks in
         ) { socket in
           let inFlight = InFlight()
           socket.onBinary { socket, _ in
-            recorder.record(sentAt: inFlight.sentAt[inFlight.head])
+            let now = ContinuousClock.now
+            let running = recorder.record(sentAt: inFlight.sentAt[inFlight.head], at: now)
             inFlight.head += 1
-            if recorder.running {
-              inFlight.sentAt.append(.now)
+            if running {
+              inFlight.sentAt.append(now)
               socket.send(payload)
             } else if inFlight.head == inFlight.sentAt.count {
               _ = socket.close()

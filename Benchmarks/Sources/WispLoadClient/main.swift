@@ -28,10 +28,11 @@ await withTaskGroup(of: Void.self) { tasks in
         }
         while head < sentAt.count {
           _ = try await session.incoming.receive()
-          recorder.record(sentAt: sentAt[head])
+          let now = ContinuousClock.now
+          let running = recorder.record(sentAt: sentAt[head], at: now)
           head += 1
-          if recorder.running {
-            sentAt.append(.now)
+          if running {
+            sentAt.append(now)
             try await session.send(payload)
           }
           if head > 4096 {
