@@ -158,11 +158,14 @@ struct FanoutUnitTests {
         let alice = try await firstHost.client.webSocketSession("ws://localhost/room")
         let carol = try await firstHost.client.webSocketSession("ws://localhost/room")
         let bob = try await secondHost.client.webSocketSession("ws://localhost/room")
-        for (topics, count) in [(first, 2), (second, 1)] {
-          for _ in 0..<500 where topics.subscriberCount(of: "room") < count {
-            try await Task.sleep(for: .milliseconds(2))
-          }
+        // The handlers subscribe after the upgrade: wait (at most 5 s) until both hubs have them.
+        let deadline = ContinuousClock.now + .seconds(5)
+        while first.subscriberCount(of: "room") < 2 || second.subscriberCount(of: "room") < 1,
+          ContinuousClock.now < deadline
+        {
+          try await Task.sleep(for: .milliseconds(2))
         }
+        #expect(first.subscriberCount(of: "room") == 2 && second.subscriberCount(of: "room") == 1)
         try await alice.send(.text("from alice"))
         #expect(try await Self.text(bob) == "from alice")
         #expect(try await Self.text(carol) == "from alice")

@@ -34,18 +34,36 @@ struct RedisPubSubTests {
 
   /// Whether the server on `port` answers a RESP PING with +PONG within a second.
   static func answersPing(_ port: Int) async -> Bool {
+    await redisReply(port, command: ["PING"])?.hasPrefix("+PONG") == true
+  }
+
+  /// How many connections Redis on `port` has subscribed to `channel` (PUBSUB NUMSUB), or `nil` without an answer.
+  static func subscriptions(_ port: Int, channel: String) async -> Int? {
+    guard let reply = await redisReply(port, command: ["PUBSUB", "NUMSUB", channel]) else { return nil }
+    var parser = RESPParser()
+    guard (try? parser.append(Array(reply.utf8))) != nil, case .array(let items?)? = try? parser.next(),
+      items.count == 2, case .integer(let count) = items[1]
+    else { return nil }
+    return Int(count)
+  }
+
+  /// The reply of Redis on `port` to one command (one read, within a second).
+  static func redisReply(_ port: Int, command: [String]) async -> String? {
     let loop = testGroup.loops[0]
     guard let socket = try? await SocketConnector.connect(to: .host("127.0.0.1", port: port), on: loop) else {
-      return false
+      return nil
     }
+    var bytes: [UInt8] = []
+    RESPValue.command(command.map { Array($0.utf8) }, into: &bytes)
+    let request = bytes
     let reply = try? await withTaskExecutorPreference(loop) {
-      try await withTransportDeadline(socket, timeout: .seconds(1), operation: "PING") {
-        try await socket.write(Array("*1\r\n$4\r\nPING\r\n".utf8))
+      try await withTransportDeadline(socket, timeout: .seconds(1), operation: command[0]) {
+        try await socket.write(request)
         return try await socket.read { String(decoding: $0, as: UTF8.self) }
       }
     }
     await socket.close()
-    return reply?.hasPrefix("+PONG") == true
+    return reply
   }
 
   /// Settings with short bounds, so that the tests see losses and recoveries quickly.
@@ -184,9 +202,15 @@ struct RedisPubSubTests {
     defer { terminate(redis.pid) }
     #expect(await FanoutTests.waitUntil(.seconds(10)) { publisherEvents.count(where: Self.isReconnected) >= 1 })
     #expect(await FanoutTests.waitUntil(.seconds(10)) { subscriberEvents.count(where: Self.isReconnected) >= 1 })
-    // The subscriber's SUBSCRIBE may land after the publisher's buffered messages: probe again is not needed, the
-    // next messages come after both reconnected.
-    try await Task.sleep(for: .milliseconds(200))
+    // The subscriber's SUBSCRIBE may land after the publisher's buffered messages (those are then lost, and
+    // reported); the next messages are published once Redis has the subscription again.
+    var subscribed = false
+    let deadline = ContinuousClock.now + .seconds(10)
+    while !subscribed, ContinuousClock.now < deadline {
+      subscribed = await Self.subscriptions(redis.port, channel: "wisp:news") == 1
+      if !subscribed { try await Task.sleep(for: .milliseconds(10)) }
+    }
+    #expect(subscribed, "the subscriber's hub subscribed again within 10 s")
     try publish(150..<250)
     try await Self.collect(session, into: &indices, until: 249)
 
