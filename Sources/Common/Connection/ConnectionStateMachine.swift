@@ -160,12 +160,12 @@ public struct ConnectionStateMachine: Sendable {
       } catch {
         return fail(error)
       }
-      switch result {
+      switch consume result {
       case .needMoreData:
         return inspectPartialFrame()
       case .frame(let decoded):
         do {
-          if let event = try handle(decoded) { return event }
+          if let event = try handle(consume decoded) { return event }
         } catch {
           return fail(error)
         }
@@ -224,36 +224,39 @@ public struct ConnectionStateMachine: Sendable {
     CloseReason(code: receivedCloseReason?.code ?? .normal)
   }
 
-  private mutating func handle(_ decoded: FrameDecoder.DecodedFrame) throws(ProtocolViolation) -> ConnectionEvent? {
+  private mutating func handle(_ decoded: consuming FrameDecoder.DecodedFrame) throws(ProtocolViolation)
+    -> ConnectionEvent?
+  {
     let header = decoded.header
+    // Moved out, not copied: the payload's storage is retained once per message less.
+    var payload = (consume decoded).payload
     let raw = configuration.mode == .raw
     // RFC 7692 section 6.1 and RFC 6455 section 5.2: extensions give RSV bits a meaning on data frames only.
     if header.opcode.isControl && header.reservedBits != 0 { throw .reservedBitsSet(header.reservedBits) }
     switch header.opcode {
     case .ping:
-      if raw { return .frame(Frame(unchecked: true, .ping, decoded.payload)) }
+      if raw { return .frame(Frame(unchecked: true, .ping, payload)) }
       if case .none = phase.sentClose {
-        encode(fin: true, opcode: .pong, reservedBits: 0, payload: decoded.payload)
+        encode(fin: true, opcode: .pong, reservedBits: 0, payload: payload)
       }
-      return .ping(decoded.payload)
+      return .ping(payload)
     case .pong:
-      return raw ? .frame(Frame(unchecked: true, .pong, decoded.payload)) : .pong(decoded.payload)
+      return raw ? .frame(Frame(unchecked: true, .pong, payload)) : .pong(payload)
     case .close:
-      let reason = try CloseReason.parse(closePayload: decoded.payload)
+      let reason = try CloseReason.parse(closePayload: payload)
       if case .closingByUs(let sent) = phase {
         phase = .closed(sent: .some(sent), received: .some(reason))
       } else {
         phase = .closingByPeer(received: reason)
       }
-      return raw ? .frame(Frame(unchecked: true, .close, decoded.payload)) : .closeReceived(reason)
+      return raw ? .frame(Frame(unchecked: true, .close, payload)) : .closeReceived(reason)
     case .text, .binary, .continuation:
       let type = try fragments.receive(opcode: header.opcode, fin: header.fin)
       var bits = header.reservedBits
-      var payload = decoded.payload
       if raw {
         validatedCount = 0
         return .frame(
-          Frame(unchecked: header.fin, type, decoded.payload, bits & 0x40 != 0, bits & 0x20 != 0, bits & 0x10 != 0))
+          Frame(unchecked: header.fin, type, payload, bits & 0x40 != 0, bits & 0x20 != 0, bits & 0x10 != 0))
       }
       // The size check comes first, as in `inspectPartialFrame`, so the same input fails the same way however it
       // was split.
@@ -283,7 +286,7 @@ public struct ConnectionStateMachine: Sendable {
       }
       validatedCount = 0
       guard
-        let message = try assembler.append(type: type, fin: header.fin, reservedBits: bits, payload: payload)
+        let message = try assembler.append(type: type, fin: header.fin, reservedBits: bits, payload: consume payload)
       else { return nil }
       return .frame(message)
     }

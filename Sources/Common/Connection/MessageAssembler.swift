@@ -22,7 +22,7 @@ public struct MessageAssembler: Sendable {
   /// set. The returned frame keeps the RSV bits of the message's first frame (RFC 7692 marks a compressed
   /// message there).
   public mutating func append(
-    type: FrameType, fin: Bool, reservedBits: UInt8, payload: [UInt8]
+    type: FrameType, fin: Bool, reservedBits: UInt8, payload: consuming [UInt8]
   ) throws(ProtocolViolation) -> Frame? {
     if self.type == nil {
       if fin {
@@ -30,7 +30,8 @@ public struct MessageAssembler: Sendable {
           throw .messageTooBig(size: UInt64(payload.count), limit: maxMessageSize)
         }
         return Frame(
-          unchecked: true, type, payload, reservedBits & 0x40 != 0, reservedBits & 0x20 != 0, reservedBits & 0x10 != 0)
+          unchecked: true, type, consume payload, reservedBits & 0x40 != 0, reservedBits & 0x20 != 0,
+          reservedBits & 0x10 != 0)
       }
       self.type = type
       firstFrameReservedBits = reservedBits

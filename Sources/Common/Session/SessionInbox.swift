@@ -37,7 +37,7 @@ struct SessionInbox {
 
   /// Queues a frame that arrived.
   @inline(__always)
-  mutating func append(_ frame: Frame) {
+  mutating func append(_ frame: consuming Frame) {
     frames.append(frame)
   }
 

@@ -112,8 +112,8 @@ extension WebSocketConnection {
     case .bytes(let buffer):
       var offset = 0
       while let event = machine.receive(buffer, offset: &offset) {
-        if handleSynchronously(event) { continue }
-        var rest = [event]
+        guard let unhandled = handleSynchronously(consume event) else { continue }
+        var rest = [unhandled]
         while let next = machine.receive(buffer, offset: &offset) { rest.append(next) }
         handleInTask(rest, ending: nil)
         return false
@@ -168,26 +168,30 @@ extension WebSocketConnection {
   }
 
   /// The events handled without waiting: a frame for the queue, a ping (the machine queued the pong), a pong.
+  /// Returns the event when it must be handled in a task instead. The event is consumed, so that a frame moves into
+  /// the queue without another reference to its payload.
   @inline(__always)
-  func handleSynchronously(_ event: ConnectionEvent) -> Bool {
-    switch event {
+  func handleSynchronously(_ event: consuming ConnectionEvent) -> ConnectionEvent? {
+    switch consume event {
     case .frame(let frame):
       if inbox.isFull() {
         // After our close frame the application reads no further than what it has: data frames that do not fit are
         // discarded, so that reading goes on to the peer's close reply instead of waiting out the close timeout.
-        if !frame.frameType.isControl, machine.state == .closingByUs { return true }
-        if policy.settings.incomingOverflow == .fail { return false }
+        if !frame.frameType.isControl, machine.state == .closingByUs { return nil }
+        if policy.settings.incomingOverflow == .fail { return .frame(frame) }
       }
-      if case .raw = machine.configuration.mode, frame.frameType == .close, machine.state == .closed { return false }
-      deliver(frame)
-      return true
+      if case .raw = machine.configuration.mode, frame.frameType == .close, machine.state == .closed {
+        return .frame(frame)
+      }
+      deliver(consume frame)
+      return nil
     case .pong(let payload):
       pongArrived(payload)
-      return true
+      return nil
     case .ping:
-      return true
-    case .closeReceived, .failed, .closedWithoutCloseFrame:
-      return false
+      return nil
+    case let unhandled:
+      return unhandled
     }
   }
 

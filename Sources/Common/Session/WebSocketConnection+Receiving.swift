@@ -99,7 +99,7 @@ extension WebSocketConnection {
 
   /// Queues an incoming frame, or hands it to the waiting ``receive()``.
   @inline(__always)
-  func deliver(_ frame: Frame) {
+  func deliver(_ frame: consuming Frame) {
     trafficCounts.received(frame)
     inbox.append(frame)
     if let receiver = inbox.takeReceiver() { inbox.handOver(to: receiver) }

@@ -121,7 +121,7 @@ public struct IncomingFrames: AsyncSequence, Sendable {
     /// The next frame, for a caller with the given isolation (what `for try await` calls): taken without an
     /// executor switch when the caller runs on the connection's event loop.
     @inlinable
-    public mutating func next(isolation actor: isolated (any Actor)?) async throws -> Frame? {
+    public nonisolated(nonsending) mutating func next(isolation actor: (any Actor)?) async throws -> Frame? {
       if let frame = connection.takeQueuedFrameOnExecutorThread() { return frame }
       return try await connection.receive()
     }
