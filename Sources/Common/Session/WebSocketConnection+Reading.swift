@@ -56,9 +56,13 @@ extension WebSocketConnection {
         },
         directReader: { [self] read in
           assert(self.transport.isExecutorThread, "a readiness-driven transport called its reader off its executor")
-          return withoutActuallyEscaping(read) { read in
-            self.callIsolated({ connection, read in connection.readPayloadDirectly(read) }, read)
+          // Not through the generic `callIsolated`: a function passed as its generic argument is reabstracted
+          // into a heap-allocated context, one allocation per read.
+          let function: (isolated WebSocketConnection, (UnsafeMutableRawBufferPointer) -> Int) -> Int? = {
+            connection, read in connection.readPayloadDirectly(read)
           }
+          return unsafeBitCast(
+            function, to: ((WebSocketConnection, (UnsafeMutableRawBufferPointer) -> Int) -> Int?).self)(self, read)
         })
     }
   }

@@ -48,16 +48,18 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
   }
   private let incoming = Mutex(Incoming())
 
-  // Loop-thread state.
-  private var localJobs: [Job] = []
-  private var runningJobs: [Job] = []
-  private var timers = TimerQueue()
+  // Loop-thread state. Only the loop thread touches it, one job at a time, so the dynamic exclusivity checks of
+  // class properties (a `swift_beginAccess` per access, several per message batch) are off, as in
+  // `WebSocketConnection` (docs/decisions/0009).
+  @exclusivity(unchecked) private var localJobs: [Job] = []
+  @exclusivity(unchecked) private var runningJobs: [Job] = []
+  @exclusivity(unchecked) private var timers = TimerQueue()
   /// Sockets with queued writes, written when the loop has run its jobs (``SocketTransport/write(_:)``).
-  private var deferredFlushes: [SocketTransport] = []
+  @exclusivity(unchecked) private var deferredFlushes: [SocketTransport] = []
   /// Push-mode sockets to read at the start of the next turn (``SocketTransport/resumeReading()``).
-  private var deferredReads: [SocketTransport] = []
+  @exclusivity(unchecked) private var deferredReads: [SocketTransport] = []
   /// The batch being read or flushed (swapped with the lists above, so that a turn allocates nothing).
-  private var deferredBatch: [SocketTransport] = []
+  @exclusivity(unchecked) private var deferredBatch: [SocketTransport] = []
   /// The read buffer shared by every transport of this loop; valid during one `read` body.
   let readBuffer: UnsafeMutableRawBufferPointer
   /// A second buffer for TLS plaintext, so that TLS can read ciphertext into ``readBuffer`` and decrypt here.

@@ -9,22 +9,23 @@ import WispCommon
 /// thread. An edge that arrives while nobody waits is remembered (`readEdge`, `writeEdge`), because the runtime may
 /// hop (through the loop's job queue) between the EAGAIN and the wait, and the loop may handle the edge in that
 /// gap; the next wait then returns at once and the caller retries the system call.
+/// Loop-confined: its stored state is `@exclusivity(unchecked)`, as the loop's own (EventLoop.swift).
 final class Registration: @unchecked Sendable {
   let loop: EventLoop
   let fd: Int32
-  private var readWaiter: UnsafeContinuation<Void, any Error>?
-  private var writeWaiter: UnsafeContinuation<Void, any Error>?
+  @exclusivity(unchecked) private var readWaiter: UnsafeContinuation<Void, any Error>?
+  @exclusivity(unchecked) private var writeWaiter: UnsafeContinuation<Void, any Error>?
   /// An edge seen while no task waited to read.
-  private var readEdge = false
+  @exclusivity(unchecked) private var readEdge = false
   /// An edge seen while no task waited to write.
-  private var writeEdge = false
-  private(set) var isClosed = false
+  @exclusivity(unchecked) private var writeEdge = false
+  @exclusivity(unchecked) private(set) var isClosed = false
   /// Called on the next writable edge when no task waits to write (a socket's deferred writes continue there).
-  var onWritable: (() -> Void)?
+  @exclusivity(unchecked) var onWritable: (() -> Void)?
   /// Called on every readable edge when no task waits to read (a socket that pushes what arrives to its session).
-  var onReadable: (() -> Void)?
+  @exclusivity(unchecked) var onReadable: (() -> Void)?
   /// Set by an EPOLLHUP/EPOLLERR/EPOLLRDHUP: waits return at once so the next system call reports the condition.
-  private(set) var hangUp = false
+  @exclusivity(unchecked) private(set) var hangUp = false
 
   /// Registers `fd` with `loop`'s epoll. Thread-safe (epoll_ctl is), so a listener may hand a new connection to
   /// another loop.

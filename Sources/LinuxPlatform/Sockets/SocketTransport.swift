@@ -13,30 +13,31 @@ public final class SocketTransport: ReadinessDrivenTransport, @unchecked Sendabl
   /// The peer's address.
   public let peerAddress: SocketAddress?
   /// Called once, on the loop, when the socket closes (a listener uses it to count connections).
-  var onClose: (@Sendable () -> Void)?
-  private var outputShutdown = false
+  @exclusivity(unchecked) var onClose: (@Sendable () -> Void)?
+  @exclusivity(unchecked) private var outputShutdown = false
   /// Chunks queued by ``write(_:)``, from `pendingHead` (its first `pendingOffset` bytes already written).
-  private var pending: [[UInt8]] = []
-  private var pendingHead = 0
-  private var pendingOffset = 0
-  private var pendingCount = 0
+  @exclusivity(unchecked) private var pending: [[UInt8]] = []
+  @exclusivity(unchecked) private var pendingHead = 0
+  @exclusivity(unchecked) private var pendingOffset = 0
+  @exclusivity(unchecked) private var pendingCount = 0
   /// Whether the loop will call ``flushDeferred()`` at the end of its turn.
-  private var flushRegistered = false
+  @exclusivity(unchecked) private var flushRegistered = false
   /// Whether a task is writing the queue and waiting for the socket (the loop's deferred flush then stays out).
-  private var draining = false
+  @exclusivity(unchecked) private var draining = false
   /// The error of a deferred write, reported by the next call.
-  private var writeError: TransportError?
+  @exclusivity(unchecked) private var writeError: TransportError?
   /// The session's handler in push mode (``startReading(_:directReader:)``); dropped at EOF, on a read error and
   /// on close.
-  private var readHandler: (@Sendable (TransportReadEvent) -> Bool)?
+  @exclusivity(unchecked) private var readHandler: (@Sendable (TransportReadEvent) -> Bool)?
   /// Asked before each push-mode read for a destination of the handler's own (``startReading(_:directReader:)``).
-  private var directReader: (@Sendable (_ read: (UnsafeMutableRawBufferPointer) -> Int) -> Int?)?
+  @exclusivity(unchecked) private var directReader:
+    (@Sendable (_ read: (UnsafeMutableRawBufferPointer) -> Int) -> Int?)?
   /// Whether the handler asked to stop reading until ``resumeReading()``.
-  private var readingPaused = false
+  @exclusivity(unchecked) private var readingPaused = false
   /// Whether the loop will call ``deliverReads()`` at the start of its next turn.
-  private var readRegistered = false
+  @exclusivity(unchecked) private var readRegistered = false
   /// The session's pull side of writing (``setWriteSource(_:)``), asked for bytes in ``flushDeferred()``.
-  private var writeSource: (@Sendable () -> [UInt8]?)?
+  @exclusivity(unchecked) private var writeSource: (@Sendable () -> [UInt8]?)?
 
   /// Wraps a connected, non-blocking descriptor; registers it with `loop`.
   init(fd: Int32, loop: EventLoop, peer: SocketAddress?) throws(TransportError) {
