@@ -54,7 +54,7 @@ struct EcosystemTests {
     try await session.send(.text("hello"))
     _ = try await session.connection.receive()
     _ = try await session.close()
-    #expect(await FanoutTests.waitUntil(.seconds(5)) { serverLog.all.contains { $0.message.contains("closed") } })
+    #expect(await waitUntil(.seconds(5)) { serverLog.all.contains { $0.message.contains("closed") } })
     let opened = try #require(serverLog.all.first { $0.message.contains("opened /chat") })
     let closed = try #require(serverLog.all.first { $0.message.contains("closed /chat") })
     #expect(opened.level == .info && closed.level == .info)
@@ -101,7 +101,7 @@ struct EcosystemTests {
         _ = try await Self.client(log: LogRecords(), metrics: metrics).webSocketSession(
           "ws://127.0.0.1:\(port)/nowhere")
       }
-      #expect(await FanoutTests.waitUntil(.seconds(5)) { server.server.openSessionCount == 0 })
+      #expect(await waitUntil(.seconds(5)) { server.server.openSessionCount == 0 })
       await server.stop()
     }
     for role in ["server", "client"] {

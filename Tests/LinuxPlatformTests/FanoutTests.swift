@@ -35,16 +35,6 @@ struct FanoutTests {
     return server
   }
 
-  /// Polls `condition` every 10 ms until it holds or `limit` passes.
-  static func waitUntil(_ limit: Duration, _ condition: () -> Bool) async -> Bool {
-    let deadline = ContinuousClock.now + limit
-    while ContinuousClock.now < deadline {
-      if condition() { return true }
-      try? await Task.sleep(for: .milliseconds(10))
-    }
-    return condition()
-  }
-
   /// A message whose first four bytes are its index.
   static func message(_ index: Int, size: Int) -> TopicMessage {
     var payload = [UInt8](repeating: UInt8(truncatingIfNeeded: index), count: size)
@@ -72,7 +62,7 @@ struct FanoutTests {
     let readers = 999
     var sessions: [DefaultClientWebSocketSession] = []
     for _ in 0..<readers { sessions.append(try await client.webSocketSession("ws://127.0.0.1:\(port)/sub")) }
-    #expect(await Self.waitUntil(.seconds(20)) { topics.subscriberCount(of: "news") == readers + 1 })
+    #expect(await waitUntil(.seconds(20)) { topics.subscriberCount(of: "news") == readers + 1 })
 
     let rounds = 16
     let perRound = 16
@@ -97,7 +87,7 @@ struct FanoutTests {
         for index in 0..<perRound { try topics.publish(Self.message(round * perRound + index, size: size), to: "news") }
         let target = (round + 1) * perRound * readers
         #expect(
-          await Self.waitUntil(.seconds(30)) { counters.received.load(ordering: .relaxed) >= target }, "round \(round)")
+          await waitUntil(.seconds(30)) { counters.received.load(ordering: .relaxed) >= target }, "round \(round)")
       }
       try await group.waitForAll()
     }
@@ -106,7 +96,7 @@ struct FanoutTests {
     // 256 KiB for a subscriber whose kernel buffers hold a few dozen: its 64 KiB queue overflowed and it was closed.
     #expect(topics.statistics.closedSlowSubscribers == 1)
     #expect(topics.statistics.dropped == 0)
-    #expect(await Self.waitUntil(.seconds(5)) { topics.subscriberCount(of: "news") == readers })
+    #expect(await waitUntil(.seconds(5)) { topics.subscriberCount(of: "news") == readers })
     // Reading now, the silent subscriber finds the messages the server had written, then the close frame 1008.
     let frames = try await silent.readFrames(until: .close, limit: .seconds(20))
     #expect(frames.last?.opcode == 8)
@@ -131,7 +121,7 @@ struct FanoutTests {
     let silent = try await RawSubscriber.connect(port: port, path: "/sub", receiveBuffer: 4096)
     let client = HttpClient(LinuxEngine(group: testGroup)) { $0.install(WebSockets.self) }
     let fast = try await client.webSocketSession("ws://127.0.0.1:\(port)/sub")
-    #expect(await Self.waitUntil(.seconds(5)) { topics.subscriberCount(of: "news") == 2 })
+    #expect(await waitUntil(.seconds(5)) { topics.subscriberCount(of: "news") == 2 })
     let count = 400
     var got: [Int] = []
     for index in 0..<count {
@@ -172,7 +162,7 @@ struct FanoutTests {
     for _ in 0..<8 { sessions.append(try await client.webSocketSession("ws://127.0.0.1:\(port)/sub")) }
     let plain = try await plainClient.webSocketSession("ws://127.0.0.1:\(port)/sub")
     #expect(sessions.allSatisfy { !$0.extensions.isEmpty })
-    #expect(await Self.waitUntil(.seconds(5)) { topics.subscriberCount(of: "news") == 9 })
+    #expect(await waitUntil(.seconds(5)) { topics.subscriberCount(of: "news") == 9 })
     let text = String(repeating: "the quick brown fox jumps over the lazy dog ", count: 200)
     for index in 0..<20 { try topics.publish(.text("\(index) \(text)"), to: "news") }
     for session in sessions + [plain] {
@@ -194,9 +184,9 @@ struct FanoutTests {
     let port = try #require(server.port)
     let client = HttpClient(LinuxEngine(group: testGroup)) { $0.install(WebSockets.self) }
     let session = try await client.webSocketSession("ws://127.0.0.1:\(port)/sub")
-    #expect(await Self.waitUntil(.seconds(5)) { topics.subscriberCount(of: "news") == 1 })
+    #expect(await waitUntil(.seconds(5)) { topics.subscriberCount(of: "news") == 1 })
     try await session.close()
-    #expect(await Self.waitUntil(.seconds(5)) { topics.subscriberCount(of: "news") == 0 })
+    #expect(await waitUntil(.seconds(5)) { topics.subscriberCount(of: "news") == 0 })
     #expect(topics.activeTopics.isEmpty)
     try topics.publish(.text("nobody"), to: "news")
     await server.stop()

@@ -173,7 +173,7 @@ struct RedisPubSubTests {
     let port = try #require(server.port)
     let client = HttpClient(LinuxEngine(group: testGroup)) { $0.install(WebSockets.self) }
     let session = try await client.webSocketSession("ws://127.0.0.1:\(port)/sub")
-    #expect(await FanoutTests.waitUntil(.seconds(5)) { subscriberHub.subscriberCount(of: "news") == 1 })
+    #expect(await waitUntil(.seconds(5)) { subscriberHub.subscriberCount(of: "news") == 1 })
 
     // Probe until the subscriber's SUBSCRIBE is in force.
     var probes = 0
@@ -194,21 +194,19 @@ struct RedisPubSubTests {
     #expect(indices == Array(0..<100))
 
     terminate(redis.pid)
-    #expect(await FanoutTests.waitUntil(.seconds(5)) { publisherEvents.count(where: Self.isDisconnected) >= 1 })
-    #expect(await FanoutTests.waitUntil(.seconds(5)) { subscriberEvents.count(where: Self.isDisconnected) >= 1 })
+    #expect(await waitUntil(.seconds(5)) { publisherEvents.count(where: Self.isDisconnected) >= 1 })
+    #expect(await waitUntil(.seconds(5)) { subscriberEvents.count(where: Self.isDisconnected) >= 1 })
     // Published while Redis is down: buffered by the publisher's backend (bounded), sent after the reconnection.
     try publish(100..<150)
     redis = try await Self.startRedis(port: redis.port)
     defer { terminate(redis.pid) }
-    #expect(await FanoutTests.waitUntil(.seconds(10)) { publisherEvents.count(where: Self.isReconnected) >= 1 })
-    #expect(await FanoutTests.waitUntil(.seconds(10)) { subscriberEvents.count(where: Self.isReconnected) >= 1 })
+    #expect(await waitUntil(.seconds(10)) { publisherEvents.count(where: Self.isReconnected) >= 1 })
+    #expect(await waitUntil(.seconds(10)) { subscriberEvents.count(where: Self.isReconnected) >= 1 })
     // The subscriber's SUBSCRIBE may land after the publisher's buffered messages (those are then lost, and
     // reported); the next messages are published once Redis has the subscription again.
-    var subscribed = false
-    let deadline = ContinuousClock.now + .seconds(10)
-    while !subscribed, ContinuousClock.now < deadline {
-      subscribed = await Self.subscriptions(redis.port, channel: "wisp:news") == 1
-      if !subscribed { try await Task.sleep(for: .milliseconds(10)) }
+    let redisPort = redis.port
+    let subscribed = await waitUntil(.seconds(10)) {
+      await Self.subscriptions(redisPort, channel: "wisp:news") == 1
     }
     #expect(subscribed, "the subscriber's hub subscribed again within 10 s")
     try publish(150..<250)
@@ -259,8 +257,8 @@ struct RedisPubSubTests {
     let fanout = try await FanoutTests.startServer(hub)
     let client = HttpClient(LinuxEngine(group: testGroup)) { $0.install(WebSockets.self) }
     let session = try await client.webSocketSession("ws://127.0.0.1:\(try #require(fanout.port))/sub")
-    #expect(await FanoutTests.waitUntil(.seconds(5)) { hub.subscriberCount(of: "news") == 1 })
-    #expect(await FanoutTests.waitUntil(.seconds(5)) { events.count(where: Self.isDisconnected) >= 1 })
+    #expect(await waitUntil(.seconds(5)) { hub.subscriberCount(of: "news") == 1 })
+    #expect(await waitUntil(.seconds(5)) { events.count(where: Self.isDisconnected) >= 1 })
     let event = try #require(events.all.first)
     switch (standIn, event) {
     case (.garbage, .disconnected(.protocolViolation)), (.stall, .disconnected(.timedOut)),
@@ -305,6 +303,12 @@ enum RedisStandIn: Sendable, CustomTestStringConvertible {
     }
   }
 
+  /// Reads and ignores what the client sends (a stalled server answers nothing) until it closes the connection:
+  /// the backend gives up on its own deadline, and its shutdown closes the socket at the latest.
+  static func ignoreUntilClosed(_ socket: SocketTransport) async {
+    while let count = try? await socket.read({ $0.count }), count > 0 {}
+  }
+
   func serve(_ listener: SocketListener) async {
     while let socket = try? await listener.accept() {
       Task(executorPreference: socket.loop) {
@@ -313,9 +317,9 @@ enum RedisStandIn: Sendable, CustomTestStringConvertible {
           _ = try? await socket.read { $0.count }
           try? await socket.write(Array("HTTP/1.1 200 OK\r\n\r\n".utf8))
           try? await socket.flush()
-          try? await Task.sleep(for: .seconds(5))
+          await Self.ignoreUntilClosed(socket)
         case .stall:
-          try? await Task.sleep(for: .seconds(5))
+          await Self.ignoreUntilClosed(socket)
         case .close:
           break
         }

@@ -99,13 +99,9 @@ struct SocketLoopbackTests {
       #expect(results == 1000)
       await listener.close()
       server.cancel()
-      // Server-side closes run on the loops; give them a moment.
-      var after = openDescriptorCount()
-      for _ in 0..<50 where after > before {
-        try await Task.sleep(for: .milliseconds(20))
-        after = openDescriptorCount()
-      }
-      #expect(after <= before, "descriptors before \(before), after \(after)")
+      // Server-side closes run on the loops: wait (at most 1 s) until they have.
+      let closed = await waitUntil(.seconds(1)) { openDescriptorCount() <= before }
+      #expect(closed, "descriptors before \(before), after \(openDescriptorCount())")
     }
   }
 

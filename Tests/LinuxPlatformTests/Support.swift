@@ -202,3 +202,14 @@ struct RecordingLogHandler: LogHandler {
         level: event.level, message: "\(event.message)", metadata: metadata.merging(event.metadata ?? [:]) { $1 }))
   }
 }
+
+/// Polls `condition` every 10 ms until it holds or `limit` passes; returns whether it held. For waits on something
+/// that happens elsewhere (a subscription, a close on the loop), instead of a fixed sleep.
+func waitUntil(_ limit: Duration, _ condition: () async -> Bool) async -> Bool {
+  let deadline = ContinuousClock.now + limit
+  while ContinuousClock.now < deadline {
+    if await condition() { return true }
+    try? await Task.sleep(for: .milliseconds(10))
+  }
+  return await condition()
+}

@@ -117,11 +117,7 @@ extension WebSocketConnectionTests {
     }
     #expect(try await client.receive()?.data == pattern(1000))
     // Reading pauses once the incoming queue is full (its capacity, 4).
-    let deadline = ContinuousClock.now + .seconds(10)
-    while await client.bufferedFrameCount < 4, ContinuousClock.now < deadline {
-      try await Task.sleep(for: .milliseconds(5))
-    }
-    #expect(await client.bufferedFrameCount >= 4, "the queue filled")
+    #expect(await waitUntil(.seconds(10)) { await client.bufferedFrameCount >= 4 }, "the queue filled")
     let started = ContinuousClock.now
     let reason = try await client.close()
     // Bounded by the close timeout (30 s) before the fix; the reply comes at once now.
