@@ -42,26 +42,38 @@ public struct FrameHeader: Sendable, Hashable {
   /// Appends the header to `output`, with the minimal length encoding ("the minimal number of bytes MUST be used
   /// to encode the length", RFC 6455 section 5.2).
   @inlinable public func encode(into output: inout [UInt8]) {
-    output.append((fin ? 0x80 : 0) | reservedBits | opcode.rawValue)
+    withUnsafeTemporaryAllocation(byteCount: Self.maxSize, alignment: 8) { buffer in
+      let size = write(to: buffer.baseAddress.unsafelyUnwrapped)
+      output.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[..<size]))
+    }
+  }
+
+  /// Writes the header at `destination`, which must have room for ``encodedSize`` bytes (at most ``maxSize``), and
+  /// returns the number of bytes written: one append of the whole header (or frame) instead of one per byte, each
+  /// with the array's uniqueness and capacity checks.
+  @inlinable public func write(to destination: UnsafeMutableRawPointer) -> Int {
+    destination.storeBytes(of: (fin ? 0x80 : 0) | reservedBits | opcode.rawValue, as: UInt8.self)
     let maskBit: UInt8 = maskingKey == nil ? 0 : 0x80
+    var size: Int
     if payloadLength < 126 {
-      output.append(maskBit | UInt8(truncatingIfNeeded: payloadLength))
+      destination.storeBytes(of: maskBit | UInt8(truncatingIfNeeded: payloadLength), toByteOffset: 1, as: UInt8.self)
+      size = 2
     } else if payloadLength <= 0xFFFF {
-      output.append(maskBit | 126)
-      output.append(UInt8(truncatingIfNeeded: payloadLength >> 8))
-      output.append(UInt8(truncatingIfNeeded: payloadLength))
+      destination.storeBytes(of: maskBit | 126, toByteOffset: 1, as: UInt8.self)
+      destination.storeBytes(of: UInt16(truncatingIfNeeded: payloadLength).bigEndian, toByteOffset: 2, as: UInt16.self)
+      size = 4
     } else {
-      output.append(maskBit | 127)
-      let length = UInt64(payloadLength)
-      for shift in stride(from: 56, through: 0, by: -8) {
-        output.append(UInt8(truncatingIfNeeded: length >> UInt64(shift)))
-      }
+      destination.storeBytes(of: maskBit | 127, toByteOffset: 1, as: UInt8.self)
+      destination.storeBytes(of: UInt64(payloadLength).bigEndian, toByteOffset: 2, as: UInt64.self)
+      size = 10
     }
     if let key = maskingKey {
-      output.append(key.b0)
-      output.append(key.b1)
-      output.append(key.b2)
-      output.append(key.b3)
+      destination.storeBytes(of: key.b0, toByteOffset: size, as: UInt8.self)
+      destination.storeBytes(of: key.b1, toByteOffset: size &+ 1, as: UInt8.self)
+      destination.storeBytes(of: key.b2, toByteOffset: size &+ 2, as: UInt8.self)
+      destination.storeBytes(of: key.b3, toByteOffset: size &+ 3, as: UInt8.self)
+      size &+= 4
     }
+    return size
   }
 }

@@ -20,3 +20,12 @@ public enum ConnectionEvent: Sendable, Hashable {
   /// The transport ended without a close frame: close code 1006 (RFC 6455 section 7.1.5).
   case closedWithoutCloseFrame
 }
+
+extension ConnectionEvent {
+  /// The frame of a ``frame(_:)`` event, moved out of the event (the caller checked the case).
+  @inline(__always)
+  consuming func movedFrame() -> Frame {
+    guard case .frame(let frame) = consume self else { preconditionFailure("not a frame event") }
+    return frame
+  }
+}

@@ -4,9 +4,9 @@
 /// leaves by move, so the application holds the only reference to its payload (a large one can be recycled once
 /// written back). The queue holds at most ``capacity`` frames plus the rest of one read when the overflow policy
 /// suspends reading (the session stops reading once it is full).
-struct SessionInbox {
-  private var frames: [Frame] = []
-  private var head = 0
+struct SessionInbox: ~Copyable {
+  /// The queue; it allocates with the first frame, so a connection that never receives one does not pay for it.
+  private var frames = FrameRing()
   /// Whole messages (raw: frames) buffered before the overflow policy applies; `Int.max` for unlimited.
   var capacity: Int
   /// The task waiting in ``WebSocketConnection/receive()``. Unsafe rather than checked: the checked kind is a
@@ -29,11 +29,11 @@ struct SessionInbox {
   /// The number of frames waiting. Mutating on purpose: the inbox lives in an actor's stored property, where a
   /// non-mutating read may copy the whole value (retaining its array) on every check.
   @inline(__always)
-  mutating func count() -> Int { frames.count - head }
+  mutating func count() -> Int { frames.count }
 
   /// Whether the queue holds ``capacity`` frames or more.
   @inline(__always)
-  mutating func isFull() -> Bool { frames.count - head >= capacity }
+  mutating func isFull() -> Bool { count() >= capacity }
 
   /// Queues a frame that arrived.
   @inline(__always)
@@ -47,7 +47,7 @@ struct SessionInbox {
     applicationReads = true
     applicationAwake = true
     applicationHoldsMessage = false
-    guard head < frames.count else { return nil }
+    guard count() > 0 else { return nil }
     return take()
   }
 
@@ -55,14 +55,7 @@ struct SessionInbox {
   @inline(__always)
   mutating func take() -> Frame {
     applicationHoldsMessage = true
-    var frame = Frame.binary([])
-    swap(&frame, &frames[head])
-    head += 1
-    if head == frames.count {
-      frames.removeAll(keepingCapacity: true)
-      head = 0
-    }
-    return frame
+    return frames.removeFirst()
   }
 
   /// The application sent the last frame of a message: it has answered the one it holds, if any.

@@ -146,7 +146,9 @@ extension WebSocketConnection {
     case failure(any Error)
   }
 
-  /// Handles `events` in order in a task of the connection, then ends the connection or resumes reading.
+  /// Handles `events` in order in a task of the connection, then ends the connection or resumes reading. Out of
+  /// line: ``consume(_:)`` runs for every read, this rarely.
+  @inline(never)
   func handleInTask(_ events: [ConnectionEvent], ending: ReadEnding?) {
     reader.pausedForTask = true
     Task(executorPreference: transport.taskExecutor) { await self.handleEvents(events, ending: ending) }
@@ -176,8 +178,10 @@ extension WebSocketConnection {
   /// the queue without another reference to its payload.
   @inline(__always)
   func handleSynchronously(_ event: consuming ConnectionEvent) -> ConnectionEvent? {
-    switch consume event {
-    case .frame(let frame):
+    if case .frame = event {
+      // Moved out of the event rather than bound by a pattern: a binding copied the payload's reference (a retain
+      // and a release per message).
+      let frame = (consume event).movedFrame()
       if inbox.isFull() {
         // After our close frame the application reads no further than what it has: data frames that do not fit are
         // discarded, so that reading goes on to the peer's close reply instead of waiting out the close timeout.
@@ -187,8 +191,12 @@ extension WebSocketConnection {
       if case .raw = machine.configuration.mode, frame.frameType == .close, machine.state == .closed {
         return .frame(frame)
       }
-      deliver(consume frame)
+      deliver(frame)
       return nil
+    }
+    switch consume event {
+    case .frame(let frame):
+      return .frame(frame)
     case .pong(let payload):
       pongArrived(payload)
       return nil

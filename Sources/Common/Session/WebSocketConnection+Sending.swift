@@ -41,19 +41,27 @@ extension WebSocketConnection {
       // recorded yet: the same answer as a moment later, not a usage error.
       throw closedError()
     }
-    if frame.frameType == .close { closeWentOut() }
+    if frame.frameType == .close { closeFrameSent() }
     trafficCounts.sent(frame)
     let mustFlush = machine.outputCount >= Self.coalescingLimit
     if !mustFlush { scheduleFlush() }
     if frame.fin, !frame.frameType.isControl {
       inbox.applicationAnswered()
-      // The application answered the last message before the peer's close: the close reply can go now (in a task
-      // of its own, so that this send does not wait for the end of the closing handshake).
-      if lifecycle.deferredEnd() != nil, inbox.count() == 0 {
-        Task(executorPreference: transport.taskExecutor) { await self.completeDeferredEnd() }
-      }
+      if lifecycle.deferredEnd() != nil, inbox.count() == 0 { applicationAnsweredBeforeClose() }
     }
     return mustFlush
+  }
+
+  /// Out of line, as ``applicationAnsweredBeforeClose()``: the clock's and a task's types are resilient, and their
+  /// metadata lookups and stack space would otherwise be paid on every send.
+  @inline(never)
+  func closeFrameSent() { closeWentOut() }
+
+  /// The application answered the last message before the peer's close: the close reply can go now (in a task of
+  /// its own, so that this send does not wait for the end of the closing handshake).
+  @inline(never)
+  func applicationAnsweredBeforeClose() {
+    Task(executorPreference: transport.taskExecutor) { await self.completeDeferredEnd() }
   }
 
   /// Bytes queued before ``send(_:)`` writes at once and waits for the socket: 64 KiB. Below it, frames sent in
@@ -69,8 +77,15 @@ extension WebSocketConnection {
       // The transport pulls the batch at the end of the loop's turn (`takeBatchForTransport`): no task.
       pushTransport.requestWrite()
     } else {
-      Task(executorPreference: transport.taskExecutor) { await self.runScheduledFlush() }
+      startScheduledFlush()
     }
+  }
+
+  /// The pull-mode transport's flush, in a task: out of line, so that ``scheduleFlush()`` (on every send) does not
+  /// look up a task's resilient types.
+  @inline(never)
+  func startScheduledFlush() {
+    Task(executorPreference: transport.taskExecutor) { await self.runScheduledFlush() }
   }
 
   /// The push-mode transport's write source: the next piece of the batch (a large payload by reference, then the
