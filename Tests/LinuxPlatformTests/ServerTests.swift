@@ -275,6 +275,41 @@ struct ServerTests {
     }
   }
 
+  @Test("tryReceive takes what has arrived without waiting, in order, on and off the loop; nil when nothing is queued")
+  func tryReceiveTakesQueuedFrames() async throws {
+    var application = Application()
+    application.install(WebSockets.self)
+    application.routing { routing in
+      routing.webSocket("/") { session in
+        // "N": answer with N numbered messages at once.
+        for try await frame in session.incoming {
+          for number in 0..<(Int(try frame.readText()) ?? 0) { try await session.send("\(number)") }
+        }
+      }
+    }
+    try await withServer(application) { _, port in
+      let session = try await client.webSocketSession("ws://127.0.0.1:\(port)/")
+      // Off the loop (this task has no executor preference): each call hops to the connection.
+      #expect(await session.incoming.tryReceive() == nil)
+      try await session.send("5")
+      #expect(await waitUntil(.seconds(10)) { await session.connection.bufferedFrameCount == 5 })
+      for number in 0..<5 { #expect(try await session.incoming.tryReceive()?.readText() == "\(number)") }
+      #expect(await session.incoming.tryReceive() == nil)
+      // On the connection's loop: the synchronous path, without a suspension.
+      let loop = try #require(session.connection.transport.taskExecutor)
+      try await session.send("3")
+      #expect(await waitUntil(.seconds(10)) { await session.connection.bufferedFrameCount == 3 })
+      let onLoop = try await Task(executorPreference: loop) {
+        var texts: [String] = []
+        while let frame = await session.incoming.tryReceive() { texts.append(try frame.readText()) }
+        return texts
+      }.value
+      #expect(onLoop == ["0", "1", "2"])
+      _ = try await session.close()
+      #expect(await session.incoming.tryReceive() == nil)
+    }
+  }
+
   @Test("a client that floods a handler that never reads cannot grow the server's queue past its capacity")
   func floodIsBounded() async throws {
     let connections = Recorder<WebSocketConnection>()

@@ -46,44 +46,46 @@ public struct LoadArguments: Sendable {
   public var payload: [UInt8] { (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31) } }
 }
 
-/// Counts echoes inside the measured window and their round-trip times (microseconds, bounded histogram).
+/// Monotonic time in nanoseconds (`CLOCK_MONOTONIC`, wsload's clock): a round trip is one subtraction, where a
+/// `ContinuousClock` duration took 128-bit arithmetic to turn into microseconds on every echo.
+public enum LoadClock {
+  /// Now, in nanoseconds.
+  @inline(__always)
+  public static func now() -> UInt64 {
+    var spec = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &spec)
+    return UInt64(spec.tv_sec) &* 1_000_000_000 &+ UInt64(spec.tv_nsec)
+  }
+}
+
+/// Counts echoes inside the measured window and their round-trip times (microseconds, bounded histogram). Each
+/// connection records into a ``LoadTally`` of its own, without a lock, which hands its samples over in blocks.
 public final class LoadRecorder: Sendable {
   private struct State {
     var messages = 0
     var histogram = [Int](repeating: 0, count: 100_000)
   }
   private let state = Mutex(State())
-  public let start: ContinuousClock.Instant
-  public let measureFrom: ContinuousClock.Instant
-  public let end: ContinuousClock.Instant
+  /// When the run started, the warm-up ends and the run ends, in ``LoadClock`` nanoseconds.
+  public let start: UInt64
+  public let measureFrom: UInt64
+  public let end: UInt64
 
   public init(_ arguments: LoadArguments) {
-    start = .now
-    measureFrom = start + .milliseconds(Int(arguments.warmup * 1000))
-    end = measureFrom + .milliseconds(Int(arguments.seconds * 1000))
+    start = LoadClock.now()
+    measureFrom = start + UInt64(arguments.warmup * 1e9)
+    end = measureFrom + UInt64(arguments.seconds * 1e9)
   }
 
-  /// Whether senders should keep sending.
-  public var running: Bool { ContinuousClock.now < end }
+  /// A connection's recorder.
+  public func makeTally() -> LoadTally { LoadTally(self) }
 
-  /// Records one echo that took `roundTrip`; ignored outside the measured window.
-  public func record(sentAt: ContinuousClock.Instant) {
-    record(sentAt: sentAt, at: .now)
-  }
-
-  /// Records one echo sent at `sentAt` and received at `now`, and returns whether senders should keep sending. One
-  /// clock read per echo serves the round trip, the window and the next message's send time (wsload reads the clock
-  /// once per read batch; three reads per echo cost the Swift clients about 8 % of their CPU).
-  @discardableResult
-  public func record(sentAt: ContinuousClock.Instant, at now: ContinuousClock.Instant) -> Bool {
-    guard now >= measureFrom, now < end else { return now < end }
-    let (seconds, attoseconds) = (now - sentAt).components
-    let microseconds = min(99_999, Int(seconds) * 1_000_000 + Int(attoseconds / 1_000_000_000_000))
+  /// Adds a block of round trips (microseconds).
+  func add(_ samples: [UInt32]) {
     state.withLock {
-      $0.messages += 1
-      $0.histogram[microseconds] += 1
+      $0.messages += samples.count
+      for sample in samples { $0.histogram[Int(sample)] += 1 }
     }
-    return true
   }
 
   /// Prints the result line in wsload's format.
@@ -103,5 +105,40 @@ public final class LoadRecorder: Sendable {
       "RESULT msgs=\(messages) secs=\(arguments.seconds) msgs_per_s=\(Int(rate)) "
         + "MB_per_s=\(Double(Int(rate * Double(arguments.size) / 10_000)) / 100) p50_us=\(percentile(0.5)) "
         + "p99_us=\(percentile(0.99))")
+  }
+}
+
+/// One connection's echoes: recorded without a lock, handed to the ``LoadRecorder`` every 4,096 samples and by
+/// ``finish()``.
+public struct LoadTally {
+  private let recorder: LoadRecorder
+  private let measureFrom: UInt64
+  private let end: UInt64
+  private var samples: [UInt32] = []
+
+  init(_ recorder: LoadRecorder) {
+    self.recorder = recorder
+    measureFrom = recorder.measureFrom
+    end = recorder.end
+    samples.reserveCapacity(4096)
+  }
+
+  /// Records one echo sent at `sentAt` and received at `now` (``LoadClock`` nanoseconds), and returns whether
+  /// senders should keep sending; echoes outside the measured window are not counted.
+  @inline(__always)
+  public mutating func record(sentAt: UInt64, at now: UInt64) -> Bool {
+    guard now >= measureFrom, now < end else { return now < end }
+    samples.append(UInt32(min(99_999, (now &- sentAt) / 1000)))
+    if samples.count == 4096 {
+      recorder.add(samples)
+      samples.removeAll(keepingCapacity: true)
+    }
+    return true
+  }
+
+  /// Hands the remaining samples over; call once, when the connection is done.
+  public mutating func finish() {
+    recorder.add(samples)
+    samples.removeAll()
   }
 }

@@ -17,16 +17,18 @@ await withTaskGroup(of: Void.self) { tasks in
         _ = try await WebSocketClient.connect(
           url: arguments.url, configuration: .init(maxFrameSize: 64 << 20), eventLoopGroup: group, logger: logger
         ) { inbound, outbound, _ in
-          var sentAt: [ContinuousClock.Instant] = []
+          var tally = recorder.makeTally()
+          defer { tally.finish() }
+          var sentAt: [UInt64] = []
           var head = 0
           for _ in 0..<arguments.window {
-            sentAt.append(.now)
+            sentAt.append(LoadClock.now())
             try await outbound.write(.binary(payload))
           }
           var messages = inbound.messages(maxSize: 64 << 20).makeAsyncIterator()
           while head < sentAt.count, try await messages.next() != nil {
-            let now = ContinuousClock.now
-            let running = recorder.record(sentAt: sentAt[head], at: now)
+            let now = LoadClock.now()
+            let running = tally.record(sentAt: sentAt[head], at: now)
             head += 1
             if running {
               sentAt.append(now)

@@ -12,8 +12,9 @@ let payload = arguments.payload
 
 /// Send times of one connection; touched only on its event loop.
 final class InFlight: @unchecked Sendable {
-  var sentAt: [ContinuousClock.Instant] = []
+  var sentAt: [UInt64] = []
   var head = 0
+  var tally = recorder.makeTally()
 }
 
 await withTaskGroup(of: Void.self) { tasks in
@@ -25,18 +26,19 @@ await withTaskGroup(of: Void.self) { tasks in
         ) { socket in
           let inFlight = InFlight()
           socket.onBinary { socket, _ in
-            let now = ContinuousClock.now
-            let running = recorder.record(sentAt: inFlight.sentAt[inFlight.head], at: now)
+            let now = LoadClock.now()
+            let running = inFlight.tally.record(sentAt: inFlight.sentAt[inFlight.head], at: now)
             inFlight.head += 1
             if running {
               inFlight.sentAt.append(now)
               socket.send(payload)
             } else if inFlight.head == inFlight.sentAt.count {
+              inFlight.tally.finish()
               _ = socket.close()
             }
           }
           for _ in 0..<arguments.window {
-            inFlight.sentAt.append(.now)
+            inFlight.sentAt.append(LoadClock.now())
             socket.send(payload)
           }
         }.get()

@@ -130,6 +130,19 @@ public struct IncomingFrames: AsyncSequence, Sendable {
   /// Makes an iterator.
   public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(connection: connection) }
 
+  /// Takes a frame that has already arrived, without waiting for one (Ktor's `incoming.tryReceive()`): `nil` when
+  /// none is queued, including once the session has closed (``receive()`` then reports the end). On the
+  /// connection's event loop thread it returns without suspending; elsewhere it hops to the connection once.
+  ///
+  /// A loop that drains what one read delivered before it waits again, doing per-batch work once (reading a clock,
+  /// flushing its own output), uses it as `if let frame = await incoming.tryReceive() { ... } else { ... receive()
+  /// ... }`.
+  public nonisolated(nonsending) func tryReceive() async -> Frame? {
+    if let frame = connection.takeQueuedFrameOnExecutorThread() { return frame }
+    if connection.transport.isExecutorThread { return nil }
+    return await connection.takeQueuedFrame()
+  }
+
   /// Receives one frame (Ktor's `incoming.receive()`); throws when the connection closed.
   public nonisolated(nonsending) func receive() async throws -> Frame {
     if let frame = connection.takeQueuedFrameOnExecutorThread() { return frame }
