@@ -16,7 +16,6 @@ struct FuzzLiteTests {
       } else {
         let fin = Bool.random(using: &generator)
         let opcode: Opcode = open ? .continuation : .binary
-        // 256/257: the encoder's edge between frames assembled on the stack and the rest.
         let sizes = [0, 1, 125, 126, 127, 255, 256, 257, 1000, 65535, 65536, 70000]
         let size = sizes[Int.random(in: 0..<sizes.count, using: &generator)]
         frames.append((fin, opcode, randomBytes(size, using: &generator)))
