@@ -97,9 +97,10 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
     threadID = PlatformThread.start { [self] in run() }
   }
 
-  /// `true` when called on the loop's thread.
+  /// `true` when called on the loop's thread. It runs twice per message (the session's synchronous receive and
+  /// send): `pthread_t` is an integer on Linux, so one call into libc (`pthread_self`) instead of two.
   public var inEventLoop: Bool {
-    pthread_equal(pthread_self(), threadID) != 0
+    pthread_self() == threadID
   }
 
   /// Traps unless called on the loop's thread: transports are confined to their loop.
