@@ -7,12 +7,19 @@
 /// connection's state was retained and released around every use) and no copy can free them twice.
 struct FrameRing: ~Copyable {
   private var slots: UnsafeMutablePointer<Frame>?
+  // 32-bit counters: the ring is part of every connection's state, idle ones included (20 bytes instead of 32; a
+  // queue of 2^32 frames would hold at least 96 GiB of them).
   /// Slots allocated: 0 until the first frame, then a power of two.
-  private var capacity = 0
+  private var slotCount: UInt32 = 0
   /// The slot of the oldest frame.
-  private var head = 0
+  private var first: UInt32 = 0
   /// The number of frames queued.
-  private(set) var count = 0
+  private var queued: UInt32 = 0
+
+  /// The number of frames queued.
+  var count: Int { Int(queued) }
+  private var capacity: Int { Int(slotCount) }
+  private var head: Int { Int(first) }
 
   /// The slots allocated by the first frame: a read's worth of small messages before the ring grows.
   static let initialCapacity = 16
@@ -28,18 +35,18 @@ struct FrameRing: ~Copyable {
   /// Queues `frame` at the tail, doubling the ring when it is full.
   @inline(__always)
   mutating func append(_ frame: consuming Frame) {
-    if count == capacity { grow() }
+    if queued == slotCount { grow() }
     (slots.unsafelyUnwrapped + ((head &+ count) & (capacity &- 1))).initialize(to: frame)
-    count &+= 1
+    queued &+= 1
   }
 
   /// Removes and returns the oldest frame; the ring must not be empty.
   @inline(__always)
   mutating func removeFirst() -> Frame {
-    precondition(count > 0, "removeFirst on an empty frame ring")
+    precondition(queued > 0, "removeFirst on an empty frame ring")
     let frame = (slots.unsafelyUnwrapped + head).move()
-    head = (head &+ 1) & (capacity &- 1)
-    count &-= 1
+    first = (first &+ 1) & (slotCount &- 1)
+    queued &-= 1
     return frame
   }
 
@@ -55,7 +62,7 @@ struct FrameRing: ~Copyable {
       slots.deallocate()
     }
     slots = newSlots
-    capacity = newCapacity
-    head = 0
+    slotCount = UInt32(newCapacity)
+    first = 0
   }
 }

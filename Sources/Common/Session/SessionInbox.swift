@@ -7,12 +7,7 @@
 struct SessionInbox: ~Copyable {
   /// The queue; it allocates with the first frame, so a connection that never receives one does not pay for it.
   private var frames = FrameRing()
-  /// Whole messages (raw: frames) buffered before the overflow policy applies; `Int.max` for unlimited.
-  var capacity: Int
-  /// The task waiting in ``WebSocketConnection/receive()``. Unsafe rather than checked: the checked kind is a
-  /// resilient type that costs on every delivery (docs/decisions/0011). Resumed only after ``takeReceiver()``
-  /// cleared it.
-  private var receiver: UnsafeContinuation<Frame?, any Error>?
+  // The flags right after the ring: they fill its tail padding.
   /// The application has asked for a frame at least once (the close reply then waits longer for it).
   private(set) var applicationReads = false
   /// The application holds a frame it took and has not asked for the next one yet: it may be answering it.
@@ -21,6 +16,12 @@ struct SessionInbox: ~Copyable {
   /// ran). A resumed task may wait behind other work before it runs, so a close reply does not start its short
   /// wait for the answer until then.
   private(set) var applicationAwake = true
+  /// Whole messages (raw: frames) buffered before the overflow policy applies; `Int.max` for unlimited.
+  var capacity: Int
+  /// The task waiting in ``WebSocketConnection/receive()``. Unsafe rather than checked: the checked kind is a
+  /// resilient type that costs on every delivery (docs/decisions/0011). Resumed only after ``takeReceiver()``
+  /// cleared it.
+  private var receiver: UnsafeContinuation<Frame?, any Error>?
 
   init(capacity: Int) {
     self.capacity = capacity
