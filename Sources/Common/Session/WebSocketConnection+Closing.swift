@@ -44,7 +44,10 @@ extension WebSocketConnection {
     return await closeReason
   }
 
-  /// Our close frame is queued: the peer's close is due within the close timeout.
+  /// Our close frame is queued: the peer's close is due within the close timeout. Out of line: `enqueueOutgoing`
+  /// calls it for a close frame, and inlined there the clock's resilient types (metadata lookups, stack space) were
+  /// paid on every send.
+  @inline(never)
   func closeWentOut() {
     policy.closeSent(at: clock.now)
     if case .open = lifecycle.phase { lifecycle.phase = .closeSent }

@@ -195,8 +195,6 @@ extension WebSocketConnection {
       return nil
     }
     switch consume event {
-    case .frame(let frame):
-      return .frame(frame)
     case .pong(let payload):
       pongArrived(payload)
       return nil

@@ -41,7 +41,7 @@ extension WebSocketConnection {
       // recorded yet: the same answer as a moment later, not a usage error.
       throw closedError()
     }
-    if frame.frameType == .close { closeFrameSent() }
+    if frame.frameType == .close { closeWentOut() }
     trafficCounts.sent(frame)
     let mustFlush = machine.outputCount >= Self.coalescingLimit
     if !mustFlush { scheduleFlush() }
@@ -52,13 +52,9 @@ extension WebSocketConnection {
     return mustFlush
   }
 
-  /// Out of line, as ``applicationAnsweredBeforeClose()``: the clock's and a task's types are resilient, and their
-  /// metadata lookups and stack space would otherwise be paid on every send.
-  @inline(never)
-  func closeFrameSent() { closeWentOut() }
-
   /// The application answered the last message before the peer's close: the close reply can go now (in a task of
-  /// its own, so that this send does not wait for the end of the closing handshake).
+  /// its own, so that this send does not wait for the end of the closing handshake). Out of line, as
+  /// `closeWentOut()`: a task's types are resilient.
   @inline(never)
   func applicationAnsweredBeforeClose() {
     Task(executorPreference: transport.taskExecutor) { await self.completeDeferredEnd() }
