@@ -54,6 +54,8 @@ public struct FrameDecoder: Sendable {
   private var payload: [UInt8] = []
   /// Where a large payload's storage comes from when a spare buffer is available; `nil` allocates every time.
   private let recycler: LargeBufferRecycler?
+  /// Where a payload under 64 KiB comes from when a spare buffer is available; `nil` allocates every time.
+  private let pool: PayloadBufferPool?
 
   /// Creates a decoder.
   ///
@@ -61,9 +63,13 @@ public struct FrameDecoder: Sendable {
   ///   - configuration: the role's masking rule, the frame size limit and the RSV bits extensions allow.
   ///   - recycler: spare buffers for large payloads (the session passes the process's
   ///     ``LargeBufferRecycler/shared``); `nil` (the default) allocates each payload.
-  public init(configuration: Configuration, recycler: LargeBufferRecycler? = nil) {
+  ///   - pool: spare buffers for payloads under 64 KiB (the session passes its event loop's
+  ///     ``Transport/payloadPool``); `nil` (the default) allocates each payload. Use the decoder only on the pool's
+  ///     executor.
+  public init(configuration: Configuration, recycler: LargeBufferRecycler? = nil, pool: PayloadBufferPool? = nil) {
     self.configuration = configuration
     self.recycler = recycler
+    self.pool = pool
     headerBytes.reserveCapacity(FrameHeader.maxSize)
   }
 
@@ -96,12 +102,12 @@ public struct FrameDecoder: Sendable {
         // Fast path: the whole payload is in this input.
         let source = UnsafeRawBufferPointer(rebasing: input[offset..<offset + parsed.payloadLength])
         offset += parsed.payloadLength
-        // Unmasked while copied, in one pass.
-        let bytes = parsed.maskingKey.map { Masking.maskedCopy($0, of: source) } ?? [UInt8](source)
-        return .frame(DecodedFrame(header: parsed, payload: bytes))
+        return .frame(DecodedFrame(header: parsed, payload: copyPayload(source, key: parsed.maskingKey)))
       }
       phase = .payload(parsed)
-      if let spare = recycler?.take(minimumCapacity: parsed.payloadLength) {
+      if let spare = pool?.take(minimumCapacity: parsed.payloadLength)
+        ?? recycler?.take(minimumCapacity: parsed.payloadLength)
+      {
         // A spare buffer that holds the whole payload: already allocated, so taking it pins no new memory.
         payload = spare
       } else {
@@ -125,6 +131,20 @@ public struct FrameDecoder: Sendable {
     let frame = DecodedFrame(header: header, payload: payload)
     payload = []
     return .frame(frame)
+  }
+
+  /// A whole payload that arrived in one input, unmasked while copied (one pass), into a spare buffer of the pool
+  /// when it has one.
+  @inline(__always)
+  private func copyPayload(_ source: UnsafeRawBufferPointer, key: MaskingKey?) -> [UInt8] {
+    let spare = pool?.take(count: source.count) { destination in
+      if let key {
+        Masking.apply(key, from: source, to: destination)
+      } else {
+        destination.copyMemory(from: source.baseAddress.unsafelyUnwrapped, byteCount: source.count)
+      }
+    }
+    return spare ?? key.map { Masking.maskedCopy($0, of: source) } ?? [UInt8](source)
   }
 
   /// How many payload bytes of the frame in progress are still to arrive; 0 between frames.

@@ -89,6 +89,9 @@ public struct ConnectionStateMachine: Sendable {
   private var maskingKeys: MaskingKeyGenerator
   /// Spare buffers for large payloads (``LargeBufferRecycler``), when the owner passed some.
   private let recycler: LargeBufferRecycler?
+  /// Spare buffers for payloads under 64 KiB (``PayloadBufferPool``), when the owner passed some: payloads sent are
+  /// offered to it, payloads received come from it.
+  private let pool: PayloadBufferPool?
   private var output: [UInt8] = []
   /// Output queued before `output`: large unmasked payloads by reference (``zeroCopyThreshold``) and the buffers
   /// that preceded them.
@@ -111,19 +114,24 @@ public struct ConnectionStateMachine: Sendable {
   ///   - random: the source of masking keys; inject a fixed one in tests.
   ///   - recycler: spare buffers for large payloads, received and (client) masked; the session passes the
   ///     process's ``LargeBufferRecycler/shared``. `nil` (the default) allocates every one.
+  ///   - pool: spare buffers for payloads under 64 KiB, shared by the connections of one event loop; the session
+  ///     passes its transport's ``Transport/payloadPool``. `nil` (the default) allocates every one. A machine with a
+  ///     pool must be used only on the pool's executor.
   public init(
     configuration: Configuration, extensions: [any WebSocketExtension] = [],
-    random: any SecureRandomSource = SystemSecureRandom(), recycler: LargeBufferRecycler? = nil
+    random: any SecureRandomSource = SystemSecureRandom(), recycler: LargeBufferRecycler? = nil,
+    pool: PayloadBufferPool? = nil
   ) {
     self.configuration = configuration
     self.extensions = extensions
     self.recycler = recycler
+    self.pool = pool
     decoder = FrameDecoder(
       configuration: .init(
         expectsMaskedFrames: configuration.role == .server, maxFrameSize: configuration.maxFrameSize,
         allowedReservedBits: configuration.allowedReservedBits
           | WebSocketExtensionsConfig.reservedBits(of: extensions)),
-      recycler: recycler)
+      recycler: recycler, pool: pool)
     assembler = MessageAssembler(maxMessageSize: configuration.maxMessageSize)
     maskingKeys = MaskingKeyGenerator(source: random)
   }
@@ -469,6 +477,8 @@ public struct ConnectionStateMachine: Sendable {
     }
     FrameEncoder.encode(
       fin: fin, opcode: opcode, reservedBits: reservedBits, payload: payload, maskingKey: key, into: &output)
+    // Copied into the output: the payload's buffer can serve a frame received later, once the sender lets go of it.
+    pool?.offer(payload)
   }
 
   /// A masked copy of a large payload, in a recycled buffer when one is spare (``LargeBufferRecycler``).

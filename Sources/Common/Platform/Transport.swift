@@ -22,6 +22,10 @@ public protocol Transport: AnyObject, Sendable {
   /// default ``SystemSessionClock``.
   var sessionClock: (any SessionClock)? { get }
 
+  /// Spare payload buffers shared by the sessions on this transport's executor (the event loop's), or `nil` for
+  /// none (every payload is allocated). Only code running on ``executor`` may use it.
+  var payloadPool: PayloadBufferPool? { get }
+
   /// The certificate the TLS peer presented and the transport verified; `nil` without TLS or without one.
   var peerCertificate: PeerCertificate? { get }
 
@@ -85,6 +89,9 @@ extension Transport {
 
   /// No clock of its own: sessions use ``SystemSessionClock``.
   public var sessionClock: (any SessionClock)? { nil }
+
+  /// No pool: every payload is allocated.
+  public var payloadPool: PayloadBufferPool? { nil }
 
   /// Keeps nothing queued: its writes wait.
   public var queuedOutputCount: Int { 0 }

@@ -73,7 +73,8 @@ public actor WebSocketConnection {
     self.executor = transport.executor
     self.extensions = extensions
     self.machine = ConnectionStateMachine(
-      configuration: configuration, extensions: extensions, random: random, recycler: recycler)
+      configuration: configuration, extensions: extensions, random: random, recycler: recycler,
+      pool: transport.payloadPool)
     // A violation's close frame waits (bounded) for the answers to the messages that came before it.
     self.machine.holdsFailureClose = true
     self.inbox = SessionInbox(capacity: max(1, options.incomingCapacity))

@@ -107,12 +107,22 @@ public final class LargeBufferRecycler: Sendable {
     }
   }
 
-  /// Whether nothing but `buffer` references its storage. An array is one reference to its storage object, so the
-  /// standard check for objects applies to it in place.
+  /// Whether nothing but `buffer` references its storage. An array is one reference to its storage object, a
+  /// native Swift object, so the standard check for native objects applies to it in place: it reads only the
+  /// object's reference count, never its type (checked through a concrete class, the check is one inline call
+  /// instead of the generic one `AnyObject` reaches).
+  @inline(__always)
   static func isUniquelyReferenced(_ buffer: inout [UInt8]) -> Bool {
-    precondition(MemoryLayout<[UInt8]>.size == MemoryLayout<AnyObject>.size, "an array is one reference")
-    return withUnsafeMutablePointer(to: &buffer) { pointer in
-      pointer.withMemoryRebound(to: AnyObject.self, capacity: 1) { isKnownUniquelyReferenced(&$0.pointee) }
-    }
+    withUnsafeMutablePointer(to: &buffer) { isUniquelyReferenced($0) }
   }
+
+  /// ``isUniquelyReferenced(_:)`` of the array stored at `buffer`.
+  @inline(__always)
+  static func isUniquelyReferenced(_ buffer: UnsafeMutablePointer<[UInt8]>) -> Bool {
+    precondition(MemoryLayout<[UInt8]>.size == MemoryLayout<StorageReference>.size, "an array is one reference")
+    return buffer.withMemoryRebound(to: StorageReference.self, capacity: 1) { isKnownUniquelyReferenced(&$0.pointee) }
+  }
+
+  /// A stand-in type for an array's storage object in ``isUniquelyReferenced(_:)``; never instantiated.
+  final class StorageReference {}
 }

@@ -60,6 +60,9 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
   @exclusivity(unchecked) private var deferredReads: [SocketTransport] = []
   /// The batch being read or flushed (swapped with the lists above, so that a turn allocates nothing).
   @exclusivity(unchecked) private var deferredBatch: [SocketTransport] = []
+  /// Spare payload buffers shared by the sessions on this loop (``Transport/payloadPool``); used on the loop
+  /// thread only.
+  let payloadPool = PayloadBufferPool()
   /// The read buffer shared by every transport of this loop; valid during one `read` body.
   let readBuffer: UnsafeMutableRawBufferPointer
   /// A second buffer for TLS plaintext, so that TLS can read ciphertext into ``readBuffer`` and decrypt here.

@@ -73,6 +73,9 @@ public final class SocketTransport: ReadinessDrivenTransport, @unchecked Sendabl
   /// The loop's timers: a session's close, ping and grace deadlines wake on the loop's thread.
   public var sessionClock: (any SessionClock)? { loop }
 
+  /// The loop's spare payload buffers, shared by the sessions on it.
+  public var payloadPool: PayloadBufferPool? { loop.payloadPool }
+
   /// The peer's address as text.
   public var peerDescription: String { peerAddress?.description ?? "unknown peer" }
 

@@ -202,6 +202,9 @@ public final class TLSTransport: Transport, @unchecked Sendable {
   /// The loop's timers: a session's close, ping and grace deadlines wake on the loop's thread.
   public var sessionClock: (any SessionClock)? { inner.loop }
 
+  /// The loop's spare payload buffers, shared by the sessions on it.
+  public var payloadPool: PayloadBufferPool? { inner.loop.payloadPool }
+
   /// The peer's address, marked as TLS.
   public var peerDescription: String { "\(inner.peerDescription) (TLS)" }
 
