@@ -53,9 +53,9 @@ public struct FrameDecoder: Sendable {
   private var headerBytes: [UInt8] = []
   private var payload: [UInt8] = []
   /// Where a large payload's storage comes from when a spare buffer is available; `nil` allocates every time.
-  private let recycler: LargeBufferRecycler?
+  let recycler: LargeBufferRecycler?
   /// Where a payload under 64 KiB comes from when a spare buffer is available; `nil` allocates every time.
-  private let pool: PayloadBufferPool?
+  let pool: PayloadBufferPool?
 
   /// Creates a decoder.
   ///

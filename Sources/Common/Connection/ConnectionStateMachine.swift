@@ -87,11 +87,12 @@ public struct ConnectionStateMachine: Sendable {
   /// Payload bytes of the frame being decoded that were already fed to `textValidator`.
   private var validatedCount = 0
   private var maskingKeys: MaskingKeyGenerator
-  /// Spare buffers for large payloads (``LargeBufferRecycler``), when the owner passed some.
-  private let recycler: LargeBufferRecycler?
+  /// Spare buffers for large payloads (``LargeBufferRecycler``), when the owner passed some; kept by the decoder
+  /// (one reference per connection, not two: idle connections stay as small as they were).
+  private var recycler: LargeBufferRecycler? { decoder.recycler }
   /// Spare buffers for payloads under 64 KiB (``PayloadBufferPool``), when the owner passed some: payloads sent are
-  /// offered to it, payloads received come from it.
-  private let pool: PayloadBufferPool?
+  /// offered to it, payloads received come from it. Kept by the decoder, as the recycler.
+  private var pool: PayloadBufferPool? { decoder.pool }
   private var output: [UInt8] = []
   /// Output queued before `output`: large unmasked payloads by reference (``zeroCopyThreshold``) and the buffers
   /// that preceded them.
@@ -124,8 +125,6 @@ public struct ConnectionStateMachine: Sendable {
   ) {
     self.configuration = configuration
     self.extensions = extensions
-    self.recycler = recycler
-    self.pool = pool
     decoder = FrameDecoder(
       configuration: .init(
         expectsMaskedFrames: configuration.role == .server, maxFrameSize: configuration.maxFrameSize,
