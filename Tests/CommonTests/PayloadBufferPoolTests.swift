@@ -96,6 +96,23 @@ struct PayloadBufferPoolTests {
     #expect(pool.count == (tiny.capacity < 16 ? 3 : 4), "buffers under 16 bytes are left alone")
   }
 
+  @Test("a release lets go of the classes nothing was taken from since the previous one")
+  func releaseUnused() {
+    let pool = PayloadBufferPool()
+    let small = Self.buffer(100)
+    let large = Self.buffer(5000)
+    pool.offer(small)
+    pool.offer(small)
+    pool.offer(large)
+    // Asked for (the buffer popped is still held, so nothing comes back, but the class is in use).
+    #expect(pool.take(minimumCapacity: 100) == nil)
+    #expect(pool.releaseUnused(), "the small class is kept")
+    #expect(pool.count == 1 && pool.keptBytes == small.capacity)
+    #expect(!pool.releaseUnused(), "nothing taken since: released too")
+    #expect(pool.count == 0 && pool.keptBytes == 0)
+    #expect(small == Self.buffer(100) && large == Self.buffer(5000))
+  }
+
   @Test("after 64 held buffers in a row, only one offer in 64 is kept")
   func heldBuffersAreSampled() {
     let pool = PayloadBufferPool()

@@ -11,7 +11,7 @@
 /// Buffers are sorted by capacity into power-of-two classes; a request for `n` bytes is served by the last buffer
 /// of `n`'s own class when that one is large enough, else by the next class up, whose buffers all hold at least `n`:
 /// a buffer handed out is less than four times the size asked for. The pool keeps at most 1,024 buffers per class
-/// and 2 MiB of capacity in all.
+/// and 2 MiB of capacity in all, and ``releaseUnused()`` lets go of the classes that are no longer asked for.
 ///
 /// Not thread-safe, on purpose: it belongs to one serial executor (the event loop of ``Transport/payloadPool``),
 /// and only code running there (the connection actors on that loop) may use it.
@@ -39,6 +39,8 @@ public final class PayloadBufferPool: @unchecked Sendable {
   private var misses = 0
   /// Offers passed over since misses began to be sampled.
   private var passedOver = 0
+  /// The classes a buffer was taken from since the last ``releaseUnused()``: bit `k` for class `k`.
+  private var takenClasses: UInt32 = 0
   /// Misses in a row after which offers are sampled: 64.
   static let missesBeforeSampling = 64
   /// While sampling, one offer in 64 is kept: enough to notice when buffers come back unique again.
@@ -131,6 +133,7 @@ public final class PayloadBufferPool: @unchecked Sendable {
     let unique = LargeBufferRecycler.isUniquelyReferenced(slot)
     let buffer = slot.move()
     misses = unique ? 0 : misses &+ 1
+    takenClasses |= 1 &<< UInt32(truncatingIfNeeded: index)
     return unique ? buffer : nil
   }
 
@@ -167,6 +170,22 @@ public final class PayloadBufferPool: @unchecked Sendable {
     let slots = UnsafeMutablePointer<[UInt8]>.allocate(capacity: maxBuffersPerClass)
     stacks[index] = slots
     return slots
+  }
+
+  /// Releases the buffers of every class that nothing was taken from since the previous call, so that the spares
+  /// of a burst do not stay for good: the event loop calls it every 10 s while the pool keeps anything (a class in
+  /// steady use keeps its buffers). Returns whether the pool still keeps any.
+  @discardableResult
+  public func releaseUnused() -> Bool {
+    for index in 0..<Self.classCount where takenClasses & (1 &<< UInt32(index)) == 0 {
+      let count = counts[index]
+      guard count > 0, let slots = stacks[index] else { continue }
+      for position in 0..<count { bytes &-= slots[position].capacity }
+      slots.deinitialize(count: count)
+      counts[index] = 0
+    }
+    takenClasses = 0
+    return bytes > 0
   }
 
   /// The number of buffers kept, whether or not something else still references them (for tests).

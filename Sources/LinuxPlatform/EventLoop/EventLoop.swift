@@ -63,6 +63,12 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
   /// Spare payload buffers shared by the sessions on this loop (``Transport/payloadPool``); used on the loop
   /// thread only.
   let payloadPool = PayloadBufferPool()
+  /// The timer that releases the classes of ``payloadPool`` nothing was taken from
+  /// (``PayloadBufferPool/releaseUnused()``); armed at the end of a turn while the pool keeps anything, so an idle
+  /// loop with an empty pool has no timer.
+  @exclusivity(unchecked) private(set) var payloadReleaseTimer: TimerQueue.Handle?
+  /// How often the pool's unused classes are released: 10 s (tests shorten it); loop thread only.
+  @exclusivity(unchecked) var payloadReleaseInterval = Duration.seconds(10)
   /// The read buffer shared by every transport of this loop; valid during one `read` body.
   let readBuffer: UnsafeMutableRawBufferPointer
   /// A second buffer for TLS plaintext, so that TLS can read ciphertext into ``readBuffer`` and decrypt here.
@@ -262,6 +268,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
       if stopping { break }
       for closure in closures { closure() }
       runDeferredFlushes()
+      if payloadReleaseTimer == nil && payloadPool.keptBytes > 0 { armPayloadRelease() }
       let mustPoll = haveWork || !localJobs.isEmpty || !closures.isEmpty || !deferredReads.isEmpty
       let timeout: Int32 = mustPoll ? 0 : timers.millisecondsUntilNext(now: Monotonic.now())
       let count = epoll_wait(epollFD, events, Int32(maxEvents), timeout)
@@ -282,6 +289,15 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
     }
     Glibc.close(epollFD)
     Glibc.close(wakeFD)
+  }
+
+  /// Arms the timer that releases the payload pool's unused classes; the loop re-arms it on a later turn while the
+  /// pool still keeps anything (not from the timer itself, which runs while the timer queue is firing).
+  private func armPayloadRelease() {
+    payloadReleaseTimer = schedule(after: payloadReleaseInterval) { [unowned self] in
+      payloadReleaseTimer = nil
+      payloadPool.releaseUnused()
+    }
   }
 
   private func runJobs() {
