@@ -15,8 +15,12 @@ struct PayloadPoolReleaseTests {
       return loop.payloadReleaseTimer != nil
     }.value
     #expect(!armedWhenEmpty)
-    await Task(executorPreference: loop) { loop.payloadPool.offer(held) }.value
-    #expect(await Task(executorPreference: loop) { loop.payloadPool.count }.value == 1)
+    // Offered and counted in one job on the loop: the timer cannot fire in between.
+    let kept = await Task(executorPreference: loop) { () -> Int in
+      loop.payloadPool.offer(held)
+      return loop.payloadPool.count
+    }.value
+    #expect(kept == 1)
     // Nothing is taken from the pool, so the first release after 50 ms lets the buffer go, and the loop then has no
     // timer for it.
     let released = await waitUntil(.seconds(10)) {
