@@ -1,5 +1,17 @@
-/// A reliable, ordered, bidirectional byte stream: a TCP or Unix socket, TLS over one of those, or an in-memory
-/// pipe. Sessions run their protocol over it and never know which it is.
+/// A reliable, ordered, bidirectional byte stream: a TCP or Unix socket, TLS over one of those, the test host's
+/// in-memory pipe, or whatever a platform adds. Sessions run their protocol over it and never know which it is.
+///
+/// One contract, push-driven, for every transport a session runs on (docs/decisions/0023):
+/// - **Reading** is pushed: ``startReading(_:directReader:)`` installs a handler that the transport calls on its
+///   executor with what arrives, in a buffer valid only during the call, until the handler returns `false`
+///   (``resumeReading()`` goes on). A socket calls it from the event loop's readable edge; TLS calls it with the
+///   plaintext it decrypted from what the socket pushed; the in-memory pipe with what the other end wrote.
+/// - **Writing** is pulled: ``setWriteSource(_:)`` installs the session's source of bytes, and ``requestWrite()``
+///   has the transport call it at the end of the executor's turn (the event loop's), so that the answers of a turn
+///   go out in one batch without a task per batch.
+/// - ``write(_:)``, ``flush()`` and ``waitForQueuedOutput(below:)`` remain for a writer that must wait for the peer
+///   (a large message past the transport's high-water mark, ``flush()``), and ``read(_:)`` for the code that runs
+///   before a session exists: the opening handshake, a proxy's CONNECT, a Redis link.
 ///
 /// A transport is confined to one serial executor (``executor``): call it only from code running there. Sessions
 /// run their actor on that executor, so the bytes go from the socket to the session without a thread hop. The
@@ -34,7 +46,8 @@ public protocol Transport: AnyObject, Sendable {
 
   /// Waits until bytes arrive and hands them to `body`, in a buffer that is valid only during the call (it is the
   /// event loop's read buffer, shared by every connection of the loop: `body` must copy what it keeps). An empty
-  /// buffer means the peer closed its side (EOF).
+  /// buffer means the peer closed its side (EOF). For the code that runs before a session (the opening handshake,
+  /// a tunnel); a session reads with ``startReading(_:directReader:)``, and never both at once.
   nonisolated(nonsending) func read<Result>(
     _ body: (UnsafeRawBufferPointer) throws -> Result
   ) async throws -> Result
@@ -47,7 +60,38 @@ public protocol Transport: AnyObject, Sendable {
   /// Waits until every byte written so far has been handed to the operating system (or the peer, in memory).
   nonisolated(nonsending) func flush() async throws
 
-  /// Bytes accepted by ``write(_:)`` (or pulled from a ``ReadinessDrivenTransport``'s write source) that the operating
+  /// Starts calling `handler` on the transport's executor with what arrives, until it returns `false` (reading
+  /// pauses until ``resumeReading()``), or after ``TransportReadEvent/endOfStream`` or
+  /// ``TransportReadEvent/failed(_:)``, or until the transport closes (which drops the handler). Call it once, from
+  /// the transport's executor, after any ``read(_:)`` of the handshake; the first bytes may be delivered on a later
+  /// turn of the executor, never inside this call.
+  ///
+  /// `directReader`, when given, is asked before each read whether the bytes should go straight into storage of the
+  /// caller's (a large payload still arriving) instead of the transport's buffer: it returns `nil` to decline, or
+  /// calls the transport's `read` function once with its destination and returns what `read` returned (the bytes
+  /// read; 0 or less for end of stream or an error, which the transport then reports to `handler`). After a direct
+  /// read of some bytes the transport calls `handler` with an empty ``TransportReadEvent/bytes(_:)``, so that the
+  /// caller can act on what it received. A transport that cannot read into foreign storage (TLS decrypts into its
+  /// own buffer) ignores it.
+  func startReading(
+    _ handler: @escaping @Sendable (TransportReadEvent) -> Bool,
+    directReader: (@Sendable (_ read: (UnsafeMutableRawBufferPointer) -> Int) -> Int?)?
+  )
+
+  /// Resumes calling the handler after it returned `false`. What is already buffered is delivered on a later turn
+  /// of the executor (never inside this call, so the caller may hold state the handler touches). From the executor
+  /// only.
+  func resumeReading()
+
+  /// Installs the pull side of writing: after ``requestWrite()``, at the end of the executor's turn (and again when
+  /// the peer can take more), the transport calls `source` for the bytes to write, one piece per call, in order,
+  /// until it returns `nil`. Call once, from the transport's executor; closing the transport drops the source.
+  func setWriteSource(_ source: @escaping @Sendable () -> [UInt8]?)
+
+  /// Asks the transport to call the write source at the end of this turn of its executor. From the executor only.
+  func requestWrite()
+
+  /// Bytes accepted by ``write(_:)`` or pulled from the write source that the operating
   /// system has not taken yet; 0 when the transport keeps none (its writes wait instead). Fan-out reads it so that a
   /// subscriber whose socket is full keeps its messages in its own bounded queue, where its policy applies.
   var queuedOutputCount: Int { get }

@@ -1,20 +1,18 @@
-/// How bytes reach a session: one path, ``WebSocketConnection``'s handler for what arrives. A
-/// ``ReadinessDrivenTransport`` (a socket) calls it from the event loop; any other transport (TLS, memory) is
-/// adapted to it by a pump task that awaits ``Transport/read(_:)`` and hands each buffer to the same handler.
+/// How bytes reach a session: one path, ``WebSocketConnection``'s handler for what arrives, which every
+/// ``Transport`` calls on its executor (a socket from the event loop, TLS with what it decrypted, the test host's
+/// pipe with what the other end wrote).
 ///
 /// Reading pauses while the inbox is full (backpressure) or while a task of the session handles events that must
 /// wait (a close reply, a failure), and resumes when neither holds. It stops for good at EOF, a read error or the
 /// end of the session.
 struct SessionReadDriver {
-  /// Where the bytes come from.
+  /// Where reading stands.
   enum Source {
     /// Not reading yet: the session reads once the application receives, closes or starts it.
     case notStarted
-    /// The transport pushes to the handler; `handlerInstalled` once ``ReadinessDrivenTransport/startReading``
-    /// was called (later resumptions use ``ReadinessDrivenTransport/resumeReading()``).
+    /// Reading; `handlerInstalled` once ``Transport/startReading(_:directReader:)`` was called (later resumptions
+    /// use ``Transport/resumeReading()``).
     case push(handlerInstalled: Bool)
-    /// A pump task reads; `parked` is its continuation while reading is paused.
-    case pull(parked: UnsafeContinuation<Void, Never>?)
   }
 
   var source: Source = .notStarted
@@ -32,12 +30,5 @@ struct SessionReadDriver {
   mutating func hasStarted() -> Bool {
     if case .notStarted = source { return false }
     return true
-  }
-
-  /// Removes and returns the pump's continuation, if it is parked.
-  mutating func takeParkedPump() -> UnsafeContinuation<Void, Never>? {
-    guard case .pull(let parked?) = source else { return nil }
-    source = .pull(parked: nil)
-    return parked
   }
 }

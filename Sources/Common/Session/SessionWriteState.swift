@@ -15,6 +15,8 @@ struct SessionWriteState {
   }
 
   var phase: Phase = .idle
+  /// Whether the transport has the session's write source (``Transport/setWriteSource(_:)``).
+  var sourceInstalled = false
   /// The buffer the last write used, handed back to the state machine for the next output (keeps its capacity).
   var spareOutput: [UInt8] = []
   /// Callers waiting for the writing task; resumed with `true` once it has written (and flushed) their bytes.

@@ -163,7 +163,6 @@ extension WebSocketConnection {
         }
       }
     }
-    reader.takeParkedPump()?.resume()
     let reason = finalReason() ?? failureReason
     for waiter in lifecycle.closeWaiters { waiter.resume(returning: reason) }
     lifecycle.closeWaiters.removeAll()

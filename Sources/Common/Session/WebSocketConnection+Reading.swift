@@ -1,4 +1,4 @@
-// The one read path: the push handler, the pull pump adapted to it, and the events that must wait.
+// The one read path: the transport's push handler, and the events that must wait.
 extension WebSocketConnection {
   // MARK: Reading
 
@@ -12,50 +12,42 @@ extension WebSocketConnection {
   func startReading() {
     policy.started(at: clock.now)
     armTimer()
-    if let pushing = transport as? any ReadinessDrivenTransport {
-      // The loop calls the connection when bytes arrive: no reader task to wake (docs/decisions/0008).
-      reader.source = .push(handlerInstalled: false)
-      pushTransport = pushing
-      // The write source first: answers queued while the leftover bytes are handled are pulled from it.
-      pushing.setWriteSource { [self] in
-        assert(self.transport.isExecutorThread, "a readiness-driven transport asked for bytes off its executor")
-        return self.callIsolated({ connection, _ in connection.takeBatchForTransport() }, ())
-      }
-      if !leftover.isEmpty {
-        let bytes = leftover
-        leftover = []
-        if !bytes.withUnsafeBytes({ consume(.bytes($0)) }) { return }
-      }
-      resumeReading()
-    } else {
-      // Other transports are adapted to the same handler by a pump task, isolated to the connection only.
-      // Preferring the loop as task executor too lost wake-ups under load: see docs/decisions/0007.
-      reader.source = .pull(parked: nil)
-      // On the transport's executor: the pump's reads and parking wake up there, never on the global pool.
-      Task(executorPreference: transport.taskExecutor) { await self.pumpReads() }
+    // The transport calls the connection when bytes arrive: no reader task to wake (docs/decisions/0008, 0023).
+    reader.source = .push(handlerInstalled: false)
+    // The write source first: answers queued while the leftover bytes are handled are pulled from it.
+    installWriteSource()
+    if !leftover.isEmpty {
+      let bytes = leftover
+      leftover = []
+      if !bytes.withUnsafeBytes({ consume(.bytes($0)) }) { return }
     }
+    resumeReading()
   }
 
-  /// Resumes reading unless it is paused or over: the transport calls the handler again, or the pump goes on.
+  /// Checks, in debug builds, that the transport called from its executor: the event loop's thread, or a job of the
+  /// transport's serial executor (the test host's pipe).
+  nonisolated func assertOnTransportExecutor() {
+    assert(transport.isExecutorThread || { self.assertIsolated(); return true }(), "a transport called off its executor")
+  }
+
+  /// Resumes reading unless it is paused or over: the transport calls the handler again.
   func resumeReading() {
     guard !reader.mustWait(), !lifecycle.hasEnded() else { return }
     switch reader.source {
     case .notStarted:
       break
-    case .pull:
-      reader.takeParkedPump()?.resume()
     case .push(handlerInstalled: true):
-      pushTransport?.resumeReading()
+      transport.resumeReading()
     case .push(handlerInstalled: false):
       reader.source = .push(handlerInstalled: true)
-      pushTransport?.startReading(
+      transport.startReading(
         { [self] event in
-          // The transport calls on its loop thread, which is this actor's executor.
-          assert(self.transport.isExecutorThread, "a readiness-driven transport called its handler off its executor")
+          // The transport calls on its executor, which is this actor's.
+          self.assertOnTransportExecutor()
           return self.callIsolated({ connection, event in connection.consume(event) }, event)
         },
         directReader: { [self] read in
-          assert(self.transport.isExecutorThread, "a readiness-driven transport called its reader off its executor")
+          self.assertOnTransportExecutor()
           // Not through the generic `callIsolated`: a function passed as its generic argument is reabstracted
           // into a heap-allocated context, one allocation per read.
           let function: (isolated WebSocketConnection, (UnsafeMutableRawBufferPointer) -> Int) -> Int? = {
@@ -67,35 +59,7 @@ extension WebSocketConnection {
     }
   }
 
-  /// The pull adapter: awaits the transport's reads and hands each buffer to ``consume(_:)``, parking while
-  /// reading is paused, until reading is over.
-  func pumpReads() async {
-    if !leftover.isEmpty {
-      let bytes = leftover
-      leftover = []
-      _ = bytes.withUnsafeBytes { consume(.bytes($0)) }
-    }
-    while !reader.finished, !lifecycle.hasEnded() {
-      if reader.mustWait() {
-        await withUnsafeContinuation { continuation in
-          // Checked again here: see `receive()`.
-          if !reader.mustWait() || lifecycle.hasEnded() {
-            continuation.resume()
-          } else {
-            reader.source = .pull(parked: continuation)
-          }
-        }
-        continue
-      }
-      do {
-        _ = try await transport.read { buffer in consume(buffer.isEmpty ? .endOfStream : .bytes(buffer)) }
-      } catch {
-        _ = consume(.failed(error))
-      }
-    }
-  }
-
-  /// Push mode: when a large payload is arriving, has the transport read it straight into the frame's storage (no
+  /// When a large payload is arriving, has the transport read it straight into the frame's storage (no
   /// copy through the transport's buffer); `nil` otherwise. Only when at least ``directReadThreshold`` bytes are
   /// outstanding, so that small frames still arrive many to a read.
   func readPayloadDirectly(_ read: (UnsafeMutableRawBufferPointer) -> Int) -> Int? {

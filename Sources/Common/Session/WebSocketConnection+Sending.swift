@@ -69,22 +69,23 @@ extension WebSocketConnection {
   func scheduleFlush() {
     guard writer.phase == .idle, machine.checkHasOutput(), !lifecycle.hasEnded() else { return }
     writer.phase = .scheduled
-    if let pushTransport {
-      // The transport pulls the batch at the end of the loop's turn (`takeBatchForTransport`): no task.
-      pushTransport.requestWrite()
-    } else {
-      startScheduledFlush()
+    if !writer.sourceInstalled { installWriteSource() }
+    // The transport pulls the batch at the end of its executor's turn (`takeBatchForTransport`): no task.
+    transport.requestWrite()
+  }
+
+  /// Hands the transport the session's write source (once: when reading starts, or at the first send before it).
+  @inline(never)
+  func installWriteSource() {
+    guard !writer.sourceInstalled else { return }
+    writer.sourceInstalled = true
+    transport.setWriteSource { [self] in
+      self.assertOnTransportExecutor()
+      return self.callIsolated({ connection, _ in connection.takeBatchForTransport() }, ())
     }
   }
 
-  /// The pull-mode transport's flush, in a task: out of line, so that ``scheduleFlush()`` (on every send) does not
-  /// look up a task's resilient types.
-  @inline(never)
-  func startScheduledFlush() {
-    Task(executorPreference: transport.taskExecutor) { await self.runScheduledFlush() }
-  }
-
-  /// The push-mode transport's write source: the next piece of the batch (a large payload by reference, then the
+  /// The transport's write source: the next piece of the batch (a large payload by reference, then the
   /// buffer), or `nil` when nothing is queued or a task of the connection is writing (it drains the queue itself).
   func takeBatchForTransport() -> [UInt8]? {
     if writer.isWriting() || lifecycle.hasEnded() { return nil }
@@ -93,13 +94,6 @@ extension WebSocketConnection {
     guard machine.checkHasOutput() else { return nil }
     machine.takeOutput(into: &writer.spareOutput)
     return writer.spareOutput
-  }
-
-  /// Hands the queued output to the transport, which writes it in its own batch.
-  func runScheduledFlush() async {
-    if writer.phase == .scheduled { writer.phase = .idle }
-    // A failure here is the transport's: the reader sees it too and ends the connection with it.
-    try? await drainOutput(waitingForTransport: false)
   }
 
   /// Writes whatever is queued (frames sent, pongs, close frames) and returns once it is written (Ktor's `flush`).

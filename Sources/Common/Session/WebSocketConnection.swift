@@ -38,8 +38,6 @@ public actor WebSocketConnection {
   /// Data messages and bytes carried so far (``traffic``).
   @exclusivity(unchecked) var trafficCounts = SessionTraffic()
   @exclusivity(unchecked) var policy: SessionPolicy
-  /// The transport when it pushes what arrives and pulls what to write (``ReadinessDrivenTransport``).
-  @exclusivity(unchecked) var pushTransport: (any ReadinessDrivenTransport)?
   /// Bytes that arrived behind the handshake's head in the same read; handled before the first read.
   @exclusivity(unchecked) var leftover: [UInt8]
   /// The one timer, armed for the policy's next deadline (``armTimer()``); `nil` while nothing is due.

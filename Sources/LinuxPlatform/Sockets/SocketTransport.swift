@@ -6,7 +6,7 @@ import WispCommon
 ///
 /// Reads go into the loop's shared buffer and are handed to the caller's body in place; writes go straight to the
 /// socket, and only what the kernel does not take at once waits for the socket to become writable.
-public final class SocketTransport: ReadinessDrivenTransport, @unchecked Sendable {
+public final class SocketTransport: Transport, @unchecked Sendable {
   /// The loop that serves this socket.
   public let loop: EventLoop
   let registration: Registration

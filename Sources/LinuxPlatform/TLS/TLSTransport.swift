@@ -6,6 +6,12 @@ import WispCommon
 /// OpenSSL works on two memory BIOs: ciphertext read from the inner transport goes into one, ciphertext OpenSSL
 /// produces is taken from the other and written to the inner transport. Plaintext is decrypted into the loop's
 /// second shared buffer and handed to the reader in place, like a plain socket read.
+///
+/// Once a session reads, TLS is a filter on the event loop (docs/decisions/0023): the ciphertext the socket pushes
+/// goes into OpenSSL and the plaintext straight to the session's handler, in the same call; the session's output is
+/// pulled by the socket at the end of the loop's turn through this transport's write source, which encrypts the
+/// batch (several frames per record where they fit) and hands the records to the socket's own writer. No task reads
+/// or writes.
 public final class TLSTransport: Transport, @unchecked Sendable {
   /// The transport that carries the ciphertext: a socket, or a TLS connection to a proxy.
   public let inner: any TLSCarrier
@@ -16,6 +22,18 @@ public final class TLSTransport: Transport, @unchecked Sendable {
   fileprivate var closed = false
   private var receivedCloseNotify = false
   private var sentCloseNotify = false
+  /// The session's handler (``startReading(_:directReader:)``); dropped at the end of the stream and on close.
+  private var readHandler: (@Sendable (TransportReadEvent) -> Bool)?
+  /// Whether the handler asked to stop until ``resumeReading()``.
+  private var readingPaused = false
+  /// Whether a job of the loop will hand over the plaintext OpenSSL holds (``scheduleDelivery()``).
+  private var deliveryScheduled = false
+  /// How the inner stream ended, while plaintext before it is still to be handed over.
+  private var innerEnding: TransportReadEvent?
+  /// The session's source of bytes to write (``setWriteSource(_:)``).
+  private var writeSource: (@Sendable () -> [UInt8]?)?
+  /// Why encrypting the session's output failed; reported by the next write.
+  private var writeFailure: (any Error)?
 
   private init(inner: any TLSCarrier, context: TLSContext, host: String?) throws(TLSError) {
     guard let ssl = SSL_new(context.context), let readBIO = BIO_new(BIO_s_mem()), let writeBIO = BIO_new(BIO_s_mem())
@@ -139,12 +157,30 @@ public final class TLSTransport: Transport, @unchecked Sendable {
 
   /// Writes whatever ciphertext OpenSSL has produced to the inner transport.
   private func flushCiphertext() async throws {
+    guard let bytes = takeCiphertext() else { return }
+    try await inner.write(bytes)
+  }
+
+  /// The ciphertext OpenSSL has produced, taken out of its BIO; `nil` when there is none.
+  private func takeCiphertext() -> [UInt8]? {
     let pending = wisp_BIO_ctrl_pending(writeBIO)
-    guard pending > 0 else { return }
-    let bytes = [UInt8](unsafeUninitializedCapacity: Int(pending)) { buffer, initialized in
+    guard pending > 0 else { return nil }
+    return [UInt8](unsafeUninitializedCapacity: Int(pending)) { buffer, initialized in
       initialized = Int(max(0, BIO_read(writeBIO, buffer.baseAddress, Int32(pending))))
     }
-    try await inner.write(bytes)
+  }
+
+  /// Encrypts `bytes` into the write BIO (records of at most 16 KiB; the BIO grows as needed, so OpenSSL never
+  /// asks to wait).
+  private func encrypt(_ bytes: [UInt8]) throws {
+    var offset = 0
+    while offset < bytes.count {
+      let chunk = min(bytes.count - offset, 1 << 20)
+      ERR_clear_error()
+      let written = bytes.withUnsafeBytes { raw in SSL_write(ssl, raw.baseAddress! + offset, Int32(chunk)) }
+      guard written > 0 else { throw OpenSSLErrors.error(for: ssl, host: host) }
+      offset += Int(written)
+    }
   }
 
   /// The certificate the peer presented (a client certificate, on a server that asks for one), once the handshake
@@ -246,23 +282,146 @@ public final class TLSTransport: Transport, @unchecked Sendable {
 
   /// Encrypts `bytes` and writes the records.
   public nonisolated(nonsending) func write(_ bytes: [UInt8]) async throws {
+    if let writeFailure { throw writeFailure }
     guard !closed, !sentCloseNotify else { throw TransportError.closed }
-    var offset = 0
-    while offset < bytes.count {
-      let chunk = min(bytes.count - offset, 1 << 20)
-      ERR_clear_error()
-      let written = bytes.withUnsafeBytes { raw in SSL_write(ssl, raw.baseAddress! + offset, Int32(chunk)) }
-      guard written > 0 else {
-        let error = SSL_get_error(ssl, written)
-        if error == SSL_ERROR_WANT_WRITE {
-          try await flushCiphertext()
-          continue
-        }
-        throw OpenSSLErrors.error(for: ssl, host: host)
-      }
-      offset += Int(written)
-    }
+    try encrypt(bytes)
     try await flushCiphertext()
+  }
+
+  // MARK: The session's path: a filter on the loop
+
+  /// Hands the plaintext of what the socket pushes to `handler`, in the loop's plaintext buffer, in the same call.
+  /// TLS cannot read into foreign storage, so `directReader` is ignored.
+  public func startReading(
+    _ handler: @escaping @Sendable (TransportReadEvent) -> Bool,
+    directReader: (@Sendable (_ read: (UnsafeMutableRawBufferPointer) -> Int) -> Int?)?
+  ) {
+    inner.loop.preconditionInEventLoop()
+    guard !closed else { return }
+    readHandler = handler
+    readingPaused = false
+    installInnerWriteSource()
+    inner.startReading({ [self] event in self.ciphertextArrived(event) }, directReader: nil)
+    // Records that arrived with the handshake's last flight wait in OpenSSL: handed over on a later turn.
+    scheduleDelivery()
+  }
+
+  /// Goes on after the handler returned `false`: first what OpenSSL holds (on a later turn), then the socket.
+  public func resumeReading() {
+    inner.loop.preconditionInEventLoop()
+    guard readingPaused else { return }
+    readingPaused = false
+    scheduleDelivery()
+  }
+
+  /// Installs the session's source; the socket pulls ciphertext from this transport, which pulls plaintext from it.
+  public func setWriteSource(_ source: @escaping @Sendable () -> [UInt8]?) {
+    inner.loop.preconditionInEventLoop()
+    guard !closed else { return }
+    writeSource = source
+    installInnerWriteSource()
+  }
+
+  /// Has the socket pull (and this transport encrypt) the session's output at the end of the loop's turn.
+  public func requestWrite() {
+    inner.requestWrite()
+  }
+
+  /// Bytes of ciphertext the socket has not written yet.
+  public var queuedOutputCount: Int { inner.queuedOutputCount }
+
+  /// Writes, waiting for the socket, until less than `limit` bytes of ciphertext are queued.
+  public nonisolated(nonsending) func waitForQueuedOutput(below limit: Int) async throws {
+    try await inner.waitForQueuedOutput(below: limit)
+  }
+
+  private func installInnerWriteSource() {
+    inner.setWriteSource { [self] in self.pullCiphertext() }
+  }
+
+  /// The socket's write source: encrypts the session's output as it hands it over (its batch, in order) and returns
+  /// the records, with anything else OpenSSL produced (a KeyUpdate's answer) in their place in the stream.
+  private func pullCiphertext() -> [UInt8]? {
+    if let writeSource, writeFailure == nil, !sentCloseNotify, !closed {
+      while let plaintext = writeSource() {
+        do {
+          try encrypt(plaintext)
+        } catch {
+          // Nothing more can be sent: the session learns it from the reader, as from a reset.
+          writeFailure = error
+          inner.closeImmediately()
+          break
+        }
+      }
+    }
+    return takeCiphertext()
+  }
+
+  /// What the socket pushed: ciphertext into OpenSSL, plaintext out to the handler. Returns whether the socket should
+  /// keep reading.
+  private func ciphertextArrived(_ event: TransportReadEvent) -> Bool {
+    switch event {
+    case .bytes(let ciphertext):
+      // A memory BIO grows as needed; BIO_write takes everything.
+      if !ciphertext.isEmpty { _ = BIO_write(readBIO, ciphertext.baseAddress, Int32(ciphertext.count)) }
+      return deliverPlaintext()
+    case .endOfStream, .failed:
+      // The plaintext of the records before the end goes first.
+      innerEnding = event
+      _ = deliverPlaintext()
+      return false
+    }
+  }
+
+  /// Decrypts what OpenSSL holds into the loop's plaintext buffer and hands each piece to the handler, until OpenSSL
+  /// needs more ciphertext (returns `true`: the socket reads on), the handler pauses, or the stream ends.
+  private func deliverPlaintext() -> Bool {
+    let buffer = inner.loop.plaintextBuffer
+    while let handler = readHandler, !readingPaused, !closed {
+      // "The current thread's error queue must be empty before the TLS/SSL I/O operation is attempted"
+      // (SSL_get_error(3)); other connections of this loop share the thread.
+      ERR_clear_error()
+      let count = SSL_read(ssl, buffer.baseAddress, Int32(buffer.count))
+      if count > 0 {
+        if !handler(.bytes(UnsafeRawBufferPointer(rebasing: buffer[0..<Int(count)]))) { readingPaused = true }
+        continue
+      }
+      switch SSL_get_error(ssl, count) {
+      case SSL_ERROR_WANT_READ:
+        // TLS 1.3 post-handshake messages (KeyUpdate) may need an answer.
+        if wisp_BIO_ctrl_pending(writeBIO) > 0 { inner.requestWrite() }
+        guard let ending = innerEnding else { return true }
+        // EOF without close_notify: the WebSocket close handshake, not TLS, guards message integrity.
+        finishReading(ending)
+        return false
+      case SSL_ERROR_ZERO_RETURN:
+        receivedCloseNotify = true
+        finishReading(.endOfStream)
+        return false
+      default:
+        finishReading(.failed(OpenSSLErrors.error(for: ssl, host: host)))
+        return false
+      }
+    }
+    if wisp_BIO_ctrl_pending(writeBIO) > 0 { inner.requestWrite() }
+    return false
+  }
+
+  /// Hands the last event to the handler and drops it.
+  private func finishReading(_ event: TransportReadEvent) {
+    let handler = readHandler
+    readHandler = nil
+    _ = handler?(event)
+  }
+
+  /// Hands over what OpenSSL holds on a later turn of the loop, then lets the socket read on.
+  private func scheduleDelivery() {
+    guard !deliveryScheduled else { return }
+    deliveryScheduled = true
+    inner.loop.execute { [self] in
+      deliveryScheduled = false
+      if deliverPlaintext() { inner.resumeReading() }
+    }
   }
 
   /// Waits until the ciphertext of everything written is handed to the socket.
@@ -303,7 +462,14 @@ public final class TLSTransport: Transport, @unchecked Sendable {
     guard !closed else { return }
     try? await sendCloseNotify()
     closed = true
+    dropSessionCallbacks()
     await inner.close()
+  }
+
+  /// Drops the session's handler and source (they reference the session, which references this transport).
+  private func dropSessionCallbacks() {
+    readHandler = nil
+    writeSource = nil
   }
 }
 
@@ -314,6 +480,7 @@ extension TLSTransport: TLSCarrier {
   /// Closes the connection underneath at once (no close_notify); loop thread only.
   public func closeImmediately() {
     closed = true
+    dropSessionCallbacks()
     inner.closeImmediately()
   }
 }
