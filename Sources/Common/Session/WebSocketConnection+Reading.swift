@@ -27,7 +27,9 @@ extension WebSocketConnection {
   /// Checks, in debug builds, that the transport called from its executor: the event loop's thread, or a job of the
   /// transport's serial executor (the test host's pipe).
   nonisolated func assertOnTransportExecutor() {
-    assert(transport.isExecutorThread || { self.assertIsolated(); return true }(), "a transport called off its executor")
+    #if DEBUG
+      if !transport.isExecutorThread { assertIsolated("a transport called off its executor") }
+    #endif
   }
 
   /// Resumes reading unless it is paused or over: the transport calls the handler again.

@@ -387,7 +387,8 @@ public final class MemoryTransport: Transport, Sendable {
   public func close() async {
     finishWriting()
     let index = readIndex
-    let (waiter, writers) = shared.pipe.withLock { pipe -> (UnsafeContinuation<Void, Never>?, [UnsafeContinuation<Void, Never>]) in
+    let (waiter, writers) = shared.pipe.withLock {
+      pipe -> (UnsafeContinuation<Void, Never>?, [UnsafeContinuation<Void, Never>]) in
       pipe[index].readerClosed = true
       pipe[index].writerDone = true
       pipe[index].readHandler = nil
