@@ -11,7 +11,13 @@
 #                                                    # and `ws bench --threads 1 --result-line` (issue 24)
 #
 # Scenarios (SCENARIOS, by payload size): 64 (64 connections x 16 in flight), 4096 (16 x 8), 1048576 (4 x 2),
-# latency (1 x 1, 64 B). The ratios printed are msgs/s; for latency also p99 (lower is better).
+# latency (1 x 1, 64 B); the same over TLS with a `tls-` prefix (tls-64, tls-4096, tls-1048576, tls-latency: wss://
+# with a P-256 certificate made here, TLS 1.3, against wsload's TLS ceiling). The ratios printed are msgs/s; for
+# latency also p99 (lower is better).
+#
+# Both sides run the benchmark programs of the working tree (Benchmarks/Sources), built against each revision's
+# library (BENCH_PROGRAMS=own builds each revision's own programs): the engines differ, not the programs, and
+# options added since A (TLS) work on both sides.
 set -euo pipefail
 cd "$(dirname "$0")"
 A=${1:?usage: ab.sh REV_A REV_B}
@@ -25,8 +31,15 @@ WSLOAD_SOURCE=${WSLOAD_SOURCE:-../../shared/tools/wsload.c}
 root=$(git rev-parse --show-toplevel)
 work=$root/.build-ab
 mkdir -p "$work"
-cc -O2 -march=native -pthread -o "$work/wsload" "$WSLOAD_SOURCE"
+cc -O2 -march=native -pthread -o "$work/wsload" "$WSLOAD_SOURCE" -lssl -lcrypto
 WSLOAD=$work/wsload
+BENCH_PROGRAMS=${BENCH_PROGRAMS:-worktree}
+# The TLS scenarios' certificate (P-256, for 127.0.0.1), made once.
+if [[ ! -f $work/tls-key.pem ]]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 -subj /CN=127.0.0.1 \
+    -addext subjectAltName=IP:127.0.0.1 -keyout "$work/tls-key.pem" -out "$work/tls-cert.pem" 2>/dev/null
+fi
+TLS_ARGS=(--tls-cert "$work/tls-cert.pem" --tls-key "$work/tls-key.pem")
 
 # build REV NAME: the benchmark executables of REV (WORKTREE: the working tree as it is) in $work/NAME.
 build() {
@@ -37,6 +50,12 @@ build() {
     tree=$work/tree-$name
     [[ -d $tree ]] || git -C "$root" worktree add --detach -f "$tree" "$rev" >/dev/null
     git -C "$tree" checkout -q --detach "$(git -C "$root" rev-parse "$rev")"
+    if [[ $BENCH_PROGRAMS == worktree ]]; then
+      for program in LoadSupport WispEchoServer WispLoadClient; do
+        rm -rf "$tree/Benchmarks/Sources/$program"
+        cp -R "$root/Benchmarks/Sources/$program" "$tree/Benchmarks/Sources/$program"
+      done
+    fi
   fi
   # Always rebuilt: SwiftPM has been seen not to recompile them after Wisp's types changed layout (run.sh).
   touch "$tree"/Benchmarks/Sources/*/main.swift
@@ -57,16 +76,19 @@ build "$B" b
 
 port=9500
 server_pid=""
+tls=""  # "1" while a tls- scenario runs
 start_server() {  # start_server WHICH: ceiling, a or b, on core 0
   port=$((port + 1))
+  local extra=()
+  [[ -n $tls ]] && extra=("${TLS_ARGS[@]}")
   case $1 in
-    ceiling) taskset -c 0 "$WSLOAD" --serve $port -t 1 >/dev/null 2>&1 & ;;
+    ceiling) taskset -c 0 "$WSLOAD" --serve $port -t 1 "${extra[@]}" >/dev/null 2>&1 & ;;
     b) if [[ $B_PROGRAMS == ws ]]; then
-         taskset -c 0 "$work/b/ws" serve --echo --threads 1 --port $port -q >/dev/null 2>&1 &
+         taskset -c 0 "$work/b/ws" serve --echo --threads 1 --port $port -q "${extra[@]}" >/dev/null 2>&1 &
        else
-         taskset -c 0 "$work/b/wisp-echo-server" $port >/dev/null 2>&1 &
+         taskset -c 0 "$work/b/wisp-echo-server" $port "${extra[@]}" >/dev/null 2>&1 &
        fi ;;
-    *) taskset -c 0 "$work/$1/wisp-echo-server" $port >/dev/null 2>&1 & ;;
+    *) taskset -c 0 "$work/$1/wisp-echo-server" $port "${extra[@]}" >/dev/null 2>&1 & ;;
   esac
   server_pid=$!
   for _ in $(seq 1 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && return 0; sleep 0.1; done
@@ -76,22 +98,26 @@ start_server() {  # start_server WHICH: ceiling, a or b, on core 0
 stop_server() { kill -9 "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; }
 load() {  # load WHICH ARGS...: wsload, a or b as the client, on core 1
   local which=$1; shift
+  local url="ws://127.0.0.1:$port/"
+  [[ -n $tls ]] && url="wss://127.0.0.1:$port/"
   case $which in
-    wsload) taskset -c 1 "$WSLOAD" "$@" -t 1 -d "$SECS" --warmup 1 "ws://127.0.0.1:$port/" 2>/dev/null ;;
+    wsload) taskset -c 1 "$WSLOAD" "$@" -t 1 -d "$SECS" --warmup 1 "$url" 2>/dev/null ;;
     b) if [[ $B_PROGRAMS == ws ]]; then
          # wsload's -c/-w/-s as ws bench's options.
-         taskset -c 1 "$work/b/ws" bench "ws://127.0.0.1:$port/" --connections "$2" --in-flight "$4" --size "$6" \
+         taskset -c 1 "$work/b/ws" bench "$url" --connections "$2" --in-flight "$4" --size "$6" \
            --threads 1 --duration "$SECS" --warmup 1 --result-line -q
        else
-         taskset -c 1 "$work/b/wisp-load-client" "ws://127.0.0.1:$port/" "$@" -d "$SECS" --warmup 1
+         taskset -c 1 "$work/b/wisp-load-client" "$url" "$@" -d "$SECS" --warmup 1
        fi ;;
-    *) taskset -c 1 "$work/$which/wisp-load-client" "ws://127.0.0.1:$port/" "$@" -d "$SECS" --warmup 1 ;;
+    *) taskset -c 1 "$work/$which/wisp-load-client" "$url" "$@" -d "$SECS" --warmup 1 ;;
   esac | grep RESULT || true
 }
 
 raw=$(mktemp)
 for scenario in $SCENARIOS; do
-  case $scenario in
+  tls=""
+  [[ $scenario == tls-* ]] && tls=1
+  case ${scenario#tls-} in
     64) args="-c 64 -w 16 -s 64" ;;
     4096) args="-c 16 -w 8 -s 4096" ;;
     1048576) args="-c 4 -w 2 -s 1048576" ;;
@@ -148,7 +174,7 @@ def row(scenario, role, measure, key, by_pair):
           f"{statistics.median(a_c) * 100:.1f} % | {statistics.median(b_c) * 100:.1f} % |")
 for (scenario, role), by_pair in runs.items():
     row(scenario, role, "msgs/s", "msgs_per_s", by_pair)
-    if scenario == "latency":
+    if scenario.endswith("latency"):
         row(scenario, role, "p99 (lower is better)", "p99_us", by_pair)
 PY
 rm -f "$raw"
