@@ -26,17 +26,17 @@ final class PublishedMessage: Sendable {
   var cost: Int { message.payload.count }
 
   /// The compressed frame for `key`, made by `compress` (a subscriber's own compressor, on its loop) the first
-  /// time; two subscribers that race may both compress, and the first result is kept.
+  /// time, exactly once: the compression runs under this message's lock, so a subscriber on another loop that needs
+  /// the same frame meanwhile waits for it (it would otherwise spend the same time compressing it again).
   func compressedEncoding(for key: SharedCompressionKey, compress: () throws -> [UInt8]) rethrows -> [UInt8] {
-    if let bytes = compressed.withLock({ $0[key] }) { return bytes }
-    let payload = try compress()
-    counters.compressed.add(1, ordering: .relaxed)
-    var bytes: [UInt8] = []
-    bytes.reserveCapacity(payload.count + 10)
-    FrameEncoder.encode(
-      fin: true, opcode: message.type.opcode, reservedBits: 0x40, payload: payload, maskingKey: nil, into: &bytes)
-    return compressed.withLock { cache in
+    try compressed.withLock { cache in
       if let existing = cache[key] { return existing }
+      let payload = try compress()
+      counters.compressed.add(1, ordering: .relaxed)
+      var bytes: [UInt8] = []
+      bytes.reserveCapacity(payload.count + 10)
+      FrameEncoder.encode(
+        fin: true, opcode: message.type.opcode, reservedBits: 0x40, payload: payload, maskingKey: nil, into: &bytes)
       cache[key] = bytes
       return bytes
     }
