@@ -115,12 +115,14 @@ struct ReconnectTests {
     try await ProxyTests.waitForListener(port)
     let command = Task {
       await shell(
-        "(echo one; sleep 2; echo two; sleep 3) | timeout 20 '\(wsBinary)' connect --reconnect "
+        "(echo one; sleep 2; echo two; sleep 8) | timeout 25 '\(wsBinary)' connect --reconnect "
           + "ws://127.0.0.1:\(port)/ 2>&1")
     }
     // The server goes away while the client runs (connected by then, or still starting on a loaded machine: either
-    // way it must come back), and returns 300 ms later. "two" comes 2 s after "one", input ends 3 s after that:
-    // room for the backoff's delays (at most 0.5 s, then 1 s) even when everything runs slowly.
+    // way it must come back), and returns 300 ms later. "two" comes 2 s after "one", input ends 8 s after that:
+    // room for the backoff's delays (full jitter under 0.5 s, 1 s, 2 s, 4 s) when the restarted server takes a few
+    // seconds to listen on a loaded machine (a first run in a fresh clone saw it refuse three attempts, and the
+    // fourth delay of 3.7 s outlast an input that ended 3 s after "two").
     try await Task.sleep(for: .milliseconds(800))
     terminate(server)
     try await Task.sleep(for: .milliseconds(300))

@@ -5,19 +5,19 @@
 /// ``Configuration/maxFrameSize`` before any payload is buffered, so a peer cannot make the decoder allocate more
 /// than the limit. The payload is copied once, from the caller's buffer into the frame, and unmasked in place
 /// 16 bytes at a time.
-public struct FrameDecoder: Sendable {
+package struct FrameDecoder: Sendable {
   /// What the decoder accepts.
-  public struct Configuration: Sendable, Hashable {
+  package struct Configuration: Sendable, Hashable {
     /// `true` at a server, which requires every frame to be masked; `false` at a client, which requires that no
     /// frame is masked (RFC 6455 section 5.1).
-    public var expectsMaskedFrames: Bool
+    package var expectsMaskedFrames: Bool
     /// The largest payload, in bytes, a single frame may declare; larger frames fail with 1009.
-    public var maxFrameSize: Int
+    package var maxFrameSize: Int
     /// The RSV bits (`0x40`, `0x20`, `0x10`) that negotiated extensions give a meaning; others fail with 1002.
-    public var allowedReservedBits: UInt8
+    package var allowedReservedBits: UInt8
 
     /// Creates a configuration.
-    public init(expectsMaskedFrames: Bool, maxFrameSize: Int, allowedReservedBits: UInt8 = 0) {
+    package init(expectsMaskedFrames: Bool, maxFrameSize: Int, allowedReservedBits: UInt8 = 0) {
       self.expectsMaskedFrames = expectsMaskedFrames
       self.maxFrameSize = max(0, maxFrameSize)
       self.allowedReservedBits = allowedReservedBits & 0x70
@@ -25,15 +25,15 @@ public struct FrameDecoder: Sendable {
   }
 
   /// A complete frame: its header (the masking key already applied) and unmasked payload.
-  public struct DecodedFrame: Sendable, Hashable {
+  package struct DecodedFrame: Sendable, Hashable {
     /// The frame's header as received.
-    public var header: FrameHeader
+    package var header: FrameHeader
     /// The unmasked payload.
-    public var payload: [UInt8]
+    package var payload: [UInt8]
   }
 
   /// The outcome of one `decode(_:offset:)` call.
-  public enum Result: Sendable, Hashable {
+  package enum Result: Sendable, Hashable {
     /// A whole frame was decoded; more may follow in the same input.
     case frame(DecodedFrame)
     /// All input was consumed without completing a frame.
@@ -48,7 +48,7 @@ public struct FrameDecoder: Sendable {
   }
 
   /// The decoder's configuration; may change between frames (for example once extensions are negotiated).
-  public var configuration: Configuration
+  package var configuration: Configuration
   private var phase: Phase = .header
   private var headerBytes: [UInt8] = []
   private var payload: [UInt8] = []
@@ -62,11 +62,11 @@ public struct FrameDecoder: Sendable {
   /// - Parameters:
   ///   - configuration: the role's masking rule, the frame size limit and the RSV bits extensions allow.
   ///   - recycler: spare buffers for large payloads (the session passes the process's
-  ///     ``LargeBufferRecycler/shared``); `nil` (the default) allocates each payload.
+  ///     `LargeBufferRecycler.shared`); `nil` (the default) allocates each payload.
   ///   - pool: spare buffers for payloads under 64 KiB (the session passes its event loop's
-  ///     ``Transport/payloadPool``); `nil` (the default) allocates each payload. Use the decoder only on the pool's
+  ///     `PayloadPoolProviding.payloadPool`); `nil` (the default) allocates each payload. Use the decoder only on the pool's
   ///     executor.
-  public init(configuration: Configuration, recycler: LargeBufferRecycler? = nil, pool: PayloadBufferPool? = nil) {
+  package init(configuration: Configuration, recycler: LargeBufferRecycler? = nil, pool: PayloadBufferPool? = nil) {
     self.configuration = configuration
     self.recycler = recycler
     self.pool = pool
@@ -75,7 +75,7 @@ public struct FrameDecoder: Sendable {
 
   /// The header and received payload of a frame whose payload is still arriving, so that a caller can inspect
   /// data early (for example to fail fast on invalid UTF-8, RFC 6455 section 8.1); `nil` between frames.
-  public var partialFrame: (header: FrameHeader, payload: [UInt8])? {
+  package var partialFrame: (header: FrameHeader, payload: [UInt8])? {
     if case .payload(let header) = phase { return (header, payload) }
     return nil
   }
@@ -84,7 +84,7 @@ public struct FrameDecoder: Sendable {
   ///
   /// Call repeatedly until it returns ``Result/needMoreData``; the decoder keeps whatever part of a frame it has
   /// seen. After it throws, the connection must be failed: the decoder's state is undefined.
-  public mutating func decode(
+  package mutating func decode(
     _ input: UnsafeRawBufferPointer, offset: inout Int
   ) throws(ProtocolViolation) -> Result {
     let header: FrameHeader
@@ -148,7 +148,7 @@ public struct FrameDecoder: Sendable {
   }
 
   /// How many payload bytes of the frame in progress are still to arrive; 0 between frames.
-  public var outstandingPayloadCount: Int {
+  package var outstandingPayloadCount: Int {
     if case .payload(let header) = phase { return header.payloadLength - payload.count }
     return 0
   }
@@ -164,7 +164,7 @@ public struct FrameDecoder: Sendable {
   ///
   /// The storage grows as in `decode(_:offset:)`, at most fourfold past what has arrived, so a peer that declares
   /// a large frame and stalls does not pin its declared size.
-  public mutating func fillPayload(_ fill: (UnsafeMutableRawBufferPointer) -> Int) -> Int {
+  package mutating func fillPayload(_ fill: (UnsafeMutableRawBufferPointer) -> Int) -> Int {
     guard case .payload(let header) = phase, header.payloadLength > payload.count else {
       preconditionFailure("fillPayload needs a frame whose payload is still arriving")
     }
@@ -201,7 +201,7 @@ public struct FrameDecoder: Sendable {
   static let directFillMinimum = 64 * 1024
 
   /// Decodes from an array, for tests and simple callers.
-  public mutating func decode(_ input: [UInt8], offset: inout Int) throws(ProtocolViolation) -> Result {
+  package mutating func decode(_ input: [UInt8], offset: inout Int) throws(ProtocolViolation) -> Result {
     let result = input.withUnsafeBytes { raw in
       Swift.Result { () throws(ProtocolViolation) in try decode(raw, offset: &offset) }
     }

@@ -1,5 +1,5 @@
 /// Encodes frames to wire bytes: header, then payload (masked while copied when a key is given).
-public enum FrameEncoder {
+package enum FrameEncoder {
   /// Appends one frame to `output`.
   ///
   /// - Parameters:
@@ -12,7 +12,7 @@ public enum FrameEncoder {
   ///     client... MUST pick a fresh masking key from the set of allowed 32-bit values", RFC 6455 section 5.3);
   ///     `nil` for server frames.
   @inlinable
-  public static func encode(
+  package static func encode(
     fin: Bool, opcode: Opcode, reservedBits: UInt8 = 0, payload: UnsafeRawBufferPointer,
     maskingKey: MaskingKey?, into output: inout [UInt8]
   ) {
@@ -49,7 +49,7 @@ public enum FrameEncoder {
 
   /// Appends one frame whose payload is an array to `output`.
   @inlinable
-  public static func encode(
+  package static func encode(
     fin: Bool, opcode: Opcode, reservedBits: UInt8 = 0, payload: [UInt8], maskingKey: MaskingKey?,
     into output: inout [UInt8]
   ) {

@@ -9,23 +9,23 @@
 /// |N|V|V|V|       |S|             |   (if payload len==126/127)   |
 /// | |1|2|3|       |K|             |                               |
 /// ```
-public struct FrameHeader: Sendable, Hashable {
+package struct FrameHeader: Sendable, Hashable {
   /// The largest header: 2 bytes, 8 bytes of extended length, 4 bytes of masking key.
-  public static let maxSize = 14
+  package static let maxSize = 14
 
   /// `true` on the final fragment of a message.
-  public var fin: Bool
+  package var fin: Bool
   /// The RSV1-3 bits in their header positions (`0x40`, `0x20`, `0x10`).
-  public var reservedBits: UInt8
+  package var reservedBits: UInt8
   /// The opcode.
-  public var opcode: Opcode
+  package var opcode: Opcode
   /// The masking key; present on every client-to-server frame and on no server-to-client frame.
-  public var maskingKey: MaskingKey?
+  package var maskingKey: MaskingKey?
   /// The payload length in bytes.
-  public var payloadLength: Int
+  package var payloadLength: Int
 
   /// Creates a header.
-  public init(fin: Bool, reservedBits: UInt8 = 0, opcode: Opcode, maskingKey: MaskingKey?, payloadLength: Int) {
+  package init(fin: Bool, reservedBits: UInt8 = 0, opcode: Opcode, maskingKey: MaskingKey?, payloadLength: Int) {
     self.fin = fin
     self.reservedBits = reservedBits & 0x70
     self.opcode = opcode
@@ -34,14 +34,14 @@ public struct FrameHeader: Sendable, Hashable {
   }
 
   /// The number of bytes ``encode(into:)`` writes, using the minimal length encoding.
-  @inlinable public var encodedSize: Int {
+  @inlinable package var encodedSize: Int {
     let lengthBytes = payloadLength < 126 ? 0 : (payloadLength <= 0xFFFF ? 2 : 8)
     return 2 + lengthBytes + (maskingKey == nil ? 0 : 4)
   }
 
   /// Appends the header to `output`, with the minimal length encoding ("the minimal number of bytes MUST be used
   /// to encode the length", RFC 6455 section 5.2).
-  @inlinable public func encode(into output: inout [UInt8]) {
+  @inlinable package func encode(into output: inout [UInt8]) {
     withUnsafeTemporaryAllocation(byteCount: Self.maxSize, alignment: 8) { buffer in
       let size = write(to: buffer.baseAddress.unsafelyUnwrapped)
       output.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[..<size]))
@@ -51,7 +51,7 @@ public struct FrameHeader: Sendable, Hashable {
   /// Writes the header at `destination`, which must have room for ``encodedSize`` bytes (at most ``maxSize``), and
   /// returns the number of bytes written: one append of the whole header (or frame) instead of one per byte, each
   /// with the array's uniqueness and capacity checks.
-  @inlinable public func write(to destination: UnsafeMutableRawPointer) -> Int {
+  @inlinable package func write(to destination: UnsafeMutableRawPointer) -> Int {
     destination.storeBytes(of: (fin ? 0x80 : 0) | reservedBits | opcode.rawValue, as: UInt8.self)
     let maskBit: UInt8 = maskingKey == nil ? 0 : 0x80
     var size: Int

@@ -4,24 +4,24 @@
 /// second pass (docs/decisions/0009).
 ///
 /// The source memory must stay valid while the sequence is used.
-public struct MaskedBytes: Sequence {
+package struct MaskedBytes: Sequence {
   @usableFromInline let source: UnsafeRawBufferPointer
   @usableFromInline let key: MaskingKey
   @usableFromInline let phase: Int
 
   /// The bytes of `source` masked with `key`, as if `source` started at payload offset `phase` of its frame.
   @inlinable
-  public init(_ source: UnsafeRawBufferPointer, key: MaskingKey, phase: Int = 0) {
+  package init(_ source: UnsafeRawBufferPointer, key: MaskingKey, phase: Int = 0) {
     self.source = source
     self.key = key
     self.phase = phase
   }
 
   /// The number of bytes: all of them are known in advance.
-  @inlinable public var underestimatedCount: Int { source.count }
+  @inlinable package var underestimatedCount: Int { source.count }
 
   /// Masks one byte at a time (used only for bytes past the space `_copyContents(initializing:)` was given).
-  public struct Iterator: IteratorProtocol {
+  package struct Iterator: IteratorProtocol {
     @usableFromInline let bytes: MaskedBytes
     @usableFromInline var index: Int
 
@@ -32,7 +32,7 @@ public struct MaskedBytes: Sequence {
 
     /// The next masked byte.
     @inlinable
-    public mutating func next() -> UInt8? {
+    package mutating func next() -> UInt8? {
       guard index < bytes.source.count else { return nil }
       defer { index += 1 }
       return bytes.source[index] ^ bytes.key[bytes.phase + index]
@@ -41,11 +41,11 @@ public struct MaskedBytes: Sequence {
 
   /// An iterator from the first byte.
   @inlinable
-  public func makeIterator() -> Iterator { Iterator(bytes: self, index: 0) }
+  package func makeIterator() -> Iterator { Iterator(bytes: self, index: 0) }
 
   /// Writes as many masked bytes as fit into `buffer` in one vectorized pass.
   @inlinable
-  public func _copyContents(initializing buffer: UnsafeMutableBufferPointer<UInt8>) -> (Iterator, Int) {
+  package func _copyContents(initializing buffer: UnsafeMutableBufferPointer<UInt8>) -> (Iterator, Int) {
     let count = Swift.min(buffer.count, source.count)
     if count > 0, let destination = buffer.baseAddress {
       Masking.apply(

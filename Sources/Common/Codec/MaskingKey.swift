@@ -1,16 +1,16 @@
 /// The 32-bit masking key of a client-to-server frame (RFC 6455 section 5.3), in wire order.
-public struct MaskingKey: Sendable, Hashable, CustomStringConvertible {
+package struct MaskingKey: Sendable, Hashable, CustomStringConvertible {
   /// The four key bytes in the order they appear on the wire.
-  public let b0: UInt8, b1: UInt8, b2: UInt8, b3: UInt8
+  package let b0: UInt8, b1: UInt8, b2: UInt8, b3: UInt8
 
   /// Creates a key from its four wire bytes.
-  public init(_ b0: UInt8, _ b1: UInt8, _ b2: UInt8, _ b3: UInt8) {
+  package init(_ b0: UInt8, _ b1: UInt8, _ b2: UInt8, _ b3: UInt8) {
     (self.b0, self.b1, self.b2, self.b3) = (b0, b1, b2, b3)
   }
 
   /// The key byte that masks payload byte `index` ("octet i of the transformed data is the XOR of octet i of the
   /// original data with octet at index i modulo 4 of the masking key", RFC 6455 section 5.3).
-  @inlinable public subscript(index: Int) -> UInt8 {
+  @inlinable package subscript(index: Int) -> UInt8 {
     switch index & 3 {
     case 0: b0
     case 1: b1
@@ -29,19 +29,19 @@ public struct MaskingKey: Sendable, Hashable, CustomStringConvertible {
   }
 
   /// The key as four hex bytes, for logs.
-  public var description: String {
+  package var description: String {
     [b0, b1, b2, b3].map { String($0, radix: 16) }.joined(separator: " ")
   }
 }
 
 /// Masking and unmasking: the same XOR transform in both directions (RFC 6455 section 5.3).
-public enum Masking {
+package enum Masking {
   /// XORs `buffer` in place with `key`, as if the buffer started at payload offset `phase` of its frame.
   ///
   /// Works 64 bytes at a time with 16-byte vectors, then 16, then single bytes; `phase` lets a frame's payload be
   /// unmasked in pieces as they arrive.
   @inlinable
-  public static func apply(_ key: MaskingKey, phase: Int = 0, to buffer: UnsafeMutableRawBufferPointer) {
+  package static func apply(_ key: MaskingKey, phase: Int = 0, to buffer: UnsafeMutableRawBufferPointer) {
     guard let base = buffer.baseAddress else { return }
     apply(key, phase: phase, from: UnsafeRawBufferPointer(buffer), to: base)
   }
@@ -49,7 +49,7 @@ public enum Masking {
   /// Writes `source` XORed with `key` to `destination` (`source.count` bytes; the two may be the same memory): a
   /// masked copy in one pass, instead of a copy and then a pass in place.
   @inlinable
-  public static func apply(
+  package static func apply(
     _ key: MaskingKey, phase: Int = 0, from source: UnsafeRawBufferPointer, to destination: UnsafeMutableRawPointer
   ) {
     guard let base = source.baseAddress else { return }
@@ -81,7 +81,7 @@ public enum Masking {
 
   /// A masked copy of `source` as a new array: in one pass when it is large.
   @inlinable
-  public static func maskedCopy(_ key: MaskingKey, phase: Int = 0, of source: UnsafeRawBufferPointer) -> [UInt8] {
+  package static func maskedCopy(_ key: MaskingKey, phase: Int = 0, of source: UnsafeRawBufferPointer) -> [UInt8] {
     if source.count < 4096 {
       // Copy, then mask in place: `Array(unsafeUninitializedCapacity:)` reaches an unspecialized allocation in the
       // standard library that looks up the array's type metadata on every call, which costs more than a second
@@ -98,7 +98,7 @@ public enum Masking {
 
   /// XORs `bytes[range]` in place with `key`, the range starting at payload offset `phase`.
   @inlinable
-  public static func apply(_ key: MaskingKey, phase: Int = 0, to bytes: inout [UInt8], range: Range<Int>) {
+  package static func apply(_ key: MaskingKey, phase: Int = 0, to bytes: inout [UInt8], range: Range<Int>) {
     bytes.withUnsafeMutableBytes { raw in
       apply(key, phase: phase, to: UnsafeMutableRawBufferPointer(rebasing: raw[range]))
     }

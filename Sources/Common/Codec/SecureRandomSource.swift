@@ -39,27 +39,27 @@ public struct SystemSecureRandom: SecureRandomSource {
 }
 
 /// Hands out masking keys from a buffer refilled in blocks, so a client does not pay a system call per frame.
-public struct MaskingKeyGenerator: Sendable {
+package struct MaskingKeyGenerator: Sendable {
   /// Keys fetched per refill: 256 keys (1 KiB) amortize the system call without holding much entropy in memory.
-  public static let keysPerRefill = 256
+  package static let keysPerRefill = 256
 
   private let source: any SecureRandomSource
   private var pool: [UInt8] = []
   private var next = 0
 
   /// Creates a generator drawing from `source`.
-  public init(source: any SecureRandomSource = SystemSecureRandom()) {
+  package init(source: any SecureRandomSource = SystemSecureRandom()) {
     self.source = source
   }
 
   /// The next key; every key is used once.
   /// `count` random bytes straight from the source (ping payloads, for example).
-  public func randomBytes(_ count: Int) -> [UInt8] {
+  package func randomBytes(_ count: Int) -> [UInt8] {
     source.bytes(count)
   }
 
   /// The next masking key.
-  public mutating func nextKey() -> MaskingKey {
+  package mutating func nextKey() -> MaskingKey {
     if next + 4 > pool.count {
       pool = source.bytes(Self.keysPerRefill * 4)
       next = 0

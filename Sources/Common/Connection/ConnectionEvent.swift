@@ -1,5 +1,5 @@
 /// What the connection state machine reports after consuming received bytes.
-public enum ConnectionEvent: Sendable, Hashable {
+package enum ConnectionEvent: Sendable, Hashable {
   /// A data message for the application. In the default mode: a whole, reassembled text or binary message
   /// (`fin == true`). In the raw mode: every frame as it arrived, fragments and control frames included.
   case frame(Frame)
@@ -10,8 +10,8 @@ public enum ConnectionEvent: Sendable, Hashable {
   /// is not expected" for, RFC 6455 section 5.5.3).
   case pong([UInt8])
   /// Default mode: the peer's close frame, with its reason (`nil`: no status code, 1005). When the state is
-  /// ``ConnectionState/closingByPeer``, answer with ``ConnectionStateMachine/close(_:)`` once the frames queued
-  /// before it are sent (``ConnectionStateMachine/closeReplyReason``).
+  /// `ConnectionState.closingByPeer`, answer with `ConnectionStateMachine.close(_:)` once the frames queued
+  /// before it are sent (`ConnectionStateMachine.closeReplyReason`).
   case closeReceived(CloseReason?)
   /// The peer violated the protocol. A close frame with ``ProtocolViolation/closeCode`` is queued (unless one was
   /// sent already); write the output, then close the transport ("_Fail the WebSocket Connection_", RFC 6455

@@ -1,4 +1,4 @@
-/// Where one connection's closing handshake stands, as ``ConnectionStateMachine`` keeps it: one value whose cases
+/// Where one connection's closing handshake stands, as `ConnectionStateMachine` keeps it: one value whose cases
 /// carry their data, so that no flag beside it can disagree (RFC 6455 section 7).
 ///
 /// A close frame's reason is `CloseReason?` (`nil`: the frame carried no status code); whether a frame went at all
@@ -15,7 +15,7 @@ enum ConnectionPhase: Sendable {
   /// Close frames went both ways, or the transport ended first: nothing more is sent or received.
   case closed(sent: CloseReason??, received: CloseReason??)
   /// The peer violated the protocol. `heldClose` is the failure's close frame while it waits for the answers to
-  /// the messages before the violation (``ConnectionStateMachine/holdsFailureClose``); `sent` is the close frame
+  /// the messages before the violation (`ConnectionStateMachine.holdsFailureClose`); `sent` is the close frame
   /// that went out, if any (the failure's once released, or ours from before the violation). Input is ignored.
   case failed(ProtocolViolation, heldClose: CloseReason?, sent: CloseReason??)
 

@@ -1,5 +1,5 @@
 /// Where a connection stands in the closing handshake (RFC 6455 section 7).
-public enum ConnectionState: Sendable, Hashable, CustomStringConvertible {
+package enum ConnectionState: Sendable, Hashable, CustomStringConvertible {
   /// Both directions carry data.
   case open
   /// We sent a close frame and wait for the peer's: we may still receive data, we send none ("after sending a
@@ -13,7 +13,7 @@ public enum ConnectionState: Sendable, Hashable, CustomStringConvertible {
   case closed
 
   /// A readable name, for logs.
-  public var description: String {
+  package var description: String {
     switch self {
     case .open: "open"
     case .closingByUs: "closing (close sent)"

@@ -1,7 +1,7 @@
 /// The sans-I/O WebSocket protocol engine for one connection, in either role: bytes in, events and bytes out.
 ///
 /// It never touches a socket and never waits. The I/O layer feeds received bytes to ``receive(_:offset:)`` until
-/// it returns `nil`, acts on each ``ConnectionEvent``, and writes what ``takeOutput(into:)`` hands over. The
+/// it returns `nil`, acts on each `ConnectionEvent`, and writes what ``takeOutput(into:)`` hands over. The
 /// application's frames go through ``send(_:)`` and ``close(_:)``.
 ///
 /// In the ``Mode/default`` mode (Ktor's `DefaultWebSocketSession`) it answers pings, reassembles fragmented
@@ -9,9 +9,9 @@
 /// (Ktor's raw session) every frame is delivered as it arrives and nothing is answered automatically. Both modes
 /// enforce the framing rules and limits, and map every violation to its close code through
 /// ``ProtocolViolation/closeCode``.
-public struct ConnectionStateMachine: Sendable {
+package struct ConnectionStateMachine: Sendable {
   /// Which end of the connection this is.
-  public enum Role: Sendable, Hashable {
+  package enum Role: Sendable, Hashable {
     /// The client: masks what it sends, requires unmasked frames.
     case client
     /// The server: requires masked frames, sends unmasked ones.
@@ -19,7 +19,7 @@ public struct ConnectionStateMachine: Sendable {
   }
 
   /// How much protocol handling happens automatically.
-  public enum Mode: Sendable, Hashable {
+  package enum Mode: Sendable, Hashable {
     /// Automatic pong, reassembly, UTF-8 validation of text.
     case `default`
     /// No automatic pong, no reassembly, no close reply: frames are delivered as they arrive.
@@ -27,30 +27,30 @@ public struct ConnectionStateMachine: Sendable {
   }
 
   /// The machine's limits and behaviour; a value validated once when built.
-  public struct Configuration: Sendable, Hashable {
+  package struct Configuration: Sendable, Hashable {
     /// 16 MiB: large enough for the 16 MiB messages of the usual conformance suites, small enough that a peer
     /// cannot make one connection hold an unbounded buffer.
-    public static let defaultMaxFrameSize = 16 * 1024 * 1024
+    package static let defaultMaxFrameSize = 16 * 1024 * 1024
     /// 16 MiB, for the same reason as ``defaultMaxFrameSize``.
-    public static let defaultMaxMessageSize = 16 * 1024 * 1024
+    package static let defaultMaxMessageSize = 16 * 1024 * 1024
 
     /// Which end this is.
-    public var role: Role
+    package var role: Role
     /// Default or raw handling.
-    public var mode: Mode
+    package var mode: Mode
     /// The largest frame payload accepted, in bytes (default 16 MiB); checked on the header, before any payload is
     /// read. Larger frames fail with 1009.
-    public var maxFrameSize: Int
+    package var maxFrameSize: Int
     /// The largest reassembled message, in bytes (default 16 MiB; default mode only). Larger fail with 1009.
-    public var maxMessageSize: Int
+    package var maxMessageSize: Int
     /// RSV bits (`0x40`, `0x20`, `0x10`) that negotiated extensions define (default none).
-    public var allowedReservedBits: UInt8
+    package var allowedReservedBits: UInt8
     /// Whether frames we send are masked. Default: `true` for a client, which "MUST mask all frames that it sends
     /// to the server" (RFC 6455 section 5.3), and `false` for a server (Ktor's server `masking` option).
-    public var masksOutgoingFrames: Bool
+    package var masksOutgoingFrames: Bool
 
     /// Creates a configuration; negative limits are treated as zero.
-    public init(
+    package init(
       role: Role, mode: Mode = .default, maxFrameSize: Int = defaultMaxFrameSize,
       maxMessageSize: Int = defaultMaxMessageSize, allowedReservedBits: UInt8 = 0, masksOutgoingFrames: Bool? = nil
     ) {
@@ -64,17 +64,17 @@ public struct ConnectionStateMachine: Sendable {
   }
 
   /// The configuration in force (built with; ``setMaxFrameSize(_:)`` and ``setMasksOutgoingFrames(_:)`` change it).
-  public private(set) var configuration: Configuration
-  /// The closing handshake's phase, the machine's one state (``ConnectionPhase``).
+  package private(set) var configuration: Configuration
+  /// The closing handshake's phase, the machine's one state (`ConnectionPhase`).
   private var phase = ConnectionPhase.open
   /// Where the closing handshake stands.
-  public var state: ConnectionState { phase.state }
+  package var state: ConnectionState { phase.state }
   /// The reason in the peer's close frame; `nil` before it arrives or when it carried no code.
-  public var receivedCloseReason: CloseReason? { phase.receivedClose ?? nil }
+  package var receivedCloseReason: CloseReason? { phase.receivedClose ?? nil }
   /// The reason in the close frame we sent; `nil` before we send one.
-  public var sentCloseReason: CloseReason? { phase.sentClose ?? nil }
+  package var sentCloseReason: CloseReason? { phase.sentClose ?? nil }
   /// The peer's violation that failed the connection, if any.
-  public var failure: ProtocolViolation? {
+  package var failure: ProtocolViolation? {
     if case .failed(let violation, _, _) = phase { return violation }
     return nil
   }
@@ -87,10 +87,10 @@ public struct ConnectionStateMachine: Sendable {
   /// Payload bytes of the frame being decoded that were already fed to `textValidator`.
   private var validatedCount = 0
   private var maskingKeys: MaskingKeyGenerator
-  /// Spare buffers for large payloads (``LargeBufferRecycler``), when the owner passed some; kept by the decoder
+  /// Spare buffers for large payloads (`LargeBufferRecycler`), when the owner passed some; kept by the decoder
   /// (one reference per connection, not two: idle connections stay as small as they were).
   private var recycler: LargeBufferRecycler? { decoder.recycler }
-  /// Spare buffers for payloads under 64 KiB (``PayloadBufferPool``), when the owner passed some: payloads sent are
+  /// Spare buffers for payloads under 64 KiB (`PayloadBufferPool`), when the owner passed some: payloads sent are
   /// offered to it, payloads received come from it. Kept by the decoder, as the recycler.
   private var pool: PayloadBufferPool? { decoder.pool }
   private var output: [UInt8] = []
@@ -100,12 +100,12 @@ public struct ConnectionStateMachine: Sendable {
   private var outputChunksHead = 0
   private var outputChunksCount = 0
   /// The negotiated extensions, in the order of the handshake's response.
-  public let extensions: [any WebSocketExtension]
+  package let extensions: [any WebSocketExtension]
   /// Whether the incoming message being received started with an extension's RSV bit (it is then transformed, for
   /// example compressed, and its UTF-8 can only be checked after the extension has processed it).
   private var incomingMessageTransformed = false
 
-  /// Creates a machine in the ``ConnectionState/open`` state, as after a successful opening handshake.
+  /// Creates a machine in the `ConnectionState.open` state, as after a successful opening handshake.
   ///
   /// - Parameters:
   ///   - configuration: the role, mode and limits.
@@ -114,11 +114,11 @@ public struct ConnectionStateMachine: Sendable {
   ///     as they are, with their RSV bits.
   ///   - random: the source of masking keys; inject a fixed one in tests.
   ///   - recycler: spare buffers for large payloads, received and (client) masked; the session passes the
-  ///     process's ``LargeBufferRecycler/shared``. `nil` (the default) allocates every one.
+  ///     process's `LargeBufferRecycler.shared`. `nil` (the default) allocates every one.
   ///   - pool: spare buffers for payloads under 64 KiB, shared by the connections of one event loop; the session
-  ///     passes its transport's ``Transport/payloadPool``. `nil` (the default) allocates every one. A machine with a
+  ///     passes its transport's `PayloadPoolProviding.payloadPool`. `nil` (the default) allocates every one. A machine with a
   ///     pool must be used only on the pool's executor.
-  public init(
+  package init(
     configuration: Configuration, extensions: [any WebSocketExtension] = [],
     random: any SecureRandomSource = SystemSecureRandom(), recycler: LargeBufferRecycler? = nil,
     pool: PayloadBufferPool? = nil
@@ -137,14 +137,14 @@ public struct ConnectionStateMachine: Sendable {
 
   /// Changes the frame size limit, in bytes; it applies from the next frame header on (a frame whose header is
   /// already read keeps the limit it was checked against).
-  public mutating func setMaxFrameSize(_ limit: Int) {
+  package mutating func setMaxFrameSize(_ limit: Int) {
     configuration.maxFrameSize = max(0, limit)
     decoder.configuration.maxFrameSize = configuration.maxFrameSize
   }
 
   /// Changes whether the frames sent from now on are masked (RFC 6455 section 5.3 requires it of a client and
   /// section 5.1 forbids it to a server; Ktor exposes the setting for tests).
-  public mutating func setMasksOutgoingFrames(_ masks: Bool) {
+  package mutating func setMasksOutgoingFrames(_ masks: Bool) {
     configuration.masksOutgoingFrames = masks
   }
 
@@ -155,7 +155,7 @@ public struct ConnectionStateMachine: Sendable {
   /// Call again with the same input and offset until it returns `nil`. After the peer's close frame or a failure,
   /// further bytes are discarded ("the endpoint MUST NOT ... process any data after the Close frame", RFC 6455
   /// section 5.5.1).
-  public mutating func receive(_ input: UnsafeRawBufferPointer, offset: inout Int) -> ConnectionEvent? {
+  package mutating func receive(_ input: UnsafeRawBufferPointer, offset: inout Int) -> ConnectionEvent? {
     guard phase.readsInput else {
       offset = input.count
       return nil
@@ -181,14 +181,14 @@ public struct ConnectionStateMachine: Sendable {
   }
 
   /// Has `fill` write payload bytes of the frame in progress straight into its storage (a transport reading a
-  /// large payload without its own buffer, ``FrameDecoder/fillPayload(_:)``) when at least `minimum` bytes of it
+  /// large payload without its own buffer, `FrameDecoder.fillPayload(_:)`) when at least `minimum` bytes of it
   /// are still to arrive, and returns what `fill` returned; `nil`, without calling `fill`, otherwise (between
   /// frames, after the peer's close or a failure). Call ``receive(_:offset:)`` next, with an empty input, to collect
   /// the frame when it is complete and to check the text received so far.
   ///
   /// Mutating, and one call rather than a property and a method: the connection keeps the machine in an actor's
   /// stored property, where a non-mutating read copies the whole machine (see `checkHasOutput()`).
-  public mutating func fillPayload(
+  package mutating func fillPayload(
     ifOutstandingAtLeast minimum: Int, _ fill: (UnsafeMutableRawBufferPointer) -> Int
   ) -> Int? {
     guard phase.readsInput else { return nil }
@@ -198,7 +198,7 @@ public struct ConnectionStateMachine: Sendable {
   }
 
   /// Consumes bytes from an array and returns every event, for tests and simple callers.
-  public mutating func receive(_ bytes: [UInt8]) -> [ConnectionEvent] {
+  package mutating func receive(_ bytes: [UInt8]) -> [ConnectionEvent] {
     var events: [ConnectionEvent] = []
     bytes.withUnsafeBytes { raw in
       var offset = 0
@@ -207,9 +207,9 @@ public struct ConnectionStateMachine: Sendable {
     return events
   }
 
-  /// Reports that the transport ended (EOF or reset). Returns ``ConnectionEvent/closedWithoutCloseFrame`` unless
+  /// Reports that the transport ended (EOF or reset). Returns `ConnectionEvent.closedWithoutCloseFrame` unless
   /// the peer's close frame arrived or the connection had already failed.
-  public mutating func receiveEndOfStream() -> ConnectionEvent? {
+  package mutating func receiveEndOfStream() -> ConnectionEvent? {
     switch phase {
     case .open:
       phase = .closed(sent: .none, received: .none)
@@ -227,7 +227,7 @@ public struct ConnectionStateMachine: Sendable {
 
   /// The reason to answer a peer's close with: its own code echoed ("the endpoint typically echos the status code
   /// it received", RFC 6455 section 5.5.1), or 1000 when it sent none.
-  public var closeReplyReason: CloseReason {
+  package var closeReplyReason: CloseReason {
     CloseReason(code: receivedCloseReason?.code ?? .normal)
   }
 
@@ -346,10 +346,10 @@ public struct ConnectionStateMachine: Sendable {
   /// at once. Default `false`. A session sets it so that the answers to messages that arrived before the violation
   /// go out first (Autobahn's "message, then bad frame" cases expect the echo before the close); input stays
   /// ignored from the violation on, and frames may be sent until the release.
-  public var holdsFailureClose = false
+  package var holdsFailureClose = false
 
   /// Queues the held close frame of a failure (``holdsFailureClose``); does nothing when none is held.
-  public mutating func releaseFailureClose() {
+  package mutating func releaseFailureClose() {
     guard case .failed(let violation, let held?, _) = phase else { return }
     encode(fin: true, opcode: .close, reservedBits: 0, payload: held.payload)
     phase = .failed(violation, heldClose: nil, sent: .some(held))
@@ -367,7 +367,7 @@ public struct ConnectionStateMachine: Sendable {
   ///   ``ConnectionUsageError/interleavedMessage(open:sent:)`` when a frame of another type interrupts a
   ///   fragmented message; ``ConnectionUsageError/invalidCloseCode(_:)`` for a close frame whose code may not be
   ///   sent (default mode).
-  public mutating func send(_ frame: Frame) throws(ConnectionUsageError) {
+  package mutating func send(_ frame: Frame) throws(ConnectionUsageError) {
     switch phase {
     case .open, .closingByPeer, .failed(_, heldClose: _?, _): break
     case .closingByUs, .closed, .failed: throw .alreadyClosed
@@ -418,7 +418,7 @@ public struct ConnectionStateMachine: Sendable {
   ///
   /// - Throws: ``ConnectionUsageError/alreadyClosed`` after our close frame;
   ///   ``ConnectionUsageError/interleavedMessage(open:sent:)`` while a fragmented message is open.
-  public mutating func sendEncoded(_ bytes: [UInt8], type: FrameType) throws(ConnectionUsageError) {
+  package mutating func sendEncoded(_ bytes: [UInt8], type: FrameType) throws(ConnectionUsageError) {
     switch phase {
     case .open, .closingByPeer, .failed(_, heldClose: _?, _): break
     case .closingByUs, .closed, .failed: throw .alreadyClosed
@@ -436,12 +436,12 @@ public struct ConnectionStateMachine: Sendable {
     }
   }
 
-  /// Queues a close frame with `reason` (`nil`: no status code) and moves to ``ConnectionState/closingByUs``, or to
-  /// ``ConnectionState/closed`` when it answers the peer's close. Does nothing when a close frame was already sent.
+  /// Queues a close frame with `reason` (`nil`: no status code) and moves to `ConnectionState.closingByUs`, or to
+  /// `ConnectionState.closed` when it answers the peer's close. Does nothing when a close frame was already sent.
   ///
   /// - Returns: whether a close frame was queued.
   @discardableResult
-  public mutating func close(_ reason: CloseReason?) -> Bool {
+  package mutating func close(_ reason: CloseReason?) -> Bool {
     switch phase {
     case .open, .closingByPeer, .failed(_, heldClose: _?, _): break
     case .closingByUs, .closed, .failed: return false
@@ -462,7 +462,7 @@ public struct ConnectionStateMachine: Sendable {
   /// Payloads from this size on are not copied behind their header: unmasked (server) payloads are queued by
   /// reference, masked (client) ones as a masked copy made in one pass. 64 KiB: below it a copy costs less than a
   /// separate write of the payload (docs/decisions/0009).
-  public static let zeroCopyThreshold = 64 * 1024
+  package static let zeroCopyThreshold = 64 * 1024
 
   private mutating func encode(fin: Bool, opcode: Opcode, reservedBits: UInt8, payload: [UInt8]) {
     let key = configuration.masksOutgoingFrames ? maskingKeys.nextKey() : nil
@@ -480,7 +480,7 @@ public struct ConnectionStateMachine: Sendable {
     pool?.offer(payload)
   }
 
-  /// A masked copy of a large payload, in a recycled buffer when one is spare (``LargeBufferRecycler``).
+  /// A masked copy of a large payload, in a recycled buffer when one is spare (`LargeBufferRecycler`).
   private func maskedChunk(_ payload: [UInt8], key: MaskingKey) -> [UInt8] {
     guard var chunk = recycler?.take(minimumCapacity: payload.count) else {
       return payload.withUnsafeBytes { Masking.maskedCopy(key, of: $0) }
@@ -491,7 +491,7 @@ public struct ConnectionStateMachine: Sendable {
 
   /// `count` bytes from the machine's random source (a session's ping payloads). Mutating: see
   /// `checkHasOutput()`.
-  public mutating func randomBytes(_ count: Int) -> [UInt8] {
+  package mutating func randomBytes(_ count: Int) -> [UInt8] {
     maskingKeys.randomBytes(count)
   }
 
@@ -504,7 +504,7 @@ public struct ConnectionStateMachine: Sendable {
   }
 
   /// `true` when bytes are waiting to be written.
-  public var hasOutput: Bool { !output.isEmpty || outputChunksCount > 0 }
+  package var hasOutput: Bool { !output.isEmpty || outputChunksCount > 0 }
 
   /// ``hasOutput`` for the connection's write path. Mutating on purpose: the connection keeps the machine in an
   /// actor's stored property, and a non-mutating read there copied the whole machine (retaining each of its
@@ -512,12 +512,12 @@ public struct ConnectionStateMachine: Sendable {
   mutating func checkHasOutput() -> Bool { hasOutput }
 
   /// The number of bytes waiting to be written.
-  public var outputCount: Int { outputChunksCount + output.count }
+  package var outputCount: Int { outputChunksCount + output.count }
 
   /// The first queued chunk that precedes the output buffer (a large payload, or the bytes before it), by
   /// reference; `nil` when only the buffer is left (``takeOutput(into:)`` hands it over). Writing chunks first and
   /// then the buffer keeps the order of the frames.
-  public mutating func takeQueuedChunk() -> [UInt8]? {
+  package mutating func takeQueuedChunk() -> [UInt8]? {
     guard outputChunksHead < outputChunks.count else { return nil }
     // Moved out, not copied: the caller then holds the only reference, and the socket can recycle the buffer.
     var chunk: [UInt8] = []
@@ -534,7 +534,7 @@ public struct ConnectionStateMachine: Sendable {
   /// Hands the queued bytes to the caller by swapping buffers: `buffer` (which should be empty, and may keep
   /// capacity from an earlier write) becomes the machine's next output buffer, so steady-state writes allocate
   /// nothing.
-  public mutating func takeOutput(into buffer: inout [UInt8]) {
+  package mutating func takeOutput(into buffer: inout [UInt8]) {
     buffer.removeAll(keepingCapacity: true)
     if outputChunksCount > 0 {
       // Queued chunks first (a caller that does not take them one by one gets one contiguous copy).
@@ -547,7 +547,7 @@ public struct ConnectionStateMachine: Sendable {
   }
 
   /// The queued bytes, emptying the queue.
-  public mutating func takeOutput() -> [UInt8] {
+  package mutating func takeOutput() -> [UInt8] {
     var bytes: [UInt8] = []
     takeOutput(into: &bytes)
     return bytes

@@ -2,26 +2,26 @@
 /// of text (RFC 6455 sections 5.4 and 8.1).
 ///
 /// An unfragmented message passes through without a copy.
-public struct MessageAssembler: Sendable {
+package struct MessageAssembler: Sendable {
   /// The largest message, in bytes, that may be assembled; larger messages fail with 1009.
-  public var maxMessageSize: Int
+  package var maxMessageSize: Int
 
   private var type: FrameType?
   private var buffer: [UInt8] = []
   private var firstFrameReservedBits: UInt8 = 0
 
   /// Creates an assembler.
-  public init(maxMessageSize: Int) {
+  package init(maxMessageSize: Int) {
     self.maxMessageSize = max(0, maxMessageSize)
   }
 
   /// The bytes of the message in progress so far.
-  public var bufferedCount: Int { buffer.count }
+  package var bufferedCount: Int { buffer.count }
 
-  /// Adds a data fragment whose type the ``FragmentTracker`` resolved. Returns the whole message when `fin` is
+  /// Adds a data fragment whose type the `FragmentTracker` resolved. Returns the whole message when `fin` is
   /// set. The returned frame keeps the RSV bits of the message's first frame (RFC 7692 marks a compressed
   /// message there).
-  public mutating func append(
+  package mutating func append(
     type: FrameType, fin: Bool, reservedBits: UInt8, payload: consuming [UInt8]
   ) throws(ProtocolViolation) -> Frame? {
     if self.type == nil {

@@ -1,14 +1,14 @@
 /// The client side of the opening handshake (RFC 6455 section 4.1): builds the upgrade request and validates the
 /// server's response.
-public struct ClientHandshake: Sendable, Hashable {
+package struct ClientHandshake: Sendable, Hashable {
   /// The `Sec-WebSocket-Key` sent, needed to check the accept value.
-  public let key: String
+  package let key: String
   /// The subprotocols offered, in preference order.
-  public let subprotocols: [String]
+  package let subprotocols: [String]
   /// The extensions offered, in preference order.
-  public let extensionOffers: [ExtensionOffer]
+  package let extensionOffers: [ExtensionOffer]
   /// The request to send.
-  public let request: HTTPRequestHead
+  package let request: HTTPRequestHead
 
   /// Builds an upgrade request.
   ///
@@ -22,7 +22,7 @@ public struct ClientHandshake: Sendable, Hashable {
   ///     replaced. A `Sec-WebSocket-Protocol` header (Ktor's idiom for offering a subprotocol) counts as an offer:
   ///     its values are merged behind `subprotocols`, each once.
   ///   - random: the source of the key's 16 random bytes.
-  public init(
+  package init(
     host: String, target: String, subprotocols: [String] = [], extensionOffers: [ExtensionOffer] = [],
     headers: HTTPHeaders = HTTPHeaders(), random: any SecureRandomSource = SystemSecureRandom()
   ) {
@@ -63,14 +63,14 @@ public struct ClientHandshake: Sendable, Hashable {
   }
 
   /// What the server agreed to.
-  public struct Accepted: Sendable, Hashable {
+  package struct Accepted: Sendable, Hashable {
     /// The subprotocol the server selected, if any.
-    public var subprotocol: String?
+    package var subprotocol: String?
     /// The extensions the server accepted, with its parameters, in the order it listed them.
-    public var extensions: [ExtensionOffer]
+    package var extensions: [ExtensionOffer]
 
     /// Creates the outcome of a handshake.
-    public init(subprotocol: String?, extensions: [ExtensionOffer]) {
+    package init(subprotocol: String?, extensions: [ExtensionOffer]) {
       self.subprotocol = subprotocol
       self.extensions = extensions
     }
@@ -79,7 +79,7 @@ public struct ClientHandshake: Sendable, Hashable {
   /// Validates the server's response (RFC 6455 section 4.1, "the client MUST validate the server's response as
   /// follows"). Extension parameters are checked by the extensions themselves; this checks that each name was
   /// offered.
-  public func validate(_ response: HTTPResponseHead) throws(HandshakeError) -> Accepted {
+  package func validate(_ response: HTTPResponseHead) throws(HandshakeError) -> Accepted {
     // 1. "If the status code received from the server is not 101, the client handles the response per HTTP".
     guard response.status == 101 else { throw .unexpectedStatus(response.status, response) }
     // 2. "If the response lacks an |Upgrade| header field or the |Upgrade| header field contains a value that is

@@ -2,29 +2,16 @@
 ///
 /// It consumes bytes only up to the empty line that ends the head, so bytes that follow (the first WebSocket
 /// frames, which a peer may send right behind its handshake) stay in the caller's buffer.
-public struct HTTPHeadParser: Sendable {
-  /// Bounds on what a peer may send before the head is complete.
-  public struct Limits: Sendable, Hashable {
-    /// The largest head, in bytes, including the request/status line and the final empty line. Default 16 KiB:
-    /// above any real browser's handshake (a few hundred bytes plus cookies), small enough to bound memory per
-    /// pending connection.
-    public var maxHeadSize: Int
-    /// The most header fields accepted. Default 100, the usual limit of HTTP servers.
-    public var maxHeaderCount: Int
-
-    /// Creates limits.
-    public init(maxHeadSize: Int = 16 * 1024, maxHeaderCount: Int = 100) {
-      self.maxHeadSize = maxHeadSize
-      self.maxHeaderCount = maxHeaderCount
-    }
-  }
+package struct HTTPHeadParser: Sendable {
+  /// The limits the parser enforces (``HTTPHeadLimits``).
+  package typealias Limits = HTTPHeadLimits
 
   /// The limits in force.
-  public let limits: Limits
+  package let limits: Limits
   private var buffer: [UInt8] = []
 
   /// Creates a parser.
-  public init(limits: Limits = Limits()) {
+  package init(limits: Limits = Limits()) {
     self.limits = limits
   }
 
@@ -49,7 +36,7 @@ public struct HTTPHeadParser: Sendable {
   }
 
   /// Parses a request head; `nil` until it is complete.
-  public mutating func parseRequest(
+  package mutating func parseRequest(
     _ input: UnsafeRawBufferPointer, offset: inout Int
   ) throws(HandshakeError) -> HTTPRequestHead? {
     guard let lines = try readLines(input, offset: &offset) else { return nil }
@@ -65,7 +52,7 @@ public struct HTTPHeadParser: Sendable {
   }
 
   /// Parses a response head; `nil` until it is complete.
-  public mutating func parseResponse(
+  package mutating func parseResponse(
     _ input: UnsafeRawBufferPointer, offset: inout Int
   ) throws(HandshakeError) -> HTTPResponseHead? {
     guard let lines = try readLines(input, offset: &offset) else { return nil }

@@ -1,7 +1,7 @@
 /// Small pieces of HTTP/1.1 syntax (RFC 7230) shared by the head parser and the header grammars.
-public enum HTTPSyntax {
+package enum HTTPSyntax {
   /// `tchar` of RFC 7230 section 3.2.6: the characters of a `token`.
-  @inlinable public static func isTokenCharacter(_ byte: UInt8) -> Bool {
+  @inlinable package static func isTokenCharacter(_ byte: UInt8) -> Bool {
     switch byte {
     case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
       UInt8(ascii: "0")...UInt8(ascii: "9"):
@@ -16,12 +16,12 @@ public enum HTTPSyntax {
   }
 
   /// Whether `text` is a non-empty `token`.
-  public static func isToken(_ text: some StringProtocol) -> Bool {
+  package static func isToken(_ text: some StringProtocol) -> Bool {
     !text.isEmpty && text.utf8.allSatisfy(isTokenCharacter)
   }
 
   /// `text` without leading and trailing spaces and horizontal tabs (OWS).
-  public static func trimmingWhitespace(_ text: some StringProtocol) -> String {
+  package static func trimmingWhitespace(_ text: some StringProtocol) -> String {
     let bytes = Array(text.utf8)
     var start = 0
     var end = bytes.count
@@ -31,7 +31,7 @@ public enum HTTPSyntax {
   }
 
   /// ASCII case-insensitive comparison, as HTTP prescribes for names and tokens.
-  public static func asciiCaseInsensitiveEquals(_ lhs: some StringProtocol, _ rhs: some StringProtocol) -> Bool {
+  package static func asciiCaseInsensitiveEquals(_ lhs: some StringProtocol, _ rhs: some StringProtocol) -> Bool {
     let left = lhs.utf8
     let right = rhs.utf8
     guard left.count == right.count else { return false }

@@ -1,9 +1,9 @@
 /// The opening handshake failed (RFC 6455 section 4). Each case says what was wrong in a sentence a developer
 /// understands, and carries the data needed to act on it.
 public enum HandshakeError: Error, Sendable, Hashable, CustomStringConvertible {
-  /// The head outgrew ``HTTPHeadParser/Limits/maxHeadSize``.
+  /// The head outgrew `HTTPHeadParser.Limits.maxHeadSize`.
   case headTooLarge(limit: Int)
-  /// More fields than ``HTTPHeadParser/Limits/maxHeaderCount``.
+  /// More fields than `HTTPHeadParser.Limits.maxHeaderCount`.
   case tooManyHeaders(limit: Int)
   /// The request or status line is not HTTP/1.x syntax.
   case malformedStartLine(String)

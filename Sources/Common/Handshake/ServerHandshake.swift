@@ -1,29 +1,29 @@
 /// The server side of the opening handshake (RFC 6455 section 4.2): validates a client's upgrade request and
 /// builds the 101 response, or the error response that refuses it.
-public enum ServerHandshake {
+package enum ServerHandshake {
   /// A client request that passed every check of RFC 6455 section 4.2.1.
-  public struct Upgrade: Sendable, Hashable {
+  package struct Upgrade: Sendable, Hashable {
     /// The request as received.
-    public var request: HTTPRequestHead
+    package var request: HTTPRequestHead
     /// The client's `Sec-WebSocket-Key`.
-    public var key: String
+    package var key: String
     /// The subprotocols the client offered, in its preference order.
-    public var subprotocols: [String]
+    package var subprotocols: [String]
     /// The extensions the client offered, in its preference order.
-    public var extensionOffers: [ExtensionOffer]
+    package var extensionOffers: [ExtensionOffer]
   }
 
   /// Why a request was refused, and the response that says so.
-  public struct Rejection: Error, Sendable, Hashable, CustomStringConvertible {
+  package struct Rejection: Error, Sendable, Hashable, CustomStringConvertible {
     /// The HTTP status to answer with (400, 405 or 426).
-    public var status: Int
+    package var status: Int
     /// What was wrong, for the response body and logs.
-    public var reason: String
+    package var reason: String
     /// Headers the response must carry (`Sec-WebSocket-Version: 13` with a 426, `Allow: GET` with a 405).
-    public var headers: HTTPHeaders
+    package var headers: HTTPHeaders
 
     /// The response head, with a plain-text body length.
-    public var response: HTTPResponseHead {
+    package var response: HTTPResponseHead {
       var fields = headers
       fields.add(name: "Content-Type", value: "text/plain; charset=utf-8")
       fields.add(name: "Content-Length", value: String(reason.utf8.count))
@@ -32,20 +32,20 @@ public enum ServerHandshake {
     }
 
     /// The response bytes: head and body.
-    public func serialized() -> [UInt8] { response.serialized() + Array(reason.utf8) }
+    package func serialized() -> [UInt8] { response.serialized() + Array(reason.utf8) }
 
     /// `"400: missing Sec-WebSocket-Key header"`.
-    public var description: String { "\(status): \(reason)" }
+    package var description: String { "\(status): \(reason)" }
   }
 
   /// Whether `request` asks for a WebSocket upgrade at all (it carries `Upgrade: websocket`), so that a router can
   /// tell a WebSocket request from a plain HTTP one before validating it.
-  public static func isUpgradeRequest(_ request: HTTPRequestHead) -> Bool {
+  package static func isUpgradeRequest(_ request: HTTPRequestHead) -> Bool {
     request.headers.listContains(name: "Upgrade", token: "websocket")
   }
 
   /// Validates a client's opening handshake (RFC 6455 section 4.2.1).
-  public static func validate(_ request: HTTPRequestHead) throws(Rejection) -> Upgrade {
+  package static func validate(_ request: HTTPRequestHead) throws(Rejection) -> Upgrade {
     // 1. "An HTTP/1.1 or higher GET request". A request line of the HTTP/1 form with another version is no such
     // request: 1.0 and 0.9 have no upgrade, and HTTP/2 and HTTP/3 are binary protocols with their own WebSocket
     // bootstrap (RFC 8441, RFC 9220), never a text request line. A well-formed version other than 1.1 is answered
@@ -103,7 +103,7 @@ public enum ServerHandshake {
   ///   - subprotocol: the subprotocol selected, which must be one the client offered.
   ///   - extensions: the extensions accepted, with the parameters of the server's response.
   ///   - headers: further headers, such as cookies.
-  public static func response(
+  package static func response(
     accepting upgrade: Upgrade, subprotocol: String? = nil, extensions: [ExtensionOffer] = [],
     headers: HTTPHeaders = HTTPHeaders()
   ) -> HTTPResponseHead {

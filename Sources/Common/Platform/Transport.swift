@@ -34,10 +34,6 @@ public protocol Transport: AnyObject, Sendable {
   /// default ``SystemSessionClock``.
   var sessionClock: (any SessionClock)? { get }
 
-  /// Spare payload buffers shared by the sessions on this transport's executor (the event loop's), or `nil` for
-  /// none (every payload is allocated). Only code running on ``executor`` may use it.
-  var payloadPool: PayloadBufferPool? { get }
-
   /// The certificate the TLS peer presented and the transport verified; `nil` without TLS or without one.
   var peerCertificate: PeerCertificate? { get }
 
@@ -134,9 +130,6 @@ extension Transport {
   /// No clock of its own: sessions use ``SystemSessionClock``.
   public var sessionClock: (any SessionClock)? { nil }
 
-  /// No pool: every payload is allocated.
-  public var payloadPool: PayloadBufferPool? { nil }
-
   /// Keeps nothing queued: its writes wait.
   public var queuedOutputCount: Int { 0 }
 
@@ -147,4 +140,12 @@ extension Transport {
 
   /// No certificate (not TLS, or the peer presented none).
   public var peerCertificate: PeerCertificate? { nil }
+}
+
+/// A transport whose executor keeps spare payload buffers for the sessions on it (the event loop's): an engine
+/// detail, so not part of the public ``Transport`` contract. A session asks for it once, when it is created.
+package protocol PayloadPoolProviding: Transport {
+  /// Spare payload buffers shared by the sessions on this transport's executor, or `nil` for none (every payload is
+  /// allocated). Only code running on ``Transport/executor`` may use it.
+  var payloadPool: PayloadBufferPool? { get }
 }

@@ -45,7 +45,7 @@ extension WebSockets {
     /// Limits per remote address (open sessions, upgrade requests a second), answered 429. Default `nil`: off.
     public var perAddressLimit: PerAddressLimit?
     /// Limits on the request head (bytes and header fields); a bigger head is answered 431. Default 16 KiB and 100.
-    public var requestLimits = HTTPHeadParser.Limits()
+    public var requestLimits = HTTPHeadLimits()
     /// The converter for `sendSerialized` / `receiveDeserialized`; default none.
     public var contentConverter: (any WebSocketContentConverter)?
     /// The extensions this server accepts when a client offers them, in order (Ktor's `extensions { }`).

@@ -1,5 +1,5 @@
 /// The pings that wait for their pong: the callers of ``WebSocketConnection/ping(_:timeout:)`` and the keepalive
-/// pings, both on the same path. Their deadlines are the ``SessionPolicy``'s; this value matches pongs to pings
+/// pings, both on the same path. Their deadlines are the `SessionPolicy`'s; this value matches pongs to pings
 /// by payload and holds the callers' continuations.
 ///
 /// A ping is registered before it is sent, so its pong cannot arrive unmatched; a pong that arrives while the

@@ -1,7 +1,7 @@
 /// Where a session stands, from open to its outcome, and who waits for the end.
 ///
-/// The closing handshake's frames are the state machine's (``ConnectionState``); this is the session's side: what
-/// it waits for and how it ended. Deadlines are the ``SessionPolicy``'s.
+/// The closing handshake's frames are the state machine's (`ConnectionState`); this is the session's side: what
+/// it waits for and how it ended. Deadlines are the `SessionPolicy`'s.
 struct SessionLifecycle {
   /// The end that the peer started and that waits for the application.
   enum DeferredEnd {
@@ -35,7 +35,7 @@ struct SessionLifecycle {
   /// The application cancelled the session (``WebSocketConnection/cancel()``): receives throw `CancellationError`.
   var cancelled = false
 
-  /// Whether the session has ended. Mutating: see ``SessionInbox/count()``.
+  /// Whether the session has ended. Mutating: see `SessionInbox.count()`.
   @inline(__always)
   mutating func hasEnded() -> Bool {
     if case .ended = phase { return true }

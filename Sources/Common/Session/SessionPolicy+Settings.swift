@@ -1,28 +1,28 @@
 // The policy's settings: the public value, and the compact form every connection stores.
 extension SessionPolicy {
   /// The settings the rules read; changed at run time with ``update(_:at:)``.
-  public struct Settings: Sendable, Hashable {
+  package struct Settings: Sendable, Hashable {
     /// Which end of the connection this is (it decides who closes TCP first).
-    public var role: ConnectionStateMachine.Role
+    package var role: ConnectionStateMachine.Role
     /// Default or raw session (raw sessions have no keepalive pings and no deferred close reply).
-    public var mode: ConnectionStateMachine.Mode
+    package var mode: ConnectionStateMachine.Mode
     /// How long to wait for the peer's close frame after ours, and (client) for the server to close TCP after the
     /// closing handshake. Default 5 s.
-    public var closeTimeout: Duration = .seconds(5)
+    package var closeTimeout: Duration = .seconds(5)
     /// How often to send a keepalive ping; `nil` (the default) sends none.
-    public var pingInterval: Duration?
+    package var pingInterval: Duration?
     /// How long a keepalive ping waits for its pong; `nil` (the default) is twice ``pingInterval``.
-    public var pingTimeout: Duration?
+    package var pingTimeout: Duration?
     /// Whole messages (raw: frames) buffered before ``incomingOverflow`` applies. Default 64.
-    public var incomingCapacity: Int = 64
+    package var incomingCapacity: Int = 64
     /// What a full incoming queue does. Default ``WebSocketConnection/Options/Overflow/suspend``.
-    public var incomingOverflow: WebSocketConnection.Options.Overflow = .suspend
+    package var incomingOverflow: WebSocketConnection.Options.Overflow = .suspend
     /// How long a server handler may run on after its connection ended before its task is cancelled; `nil` never
     /// cancels it. Default 1 s.
-    public var handlerGrace: Duration? = .seconds(1)
+    package var handlerGrace: Duration? = .seconds(1)
 
     /// Creates settings for `role` and `mode` with the defaults above.
-    public init(role: ConnectionStateMachine.Role, mode: ConnectionStateMachine.Mode = .default) {
+    package init(role: ConnectionStateMachine.Role, mode: ConnectionStateMachine.Mode = .default) {
       self.role = role
       self.mode = mode
     }

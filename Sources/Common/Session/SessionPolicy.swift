@@ -12,9 +12,9 @@
 ///   ``pongReceived(id:at:)``);
 /// - incoming overflow (``incomingOverflow()``);
 /// - the server handler's grace after the end (``ended(at:handlerRunning:)``).
-public struct SessionPolicy: Sendable {
+package struct SessionPolicy: Sendable {
   /// Something the session must do now, because a deadline passed.
-  public enum Action: Sendable, Hashable {
+  package enum Action: Sendable, Hashable {
     /// Send a keepalive ping and report it with ``pingSent(id:at:timeout:keepalive:)``.
     case sendKeepalivePing
     /// The ping `id` got no pong within `limit`. A keepalive ping closes the connection with 1011 "Ping timeout"
@@ -32,7 +32,7 @@ public struct SessionPolicy: Sendable {
   }
 
   /// When the end that the peer started (its close frame, or its violation) goes out.
-  public enum EndTiming: Sendable, Hashable {
+  package enum EndTiming: Sendable, Hashable {
     /// Reply (or fail) now.
     case now
     /// Wait for the application to take and answer the messages that came before the end, at most until this
@@ -42,7 +42,7 @@ public struct SessionPolicy: Sendable {
   }
 
   /// Who closes TCP once close frames went both ways.
-  public enum TransportCloser: Sendable, Hashable {
+  package enum TransportCloser: Sendable, Hashable {
     /// This end, at once: the server ("the server ... SHOULD close the underlying TCP connection" first, RFC 6455
     /// section 7.1.1).
     case closeNow
@@ -53,7 +53,7 @@ public struct SessionPolicy: Sendable {
   }
 
   /// What an incoming message does when the incoming queue is full.
-  public enum OverflowDecision: Sendable, Hashable {
+  package enum OverflowDecision: Sendable, Hashable {
     /// Queue it and stop reading until the application takes one (backpressure).
     case suspendReading
     /// Close with this reason (1008) and fail with ``WebSocketConnection/SessionError/incomingOverflow(_:)``.
@@ -84,13 +84,13 @@ public struct SessionPolicy: Sendable {
   private var hasEnded = false
 
   /// A policy with `settings`; `now` is the origin of its compact instants (any instant of the session's clock).
-  public init(settings: Settings, at now: ContinuousClock.Instant) {
+  package init(settings: Settings, at now: ContinuousClock.Instant) {
     self.origin = now
     self.stored = StoredSettings(settings)
   }
 
   /// The settings in force.
-  public var settings: Settings { stored.settings }
+  package var settings: Settings { stored.settings }
 
   /// Our close frame went out: the peer's close frame is due by then.
   private var closeDeadline: ContinuousClock.Instant? {
@@ -130,7 +130,7 @@ public struct SessionPolicy: Sendable {
   }
 
   /// The earliest deadline, when the session's timer should fire next; `nil` when nothing is due ever.
-  public var nextDeadline: ContinuousClock.Instant? {
+  package var nextDeadline: ContinuousClock.Instant? {
     var earliest: ContinuousClock.Instant?
     func consider(_ instant: ContinuousClock.Instant?) {
       guard let instant else { return }
@@ -148,13 +148,13 @@ public struct SessionPolicy: Sendable {
   // MARK: Events
 
   /// The connection is open and reading: the first keepalive ping is due one interval from `now`.
-  public mutating func started(at now: ContinuousClock.Instant) {
+  package mutating func started(at now: ContinuousClock.Instant) {
     scheduleKeepalive(after: now)
   }
 
   /// Changes the settings; a new ping interval takes effect at once (the next keepalive ping is due one new
   /// interval from `now`, unless one is waiting for its pong).
-  public mutating func update(_ newSettings: Settings, at now: ContinuousClock.Instant) {
+  package mutating func update(_ newSettings: Settings, at now: ContinuousClock.Instant) {
     let intervalChanged = newSettings.pingInterval != settings.pingInterval
     stored = StoredSettings(newSettings)
     if intervalChanged && !pendingPings.contains(where: \.keepalive) {
@@ -165,7 +165,7 @@ public struct SessionPolicy: Sendable {
 
   /// A ping went out (a keepalive one after ``Action/sendKeepalivePing``, or a caller's); its pong is due within
   /// `timeout` (a keepalive ping: ``Settings/pingTimeout``, else twice the interval).
-  public mutating func pingSent(id: UInt64, at now: ContinuousClock.Instant, timeout: Duration?, keepalive: Bool) {
+  package mutating func pingSent(id: UInt64, at now: ContinuousClock.Instant, timeout: Duration?, keepalive: Bool) {
     guard !hasEnded, let limit = timeout ?? (keepalive ? settings.keepaliveTimeout : nil) else { return }
     if keepalive { nextKeepalive = nil }
     pendingPings.append(
@@ -174,14 +174,14 @@ public struct SessionPolicy: Sendable {
 
   /// The pong of ping `id` arrived: its deadline is dropped; after a keepalive pong the next keepalive ping is due
   /// one interval after the ping went out (at once if that has passed).
-  public mutating func pongReceived(id: UInt64, at now: ContinuousClock.Instant) {
+  package mutating func pongReceived(id: UInt64, at now: ContinuousClock.Instant) {
     guard let index = pendingPings.firstIndex(where: { $0.id == id }) else { return }
     let ping = pendingPings.remove(at: index)
     if ping.keepalive { scheduleKeepalive(after: ping.sentAt) }
   }
 
   /// Our close frame went out: the peer's close frame is due within the close timeout.
-  public mutating func closeSent(at now: ContinuousClock.Instant) {
+  package mutating func closeSent(at now: ContinuousClock.Instant) {
     guard !hasEnded, closeDeadline == nil else { return }
     closeDeadline = now.advanced(by: settings.closeTimeout)
   }
@@ -192,7 +192,7 @@ public struct SessionPolicy: Sendable {
   /// application runs, the close timeout while the task it was handed to has not run yet (a busy scheduler must
   /// not cost the answer), 1 s for an application that has not read yet (it may never read). Raw sessions reply
   /// themselves: ``EndTiming/now``.
-  public mutating func endTiming(
+  package mutating func endTiming(
     unreadMessages: Int, applicationHoldsMessage: Bool, applicationAwake: Bool = true, applicationReads: Bool,
     at now: ContinuousClock.Instant
   ) -> EndTiming {
@@ -213,19 +213,19 @@ public struct SessionPolicy: Sendable {
 
   /// The application's task ran after it was handed the message it holds: a deferred end that waited for that
   /// is due 250 ms from now (or at its earlier deadline).
-  public mutating func applicationRan(at now: ContinuousClock.Instant) {
+  package mutating func applicationRan(at now: ContinuousClock.Instant) {
     guard deferredUntilApplicationRuns, let deadline = deferredEndDeadline else { return }
     deferredUntilApplicationRuns = false
     deferredEndDeadline = min(deadline, now.advanced(by: min(settings.closeTimeout, .milliseconds(250))))
   }
 
   /// The deferred end went out (the application took its messages, closed, or the deadline passed).
-  public mutating func deferredEndCompleted() {
+  package mutating func deferredEndCompleted() {
     deferredEndDeadline = nil
   }
 
   /// Close frames went both ways: the server closes TCP now, the client waits (bounded) for the server to.
-  public mutating func closeHandshakeCompleted(at now: ContinuousClock.Instant) -> TransportCloser {
+  package mutating func closeHandshakeCompleted(at now: ContinuousClock.Instant) -> TransportCloser {
     closeDeadline = nil
     switch settings.role {
     case .server:
@@ -238,7 +238,7 @@ public struct SessionPolicy: Sendable {
   }
 
   /// What a message does that arrives while the incoming queue holds ``Settings/incomingCapacity`` of them.
-  public func incomingOverflow() -> OverflowDecision {
+  package func incomingOverflow() -> OverflowDecision {
     switch stored.incomingOverflow {
     case .suspend: .suspendReading
     case .fail: .fail(CloseReason(.violatedPolicy, "Incoming channel overflow"))
@@ -247,7 +247,7 @@ public struct SessionPolicy: Sendable {
 
   /// The connection ended (the transport is closed): every deadline is dropped; a server handler that still runs
   /// is cancelled after ``Settings/handlerGrace``.
-  public mutating func ended(at now: ContinuousClock.Instant, handlerRunning: Bool) {
+  package mutating func ended(at now: ContinuousClock.Instant, handlerRunning: Bool) {
     hasEnded = true
     closeDeadline = nil
     transportCloseDeadline = nil
@@ -258,12 +258,12 @@ public struct SessionPolicy: Sendable {
   }
 
   /// The server handler returned: it needs no cancelling.
-  public mutating func handlerFinished() {
+  package mutating func handlerFinished() {
     handlerDeadline = nil
   }
 
   /// The actions due at `now`, each deadline that passed dropped; call when the timer fires.
-  public mutating func timerFired(at now: ContinuousClock.Instant) -> [Action] {
+  package mutating func timerFired(at now: ContinuousClock.Instant) -> [Action] {
     var actions: [Action] = []
     if let deadline = handlerDeadline, deadline <= now {
       handlerDeadline = nil

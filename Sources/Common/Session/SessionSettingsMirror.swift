@@ -45,7 +45,7 @@ struct SessionSettingsMirror: ~Copyable, Sendable {
   }
 }
 
-/// A session whose settings are settable properties backed by a ``SessionSettingsMirror``.
+/// A session whose settings are settable properties backed by a `SessionSettingsMirror`.
 protocol SettableSessionSettings: WebSocketSession {
   /// The values last set.
   var currentSettings: WebSocketConnection.RuntimeSettings { get }

@@ -23,7 +23,7 @@ struct SessionWriteState {
   private var waiters: [(id: UInt64, continuation: CheckedContinuation<Bool, any Error>)] = []
   private var nextWaiterID: UInt64 = 0
 
-  /// Whether a task is writing. Mutating: see ``SessionInbox/count()``.
+  /// Whether a task is writing. Mutating: see `SessionInbox.count()`.
   @inline(__always)
   mutating func isWriting() -> Bool { phase == .writing }
 

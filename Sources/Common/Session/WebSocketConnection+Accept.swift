@@ -10,9 +10,9 @@ extension WebSocketConnection {
   ///   - limits: the bounds on the request's head (size, field count).
   ///   - selectSubprotocol: picks one of the client's offered subprotocols, or `nil` for none.
   ///   - timeout: the time a client has to send its whole request (slow clients are dropped). Default 10 s.
-  /// - Throws: ``ServerHandshake/Rejection`` after answering a bad request, ``HandshakeError`` for a malformed or
+  /// - Throws: `ServerHandshake.Rejection` after answering a bad request, ``HandshakeError`` for a malformed or
   ///   oversized head, ``TransportError`` for I/O and the timeout.
-  public static func accept(
+  package static func accept(
     over transport: any Transport, configuration: ConnectionStateMachine.Configuration, options: Options = Options(),
     limits: HTTPHeadParser.Limits = HTTPHeadParser.Limits(), timeout: Duration = .seconds(10),
     selectSubprotocol: @Sendable ([String]) -> String? = { _ in nil }

@@ -1,13 +1,13 @@
 import CoreMetrics
 
-/// Runs a ``ConnectionStateMachine`` over a ``Transport``: the engine under the default and raw sessions of both
+/// Runs a `ConnectionStateMachine` over a ``Transport``: the engine under the default and raw sessions of both
 /// roles (the Ktor-style session types wrap it).
 ///
 /// It is an actor on the transport's executor (the event loop that owns the socket), so the bytes go from the
 /// socket through the state machine into ``receive()`` on one thread. Its state is a few values, each in a file of
 /// its own: the `SessionInbox` (frames for the application), the `SessionReadDriver` (one read path), the
 /// `SessionWriteState` (batched writes), the `SessionLifecycle` (open to ended) and the `PingTracker`. Its
-/// rules about time and ending are decided by the sans-I/O ``SessionPolicy`` on the injected ``SessionClock``;
+/// rules about time and ending are decided by the sans-I/O `SessionPolicy` on the injected ``SessionClock``;
 /// this file only carries them out.
 ///
 /// Reading stops while the incoming queue is full (``Options/incomingCapacity``), so a slow consumer applies
@@ -60,8 +60,8 @@ public actor WebSocketConnection {
   ///   - extensions: the extensions the handshake negotiated.
   ///   - random: the source of masking keys and ping payloads.
   ///   - recycler: spare buffers for large payloads, shared with the transport that hands written ones back.
-  ///     Default: the process's ``LargeBufferRecycler/shared``.
-  public init(
+  ///     Default: the process's `LargeBufferRecycler.shared`.
+  package init(
     transport: any Transport, configuration: ConnectionStateMachine.Configuration, options: Options = Options(),
     leftover: [UInt8] = [], extensions: [any WebSocketExtension] = [],
     random: any SecureRandomSource = SystemSecureRandom(), recycler: LargeBufferRecycler? = .shared
@@ -72,7 +72,7 @@ public actor WebSocketConnection {
     self.extensions = extensions
     self.machine = ConnectionStateMachine(
       configuration: configuration, extensions: extensions, random: random, recycler: recycler,
-      pool: transport.payloadPool)
+      pool: (transport as? any PayloadPoolProviding)?.payloadPool)
     // A violation's close frame waits (bounded) for the answers to the messages that came before it.
     self.machine.holdsFailureClose = true
     self.inbox = SessionInbox(capacity: max(1, options.incomingCapacity))

@@ -1,10 +1,10 @@
 /// Base64 with the standard alphabet and padding (RFC 4648 section 4), for `Sec-WebSocket-Key` and
 /// `Sec-WebSocket-Accept`.
-public enum Base64 {
+package enum Base64 {
   private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 
   /// The padded base64 text of `bytes`.
-  public static func encode(_ bytes: some Collection<UInt8>) -> String {
+  package static func encode(_ bytes: some Collection<UInt8>) -> String {
     let input = Array(bytes)
     var output: [UInt8] = []
     output.reserveCapacity((input.count + 2) / 3 * 4)
@@ -30,7 +30,7 @@ public enum Base64 {
 
   /// The bytes of strictly formed, padded base64 text, or `nil` when `text` is not (wrong length, a character
   /// outside the alphabet, misplaced padding, or non-zero bits in the padding).
-  public static func decode(_ text: some StringProtocol) -> [UInt8]? {
+  package static func decode(_ text: some StringProtocol) -> [UInt8]? {
     let input = Array(text.utf8)
     guard input.count % 4 == 0 else { return nil }
     var output: [UInt8] = []

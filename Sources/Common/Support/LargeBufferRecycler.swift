@@ -10,14 +10,14 @@ import Synchronization
 /// A written buffer is often still referenced when the socket is done with it (the sender is still inside `send`,
 /// or the application keeps the message), so it is kept as a candidate and becomes a spare only once nothing else
 /// references it: a buffer the application holds is never reused.
-public final class LargeBufferRecycler: Sendable {
+package final class LargeBufferRecycler: Sendable {
   /// The process-wide recycler that the decoder, the encoder and the sockets share: at most 16 buffers and 32 MiB
   /// (a few connections with large messages in flight each hold two or three buffers at a time).
-  public static let shared = LargeBufferRecycler(maxBuffers: 16, maxBytes: 32 << 20)
+  package static let shared = LargeBufferRecycler(maxBuffers: 16, maxBytes: 32 << 20)
 
   /// The smallest capacity worth keeping: 64 KiB (the size from which payloads are written by reference,
-  /// ``ConnectionStateMachine/zeroCopyThreshold``).
-  public static let minimumCapacity = 64 * 1024
+  /// `ConnectionStateMachine.zeroCopyThreshold`).
+  package static let minimumCapacity = 64 * 1024
 
   private struct Buffers {
     /// Buffers nothing else references, emptied, ready to be taken.
@@ -33,13 +33,13 @@ public final class LargeBufferRecycler: Sendable {
   private let maxBytes: Int
 
   /// Creates a recycler that keeps at most `maxBuffers` buffers and `maxBytes` bytes of capacity.
-  public init(maxBuffers: Int, maxBytes: Int) {
+  package init(maxBuffers: Int, maxBytes: Int) {
     self.maxBuffers = maxBuffers
     self.maxBytes = maxBytes
   }
 
   /// An empty buffer with at least `minimumCapacity` bytes of capacity, if one is spare.
-  public func take(minimumCapacity: Int) -> [UInt8]? {
+  package func take(minimumCapacity: Int) -> [UInt8]? {
     guard minimumCapacity >= Self.minimumCapacity else { return nil }
     return buffers.withLock { buffers in
       Self.promoteUnreferenced(&buffers)
@@ -55,7 +55,7 @@ public final class LargeBufferRecycler: Sendable {
   /// byte limit, evicting the oldest buffers if needed; otherwise leaves it as it is. The test is on the count, not the
   /// capacity: a large payload is that large, while an output buffer that a connection reuses (and so still
   /// references) rarely is, and taking it would make the connection allocate a new one.
-  public func recycle(_ buffer: inout [UInt8]) {
+  package func recycle(_ buffer: inout [UInt8]) {
     let capacity = buffer.capacity
     guard buffer.count >= Self.minimumCapacity, capacity <= maxBytes else { return }
     buffers.withLock { buffers in
@@ -80,7 +80,7 @@ public final class LargeBufferRecycler: Sendable {
   }
 
   /// The number of buffers ready to be taken (for tests).
-  public var spareCount: Int {
+  package var spareCount: Int {
     buffers.withLock {
       Self.promoteUnreferenced(&$0)
       return $0.spares.count

@@ -15,12 +15,12 @@
 ///
 /// Not thread-safe, on purpose: it belongs to one serial executor (the event loop of ``Transport/payloadPool``),
 /// and only code running there (the connection actors on that loop) may use it.
-public final class PayloadBufferPool: @unchecked Sendable {
+package final class PayloadBufferPool: @unchecked Sendable {
   /// Buffers from this capacity on are not kept: 64 KiB, where payloads go to the socket by reference
-  /// (``ConnectionStateMachine/zeroCopyThreshold``) and ``LargeBufferRecycler`` takes over.
-  public static let capacityLimit = 64 * 1024
+  /// (`ConnectionStateMachine.zeroCopyThreshold`) and `LargeBufferRecycler` takes over.
+  package static let capacityLimit = 64 * 1024
   /// Buffers under this capacity are not kept: 16 bytes (an allocation that small costs as much as the bookkeeping).
-  public static let smallestCapacity = 16
+  package static let smallestCapacity = 16
   /// Classes 0 to 15: capacities `[2^k, 2^(k+1))`; the lowest four stay empty (``smallestCapacity``).
   private static let classCount = 16
 
@@ -48,7 +48,7 @@ public final class PayloadBufferPool: @unchecked Sendable {
 
   /// Creates an empty pool that keeps at most `maxBuffersPerClass` buffers of each power-of-two class and
   /// `maxBytes` bytes of capacity in all (defaults: 1,024 and 2 MiB per event loop).
-  public init(maxBuffersPerClass: Int = 1024, maxBytes: Int = 2 << 20) {
+  package init(maxBuffersPerClass: Int = 1024, maxBytes: Int = 2 << 20) {
     self.maxBuffersPerClass = max(0, maxBuffersPerClass)
     self.maxBytes = maxBytes
     stacks = .allocate(capacity: Self.classCount)
@@ -70,7 +70,7 @@ public final class PayloadBufferPool: @unchecked Sendable {
   /// An empty buffer with room for at least `minimumCapacity` bytes that nothing else references, or `nil` when
   /// none is spare (the caller allocates).
   @inline(__always)
-  public func take(minimumCapacity: Int) -> [UInt8]? {
+  package func take(minimumCapacity: Int) -> [UInt8]? {
     guard var buffer = takeSpare(minimumCapacity: minimumCapacity) else { return nil }
     buffer.removeAll(keepingCapacity: true)
     return buffer
@@ -82,7 +82,7 @@ public final class PayloadBufferPool: @unchecked Sendable {
   /// A buffer that already holds `count` bytes (the previous payload of an echo of equal-sized messages) is
   /// overwritten in place, without emptying it first.
   @inline(__always)
-  public func take(count: Int, initializingWith initialize: (UnsafeMutableRawPointer) -> Void) -> [UInt8]? {
+  package func take(count: Int, initializingWith initialize: (UnsafeMutableRawPointer) -> Void) -> [UInt8]? {
     guard var buffer = takeSpare(minimumCapacity: count) else { return nil }
     if buffer.count == count {
       buffer.withUnsafeMutableBytes { initialize($0.baseAddress.unsafelyUnwrapped) }
@@ -144,7 +144,7 @@ public final class PayloadBufferPool: @unchecked Sendable {
   /// payload again and again, or keeps what it sends), keeping more only costs reference counting: then one offer
   /// in 64 is kept, until a buffer comes back unique.
   @inline(__always)
-  public func offer(_ buffer: [UInt8]) {
+  package func offer(_ buffer: [UInt8]) {
     let capacity = buffer.capacity
     guard capacity >= Self.smallestCapacity, capacity < Self.capacityLimit else { return }
     if misses >= Self.missesBeforeSampling {
@@ -176,7 +176,7 @@ public final class PayloadBufferPool: @unchecked Sendable {
   /// of a burst do not stay for good: the event loop calls it every 10 s while the pool keeps anything (a class in
   /// steady use keeps its buffers). Returns whether the pool still keeps any.
   @discardableResult
-  public func releaseUnused() -> Bool {
+  package func releaseUnused() -> Bool {
     for index in 0..<Self.classCount where takenClasses & (1 &<< UInt32(index)) == 0 {
       let count = counts[index]
       guard count > 0, let slots = stacks[index] else { continue }
@@ -189,8 +189,8 @@ public final class PayloadBufferPool: @unchecked Sendable {
   }
 
   /// The number of buffers kept, whether or not something else still references them (for tests).
-  public var count: Int { (0..<Self.classCount).reduce(0) { $0 + counts[$1] } }
+  package var count: Int { (0..<Self.classCount).reduce(0) { $0 + counts[$1] } }
 
   /// The capacity of the buffers kept, in bytes (for tests).
-  public var keptBytes: Int { bytes }
+  package var keptBytes: Int { bytes }
 }

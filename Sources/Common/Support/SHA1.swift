@@ -2,9 +2,9 @@
 ///
 /// RFC 6455 section 4.2.2 fixes SHA-1 for the accept key; it is not used for anything that needs collision
 /// resistance, so a small portable implementation keeps the core free of platform crypto.
-public enum SHA1 {
+package enum SHA1 {
   /// The 20-byte digest of `message`.
-  public static func hash(_ message: some Collection<UInt8>) -> [UInt8] {
+  package static func hash(_ message: some Collection<UInt8>) -> [UInt8] {
     var h0: UInt32 = 0x6745_2301
     var h1: UInt32 = 0xEFCD_AB89
     var h2: UInt32 = 0x98BA_DCFE

@@ -4,7 +4,7 @@
 /// endpoint fail fast, even when a code point is split across frames or reads. The validator is a deterministic
 /// automaton over the grammar of RFC 3629 section 4 (no overlong forms, no surrogates U+D800-DFFF, nothing above
 /// U+10FFFF), with a fast path that skips ASCII 16 bytes at a time.
-public struct UTF8Validator: Sendable, Hashable {
+package struct UTF8Validator: Sendable, Hashable {
   /// Automaton states, stored as bit offsets into a row of ``rows`` (state number times 6). `accept` is a code
   /// point boundary; `reject` is final.
   @usableFromInline static let accept: UInt64 = 0
@@ -13,17 +13,17 @@ public struct UTF8Validator: Sendable, Hashable {
   @usableFromInline var state: UInt64 = UTF8Validator.accept
 
   /// Creates a validator at a code point boundary.
-  public init() {}
+  package init() {}
 
   /// `true` when every byte so far is valid and the input ends on a code point boundary: the condition for a
   /// complete text message.
-  @inlinable public var isComplete: Bool { state == Self.accept }
+  @inlinable package var isComplete: Bool { state == Self.accept }
 
   /// `true` once an invalid byte has been seen; stays `true`.
-  @inlinable public var hasFailed: Bool { state == Self.reject }
+  @inlinable package var hasFailed: Bool { state == Self.reject }
 
   /// Resets to the start of a new message.
-  @inlinable public mutating func reset() { state = Self.accept }
+  @inlinable package mutating func reset() { state = Self.accept }
 
   /// Feeds `bytes`; returns `false` when they contain an invalid byte (and on every later call). The verdict is
   /// given for each call as a whole, so a caller that feeds data as it arrives fails on the read that brought
@@ -34,7 +34,7 @@ public struct UTF8Validator: Sendable, Hashable {
   /// the shift by the current state selects it, so the dependency chain per byte is a single shift). The reject
   /// state is absorbing, so it is tested once per 16-byte block rather than per byte.
   @inlinable
-  public mutating func validate(_ bytes: UnsafeRawBufferPointer) -> Bool {
+  package mutating func validate(_ bytes: UnsafeRawBufferPointer) -> Bool {
     guard let base = bytes.baseAddress else { return state != Self.reject }
     let count = bytes.count
     let highBits: UInt64 = 0x8080_8080_8080_8080
@@ -80,7 +80,7 @@ public struct UTF8Validator: Sendable, Hashable {
 
   /// Feeds any collection of bytes.
   @inlinable
-  public mutating func validate(_ bytes: some Collection<UInt8>) -> Bool {
+  package mutating func validate(_ bytes: some Collection<UInt8>) -> Bool {
     if let result = bytes.withContiguousStorageIfAvailable({ validate(UnsafeRawBufferPointer($0)) }) {
       return result
     }
@@ -93,7 +93,7 @@ public struct UTF8Validator: Sendable, Hashable {
 
   /// Validates a whole buffer as one complete text.
   @inlinable
-  public static func isValid(_ bytes: UnsafeRawBufferPointer) -> Bool {
+  package static func isValid(_ bytes: UnsafeRawBufferPointer) -> Bool {
     var validator = UTF8Validator()
     return validator.validate(bytes) && validator.isComplete
   }

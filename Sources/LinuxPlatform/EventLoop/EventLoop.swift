@@ -54,17 +54,17 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
   @exclusivity(unchecked) private var localJobs: [Job] = []
   @exclusivity(unchecked) private var runningJobs: [Job] = []
   @exclusivity(unchecked) private var timers = TimerQueue()
-  /// Sockets with queued writes, written when the loop has run its jobs (``SocketTransport/write(_:)``).
+  /// Sockets with queued writes, written when the loop has run its jobs (`SocketTransport.write(_:)`).
   @exclusivity(unchecked) private var deferredFlushes: [SocketTransport] = []
-  /// Push-mode sockets to read at the start of the next turn (``SocketTransport/resumeReading()``).
+  /// Push-mode sockets to read at the start of the next turn (`SocketTransport.resumeReading()`).
   @exclusivity(unchecked) private var deferredReads: [SocketTransport] = []
   /// The batch being read or flushed (swapped with the lists above, so that a turn allocates nothing).
   @exclusivity(unchecked) private var deferredBatch: [SocketTransport] = []
-  /// Spare payload buffers shared by the sessions on this loop (``Transport/payloadPool``); used on the loop
+  /// Spare payload buffers shared by the sessions on this loop (`PayloadPoolProviding.payloadPool`); used on the loop
   /// thread only.
   let payloadPool = PayloadBufferPool()
   /// The timer that releases the classes of ``payloadPool`` nothing was taken from
-  /// (``PayloadBufferPool/releaseUnused()``); armed at the end of a turn while the pool keeps anything, so an idle
+  /// (`PayloadBufferPool.releaseUnused()`); armed at the end of a turn while the pool keeps anything, so an idle
   /// loop with an empty pool has no timer.
   @exclusivity(unchecked) private(set) var payloadReleaseTimer: TimerQueue.Handle?
   /// How often the pool's unused classes are released: 10 s (tests shorten it); loop thread only.

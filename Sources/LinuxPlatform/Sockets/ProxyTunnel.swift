@@ -1,7 +1,7 @@
 import WispCommon
 
 /// Opens a tunnel through an HTTP `CONNECT` or SOCKS5 proxy on a connected socket, with the messages of
-/// ``ProxyHandshake``. Runs on the socket's loop; the caller bounds it in time (the connect timeout).
+/// `ProxyHandshake`. Runs on the socket's loop; the caller bounds it in time (the connect timeout).
 enum ProxyTunnel {
   /// The largest answer read from a proxy before its end: 16 KiB (an HTTP head), so a proxy that talks forever
   /// fails instead of growing a buffer.

@@ -4,15 +4,15 @@ import WispCommon
 
 /// Opens client connections: resolves the host off the loop, then tries each address in turn (IPv6 and IPv4, in
 /// the system's preferred order) within one overall time limit.
-public enum SocketConnector {
+package enum SocketConnector {
   /// The default time allowed to resolve and connect: 10 s.
-  public static let defaultTimeout: Duration = .seconds(10)
+  package static let defaultTimeout: Duration = .seconds(10)
 
   /// Connects to `endpoint`; the returned socket is served by `loop`.
   ///
   /// - Throws: `TransportError/nameResolutionFailed(host:reason:)`, `TransportError/connectionRefused(_:)`,
   ///   `TransportError/unreachable(_:)`, `TransportError/timedOut(operation:limit:)` and other typed errors.
-  public static func connect(
+  package static func connect(
     to endpoint: Endpoint, on loop: EventLoop, timeout: Duration = defaultTimeout
   ) async throws -> SocketTransport {
     try await withTaskExecutorPreference(loop) {

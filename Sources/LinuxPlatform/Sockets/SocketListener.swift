@@ -4,32 +4,32 @@ import WispCommon
 
 /// A listening socket: binds (IPv4, IPv6 or Unix), accepts without spinning when descriptors run out, and hands
 /// each connection to a loop of a group, round-robin.
-public final class SocketListener: @unchecked Sendable {
+package final class SocketListener: @unchecked Sendable {
   /// The default backlog: 511, as nginx and Redis use (the kernel caps it at `somaxconn`).
-  public static let defaultBacklog: Int32 = 511
+  package static let defaultBacklog: Int32 = 511
   /// How long to wait before accepting again when the process is out of descriptors (EMFILE/ENFILE): 100 ms.
-  public static let descriptorExhaustionBackoff: Duration = .milliseconds(100)
+  package static let descriptorExhaustionBackoff: Duration = .milliseconds(100)
 
   /// The loop that runs the accept loop.
-  public let loop: EventLoop
+  package let loop: EventLoop
   /// Where accepted connections are served.
-  public let group: EventLoopGroup?
+  package let group: EventLoopGroup?
   /// The bound address; with port 0, the port the kernel chose.
-  public let localAddress: SocketAddress
+  package let localAddress: SocketAddress
   /// The most connections accepted and still open; `nil` for no limit. What happens to a client that arrives at
   /// the limit is ``refusal``'s choice.
-  public let maxConnections: Int?
+  package let maxConnections: Int?
   /// What a client that arrives at ``maxConnections`` gets: `nil`: it waits in the kernel's backlog until a
   /// connection closes (and may time out there); bytes: it is accepted, gets these bytes (an HTTP 503 with
   /// `Retry-After`; empty for none) and is closed at once, without counting as a connection. With a refusal the
   /// listener also keeps one descriptor in reserve, so that even a process out of descriptors (EMFILE) answers.
-  public let refusal: [UInt8]?
+  package let refusal: [UInt8]?
   /// Refused connections that may linger at once, reading the client's request until it closes (at most
   /// ``refusalLinger``) so that closing does not reset the connection before the client has read the answer;
   /// more are closed right after the answer. 64.
-  public static let maxLingeringRefusals = 64
+  package static let maxLingeringRefusals = 64
   /// The longest a refused connection lingers: 1 s.
-  public static let refusalLinger: Duration = .seconds(1)
+  package static let refusalLinger: Duration = .seconds(1)
 
   private let registration: Registration
   private var openConnections = 0
@@ -41,7 +41,7 @@ public final class SocketListener: @unchecked Sendable {
   private let unixPath: String?
 
   /// The number of accepted connections that are still open.
-  public var connectionCount: Int {
+  package var connectionCount: Int {
     get async { (try? await loop.submit { [self] in openConnections }) ?? 0 }
   }
 
@@ -75,7 +75,7 @@ public final class SocketListener: @unchecked Sendable {
   ///   - refusal: what a client arriving at the limit gets (see ``refusal``); default `nil`: it waits.
   ///   - sendBufferSize: `SO_SNDBUF` of every accepted connection, in bytes (the kernel doubles it for its own
   ///     bookkeeping); default `nil`: the kernel's autotuning (`net.ipv4.tcp_wmem`).
-  public static func bind(
+  package static func bind(
     _ endpoint: Endpoint, backlog: Int32 = defaultBacklog, on loop: EventLoop, group: EventLoopGroup? = nil,
     maxConnections: Int? = nil, refusal: [UInt8]? = nil, sendBufferSize: Int? = nil
   ) async throws -> SocketListener {
@@ -116,7 +116,7 @@ public final class SocketListener: @unchecked Sendable {
   /// Waits for the next connection.
   ///
   /// - Throws: `TransportError/closed` once the listener is closed.
-  public func accept() async throws -> SocketTransport {
+  package func accept() async throws -> SocketTransport {
     try await withTaskExecutorPreference(loop) { try await acceptOnLoop() }
   }
 
@@ -237,7 +237,7 @@ public final class SocketListener: @unchecked Sendable {
   }
 
   /// Stops listening; a pending `accept` fails with `TransportError/closed`. Removes a Unix socket file.
-  public func close() async {
+  package func close() async {
     _ = try? await loop.submit { [self] in
       registration.close()
       if let waiter = slotWaiter {

@@ -6,12 +6,12 @@ import WispCommon
 ///
 /// Reads go into the loop's shared buffer and are handed to the caller's body in place; writes go straight to the
 /// socket, and only what the kernel does not take at once waits for the socket to become writable.
-public final class SocketTransport: Transport, @unchecked Sendable {
+package final class SocketTransport: Transport, @unchecked Sendable {
   /// The loop that serves this socket.
-  public let loop: EventLoop
+  package let loop: EventLoop
   let registration: Registration
   /// The peer's address.
-  public let peerAddress: SocketAddress?
+  package let peerAddress: SocketAddress?
   /// Called once, on the loop, when the socket closes (a listener uses it to count connections).
   @exclusivity(unchecked) var onClose: (@Sendable () -> Void)?
   @exclusivity(unchecked) private var outputShutdown = false
@@ -56,31 +56,31 @@ public final class SocketTransport: Transport, @unchecked Sendable {
   ///
   /// - Throws: `TransportError/system(operation:errno:message:)` when the loop cannot watch it (the descriptor is
   ///   closed then).
-  public static func adopt(connectedSocket fd: Int32, on loop: EventLoop) throws(TransportError) -> SocketTransport {
+  package static func adopt(connectedSocket fd: Int32, on loop: EventLoop) throws(TransportError) -> SocketTransport {
     _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
     return try SocketTransport(fd: fd, loop: loop, peer: nil)
   }
 
   /// The loop, as the executor that sessions on this socket run on.
-  public var executor: UnownedSerialExecutor { loop.asUnownedSerialExecutor() }
+  package var executor: UnownedSerialExecutor { loop.asUnownedSerialExecutor() }
 
   /// The loop, as the executor of tasks that serve this socket.
-  public var taskExecutor: (any TaskExecutor)? { loop }
+  package var taskExecutor: (any TaskExecutor)? { loop }
 
   /// Whether the caller runs on the loop's thread.
-  public var isExecutorThread: Bool { loop.inEventLoop }
+  package var isExecutorThread: Bool { loop.inEventLoop }
 
   /// The loop's timers: a session's close, ping and grace deadlines wake on the loop's thread.
-  public var sessionClock: (any SessionClock)? { loop }
+  package var sessionClock: (any SessionClock)? { loop }
 
   /// The loop's spare payload buffers, shared by the sessions on it.
-  public var payloadPool: PayloadBufferPool? { loop.payloadPool }
+  package var payloadPool: PayloadBufferPool? { loop.payloadPool }
 
   /// The peer's address as text.
-  public var peerDescription: String { peerAddress?.description ?? "unknown peer" }
+  package var peerDescription: String { peerAddress?.description ?? "unknown peer" }
 
   /// Reads what is available (waiting for data when there is none) and hands it to `body` in the loop's buffer.
-  public nonisolated(nonsending) func read<Result>(
+  package nonisolated(nonsending) func read<Result>(
     _ body: (UnsafeRawBufferPointer) throws -> Result
   ) async throws -> Result {
     loop.preconditionInEventLoop()
@@ -101,7 +101,7 @@ public final class SocketTransport: Transport, @unchecked Sendable {
 
   /// Pushes what arrives to `handler` on the loop thread: on every readable edge, and once at the start of the next
   /// turn (bytes may be waiting already). Loop thread only.
-  public func startReading(
+  package func startReading(
     _ handler: @escaping @Sendable (TransportReadEvent) -> Bool,
     directReader: (@Sendable (_ read: (UnsafeMutableRawBufferPointer) -> Int) -> Int?)?
   ) {
@@ -115,7 +115,7 @@ public final class SocketTransport: Transport, @unchecked Sendable {
   }
 
   /// Delivers again after the handler returned `false`, from the next turn of the loop. Loop thread only.
-  public func resumeReading() {
+  package func resumeReading() {
     loop.preconditionInEventLoop()
     guard readingPaused else { return }
     readingPaused = false
@@ -129,14 +129,14 @@ public final class SocketTransport: Transport, @unchecked Sendable {
   }
 
   /// Installs the session's write source; loop thread only.
-  public func setWriteSource(_ source: @escaping @Sendable () -> [UInt8]?) {
+  package func setWriteSource(_ source: @escaping @Sendable () -> [UInt8]?) {
     loop.preconditionInEventLoop()
     guard !registration.isClosed else { return }
     writeSource = source
   }
 
   /// Has `flushDeferred()` ask the write source for bytes at the end of this turn; loop thread only.
-  public func requestWrite() {
+  package func requestWrite() {
     loop.preconditionInEventLoop()
     guard !flushRegistered, !registration.isClosed else { return }
     flushRegistered = true
@@ -212,7 +212,7 @@ public final class SocketTransport: Transport, @unchecked Sendable {
   /// its current jobs (one vectored write for a batch of answers: "corking"). Past ``writeHighWater`` queued bytes the
   /// call writes and waits for the socket until less than that is queued (backpressure); the rest is written as the
   /// socket takes it, without the caller. A write error is reported by the next call.
-  public nonisolated(nonsending) func write(_ bytes: [UInt8]) async throws {
+  package nonisolated(nonsending) func write(_ bytes: [UInt8]) async throws {
     loop.preconditionInEventLoop()
     if let writeError { throw writeError }
     guard !registration.isClosed else { throw TransportError.closed }
@@ -227,21 +227,21 @@ public final class SocketTransport: Transport, @unchecked Sendable {
   }
 
   /// Bytes queued and not yet taken by the kernel.
-  public var queuedOutputCount: Int { pendingCount }
+  package var queuedOutputCount: Int { pendingCount }
 
   /// Writes, waiting for the socket, until fewer than `limit` bytes are queued.
-  public nonisolated(nonsending) func waitForQueuedOutput(below limit: Int) async throws {
+  package nonisolated(nonsending) func waitForQueuedOutput(below limit: Int) async throws {
     loop.preconditionInEventLoop()
     guard !registration.isClosed else { throw writeError ?? TransportError.closed }
     try await drain(below: max(1, limit))
   }
 
   /// Bytes queued before ``write(_:)`` writes at once and waits for the socket: 256 KiB.
-  public static let writeHighWater = 256 * 1024
+  package static let writeHighWater = 256 * 1024
 
   /// Writes everything queued, waiting for the socket as needed. One task writes at a time (the transport's
   /// contract), so one waiter for the writable edge suffices.
-  public nonisolated(nonsending) func flush() async throws {
+  package nonisolated(nonsending) func flush() async throws {
     loop.preconditionInEventLoop()
     try await drain(below: 1)
   }
@@ -341,7 +341,7 @@ public final class SocketTransport: Transport, @unchecked Sendable {
   }
 
   /// Writes several buffers, in order, as one stream (queued like ``write(_:)``).
-  public nonisolated(nonsending) func write(contentsOf chunks: [[UInt8]]) async throws {
+  package nonisolated(nonsending) func write(contentsOf chunks: [[UInt8]]) async throws {
     for chunk in chunks { try await write(chunk) }
   }
 
@@ -363,7 +363,7 @@ public final class SocketTransport: Transport, @unchecked Sendable {
   }
 
   /// Half-closes: the peer reads EOF, we can still read.
-  public nonisolated(nonsending) func shutdownOutput() async throws {
+  package nonisolated(nonsending) func shutdownOutput() async throws {
     loop.preconditionInEventLoop()
     guard !outputShutdown, !registration.isClosed else { return }
     try await flush()
@@ -375,7 +375,7 @@ public final class SocketTransport: Transport, @unchecked Sendable {
 
   /// Writes what is still queued (bounded by ``closeFlushLimit``), then closes the socket; pending reads and
   /// writes fail with `TransportError/closed`. Callable from any task.
-  public func close() async {
+  package func close() async {
     if loop.inEventLoop {
       await closeFlushing()
     } else {
@@ -389,7 +389,7 @@ public final class SocketTransport: Transport, @unchecked Sendable {
   }
 
   /// The time ``close()`` gives queued writes to reach the kernel before it closes anyway: 2 s.
-  public static let closeFlushLimit: Duration = .seconds(2)
+  package static let closeFlushLimit: Duration = .seconds(2)
 
   /// Writes what is queued (waiting at most ``closeFlushLimit`` for a peer that does not read), then closes:
   /// bytes written before `close()` are not lost because the socket's buffer was full at that moment.
@@ -437,3 +437,5 @@ public final class SocketTransport: Transport, @unchecked Sendable {
     }
   }
 }
+
+extension SocketTransport: PayloadPoolProviding {}

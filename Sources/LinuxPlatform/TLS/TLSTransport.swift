@@ -12,9 +12,9 @@ import WispCommon
 /// pulled by the socket at the end of the loop's turn through this transport's write source, which encrypts the
 /// batch (several frames per record where they fit) and hands the records to the socket's own writer. No task reads
 /// or writes.
-public final class TLSTransport: Transport, @unchecked Sendable {
+package final class TLSTransport: Transport, @unchecked Sendable {
   /// The transport that carries the ciphertext: a socket, or a TLS connection to a proxy.
-  public let inner: any TLSCarrier
+  package let inner: any TLSCarrier
   private let ssl: OpaquePointer
   private let readBIO: OpaquePointer
   private let writeBIO: OpaquePointer
@@ -60,7 +60,7 @@ public final class TLSTransport: Transport, @unchecked Sendable {
   ///   - host: the host of the URL; sent as SNI (unless an IP literal) and verified.
   ///   - context: the client settings (trust store, client certificate, pins, ALPN) as an OpenSSL context.
   /// - Throws: `TLSError` saying what failed: untrusted, expired, hostname mismatch, pin mismatch, timeout.
-  public static func connect(
+  package static func connect(
     over inner: any TLSCarrier, host: String, context: TLSContext
   ) async throws -> TLSTransport {
     guard case .client(let configuration) = context.role else {
@@ -93,7 +93,7 @@ public final class TLSTransport: Transport, @unchecked Sendable {
   }
 
   /// Runs the server handshake over an accepted connection.
-  public static func accept(over inner: SocketTransport, context: TLSContext) async throws -> TLSTransport {
+  package static func accept(over inner: SocketTransport, context: TLSContext) async throws -> TLSTransport {
     guard case .server(let configuration) = context.role else {
       throw TLSError.invalidConfiguration("an accepted connection needs a server TLS context")
     }
@@ -185,7 +185,7 @@ public final class TLSTransport: Transport, @unchecked Sendable {
 
   /// The certificate the peer presented (a client certificate, on a server that asks for one), once the handshake
   /// is done.
-  public var peerCertificate: PeerCertificate? {
+  package var peerCertificate: PeerCertificate? {
     guard let certificate = SSL_get1_peer_certificate(ssl) else { return nil }
     defer { X509_free(certificate) }
     guard let der = Self.der({ i2d_X509(certificate, $0) }) else { return nil }
@@ -212,7 +212,7 @@ public final class TLSTransport: Transport, @unchecked Sendable {
   }
 
   /// The base64 SHA-256 of the server certificate's SubjectPublicKeyInfo (the HPKP `pin-sha256` form).
-  public func peerPublicKeySHA256() -> String? {
+  package func peerPublicKeySHA256() -> String? {
     guard let certificate = SSL_get1_peer_certificate(ssl) else { return nil }
     defer { X509_free(certificate) }
     guard let publicKey = X509_get_X509_PUBKEY(certificate),
@@ -227,25 +227,25 @@ public final class TLSTransport: Transport, @unchecked Sendable {
   // MARK: Transport
 
   /// The inner transport's loop.
-  public var executor: UnownedSerialExecutor { inner.executor }
+  package var executor: UnownedSerialExecutor { inner.executor }
 
   /// The inner socket's loop.
-  public var taskExecutor: (any TaskExecutor)? { inner.loop }
+  package var taskExecutor: (any TaskExecutor)? { inner.loop }
 
   /// Whether the caller runs on the loop's thread.
-  public var isExecutorThread: Bool { inner.loop.inEventLoop }
+  package var isExecutorThread: Bool { inner.loop.inEventLoop }
 
   /// The loop's timers: a session's close, ping and grace deadlines wake on the loop's thread.
-  public var sessionClock: (any SessionClock)? { inner.loop }
+  package var sessionClock: (any SessionClock)? { inner.loop }
 
   /// The loop's spare payload buffers, shared by the sessions on it.
-  public var payloadPool: PayloadBufferPool? { inner.loop.payloadPool }
+  package var payloadPool: PayloadBufferPool? { inner.loop.payloadPool }
 
   /// The peer's address, marked as TLS.
-  public var peerDescription: String { "\(inner.peerDescription) (TLS)" }
+  package var peerDescription: String { "\(inner.peerDescription) (TLS)" }
 
   /// Decrypts what has arrived (waiting for ciphertext when needed) and hands the plaintext to `body`.
-  public nonisolated(nonsending) func read<Result>(
+  package nonisolated(nonsending) func read<Result>(
     _ body: (UnsafeRawBufferPointer) throws -> Result
   ) async throws -> Result {
     let buffer = inner.loop.plaintextBuffer
@@ -281,7 +281,7 @@ public final class TLSTransport: Transport, @unchecked Sendable {
   }
 
   /// Encrypts `bytes` and writes the records.
-  public nonisolated(nonsending) func write(_ bytes: [UInt8]) async throws {
+  package nonisolated(nonsending) func write(_ bytes: [UInt8]) async throws {
     if let writeFailure { throw writeFailure }
     guard !closed, !sentCloseNotify else { throw TransportError.closed }
     try encrypt(bytes)
@@ -292,7 +292,7 @@ public final class TLSTransport: Transport, @unchecked Sendable {
 
   /// Hands the plaintext of what the socket pushes to `handler`, in the loop's plaintext buffer, in the same call.
   /// TLS cannot read into foreign storage, so `directReader` is ignored.
-  public func startReading(
+  package func startReading(
     _ handler: @escaping @Sendable (TransportReadEvent) -> Bool,
     directReader: (@Sendable (_ read: (UnsafeMutableRawBufferPointer) -> Int) -> Int?)?
   ) {
@@ -307,7 +307,7 @@ public final class TLSTransport: Transport, @unchecked Sendable {
   }
 
   /// Goes on after the handler returned `false`: first what OpenSSL holds (on a later turn), then the socket.
-  public func resumeReading() {
+  package func resumeReading() {
     inner.loop.preconditionInEventLoop()
     guard readingPaused else { return }
     readingPaused = false
@@ -315,7 +315,7 @@ public final class TLSTransport: Transport, @unchecked Sendable {
   }
 
   /// Installs the session's source; the socket pulls ciphertext from this transport, which pulls plaintext from it.
-  public func setWriteSource(_ source: @escaping @Sendable () -> [UInt8]?) {
+  package func setWriteSource(_ source: @escaping @Sendable () -> [UInt8]?) {
     inner.loop.preconditionInEventLoop()
     guard !closed else { return }
     writeSource = source
@@ -323,15 +323,15 @@ public final class TLSTransport: Transport, @unchecked Sendable {
   }
 
   /// Has the socket pull (and this transport encrypt) the session's output at the end of the loop's turn.
-  public func requestWrite() {
+  package func requestWrite() {
     inner.requestWrite()
   }
 
   /// Bytes of ciphertext the socket has not written yet.
-  public var queuedOutputCount: Int { inner.queuedOutputCount }
+  package var queuedOutputCount: Int { inner.queuedOutputCount }
 
   /// Writes, waiting for the socket, until less than `limit` bytes of ciphertext are queued.
-  public nonisolated(nonsending) func waitForQueuedOutput(below limit: Int) async throws {
+  package nonisolated(nonsending) func waitForQueuedOutput(below limit: Int) async throws {
     try await inner.waitForQueuedOutput(below: limit)
   }
 
@@ -425,12 +425,12 @@ public final class TLSTransport: Transport, @unchecked Sendable {
   }
 
   /// Waits until the ciphertext of everything written is handed to the socket.
-  public nonisolated(nonsending) func flush() async throws {
+  package nonisolated(nonsending) func flush() async throws {
     try await inner.flush()
   }
 
   /// Sends close_notify, then half-closes the inner transport.
-  public nonisolated(nonsending) func shutdownOutput() async throws {
+  package nonisolated(nonsending) func shutdownOutput() async throws {
     guard !closed else { return }
     try await sendCloseNotify()
     try await inner.shutdownOutput()
@@ -445,7 +445,7 @@ public final class TLSTransport: Transport, @unchecked Sendable {
   }
 
   /// Sends close_notify (best effort) and closes the inner transport.
-  public func close() async {
+  package func close() async {
     if inner.loop.inEventLoop {
       await closeOnLoop()
     } else {
@@ -475,10 +475,10 @@ public final class TLSTransport: Transport, @unchecked Sendable {
 
 extension TLSTransport: TLSCarrier {
   /// The loop of the socket underneath.
-  public var loop: EventLoop { inner.loop }
+  package var loop: EventLoop { inner.loop }
 
   /// Closes the connection underneath at once (no close_notify); loop thread only.
-  public func closeImmediately() {
+  package func closeImmediately() {
     closed = true
     dropSessionCallbacks()
     inner.closeImmediately()
@@ -491,3 +491,5 @@ extension String {
     hasPrefix("[") && hasSuffix("]") ? String(dropFirst().dropLast()) : self
   }
 }
+
+extension TLSTransport: PayloadPoolProviding {}
