@@ -143,11 +143,14 @@ public struct IncomingFrames: AsyncSequence, Sendable {
     return await connection.takeQueuedFrame()
   }
 
-  /// Receives one frame (Ktor's `incoming.receive()`); throws when the connection closed.
+  /// Receives one frame (Ktor's `incoming.receive()`).
+  ///
+  /// - Throws: ``ClosedReceiveChannelException`` once the session has closed normally and no frame is left; the
+  ///   failure's own error when it failed (a protocol violation, a ping timeout, a transport error).
   public nonisolated(nonsending) func receive() async throws -> Frame {
     if let frame = connection.takeQueuedFrameOnExecutorThread() { return frame }
     guard let frame = try await connection.receive() else {
-      throw WebSocketException("the WebSocket session is closed: \(await connection.closeReason)")
+      throw ClosedReceiveChannelException(closeReason: await connection.closeReason)
     }
     return frame
   }
