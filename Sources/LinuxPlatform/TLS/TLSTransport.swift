@@ -161,13 +161,30 @@ package final class TLSTransport: Transport, @unchecked Sendable {
     try await inner.write(bytes)
   }
 
-  /// The ciphertext OpenSSL has produced, taken out of its BIO; `nil` when there is none.
+  /// The ciphertext OpenSSL has produced, taken out of its BIO; `nil` when there is none. Buffers are reused without
+  /// any kept per connection: under 64 KiB one of the loop's payload pool, to which the buffer is offered again (the
+  /// pool hands it out only once the socket has written it and let it go); from 64 KiB a spare of the large-buffer
+  /// recycler, to which the socket hands every large buffer it has written. Steady traffic allocates none.
   private func takeCiphertext() -> [UInt8]? {
-    let pending = wisp_BIO_ctrl_pending(writeBIO)
+    let pending = Int(wisp_BIO_ctrl_pending(writeBIO))
     guard pending > 0 else { return nil }
-    return [UInt8](unsafeUninitializedCapacity: Int(pending)) { buffer, initialized in
-      initialized = Int(max(0, BIO_read(writeBIO, buffer.baseAddress, Int32(pending))))
+    let writeBIO = self.writeBIO
+    if pending < LargeBufferRecycler.minimumCapacity {
+      let pool = inner.loop.payloadPool
+      let bytes =
+        pool.take(count: pending) { _ = BIO_read(writeBIO, $0, Int32(pending)) }
+        ?? [UInt8](unsafeUninitializedCapacity: pending) { buffer, initialized in
+          initialized = Int(max(0, BIO_read(writeBIO, buffer.baseAddress, Int32(pending))))
+        }
+      pool.offer(bytes)
+      return bytes
     }
+    var bytes = LargeBufferRecycler.shared.take(minimumCapacity: pending) ?? []
+    bytes.reserveCapacity(pending)
+    bytes.append(contentsOf: repeatElement(0, count: pending))
+    let read = bytes.withUnsafeMutableBytes { BIO_read(writeBIO, $0.baseAddress, Int32(pending)) }
+    bytes.removeLast(pending - Int(max(0, read)))
+    return bytes
   }
 
   /// Encrypts `bytes` into the write BIO (records of at most 16 KiB; the BIO grows as needed, so OpenSSL never
