@@ -49,7 +49,8 @@ build() {
   else
     tree=$work/tree-$name
     [[ -d $tree ]] || git -C "$root" worktree add --detach -f "$tree" "$rev" >/dev/null
-    git -C "$tree" checkout -q --detach "$(git -C "$root" rev-parse "$rev")"
+    # -f: the benchmark programs copied in by an earlier run are local changes.
+    git -C "$tree" checkout -q -f --detach "$(git -C "$root" rev-parse "$rev")"
     if [[ $BENCH_PROGRAMS == worktree ]]; then
       for program in LoadSupport WispEchoServer WispLoadClient; do
         rm -rf "$tree/Benchmarks/Sources/$program"

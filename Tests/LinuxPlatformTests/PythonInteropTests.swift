@@ -32,9 +32,16 @@ func clientUpgrade(_ socket: SocketTransport, host: String, target: String = "/"
   }
 }
 
-/// The server half, through `WebSocketConnection.accept`.
+/// The server half, through the server's one handshake (`ApplicationServer.handshake`, every path a WebSocket route):
+/// the connection it upgraded, without running a handler, so that the test drives it.
 func upgradeOnLoop(_ socket: any Transport) async throws -> WebSocketConnection {
-  try await WebSocketConnection.accept(over: socket, configuration: .init(role: .server)).0
+  var application = Application()
+  application.install(WebSockets.self)
+  application.routing { routing in routing.webSocket("/{path...}") { _ in } }
+  guard let accepted = await ApplicationServer(application: application).handshake(socket) else {
+    throw TransportError.connectionReset
+  }
+  return accepted.connection
 }
 
 /// `serverUpgrade` for a socket, hopping onto its loop.

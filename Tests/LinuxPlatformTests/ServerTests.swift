@@ -126,7 +126,7 @@ struct ServerTests {
         } _: { _ in
         }
       }
-      let answer = try await AcceptTests.exchange(
+      let answer = try await RawHTTP.exchange(
         port,
         "GET /chat HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
           + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
@@ -166,23 +166,23 @@ struct ServerTests {
     try await withServer(application) { _, port in
       let upgradeHead = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
       let key = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-      let notFound = try await AcceptTests.exchange(
+      let notFound = try await RawHTTP.exchange(
         port, "GET /nowhere HTTP/1.1\r\nHost: h\r\n" + upgradeHead + key + "\r\n")
       #expect(notFound.hasPrefix("HTTP/1.1 404 Not Found\r\n"))
-      let version = try await AcceptTests.exchange(
+      let version = try await RawHTTP.exchange(
         port,
         "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" + key
           + "Sec-WebSocket-Version: 8\r\n\r\n")
       #expect(version.hasPrefix("HTTP/1.1 426 Upgrade Required\r\n"))
       #expect(version.contains("Sec-WebSocket-Version: 13\r\n"))
-      let noKey = try await AcceptTests.exchange(port, "GET / HTTP/1.1\r\nHost: h\r\n" + upgradeHead + "\r\n")
+      let noKey = try await RawHTTP.exchange(port, "GET / HTTP/1.1\r\nHost: h\r\n" + upgradeHead + "\r\n")
       #expect(noKey.hasPrefix("HTTP/1.1 400 Bad Request\r\n"))
-      let post = try await AcceptTests.exchange(port, "POST / HTTP/1.1\r\nHost: h\r\n" + upgradeHead + key + "\r\n")
+      let post = try await RawHTTP.exchange(port, "POST / HTTP/1.1\r\nHost: h\r\n" + upgradeHead + key + "\r\n")
       #expect(post.hasPrefix("HTTP/1.1 405 "))
-      let health = try await AcceptTests.exchange(port, "GET /health HTTP/1.1\r\nHost: h\r\n\r\n")
+      let health = try await RawHTTP.exchange(port, "GET /health HTTP/1.1\r\nHost: h\r\n\r\n")
       #expect(health.hasPrefix("HTTP/1.1 200 OK\r\n"))
       #expect(health.contains("Content-Length: 2\r\n"))
-      let huge = try await AcceptTests.exchange(
+      let huge = try await RawHTTP.exchange(
         port, "GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + String(repeating: "a", count: 20_000) + "\r\n\r\n")
       #expect(huge.hasPrefix("HTTP/1.1 431 "))
     }
@@ -198,11 +198,11 @@ struct ServerTests {
         ("HTTP/2.0", 505), ("HTTP/1.0", 505), ("HTTP/0.9", 505), ("HTTP/3", 400), ("HTTP/2", 400), ("HTTX/1.1", 400),
         ("http/1.1", 400), ("HTTP/1.1.1", 400), ("", 400),
       ] {
-        let answer = try await AcceptTests.exchange(port, "GET / \(version)\r\n" + rest)
+        let answer = try await RawHTTP.exchange(port, "GET / \(version)\r\n" + rest)
         #expect(answer.hasPrefix("HTTP/1.1 \(status) "), "GET / \(version): \(answer.prefix(40))")
         #expect(!answer.contains("101 Switching Protocols"))
       }
-      let good = try await AcceptTests.exchange(port, "GET / HTTP/1.1\r\n" + rest)
+      let good = try await RawHTTP.exchange(port, "GET / HTTP/1.1\r\n" + rest)
       #expect(good.hasPrefix("HTTP/1.1 101 "))
     }
   }

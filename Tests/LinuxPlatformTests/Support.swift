@@ -213,3 +213,22 @@ func waitUntil(_ limit: Duration, _ condition: () async -> Bool) async -> Bool {
   }
   return await condition()
 }
+
+/// Raw HTTP exchanges with a server, below the client: what it answers to requests a client would not send.
+enum RawHTTP {
+  /// Sends `request` on a raw socket and returns what the server answered (until it closes or 2 s pass).
+  static func exchange(_ port: Int, _ request: String) async throws -> String {
+    let socket = try await SocketConnector.connect(to: .host("127.0.0.1", port: port), on: testGroup.loops[1])
+    return try await withTaskExecutorPreference(socket.loop) {
+      try await socket.write(Array(request.utf8))
+      var answer: [UInt8] = []
+      while !answer.contains(10) || !String(decoding: answer, as: UTF8.self).contains("\r\n\r\n") {
+        let chunk = try await socket.read { Array($0) }
+        if chunk.isEmpty { break }
+        answer += chunk
+      }
+      await socket.close()
+      return String(decoding: answer, as: UTF8.self)
+    }
+  }
+}

@@ -229,7 +229,7 @@ struct UpgradePolicyTests {
     #expect(Self.greeting(console.rest) == "hello ada (admin)", "\(console.head)")
     let open = try await Self.upgrade(port, "/open")
     #expect(Self.greeting(open.rest) == "hello anonymous", "\(open.head)")
-    let status = try await AcceptTests.exchange(port, "GET /api/status HTTP/1.1\r\nHost: h\r\n\r\n")
+    let status = try await RawHTTP.exchange(port, "GET /api/status HTTP/1.1\r\nHost: h\r\n\r\n")
     #expect(status.hasPrefix("HTTP/1.1 200 "), "\(status)")
     for connection in [chat, root, console, open] { await connection.socket.close() }
     await server.stop()

@@ -225,69 +225,30 @@ public final class ApplicationServer: Sendable {
     _ runner: OpeningHandshakeRunner, number: UInt64, request: HTTPRequestHead, leftover: [UInt8],
     matches: [(route: Routing.Route, parameters: [String: String])], peer: String
   ) async -> AcceptedSession? {
-    let upgrade: ServerHandshake.Upgrade
-    do throws(ServerHandshake.Rejection) {
-      upgrade = try ServerHandshake.validate(request)
-    } catch {
+    let context = UpgradeAdmission.Context(
+      matches: matches, peer: peer, peerCertificate: runner.transport.peerCertificate,
+      stopping: sessions.withLock { $0.stopping }, config: application.webSockets, perAddress: perAddress,
+      now: clock(for: runner.transport).now)
+    var admitted: UpgradeAdmission.Admitted
+    switch UpgradeAdmission.decide(request, context: context) {
+    case .failure(let refusal):
       await refuse(
-        runner, number: number, peer: peer, target: request.target, status: error.status, reason: error.reason,
-        headers: error.headers)
+        runner, number: number, peer: peer, target: request.target, status: refusal.status, reason: refusal.reason,
+        headers: refusal.headers)
       return nil
+    case .success(let decision):
+      admitted = decision
     }
-    // Ktor's `webSocket(path, protocol)`: a route with a protocol matches only clients that offer it.
-    let selected = matches.first { match in
-      match.route.subprotocol.map { upgrade.subprotocols.contains($0) } ?? true
-    }
-    guard let (route, parameters) = selected else {
-      let supported = matches.compactMap(\.route.subprotocol).joined(separator: ", ")
-      await refuse(
-        runner, number: number, peer: peer, target: request.target, status: 400,
-        reason: "none of the offered subprotocols (\(upgrade.subprotocols.joined(separator: ", "))) is served "
-          + "here; this path speaks: \(supported)")
-      return nil
-    }
-    guard !sessions.withLock({ $0.stopping }) else {
-      await refuse(
-        runner, number: number, peer: peer, target: request.target, status: 503, reason: "the server is shutting down")
-      return nil
-    }
-    guard application.webSockets != nil else {
-      await refuse(
-        runner, number: number, peer: peer, target: request.target, status: 500,
-        reason: "the WebSockets plugin is not installed (application.install(WebSockets.self))")
-      return nil
-    }
-    var call = ServerCall(
-      request: request, parameters: parameters, remoteAddress: peer,
-      peerCertificate: runner.transport.peerCertificate)
-    // The decision before the 101: per-address limits, the Origin policy, the route's checks (issue 18).
-    var limitedAddress: String?
-    if let perAddress, let address = PerAddressTracker.address(ofPeer: peer) {
-      if let reason = perAddress.admit(address, now: clock(for: runner.transport).now) {
-        await refuse(
-          runner, number: number, peer: peer, target: request.target, status: 429, reason: reason,
-          headers: ["Retry-After": "1"])
-        return nil
-      }
-      limitedAddress = address
-    }
+    let route = admitted.route
+    let limitedAddress = admitted.limitedAddress
     // Every refusal from here on gives the per-address slot back.
     func release() { if let limitedAddress { perAddress?.release(limitedAddress) } }
-    if let origin = request.headers["Origin"],
-      !config.originPolicy.allows(origin: origin, host: request.headers["Host"], call: call)
-    {
-      release()
-      await refuse(
-        runner, number: number, peer: peer, target: request.target, status: 403,
-        reason: "origin \(origin) is not allowed")
-      return nil
-    }
     var extraHeaders = HTTPHeaders()
     if !route.checks.isEmpty {
-      switch await runChecks(route.checks, call: call, transport: runner.transport) {
+      switch await runChecks(route.checks, call: admitted.call, transport: runner.transport) {
       case .accepted(let headers, let attributes):
         extraHeaders = headers
-        call.attributes = attributes
+        admitted.call.attributes = attributes
       case .refused(let response):
         release()
         try? await runner.write(response.serialized())
@@ -309,29 +270,11 @@ public final class ApplicationServer: Sendable {
         return nil
       }
     }
-    let isRaw: Bool
-    var negotiate = true
-    if case .rawWebSocket(let negotiateExtensions, _) = route.handler {
-      isRaw = true
-      negotiate = negotiateExtensions
-    } else {
-      isRaw = false
-    }
-    var accepted: [ExtensionOffer] = []
-    var extensions: [any WebSocketExtension] = []
-    if negotiate {
-      for factory in config.extensions.factories {
-        let offers = upgrade.extensionOffers.filter { $0.name.lowercased() == factory.name }
-        guard !offers.isEmpty, let (response, instance) = factory.serverAccept(offers) else { continue }
-        accepted.append(response)
-        extensions.append(instance)
-      }
-    }
+    let (response, extensions, isRaw) = UpgradeAdmission.accept(
+      admitted, extensionFactories: config.extensions.factories, headers: extraHeaders)
+    let call = admitted.call
     do {
-      try await runner.write(
-        ServerHandshake.response(
-          accepting: upgrade, subprotocol: route.subprotocol, extensions: accepted, headers: extraHeaders
-        ).serialized())
+      try await runner.write(response.serialized())
     } catch {
       release()
       report(number: number, event: .connectionFailed(peer: peer, error: "\(error)"))
@@ -342,12 +285,12 @@ public final class ApplicationServer: Sendable {
       transport: runner.transport, configuration: config.connectionConfiguration(mode: isRaw ? .raw : .default),
       options: config.connectionOptions, leftover: leftover, extensions: extensions)
     let key = ObjectIdentifier(connection)
-    let admitted = sessions.withLock { sessions -> Bool in
+    let registered = sessions.withLock { sessions -> Bool in
       guard !sessions.stopping else { return false }
       sessions.open[key] = connection
       return true
     }
-    guard admitted else {
+    guard registered else {
       // The server began to stop between the check above and here: close as every other session does.
       release()
       _ = try? await connection.close(CloseReason(.goingAway, "Server is shutting down"))

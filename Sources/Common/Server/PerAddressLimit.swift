@@ -21,7 +21,7 @@ public struct PerAddressLimit: Sendable, Hashable {
 /// session is dropped at its last session's end when there is no rate limit, else by the sweep every 256
 /// admissions once a second has passed (its bucket is full again), so the table holds only addresses with sessions
 /// open, active in the last second, or seen since the last sweep.
-final class PerAddressTracker: Sendable {
+package final class PerAddressTracker: Sendable {
   private struct Entry {
     var open = 0
     var tokens: Double
@@ -36,19 +36,19 @@ final class PerAddressTracker: Sendable {
   let limit: PerAddressLimit
   private let table = Mutex(Table())
 
-  init(_ limit: PerAddressLimit) {
+  package init(_ limit: PerAddressLimit) {
     self.limit = limit
   }
 
   /// The address part of a peer description (`127.0.0.1:5000`, `[::1]:5000`); `nil` for peers without one.
-  static func address(ofPeer peer: String) -> String? {
+  package static func address(ofPeer peer: String) -> String? {
     if peer.hasPrefix("[") { return peer.firstIndex(of: "]").map { String(peer[...$0]) } }
     guard let colon = peer.lastIndex(of: ":"), peer[..<colon].contains(".") else { return nil }
     return String(peer[..<colon])
   }
 
   /// Takes a handshake token and, when admitted, counts a session as open: `nil` when admitted, else why not.
-  func admit(_ address: String, now: ContinuousClock.Instant) -> String? {
+  package func admit(_ address: String, now: ContinuousClock.Instant) -> String? {
     table.withLock { table in
       table.admissionsSinceSweep += 1
       if table.admissionsSinceSweep >= 256 {
@@ -79,7 +79,7 @@ final class PerAddressTracker: Sendable {
   }
 
   /// A session admitted by ``admit(_:now:)`` ended (or was never opened).
-  func release(_ address: String) {
+  package func release(_ address: String) {
     table.withLock { table in
       guard var entry = table.entries[address] else { return }
       entry.open -= 1

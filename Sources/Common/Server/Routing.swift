@@ -1,24 +1,24 @@
 /// The routes of an ``Application`` (Ktor's `routing { }`), tried in the order they were added.
 public struct Routing: Sendable {
   /// What a route does with a matching request.
-  enum Handler: Sendable {
+  package enum Handler: Sendable {
     case webSocket(@Sendable (DefaultWebSocketServerSession) async throws -> Void)
     case rawWebSocket(negotiateExtensions: Bool, @Sendable (WebSocketServerSession) async throws -> Void)
     case http(method: String, @Sendable (ServerCall) async throws -> ServerResponse)
 
-    var isWebSocket: Bool {
+    package var isWebSocket: Bool {
       if case .http = self { return false }
       return true
     }
   }
 
   /// One route.
-  struct Route: Sendable {
+  package struct Route: Sendable {
     let path: PathPattern
-    let subprotocol: String?
-    let handler: Handler
+    package let subprotocol: String?
+    package let handler: Handler
     /// The upgrade checks of the route's groups, outermost first, then its own (WebSocket routes only).
-    var checks: [UpgradeCheck] = []
+    package var checks: [UpgradeCheck] = []
   }
 
   private(set) var routes: [Route] = []
@@ -135,7 +135,7 @@ public struct Routing: Sendable {
   }
 
   /// The routes whose path matches, with their parameters, in order.
-  func matches(_ path: String) -> [(route: Route, parameters: [String: String])] {
+  package func matches(_ path: String) -> [(route: Route, parameters: [String: String])] {
     routes.compactMap { route in route.path.match(path).map { (route, $0) } }
   }
 }

@@ -161,10 +161,9 @@ package final class TLSTransport: Transport, @unchecked Sendable {
     try await inner.write(bytes)
   }
 
-  /// The ciphertext OpenSSL has produced, taken out of its BIO; `nil` when there is none. Buffers are reused without
-  /// any kept per connection: under 64 KiB one of the loop's payload pool, to which the buffer is offered again (the
-  /// pool hands it out only once the socket has written it and let it go); from 64 KiB a spare of the large-buffer
-  /// recycler, to which the socket hands every large buffer it has written. Steady traffic allocates none.
+  /// The ciphertext OpenSSL has produced, taken out of its BIO; `nil` when there is none. Under 64 KiB the buffer is
+  /// one of the loop's payload pool, offered again at once (the pool hands it out only once the socket has written
+  /// it and let it go), so steady small traffic allocates none and no connection keeps one.
   private func takeCiphertext() -> [UInt8]? {
     let pending = Int(wisp_BIO_ctrl_pending(writeBIO))
     guard pending > 0 else { return nil }
@@ -179,12 +178,11 @@ package final class TLSTransport: Transport, @unchecked Sendable {
       pool.offer(bytes)
       return bytes
     }
-    var bytes = LargeBufferRecycler.shared.take(minimumCapacity: pending) ?? []
-    bytes.reserveCapacity(pending)
-    bytes.append(contentsOf: repeatElement(0, count: pending))
-    let read = bytes.withUnsafeMutableBytes { BIO_read(writeBIO, $0.baseAddress, Int32(pending)) }
-    bytes.removeLast(pending - Int(max(0, read)))
-    return bytes
+    // Fresh: once written, the socket hands it to the large-buffer recycler, where the decoder takes it for a large
+    // payload (taking from the recycler here would leave the decoder to fresh pages).
+    return [UInt8](unsafeUninitializedCapacity: pending) { buffer, initialized in
+      initialized = Int(max(0, BIO_read(writeBIO, buffer.baseAddress, Int32(pending))))
+    }
   }
 
   /// Encrypts `bytes` into the write BIO (records of at most 16 KiB; the BIO grows as needed, so OpenSSL never
