@@ -40,10 +40,14 @@ struct SessionPolicyTests {
     var policy = policy { $0.pingInterval = .seconds(10) }
     policy.started(at: start)
     _ = policy.timerFired(at: at(.seconds(10)))
-    policy.pingSent(id: 1, at: at(.seconds(10)), timeout: nil, keepalive: true)
+    let id = policy.pingSent(payload: [1, 2], at: at(.seconds(10)), timeout: nil, keepalive: true)
     // The default pong limit is twice the interval.
     #expect(policy.nextDeadline == at(.seconds(30)))
-    policy.pongReceived(id: 1, at: at(.seconds(11)))
+    // An unsolicited pong (another payload) answers nothing.
+    #expect(policy.pongReceived(payload: [9], at: at(.seconds(11))) == nil)
+    #expect(policy.nextDeadline == at(.seconds(30)))
+    let match = policy.pongReceived(payload: [1, 2], at: at(.seconds(11)))
+    #expect(match == SessionPolicy.PongMatch(id: id, keepalive: true, roundTrip: .seconds(1)))
     #expect(policy.nextDeadline == at(.seconds(20)))
     #expect(policy.timerFired(at: at(.seconds(20))) == [.sendKeepalivePing])
   }
@@ -56,10 +60,10 @@ struct SessionPolicyTests {
     }
     policy.started(at: start)
     _ = policy.timerFired(at: at(.seconds(10)))
-    policy.pingSent(id: 7, at: at(.seconds(10)), timeout: nil, keepalive: true)
+    let id = policy.pingSent(payload: [7], at: at(.seconds(10)), timeout: nil, keepalive: true)
     #expect(policy.nextDeadline == at(.seconds(13)))
     #expect(policy.timerFired(at: at(.seconds(12))).isEmpty)
-    #expect(policy.timerFired(at: at(.seconds(13))) == [.pingTimedOut(id: 7, keepalive: true, limit: .seconds(3))])
+    #expect(policy.timerFired(at: at(.seconds(13))) == [.pingTimedOut(id: id, keepalive: true, limit: .seconds(3))])
     // No further keepalive ping is scheduled after a timeout: the session ends.
     #expect(policy.nextDeadline == nil)
   }
@@ -68,18 +72,24 @@ struct SessionPolicyTests {
   func callerPingTimeout() {
     var policy = policy()
     policy.started(at: start)
-    policy.pingSent(id: 2, at: start, timeout: .seconds(4), keepalive: false)
+    let id = policy.pingSent(payload: [2], at: start, timeout: .seconds(4), keepalive: false)
     #expect(policy.nextDeadline == at(.seconds(4)))
-    #expect(policy.timerFired(at: at(.seconds(4))) == [.pingTimedOut(id: 2, keepalive: false, limit: .seconds(4))])
+    #expect(policy.timerFired(at: at(.seconds(4))) == [.pingTimedOut(id: id, keepalive: false, limit: .seconds(4))])
     #expect(policy.nextDeadline == nil)
   }
 
   @Test("a caller's ping answered in time leaves no deadline")
   func callerPingAnswered() {
     var policy = policy()
-    policy.pingSent(id: 1, at: start, timeout: .seconds(4), keepalive: false)
-    policy.pongReceived(id: 1, at: at(.seconds(1)))
+    let id = policy.pingSent(payload: [1], at: start, timeout: .seconds(4), keepalive: false)
+    #expect(
+      policy.pongReceived(payload: [1], at: at(.seconds(1)))
+        == SessionPolicy.PongMatch(id: id, keepalive: false, roundTrip: .seconds(1)))
     #expect(policy.nextDeadline == nil)
+    // A ping without a time limit waits as long as the session lasts, and is still matched.
+    let open = policy.pingSent(payload: [3], at: start, timeout: nil, keepalive: false)
+    #expect(policy.nextDeadline == nil)
+    #expect(policy.pongReceived(payload: [3], at: at(.seconds(60)))?.id == open)
   }
 
   @Test("raw sessions send no keepalive pings")
@@ -187,7 +197,7 @@ struct SessionPolicyTests {
     }
     policy.started(at: start)
     policy.closeSent(at: start)
-    policy.pingSent(id: 1, at: start, timeout: .seconds(3), keepalive: false)
+    _ = policy.pingSent(payload: [1], at: start, timeout: .seconds(3), keepalive: false)
     policy.ended(at: at(.seconds(2)), handlerRunning: true)
     #expect(policy.nextDeadline == at(.seconds(3)))
     #expect(policy.timerFired(at: at(.seconds(3))) == [.cancelHandler])
@@ -226,10 +236,10 @@ struct SessionPolicyTests {
     }
     policy.started(at: start)
     policy.closeSent(at: start)
-    policy.pingSent(id: 3, at: start, timeout: .seconds(1), keepalive: false)
+    let id = policy.pingSent(payload: [3], at: start, timeout: .seconds(1), keepalive: false)
     #expect(
       policy.timerFired(at: at(.seconds(1))) == [
-        .closeTransport, .pingTimedOut(id: 3, keepalive: false, limit: .seconds(1)), .sendKeepalivePing,
+        .closeTransport, .pingTimedOut(id: id, keepalive: false, limit: .seconds(1)), .sendKeepalivePing,
       ])
   }
 }

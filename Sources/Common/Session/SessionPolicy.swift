@@ -8,14 +8,15 @@
 /// - the deferred close reply and its bounds (`endTiming(unreadMessages:applicationHoldsMessage:applicationReads:at:)`);
 /// - who closes TCP first (``closeHandshakeCompleted(at:)``);
 /// - the close timeout (``closeSent(at:)``);
-/// - keepalive pings and the ping timeout (``started(at:)``, ``pingSent(id:at:timeout:keepalive:)``,
-///   ``pongReceived(id:at:)``);
+/// - pings: every ping that waits for its pong, keepalive or a caller's, is tracked here and only here (its payload,
+///   when it went out, its deadline), so a pong is matched, its round trip measured and a late one timed out in one
+///   place (``started(at:)``, ``pingSent(payload:at:timeout:keepalive:)``, ``pongReceived(payload:at:)``);
 /// - incoming overflow (``incomingOverflow()``);
 /// - the server handler's grace after the end (``ended(at:handlerRunning:)``).
 package struct SessionPolicy: Sendable {
   /// Something the session must do now, because a deadline passed.
   package enum Action: Sendable, Hashable {
-    /// Send a keepalive ping and report it with ``pingSent(id:at:timeout:keepalive:)``.
+    /// Send a keepalive ping and report it with ``pingSent(payload:at:timeout:keepalive:)``.
     case sendKeepalivePing
     /// The ping `id` got no pong within `limit`. A keepalive ping closes the connection with 1011 "Ping timeout"
     /// (Ktor's behaviour) and fails it with ``WebSocketConnection/SessionError/pingTimeout(_:)``; a caller's
@@ -63,10 +64,31 @@ package struct SessionPolicy: Sendable {
   /// A ping that waits for its pong.
   private struct PendingPing: Sendable, Hashable {
     var id: UInt64
+    /// The payload its pong must echo (RFC 6455 section 5.5.3: "A Pong frame sent in response to a Ping frame must
+    /// have identical 'Application data'").
+    var payload: [UInt8]
     var sentAt: ContinuousClock.Instant
-    var deadline: ContinuousClock.Instant
-    var limit: Duration
+    /// When the pong is late; `nil` for a ping without a time limit.
+    var deadline: ContinuousClock.Instant?
+    var limit: Duration?
     var keepalive: Bool
+  }
+
+  /// A pong matched to its ping.
+  package struct PongMatch: Sendable, Hashable {
+    /// The ping's identifier (from ``SessionPolicy/pingSent(payload:at:timeout:keepalive:)``).
+    package var id: UInt64
+    /// Whether it was a keepalive ping (else a caller's).
+    package var keepalive: Bool
+    /// From the ping's departure to the pong's arrival.
+    package var roundTrip: Duration
+
+    /// Creates a match.
+    package init(id: UInt64, keepalive: Bool, roundTrip: Duration) {
+      self.id = id
+      self.keepalive = keepalive
+      self.roundTrip = roundTrip
+    }
   }
 
   // Storage is compact: the policy lives inline in every connection, most of them idle. Durations and deadlines are
@@ -79,6 +101,7 @@ package struct SessionPolicy: Sendable {
   private var nextKeepaliveNanos = Self.none
   private var handlerDeadlineNanos = Self.none
   private var pendingPings: [PendingPing] = []
+  private var lastPingID: UInt64 = 0
   /// The deferred end waits for the application's task to run before its short wait starts.
   private var deferredUntilApplicationRuns = false
   private var hasEnded = false
@@ -163,21 +186,36 @@ package struct SessionPolicy: Sendable {
     }
   }
 
-  /// A ping went out (a keepalive one after ``Action/sendKeepalivePing``, or a caller's); its pong is due within
-  /// `timeout` (a keepalive ping: ``Settings/pingTimeout``, else twice the interval).
-  package mutating func pingSent(id: UInt64, at now: ContinuousClock.Instant, timeout: Duration?, keepalive: Bool) {
-    guard !hasEnded, let limit = timeout ?? (keepalive ? settings.keepaliveTimeout : nil) else { return }
+  /// A ping goes out with `payload` (a keepalive one after ``Action/sendKeepalivePing``, or a caller's): returns its
+  /// identifier. Its pong is due within `timeout` (a keepalive ping: ``Settings/pingTimeout``, else twice the
+  /// interval); a caller's ping without a timeout waits for its pong as long as the session lasts.
+  package mutating func pingSent(
+    payload: [UInt8], at now: ContinuousClock.Instant, timeout: Duration?, keepalive: Bool
+  ) -> UInt64 {
+    lastPingID &+= 1
+    guard !hasEnded else { return lastPingID }
+    let limit = timeout ?? (keepalive ? settings.keepaliveTimeout : nil)
     if keepalive { nextKeepalive = nil }
     pendingPings.append(
-      PendingPing(id: id, sentAt: now, deadline: now.advanced(by: limit), limit: limit, keepalive: keepalive))
+      PendingPing(
+        id: lastPingID, payload: payload, sentAt: now, deadline: limit.map { now.advanced(by: $0) }, limit: limit,
+        keepalive: keepalive))
+    return lastPingID
   }
 
-  /// The pong of ping `id` arrived: its deadline is dropped; after a keepalive pong the next keepalive ping is due
-  /// one interval after the ping went out (at once if that has passed).
-  package mutating func pongReceived(id: UInt64, at now: ContinuousClock.Instant) {
-    guard let index = pendingPings.firstIndex(where: { $0.id == id }) else { return }
+  /// The ping `id` did not go out after all (its frame could not be sent): it waits for nothing.
+  package mutating func pingAbandoned(_ id: UInt64) {
+    pendingPings.removeAll { $0.id == id }
+  }
+
+  /// A pong arrived: the oldest ping waiting with the same payload is answered (its deadline dropped; after a
+  /// keepalive pong the next keepalive ping is due one interval after the ping went out, at once if that has
+  /// passed). `nil` for an unsolicited pong ("A Pong frame MAY be sent unsolicited", RFC 6455 section 5.5.3).
+  package mutating func pongReceived(payload: [UInt8], at now: ContinuousClock.Instant) -> PongMatch? {
+    guard let index = pendingPings.firstIndex(where: { $0.payload == payload }) else { return nil }
     let ping = pendingPings.remove(at: index)
     if ping.keepalive { scheduleKeepalive(after: ping.sentAt) }
+    return PongMatch(id: ping.id, keepalive: ping.keepalive, roundTrip: ping.sentAt.duration(to: now))
   }
 
   /// Our close frame went out: the peer's close frame is due within the close timeout.
@@ -281,10 +319,10 @@ package struct SessionPolicy: Sendable {
       transportCloseDeadline = nil
       actions.append(.closeTransport)
     }
-    let expired = pendingPings.filter { $0.deadline <= now }
-    pendingPings.removeAll { $0.deadline <= now }
+    let expired = pendingPings.filter { $0.deadline.map { $0 <= now } ?? false }
+    pendingPings.removeAll { $0.deadline.map { $0 <= now } ?? false }
     for ping in expired {
-      actions.append(.pingTimedOut(id: ping.id, keepalive: ping.keepalive, limit: ping.limit))
+      actions.append(.pingTimedOut(id: ping.id, keepalive: ping.keepalive, limit: ping.limit ?? .zero))
     }
     if let deadline = nextKeepalive, deadline <= now {
       nextKeepalive = nil

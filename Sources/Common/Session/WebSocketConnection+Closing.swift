@@ -168,6 +168,6 @@ extension WebSocketConnection {
     lifecycle.closeWaiters.removeAll()
     for observer in lifecycle.endObservers { observer(reason, trafficCounts) }
     lifecycle.endObservers.removeAll()
-    pings.failAll(with: closedError())
+    pingWaiters.failAll(with: closedError())
   }
 }

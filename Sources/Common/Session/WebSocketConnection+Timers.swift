@@ -13,26 +13,26 @@ extension WebSocketConnection {
     let payload = payload ?? machine.randomBytes(8)
     let frame = try Frame.ping(payload)
     if !reader.hasStarted() { startReading() }
-    let now = clock.now
-    let id = pings.register(payload: payload, at: now, keepalive: false)
+    // Tracked before it goes out: its pong may come back before `send` returns.
+    let id = policy.pingSent(payload: payload, at: clock.now, timeout: timeout, keepalive: false)
+    pingWaiters.expect(id)
     do {
       try await send(frame)
     } catch {
-      pings.remove(id)
+      policy.pingAbandoned(id)
+      pingWaiters.forget(id)
       throw error
     }
-    policy.pingSent(id: id, at: now, timeout: timeout, keepalive: false)
     armTimer()
     return try await waitOnTransportExecutor {
-      try await withCheckedThrowingContinuation { continuation in pings.wait(for: id, continuation) }
+      try await withCheckedThrowingContinuation { continuation in pingWaiters.wait(for: id, continuation) }
     }
   }
 
   func pongArrived(_ payload: [UInt8]) {
-    let now = clock.now
-    guard let (id, _, roundTrip) = pings.pongArrived(payload, at: now) else { return }
-    WispMetrics.pingAnswered(machine.configuration.role, roundTrip: roundTrip, factory: metricsFactory)
-    policy.pongReceived(id: id, at: now)
+    guard let match = policy.pongReceived(payload: payload, at: clock.now) else { return }
+    WispMetrics.pingAnswered(machine.configuration.role, roundTrip: match.roundTrip, factory: metricsFactory)
+    if !match.keepalive { pingWaiters.resolve(match.id, with: .success(match.roundTrip)) }
     armTimer()
   }
 
@@ -90,19 +90,16 @@ extension WebSocketConnection {
     case .sendKeepalivePing:
       guard !lifecycle.hasEnded(), machine.state == .open else { return }
       let payload = machine.randomBytes(8)
-      let now = clock.now
-      let id = pings.register(payload: payload, at: now, keepalive: true)
+      let id = policy.pingSent(payload: payload, at: clock.now, timeout: nil, keepalive: true)
       do {
         _ = try enqueueOutgoing(try Frame.ping(payload))
-        policy.pingSent(id: id, at: now, timeout: nil, keepalive: true)
-        armTimer()
       } catch {
-        pings.remove(id)
+        policy.pingAbandoned(id)
       }
+      armTimer()
     case .pingTimedOut(let id, let keepalive, let limit):
       let error = SessionError.pingTimeout(limit)
-      guard keepalive else { return pings.fail(id, with: error) }
-      pings.remove(id)
+      guard keepalive else { return pingWaiters.resolve(id, with: .failure(error)) }
       // Ktor's behaviour: the session closes with 1011 "Ping timeout".
       if machine.close(CloseReason(.internalError, "Ping timeout")) {
         try? await drainOutput(waitingForTransport: true)

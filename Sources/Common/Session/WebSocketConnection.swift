@@ -34,7 +34,7 @@ public actor WebSocketConnection {
   @exclusivity(unchecked) var reader = SessionReadDriver()
   @exclusivity(unchecked) var writer = SessionWriteState()
   @exclusivity(unchecked) var lifecycle = SessionLifecycle()
-  @exclusivity(unchecked) var pings = PingTracker()
+  @exclusivity(unchecked) var pingWaiters = PingWaiters()
   /// Data messages and bytes carried so far (``traffic``).
   @exclusivity(unchecked) var trafficCounts = SessionTraffic()
   @exclusivity(unchecked) var policy: SessionPolicy
