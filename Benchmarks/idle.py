@@ -1,12 +1,16 @@
 """Opens N idle WebSocket connections to a server and holds them, for the per-connection memory figure.
 
-Usage: idle.py PORT N SERVER_PID -- prints the server's resident memory before and after, and the difference per
-connection (VmRSS from /proc/PID/status), then closes everything.
+Usage: idle.py PORT N SERVER_PID [--tls] -- prints the server's resident memory before and after, and the
+difference per connection (VmRSS from /proc/PID/status), then closes everything. With --tls the connections are
+wss:// (TLS 1.3, the certificate not verified: a measurement on loopback).
 """
 import asyncio
 import base64
 import os
+import ssl
 import sys
+
+TLS = None
 
 
 def rss_kib(pid):
@@ -18,7 +22,7 @@ def rss_kib(pid):
 
 
 async def open_one(port):
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=TLS)
     key = base64.b64encode(os.urandom(16)).decode()
     writer.write(
         (f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -42,4 +46,8 @@ async def main(port, count, pid):
         writer.close()
 
 
+if "--tls" in sys.argv:
+    TLS = ssl.create_default_context()
+    TLS.check_hostname = False
+    TLS.verify_mode = ssl.CERT_NONE
 asyncio.run(main(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])))
