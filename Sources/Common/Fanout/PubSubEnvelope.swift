@@ -3,26 +3,26 @@
 ///
 /// Layout: `WSP1` (4 bytes), the publisher's identifier (16 bytes), the sequence number (8 bytes, big-endian), the
 /// type (1: text, 2: binary), then the payload.
-public struct PubSubEnvelope: Sendable, Hashable {
+package struct PubSubEnvelope: Sendable, Hashable {
   /// The publishing hub's random identifier.
-  public var publisher: [UInt8]
+  package var publisher: [UInt8]
   /// 1 for the publisher's first message, then one more per message.
-  public var sequence: UInt64
+  package var sequence: UInt64
   /// The message.
-  public var message: TopicMessage
+  package var message: TopicMessage
 
   static let magic: [UInt8] = Array("WSP1".utf8)
   static let headerSize = 4 + 16 + 8 + 1
 
   /// An envelope.
-  public init(publisher: [UInt8], sequence: UInt64, message: TopicMessage) {
+  package init(publisher: [UInt8], sequence: UInt64, message: TopicMessage) {
     self.publisher = publisher
     self.sequence = sequence
     self.message = message
   }
 
   /// The bytes on the wire.
-  public func encoded() -> [UInt8] {
+  package func encoded() -> [UInt8] {
     var bytes: [UInt8] = []
     bytes.reserveCapacity(Self.headerSize + message.payload.count)
     bytes.append(contentsOf: Self.magic)
@@ -35,7 +35,7 @@ public struct PubSubEnvelope: Sendable, Hashable {
   }
 
   /// Decodes `bytes`; `nil` when they are not an envelope (another program publishing on the channel).
-  public init?(decoding bytes: [UInt8]) {
+  package init?(decoding bytes: [UInt8]) {
     guard bytes.count >= Self.headerSize, bytes[0..<4].elementsEqual(Self.magic) else { return nil }
     let type: FrameType
     switch bytes[28] {
@@ -53,9 +53,9 @@ public struct PubSubEnvelope: Sendable, Hashable {
 
 /// The last sequence number seen from each publisher, to notice messages that never arrived (RFC-style "gaps") and
 /// repeated ones. Bounded: at most ``capacity`` publishers are remembered.
-public struct PublisherSequences: Sendable {
+package struct PublisherSequences: Sendable {
   /// What a received sequence number means.
-  public enum Verdict: Sendable, Hashable {
+  package enum Verdict: Sendable, Hashable {
     /// The next one (or the first from this publisher).
     case inOrder
     /// `missed` messages before this one never arrived.
@@ -66,14 +66,14 @@ public struct PublisherSequences: Sendable {
 
   /// The most publishers remembered (default 4,096); beyond it the table is cleared, and the next message of each
   /// counts as its first.
-  public let capacity: Int
+  package let capacity: Int
   private var last: [[UInt8]: UInt64] = [:]
 
   /// An empty table.
-  public init(capacity: Int = 4096) { self.capacity = max(1, capacity) }
+  package init(capacity: Int = 4096) { self.capacity = max(1, capacity) }
 
   /// Records `sequence` from `publisher`.
-  public mutating func record(_ sequence: UInt64, from publisher: [UInt8]) -> Verdict {
+  package mutating func record(_ sequence: UInt64, from publisher: [UInt8]) -> Verdict {
     guard let previous = last[publisher] else {
       if last.count >= capacity { last.removeAll() }
       last[publisher] = sequence

@@ -59,7 +59,7 @@ package enum UpgradeAdmission {
   }
 
   /// The decision before the route's checks: ``Admitted`` or the ``Refusal`` to answer with. Takes a per-address
-  /// slot when it admits (the caller gives it back with ``PerAddressTracker/release(_:)`` on a later refusal).
+  /// slot when it admits (the caller gives it back with `PerAddressTracker.release(_:)` on a later refusal).
   package static func decide(_ request: HTTPRequestHead, context: Context) -> Result<Admitted, Refusal> {
     let upgrade: ServerHandshake.Upgrade
     do throws(ServerHandshake.Rejection) {

@@ -33,7 +33,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
   }
 
   /// The loop as the serial executor of actors (sessions) that serve its connections.
-  public var serialExecutor: LoopSerialExecutor { unownedSerialExecutorOwner }
+  package var serialExecutor: LoopSerialExecutor { unownedSerialExecutorOwner }
   /// Set once in `init`, before the loop is shared (a stored property, not `lazy`: the runtime asks for the executor
   /// on every actor hop).
   private nonisolated(unsafe) var unownedSerialExecutorOwner: LoopSerialExecutor!
@@ -332,7 +332,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
 }
 
 /// An event loop in its serial-executor role: actors whose `unownedExecutor` is this run on the loop's thread.
-public final class LoopSerialExecutor: SerialExecutor, @unchecked Sendable {
+package final class LoopSerialExecutor: SerialExecutor, @unchecked Sendable {
   unowned let loop: EventLoop
 
   init(loop: EventLoop) {
@@ -340,22 +340,22 @@ public final class LoopSerialExecutor: SerialExecutor, @unchecked Sendable {
   }
 
   /// Runs an actor's job on the loop thread.
-  public func enqueue(_ job: consuming ExecutorJob) {
+  package func enqueue(_ job: consuming ExecutorJob) {
     loop.enqueue(EventLoop.Job(job: UnownedJob(job), isSerial: true))
   }
 
   /// The executor reference for actors.
-  public func asUnownedSerialExecutor() -> UnownedSerialExecutor {
+  package func asUnownedSerialExecutor() -> UnownedSerialExecutor {
     UnownedSerialExecutor(ordinary: self)
   }
 
   /// Lets `assumeIsolated` and `preconditionIsolated` check that code runs on the loop.
-  public func checkIsolated() {
+  package func checkIsolated() {
     loop.preconditionInEventLoop()
   }
 
   /// Whether the current thread is the loop's (the runtime's `isIsolatingCurrentContext` hook).
-  public func isIsolatingCurrentContext() -> Bool? {
+  package func isIsolatingCurrentContext() -> Bool? {
     loop.inEventLoop
   }
 }

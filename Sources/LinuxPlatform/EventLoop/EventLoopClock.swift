@@ -2,26 +2,26 @@ import WispCommon
 
 /// A `Clock` whose sleeps are timers of one event loop: a session's pinger and timeouts wake on the loop that
 /// serves its connection, without a hop through another thread.
-public struct EventLoopClock: Clock {
+package struct EventLoopClock: Clock {
   /// Instants of the continuous clock; only the way of sleeping differs.
-  public typealias Instant = ContinuousClock.Instant
+  package typealias Instant = ContinuousClock.Instant
 
   /// The loop whose timers wake the sleeper.
-  public let loop: EventLoop
+  package let loop: EventLoop
 
   /// Creates a clock on `loop`.
-  public init(loop: EventLoop) {
+  package init(loop: EventLoop) {
     self.loop = loop
   }
 
   /// Now, from the continuous clock.
-  public var now: Instant { ContinuousClock.now }
+  package var now: Instant { ContinuousClock.now }
 
   /// The loop's timer resolution: epoll_wait takes milliseconds.
-  public var minimumResolution: Duration { .milliseconds(1) }
+  package var minimumResolution: Duration { .milliseconds(1) }
 
   /// Sleeps until `deadline` on the loop's timers; throws `CancellationError` when cancelled.
-  public func sleep(until deadline: Instant, tolerance: Duration? = nil) async throws {
+  package func sleep(until deadline: Instant, tolerance: Duration? = nil) async throws {
     let remaining = deadline - .now
     if remaining <= .zero { return }
     try await loop.sleep(for: remaining)

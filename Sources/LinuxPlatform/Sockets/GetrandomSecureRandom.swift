@@ -5,12 +5,12 @@ import WispCommon
 /// The kernel's CSPRNG through `getrandom(2)`, a whole buffer per call. The standard library's generator makes one
 /// system call per 8 bytes, too many for refilling the client's masking keys 1 KiB at a time
 /// (docs/decisions/0008).
-public struct GetrandomSecureRandom: SecureRandomSource {
+package struct GetrandomSecureRandom: SecureRandomSource {
   /// Creates the source; it has no state.
-  public init() {}
+  package init() {}
 
   /// Fills `buffer`; blocks only before the kernel's pool is first initialized (early boot).
-  public func fill(_ buffer: UnsafeMutableRawBufferPointer) {
+  package func fill(_ buffer: UnsafeMutableRawBufferPointer) {
     var offset = 0
     while offset < buffer.count {
       let count = getrandom(buffer.baseAddress! + offset, buffer.count - offset, 0)

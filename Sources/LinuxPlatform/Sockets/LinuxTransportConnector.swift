@@ -1,17 +1,17 @@
 import WispCommon
 
 /// The Linux `TransportConnector`: a socket on the next loop of a group, wrapped in TLS when asked.
-public struct LinuxTransportConnector: TransportConnector {
+package struct LinuxTransportConnector: TransportConnector {
   /// The loops that serve the connections.
-  public let group: EventLoopGroup
+  package let group: EventLoopGroup
 
   /// Creates a connector on `group` (default: the process-wide group).
-  public init(group: EventLoopGroup = .shared) {
+  package init(group: EventLoopGroup = .shared) {
     self.group = group
   }
 
   /// Connects, then runs the TLS handshake on the same loop when `tls` is set.
-  public func connect(
+  package func connect(
     to endpoint: Endpoint, tls: TLSClientConfiguration?, host: String, timeout: Duration
   ) async throws -> any Transport {
     let loop = group.next()
@@ -25,7 +25,7 @@ public struct LinuxTransportConnector: TransportConnector {
   /// Connects through `proxy` when given: a TCP connection to the proxy, the tunnel (HTTP `CONNECT` or SOCKS5),
   /// then TLS inside the tunnel for `wss`, verified against `host` end to end (the proxy sees only ciphertext).
   /// Everything within `timeout`: a proxy that stalls fails with `TransportError/timedOut(operation:limit:)`.
-  public func connect(
+  package func connect(
     to endpoint: Endpoint, through proxy: Proxy?, tls: TLSClientConfiguration?, host: String, timeout: Duration
   ) async throws -> any Transport {
     guard let proxy, case .host(let targetHost, let targetPort) = endpoint else {

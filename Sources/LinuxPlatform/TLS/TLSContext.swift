@@ -3,9 +3,9 @@ import WispCommon
 
 /// An OpenSSL `SSL_CTX` built once from a `TLSClientConfiguration` or `TLSServerConfiguration`: trust
 /// store, certificates, protocol versions, verification mode, ALPN.
-public final class TLSContext: @unchecked Sendable {
+package final class TLSContext: @unchecked Sendable {
   /// The role the context serves.
-  public enum Role: Sendable {
+  package enum Role: Sendable {
     /// Connects to servers and verifies them.
     case client(TLSClientConfiguration)
     /// Accepts clients, optionally verifying their certificates.
@@ -14,12 +14,12 @@ public final class TLSContext: @unchecked Sendable {
 
   let context: OpaquePointer
   /// The role and configuration.
-  public let role: Role
+  package let role: Role
 
   /// Builds the context; loading files happens here, so configuration mistakes fail early with a clear error.
   ///
   /// - Throws: `TLSError/invalidConfiguration(_:)` naming the file or setting that failed.
-  public init(_ role: Role) throws(TLSError) {
+  package init(_ role: Role) throws(TLSError) {
     self.role = role
     let method = {
       switch role {

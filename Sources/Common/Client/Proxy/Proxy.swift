@@ -98,7 +98,7 @@ public enum ProxySetting: Sendable, Hashable {
   case direct
   /// From the environment, as curl and most tools do: `https_proxy`/`HTTPS_PROXY` for `wss`, `http_proxy`/
   /// `HTTP_PROXY` for `ws`, else `all_proxy`/`ALL_PROXY`; `no_proxy`/`NO_PROXY` lists hosts reached directly
-  /// (see ``ProxyEnvironment``). Lower-case names win. Unix-socket URLs never use a proxy.
+  /// (see `ProxyEnvironment`). Lower-case names win. Unix-socket URLs never use a proxy.
   case environment
   /// This proxy for every request (still not for Unix-socket URLs).
   case fixed(Proxy)

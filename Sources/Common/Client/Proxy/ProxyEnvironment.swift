@@ -1,5 +1,5 @@
 /// The proxy that the environment names for a URL, as curl, Python's `urllib` and most tools read it.
-public enum ProxyEnvironment {
+package enum ProxyEnvironment {
   /// The proxy for `url` from `environment`, or `nil` to connect directly.
   ///
   /// - `wss` URLs use `https_proxy` (or `HTTPS_PROXY`), `ws` URLs `http_proxy` (or `HTTP_PROXY`); either falls back
@@ -8,7 +8,7 @@ public enum ProxyEnvironment {
   ///   that matches itself and its subdomains (`example.com` and `.example.com` both match `a.example.com`), a
   ///   name or address with a port (`example.com:8080`, only that port), an IP address, or an IPv4 or IPv6 range
   ///   in CIDR form (`10.0.0.0/8`, `fd00::/8`).
-  public static func proxy(for url: WebSocketURL, environment: [String: String]) -> Proxy? {
+  package static func proxy(for url: WebSocketURL, environment: [String: String]) -> Proxy? {
     guard url.unixSocketPath == nil else { return nil }
     let names = url.isSecure ? ["https_proxy", "HTTPS_PROXY"] : ["http_proxy", "HTTP_PROXY"]
     guard
@@ -21,7 +21,7 @@ public enum ProxyEnvironment {
   }
 
   /// Whether `no_proxy` lists `host` (a name or IP literal without brackets) on `port`.
-  public static func bypasses(host: String, port: Int, noProxy: String) -> Bool {
+  package static func bypasses(host: String, port: Int, noProxy: String) -> Bool {
     let host = host.lowercased()
     for rawEntry in noProxy.split(separator: ",") {
       var entry = HTTPSyntax.trimmingWhitespace(rawEntry).lowercased()
