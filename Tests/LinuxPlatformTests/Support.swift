@@ -105,6 +105,40 @@ func openDescriptorCount() -> Int {
   return count - 3  // ".", ".." and the directory's own descriptor
 }
 
+/// This process's TCP sockets (IPv4 and IPv6) whose local or remote port is `port`: the descriptors one test's
+/// listener and connections hold, unlike ``openDescriptorCount()``, which also counts what tests running in
+/// parallel open and close meanwhile (sockets from `/proc/self/fd`, their ports from `/proc/net/tcp` and `tcp6`).
+func openSocketCount(port: Int) -> Int {
+  var inodes = Set<Substring>()
+  if let directory = opendir("/proc/self/fd") {
+    defer { closedir(directory) }
+    var target = [CChar](repeating: 0, count: 64)
+    while let entry = readdir(directory) {
+      let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+      let length = readlink("/proc/self/fd/\(name)", &target, target.count - 1)
+      guard length > 0 else { continue }
+      let link = String(decoding: target[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+      if link.hasPrefix("socket:[") { inodes.insert(Substring(link.dropFirst(8).dropLast())) }
+    }
+  }
+  let hexPort = String(port, radix: 16, uppercase: true)
+  let suffix = ":" + String(repeating: "0", count: max(0, 4 - hexPort.count)) + hexPort
+  var count = 0
+  for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+    guard let file = fopen(table, "r") else { continue }
+    defer { fclose(file) }
+    var line: UnsafeMutablePointer<CChar>?
+    var capacity = 0
+    defer { free(line) }
+    while getline(&line, &capacity, file) > 0, let line {
+      let fields = String(cString: line).split(separator: " ")
+      guard fields.count > 9, inodes.contains(fields[9]) else { continue }
+      if fields[1].hasSuffix(suffix) || fields[2].hasSuffix(suffix) { count += 1 }
+    }
+  }
+  return count
+}
+
 /// Deterministic test bytes.
 func pattern(_ count: Int) -> [UInt8] {
   (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 7) }
