@@ -6,7 +6,7 @@ import CoreMetrics
 /// It is an actor on the transport's executor (the event loop that owns the socket), so the bytes go from the
 /// socket through the state machine into ``receive()`` on one thread. Its state is a few values, each in a file of
 /// its own: the `SessionInbox` (frames for the application), the `SessionReadDriver` (one read path), the
-/// `SessionWriteState` (batched writes), the `SessionLifecycle` (open to ended) and the `PingTracker`. Its
+/// `SessionWriteState` (batched writes), the `SessionLifecycle` (open to ended) and the `PingWaiters`. Its
 /// rules about time and ending are decided by the sans-I/O `SessionPolicy` on the injected ``SessionClock``;
 /// this file only carries them out.
 ///
