@@ -39,10 +39,7 @@ public final class DefaultClientWebSocketSession: DefaultWebSocketSession, Setta
     self.connection = connection
     self.call = call
     self.subprotocol = subprotocol
-    self.settings = SessionSettingsMirror(
-      .init(
-        pingInterval: config.pingInterval, pingTimeout: config.pingTimeout, closeTimeout: config.closeTimeout,
-        maxFrameSize: config.maxFrameSize, masking: true))
+    self.settings = SessionSettingsMirror(config.session.runtime)
     self.converter = config.contentConverter
   }
 }

@@ -172,10 +172,9 @@ public final class HttpClient: Sendable {
       let accepted = try handshake.validate(response)
       let extensions = try Self.acceptExtensions(accepted.extensions, factories: config.extensions.factories)
       let connection = WebSocketConnection(
-        transport: transport,
-        configuration: .init(
-          role: .client, mode: mode, maxFrameSize: config.maxFrameSize, maxMessageSize: config.maxMessageSize),
-        options: config.connectionOptions, leftover: leftover, extensions: extensions, random: engine.secureRandom)
+        transport: transport, role: .client, mode: mode, settings: config.session, clock: config.sessionClock,
+        metricsFactory: config.metricsFactory, leftover: leftover, extensions: extensions,
+        random: engine.secureRandom)
       let call = HttpClientCall(request: handshake.request, url: url, response: response)
       try await register(connection)
       await Self.reportOpened(connection, url: url, subprotocol: accepted.subprotocol, config: config)

@@ -6,21 +6,45 @@ import Logging
 public enum WebSockets {
   /// The plugin's settings; every field documents its unit and default.
   public struct Config: Sendable {
+    /// The sessions' settings, one value the sessions and the engine share (``SessionSettings/client``); the
+    /// properties below are its fields under Ktor's names.
+    public var session = SessionSettings.client
     /// How often to ping the server; `nil` (default) sends no pings.
-    public var pingInterval: Duration?
+    public var pingInterval: Duration? {
+      get { session.pingInterval }
+      set { session.pingInterval = newValue }
+    }
     /// How long to wait for the pong before closing with 1011 "Ping timeout"; `nil` (default) is twice
     /// ``pingInterval`` (Ktor fixes it at that; here it is a setting of its own).
-    public var pingTimeout: Duration?
+    public var pingTimeout: Duration? {
+      get { session.pingTimeout }
+      set { session.pingTimeout = newValue }
+    }
     /// The largest frame accepted, in bytes. Default 16 MiB (Ktor's default is unbounded: we bound memory).
-    public var maxFrameSize: Int = ConnectionStateMachine.Configuration.defaultMaxFrameSize
+    public var maxFrameSize: Int {
+      get { session.maxFrameSize }
+      set { session.maxFrameSize = newValue }
+    }
     /// The largest reassembled message accepted, in bytes. Default 16 MiB.
-    public var maxMessageSize: Int = ConnectionStateMachine.Configuration.defaultMaxMessageSize
+    public var maxMessageSize: Int {
+      get { session.maxMessageSize }
+      set { session.maxMessageSize = newValue }
+    }
     /// Whole messages buffered before ``incomingOverflow`` applies. Default 64; `Int.max` for unlimited.
-    public var incomingCapacity: Int = 64
+    public var incomingCapacity: Int {
+      get { session.incomingCapacity }
+      set { session.incomingCapacity = newValue }
+    }
     /// A full incoming queue suspends reading (backpressure, the default) or fails the session (1008).
-    public var incomingOverflow: WebSocketConnection.Options.Overflow = .suspend
+    public var incomingOverflow: WebSocketConnection.Options.Overflow {
+      get { session.incomingOverflow }
+      set { session.incomingOverflow = newValue }
+    }
     /// The time allowed for the peer's close frame, and for the server to close TCP after it. Default 5 s.
-    public var closeTimeout: Duration = .seconds(5)
+    public var closeTimeout: Duration {
+      get { session.closeTimeout }
+      set { session.closeTimeout = newValue }
+    }
     /// The time allowed to connect, finish TLS and the opening handshake. Default 10 s.
     public var handshakeTimeout: Duration = .seconds(10)
     /// The time source of every session's timers (close timeout, pings); `nil` (the default) uses the
@@ -53,18 +77,6 @@ public enum WebSockets {
     /// Installs extensions: `config.extensions { $0.install(WebSocketDeflateExtension.self) }`.
     public mutating func extensions(_ build: (inout WebSocketExtensionsConfig) -> Void) {
       build(&extensions)
-    }
-
-    var connectionOptions: WebSocketConnection.Options {
-      var options = WebSocketConnection.Options()
-      options.pingInterval = pingInterval
-      options.pingTimeout = pingTimeout
-      options.incomingCapacity = incomingCapacity
-      options.incomingOverflow = incomingOverflow
-      options.closeTimeout = closeTimeout
-      options.clock = sessionClock
-      options.metricsFactory = metricsFactory
-      return options
     }
   }
 }

@@ -282,8 +282,8 @@ public final class ApplicationServer: Sendable {
       return nil
     }
     let connection = WebSocketConnection(
-      transport: runner.transport, configuration: config.connectionConfiguration(mode: isRaw ? .raw : .default),
-      options: config.connectionOptions, leftover: leftover, extensions: extensions)
+      transport: runner.transport, role: .server, mode: isRaw ? .raw : .default, settings: config.session,
+      clock: config.sessionClock, metricsFactory: config.metricsFactory, leftover: leftover, extensions: extensions)
     let key = ObjectIdentifier(connection)
     let registered = sessions.withLock { sessions -> Bool in
       guard !sessions.stopping else { return false }

@@ -44,10 +44,7 @@ public final class DefaultWebSocketServerSession: DefaultWebSocketSession, Setta
     self.connection = connection
     self.call = call
     self.subprotocol = subprotocol
-    self.settings = SessionSettingsMirror(
-      .init(
-        pingInterval: config.pingPeriod, pingTimeout: config.timeout, closeTimeout: config.timeout,
-        maxFrameSize: config.maxFrameSize, masking: config.masking))
+    self.settings = SessionSettingsMirror(config.session.runtime)
     self.converter = config.contentConverter
   }
 }

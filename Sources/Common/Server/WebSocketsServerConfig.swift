@@ -5,28 +5,59 @@ extension WebSockets {
   /// `application.install(WebSockets.self) { $0.pingPeriod = .seconds(30) }`. Every field documents its unit and
   /// default.
   public struct ServerConfig: Sendable {
+    /// The sessions' settings, one value the sessions and the engine share (``SessionSettings/server``); the
+    /// properties below are its fields under Ktor's names.
+    public var session = SessionSettings.server
     /// How often to ping each client; `nil` (default, as in Ktor) sends no pings.
-    public var pingPeriod: Duration?
+    public var pingPeriod: Duration? {
+      get { session.pingInterval }
+      set { session.pingInterval = newValue }
+    }
     /// How long to wait for a pong before closing with 1011 "Ping timeout", and for the client's close frame after
-    /// ours. Default 15 s (Ktor's default).
-    public var timeout: Duration = .seconds(15)
+    /// ours. Default 15 s (Ktor's default). Setting it sets both ``SessionSettings/pingTimeout`` and
+    /// ``SessionSettings/closeTimeout``; reading it gives the close timeout.
+    public var timeout: Duration {
+      get { session.closeTimeout }
+      set {
+        session.pingTimeout = newValue
+        session.closeTimeout = newValue
+      }
+    }
     /// The largest frame accepted, in bytes; a bigger one closes the session with 1009. Default 16 MiB (Ktor's
     /// default is unbounded: we bound memory).
-    public var maxFrameSize: Int = ConnectionStateMachine.Configuration.defaultMaxFrameSize
+    public var maxFrameSize: Int {
+      get { session.maxFrameSize }
+      set { session.maxFrameSize = newValue }
+    }
     /// The largest reassembled message accepted, in bytes (1009 beyond). Default 16 MiB.
-    public var maxMessageSize: Int = ConnectionStateMachine.Configuration.defaultMaxMessageSize
+    public var maxMessageSize: Int {
+      get { session.maxMessageSize }
+      set { session.maxMessageSize = newValue }
+    }
     /// Whether the server masks its frames. Default `false`: RFC 6455 section 5.1 says "A server MUST NOT mask any
     /// frames", and clients (ours included) fail such a connection with 1002. Exists for Ktor parity and tests.
-    public var masking = false
+    public var masking: Bool {
+      get { session.masking }
+      set { session.masking = newValue }
+    }
     /// Whole messages buffered per session before ``incomingOverflow`` applies. Default 64, so a client that
     /// floods a handler that does not read cannot grow the server's memory without bound.
-    public var incomingCapacity: Int = 64
+    public var incomingCapacity: Int {
+      get { session.incomingCapacity }
+      set { session.incomingCapacity = newValue }
+    }
     /// A full incoming queue suspends reading from that client (backpressure, default) or closes it with 1008.
-    public var incomingOverflow: WebSocketConnection.Options.Overflow = .suspend
+    public var incomingOverflow: WebSocketConnection.Options.Overflow {
+      get { session.incomingOverflow }
+      set { session.incomingOverflow = newValue }
+    }
     /// How long a handler may run on after its connection ended (the client left, a ping timed out) before its
     /// task is cancelled, so that a handler waiting on something else (a sleep, another stream) ends too; `nil`
     /// never cancels it. Default 1 s.
-    public var handlerGracePeriod: Duration? = .seconds(1)
+    public var handlerGracePeriod: Duration? {
+      get { session.handlerGrace }
+      set { session.handlerGrace = newValue }
+    }
     /// The time source of every session's timers (close timeout, pings, the handler's grace); `nil` (the default)
     /// uses the transport's (the event loop's timers). Tests inject a ``ManualSessionClock``.
     public var sessionClock: (any SessionClock)?
@@ -57,29 +88,6 @@ extension WebSockets {
     /// Installs extensions: `config.extensions { $0.install(WebSocketDeflateExtension.self) }`.
     public mutating func extensions(_ build: (inout WebSocketExtensionsConfig) -> Void) {
       build(&extensions)
-    }
-
-    /// The state-machine configuration for a session in `mode`.
-    func connectionConfiguration(mode: ConnectionStateMachine.Mode) -> ConnectionStateMachine.Configuration {
-      var configuration = ConnectionStateMachine.Configuration(role: .server, mode: mode)
-      configuration.maxFrameSize = maxFrameSize
-      configuration.maxMessageSize = maxMessageSize
-      configuration.masksOutgoingFrames = masking
-      return configuration
-    }
-
-    /// The session options: the ping period, `timeout` for the pong and the close handshake, the incoming queue.
-    var connectionOptions: WebSocketConnection.Options {
-      var options = WebSocketConnection.Options()
-      options.pingInterval = pingPeriod
-      options.pingTimeout = timeout
-      options.closeTimeout = timeout
-      options.incomingCapacity = incomingCapacity
-      options.incomingOverflow = incomingOverflow
-      options.handlerGrace = handlerGracePeriod
-      options.clock = sessionClock
-      options.metricsFactory = metricsFactory
-      return options
     }
   }
 }

@@ -27,6 +27,19 @@ extension SessionPolicy {
       self.mode = mode
     }
 
+    /// The settings the rules read, from the session's settings (the plugins' value).
+    package init(
+      role: ConnectionStateMachine.Role, mode: ConnectionStateMachine.Mode = .default, session: SessionSettings
+    ) {
+      self.init(role: role, mode: mode)
+      closeTimeout = session.closeTimeout
+      pingInterval = session.pingInterval
+      pingTimeout = session.pingTimeout
+      incomingCapacity = max(1, session.incomingCapacity)
+      incomingOverflow = session.incomingOverflow
+      handlerGrace = session.handlerGrace
+    }
+
     /// The keepalive pong's time limit: ``pingTimeout``, else twice ``pingInterval``.
     var keepaliveTimeout: Duration? { pingTimeout ?? pingInterval.map { $0 * 2 } }
   }

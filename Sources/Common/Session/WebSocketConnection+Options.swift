@@ -12,24 +12,46 @@ extension WebSocketConnection {
       case fail
     }
 
+    /// The session's settings (pings, timeouts, the incoming queue, the handler's grace), the value the plugins
+    /// hold; the properties below are its fields. The frame and message limits and masking of a connection made
+    /// with an explicit state-machine configuration come from that configuration.
+    public var settings = SessionSettings.client
     /// Whole frames (default mode: whole messages) buffered before the overflow policy applies. Default 64;
     /// `Int.max` for unlimited (memory is then bounded only by the peer).
-    public var incomingCapacity: Int = 64
+    public var incomingCapacity: Int {
+      get { settings.incomingCapacity }
+      set { settings.incomingCapacity = newValue }
+    }
     /// What a full incoming queue does. Default ``Overflow/suspend``.
-    public var incomingOverflow: Overflow = .suspend
+    public var incomingOverflow: Overflow {
+      get { settings.incomingOverflow }
+      set { settings.incomingOverflow = newValue }
+    }
     /// How long to wait for the peer's close frame after ours, and (client) for the server to close TCP after the
     /// handshake, before closing the transport. Default 5 s (Ktor has no such bound; RFC 6455 section 7.1.1 lets
     /// the client close after "some time").
-    public var closeTimeout: Duration = .seconds(5)
+    public var closeTimeout: Duration {
+      get { settings.closeTimeout }
+      set { settings.closeTimeout = newValue }
+    }
     /// How often to ping the peer; `nil` (the default) sends no pings. Ktor's `pingInterval`/`pingPeriod`.
-    public var pingInterval: Duration?
+    public var pingInterval: Duration? {
+      get { settings.pingInterval }
+      set { settings.pingInterval = newValue }
+    }
     /// How long to wait for the pong that answers a keepalive ping before closing with 1011 "Ping timeout"; `nil`
     /// (the default) means twice ``pingInterval``, as Ktor's client fixes it.
-    public var pingTimeout: Duration?
+    public var pingTimeout: Duration? {
+      get { settings.pingTimeout }
+      set { settings.pingTimeout = newValue }
+    }
     /// How long a server handler may run on after its connection ended (the client left, a ping timed out) before
     /// its task is cancelled, so that a handler waiting on something else (a sleep, another stream) ends too.
     /// `nil` never cancels it. Default 1 s. Client sessions have no handler task: it does not apply to them.
-    public var handlerGrace: Duration? = .seconds(1)
+    public var handlerGrace: Duration? {
+      get { settings.handlerGrace }
+      set { settings.handlerGrace = newValue }
+    }
     /// The time source of the session's timers; `nil` (the default) uses the transport's (the event loop's
     /// timers for sockets) or else `ContinuousClock`. Tests inject a ``ManualSessionClock``.
     public var clock: (any SessionClock)?

@@ -76,17 +76,31 @@ public actor WebSocketConnection {
     // A violation's close frame waits (bounded) for the answers to the messages that came before it.
     self.machine.holdsFailureClose = true
     self.inbox = SessionInbox(capacity: max(1, options.incomingCapacity))
-    var settings = SessionPolicy.Settings(role: configuration.role, mode: configuration.mode)
-    settings.closeTimeout = options.closeTimeout
-    settings.pingInterval = options.pingInterval
-    settings.pingTimeout = options.pingTimeout
-    settings.incomingCapacity = max(1, options.incomingCapacity)
-    settings.incomingOverflow = options.incomingOverflow
-    settings.handlerGrace = options.handlerGrace
+    let settings = SessionPolicy.Settings(role: configuration.role, mode: configuration.mode, session: options.settings)
     self.metricsFactory = options.metricsFactory
     let clock = options.clock ?? transport.sessionClock ?? SystemSessionClock.shared
     self.clock = clock
     self.policy = SessionPolicy(settings: settings, at: clock.now)
+  }
+
+  /// Creates a connection whose state machine and policy both come from `settings` (the plugins' value): the frame
+  /// and message limits and masking for the machine, pings, timeouts and the incoming queue for the policy.
+  package init(
+    transport: any Transport, role: ConnectionStateMachine.Role, mode: ConnectionStateMachine.Mode,
+    settings: SessionSettings, clock: (any SessionClock)? = nil, metricsFactory: (any MetricsFactory)? = nil,
+    leftover: [UInt8] = [], extensions: [any WebSocketExtension] = [],
+    random: any SecureRandomSource = SystemSecureRandom()
+  ) {
+    var options = Options()
+    options.settings = settings
+    options.clock = clock
+    options.metricsFactory = metricsFactory
+    self.init(
+      transport: transport,
+      configuration: .init(
+        role: role, mode: mode, maxFrameSize: settings.maxFrameSize, maxMessageSize: settings.maxMessageSize,
+        masksOutgoingFrames: settings.masking),
+      options: options, leftover: leftover, extensions: extensions, random: random)
   }
 
   // MARK: State for callers
