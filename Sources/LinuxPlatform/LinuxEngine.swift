@@ -27,3 +27,11 @@ public struct LinuxEngine: HttpClientEngine {
     self.environment = environment ?? ProcessEnvironment.current()
   }
 }
+
+extension HttpClient {
+  /// A client on the platform's default engine, ``LinuxEngine`` on the shared event loops (Ktor's `HttpClient { }`
+  /// without an engine picks the engine it finds): `HttpClient { $0.install(WebSockets.self) }`.
+  public convenience init(_ configure: (inout HttpClientConfiguration) -> Void = { _ in }) {
+    self.init(LinuxEngine(), configure)
+  }
+}

@@ -52,12 +52,12 @@ struct UpgradeAdmissionTests {
     #expect(try none.get().route.subprotocol == nil)
   }
 
-  @Test("no route speaks an offered protocol: 400 naming what the path speaks")
+  @Test("no route speaks an offered protocol: 404 (no route matches, as Ktor), naming what the path speaks")
   func noProtocolMatches() {
     let refusal = Self.refusal(
       UpgradeAdmission.decide(
         Self.request("/only-v2", [("Sec-WebSocket-Protocol", "v1")]), context: Self.context("/only-v2")))
-    #expect(refusal?.status == 400)
+    #expect(refusal?.status == 404)
     #expect(refusal?.reason.contains("v2") == true)
   }
 

@@ -34,22 +34,23 @@ extension HttpClient {
   public func webSocketSession(
     _ request: (inout HttpRequestBuilder) throws -> Void
   ) async throws -> DefaultClientWebSocketSession {
-    try await session(.make(request))
+    try await session(.make(from: baseRequest(), request))
   }
 
   /// Opens a session to `urlString` that the caller closes.
   public func webSocketSession(
     _ urlString: String, _ request: (inout HttpRequestBuilder) throws -> Void = { _ in }
   ) async throws -> DefaultClientWebSocketSession {
-    try await session(.make(url: urlString, request))
+    try await session(.make(from: baseRequest(), url: urlString, request))
   }
 
-  /// Opens a session to `host:port/path` that the caller closes.
+  /// Opens a session to `host:port/path` that the caller closes. A component left `nil` comes from the client's
+  /// default request, else `localhost`, the scheme's port (80, 443 for `wss`) and `/`.
   public func webSocketSession(
-    method: String = "GET", host: String = "localhost", port: Int = 80, path: String = "/",
+    method: HttpMethod = .get, host: String? = nil, port: Int? = nil, path: String? = nil,
     _ request: (inout HttpRequestBuilder) throws -> Void = { _ in }
   ) async throws -> DefaultClientWebSocketSession {
-    try await session(.make(method: method, host: host, port: port, path: path, request))
+    try await session(.make(from: baseRequest(), method: method, host: host, port: port, path: path, request))
   }
 
   // MARK: Sessions closed when the block returns
@@ -59,7 +60,7 @@ extension HttpClient {
   public func webSocket<Result>(
     request: (inout HttpRequestBuilder) throws -> Void, _ block: (DefaultClientWebSocketSession) async throws -> Result
   ) async throws -> Result {
-    try await withSession(.make(request), block)
+    try await withSession(.make(from: baseRequest(), request), block)
   }
 
   /// `webSocket` to `urlString`.
@@ -68,17 +69,18 @@ extension HttpClient {
     _ urlString: String, request: (inout HttpRequestBuilder) throws -> Void = { _ in },
     _ block: (DefaultClientWebSocketSession) async throws -> Result
   ) async throws -> Result {
-    try await withSession(.make(url: urlString, request), block)
+    try await withSession(.make(from: baseRequest(), url: urlString, request), block)
   }
 
   /// `webSocket` to `host:port/path`.
   @discardableResult
   public func webSocket<Result>(
-    method: String = "GET", host: String = "localhost", port: Int = 80, path: String = "/",
+    method: HttpMethod = .get, host: String? = nil, port: Int? = nil, path: String? = nil,
     request: (inout HttpRequestBuilder) throws -> Void = { _ in },
     _ block: (DefaultClientWebSocketSession) async throws -> Result
   ) async throws -> Result {
-    try await withSession(.make(method: method, host: host, port: port, path: path, request), block)
+    try await withSession(
+      .make(from: baseRequest(), method: method, host: host, port: port, path: path, request), block)
   }
 
   /// Alias of `webSocket` (Ktor's `ws`).
@@ -87,17 +89,18 @@ extension HttpClient {
     _ urlString: String, request: (inout HttpRequestBuilder) throws -> Void = { _ in },
     _ block: (DefaultClientWebSocketSession) async throws -> Result
   ) async throws -> Result {
-    try await withSession(.make(url: urlString, request), block)
+    try await withSession(.make(from: baseRequest(), url: urlString, request), block)
   }
 
   /// Alias of `webSocket` with components.
   @discardableResult
   public func ws<Result>(
-    method: String = "GET", host: String = "localhost", port: Int = 80, path: String = "/",
+    method: HttpMethod = .get, host: String? = nil, port: Int? = nil, path: String? = nil,
     request: (inout HttpRequestBuilder) throws -> Void = { _ in },
     _ block: (DefaultClientWebSocketSession) async throws -> Result
   ) async throws -> Result {
-    try await withSession(.make(method: method, host: host, port: port, path: path, request), block)
+    try await withSession(
+      .make(from: baseRequest(), method: method, host: host, port: port, path: path, request), block)
   }
 
   /// `webSocket` over TLS: the scheme is forced to `wss` and the port defaults to 443 (Ktor's `wss`).
@@ -106,16 +109,33 @@ extension HttpClient {
     _ urlString: String, request: (inout HttpRequestBuilder) throws -> Void = { _ in },
     _ block: (DefaultClientWebSocketSession) async throws -> Result
   ) async throws -> Result {
-    try await withSession(.make(url: urlString, secure: true, request), block)
+    try await withSession(.make(from: baseRequest(), url: urlString, secure: true, request), block)
   }
 
-  /// `wss` with components; the port defaults to 443.
+  /// `wss` with components; the port defaults to 443 (or the default request's port when it is `wss` too).
   @discardableResult
   public func wss<Result>(
-    method: String = "GET", host: String = "localhost", port: Int = 443, path: String = "/",
+    method: HttpMethod = .get, host: String? = nil, port: Int? = nil, path: String? = nil,
     request: (inout HttpRequestBuilder) throws -> Void = { _ in },
     _ block: (DefaultClientWebSocketSession) async throws -> Result
   ) async throws -> Result {
-    try await withSession(.make(method: method, host: host, port: port, path: path, secure: true, request), block)
+    try await withSession(
+      .make(from: baseRequest(), method: method, host: host, port: port, path: path, secure: true, request), block)
+  }
+
+  /// Alias of `webSocket` with a request builder only (Ktor's `ws { url(...) }`).
+  @discardableResult
+  public func ws<Result>(
+    request: (inout HttpRequestBuilder) throws -> Void, _ block: (DefaultClientWebSocketSession) async throws -> Result
+  ) async throws -> Result {
+    try await withSession(.make(from: baseRequest(), request), block)
+  }
+
+  /// `webSocket` over TLS with a request builder only: the scheme is forced to `wss` (Ktor's `wss { }`).
+  @discardableResult
+  public func wss<Result>(
+    request: (inout HttpRequestBuilder) throws -> Void, _ block: (DefaultClientWebSocketSession) async throws -> Result
+  ) async throws -> Result {
+    try await withSession(.make(from: baseRequest(), secure: true, request), block)
   }
 }

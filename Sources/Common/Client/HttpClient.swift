@@ -67,6 +67,16 @@ public final class HttpClient: Sendable {
     }
   }
 
+  /// A request builder as the client's default request leaves it (Ktor's `defaultRequest`): its URL is the base
+  /// of relative URLs; a fresh builder for `ws://localhost/` when there is none.
+  func baseRequest() throws -> HttpRequestBuilder {
+    var builder = HttpRequestBuilder()
+    guard let defaultRequest = configuration.defaultRequest else { return builder }
+    try defaultRequest(&builder)
+    builder.baseURL = builder.url
+    return builder
+  }
+
   /// Whether the engine has `capability` (Ktor's `client.isSupported(WebSocketCapability)`).
   public func isSupported(_ capability: EngineCapability) -> Bool {
     engine.capabilities.contains(capability)
@@ -146,7 +156,7 @@ public final class HttpClient: Sendable {
   ) async throws -> (WebSocketConnection, HttpClientCall, String?, WebSockets.Config) {
     if isClosed { throw HttpClientClosedError() }
     let config = try checkPreconditions(request, raw: mode == .raw)
-    guard request.method == "GET" else {
+    guard request.method == .get else {
       throw WebSocketException("a WebSocket handshake uses GET, not \(request.method) (RFC 6455 section 4.1)")
     }
     let url = request.url
@@ -156,8 +166,11 @@ public final class HttpClient: Sendable {
         to: url.unixSocketPath.map { .unix(path: $0) } ?? .host(url.host, port: url.port),
         through: proxy(for: request, config: config), tls: url.isSecure ? request.tls : nil, host: url.host,
         timeout: config.handshakeTimeout)
+    } catch let error as TransportError {
+      if case .timedOut = error { throw ConnectTimeoutException("connecting to \(url) timed out", cause: error) }
+      throw WebSocketConnectionException("cannot connect to \(url)", cause: error)
     } catch {
-      throw WebSocketException("cannot connect to \(url)", cause: error)
+      throw WebSocketConnectionException("cannot connect to \(url)", cause: error)
     }
     let handshake = ClientHandshake(
       host: url.hostHeader, target: url.target, subprotocols: config.subprotocols + request.subprotocols,
@@ -175,7 +188,11 @@ public final class HttpClient: Sendable {
         transport: transport, role: .client, mode: mode, settings: config.session, clock: config.sessionClock,
         metricsFactory: config.metricsFactory, leftover: leftover, extensions: extensions,
         random: engine.secureRandom)
-      let call = HttpClientCall(request: handshake.request, url: url, response: response)
+      var attributes = Attributes()
+      attributes.put(extensionsKey, extensions)
+      let call = HttpClientCall(
+        request: HttpRequest(url: url, head: handshake.request), response: response, client: self,
+        attributes: attributes)
       try await register(connection)
       await Self.reportOpened(connection, url: url, subprotocol: accepted.subprotocol, config: config)
       return (connection, call, accepted.subprotocol, config)

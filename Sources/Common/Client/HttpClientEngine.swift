@@ -19,6 +19,14 @@ public struct EngineCapability: Sendable, Hashable, CustomStringConvertible {
   public var description: String { name }
 }
 
+/// Ktor's `WebSocketCapability`, as the seed spells it: `client.isSupported(WebSocketCapability)`.
+// swift-format-ignore: AlwaysUseLowerCamelCase
+public let WebSocketCapability = EngineCapability.webSocket
+
+/// Ktor's `WebSocketExtensionsCapability`: `client.isSupported(WebSocketExtensionsCapability)`.
+// swift-format-ignore: AlwaysUseLowerCamelCase
+public let WebSocketExtensionsCapability = EngineCapability.webSocketExtensions
+
 /// What an ``HttpClient`` runs on: a way to open transports and the capabilities it declares (Ktor's
 /// `HttpClientEngine`). The Linux platform supplies the CIO-style engine.
 public protocol HttpClientEngine: Sendable {

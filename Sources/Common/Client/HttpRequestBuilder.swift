@@ -8,8 +8,8 @@ public struct HttpRequestBuilder: Sendable {
   public var subprotocols: [String] = []
   /// TLS settings for `wss` (trust roots, client certificate, pins). Default: system trust, hostname verified.
   public var tls = TLSClientConfiguration()
-  /// The HTTP method; the opening handshake requires GET (RFC 6455 section 4.1).
-  public var method = "GET"
+  /// The HTTP method (Ktor's `method = HttpMethod.Get`); the opening handshake requires GET (RFC 6455 section 4.1).
+  public var method: HttpMethod = .get
   /// The proxy for this request; `nil` (default) takes the plugin's ``WebSockets/Config/proxy``.
   public var proxy: ProxySetting?
   /// Redirects followed for this request; `nil` (default) takes the plugin's ``WebSockets/Config/maxRedirects``.
@@ -24,12 +24,27 @@ public struct HttpRequestBuilder: Sendable {
   /// Creates a builder for `ws://localhost/`.
   public init() {}
 
-  /// Sets the URL from text such as `wss://example.com/chat?room=1`.
+  /// The URL relative references resolve against: the client's default request (``HttpClientConfiguration/
+  /// defaultRequest(_:)``, the test host's `ws://localhost`); `nil` when there is none.
+  package var baseURL: WebSocketURL?
+
+  /// Sets the URL from text such as `wss://example.com/chat?room=1`, or from a reference relative to the client's
+  /// default request (`/echo`, `chat?room=1`), resolved as RFC 3986 section 5.2 resolves it (Ktor's `url(...)`).
   ///
-  /// - Throws: ``WebSocketException`` when the text is not a ws/wss/http/https URL.
+  /// - Throws: ``WebSocketException`` when the text is not a ws/wss/http/https URL, or is relative on a client
+  ///   without a default request.
   public mutating func url(_ text: String) throws {
-    guard let parsed = WebSocketURL(text) else { throw WebSocketException("invalid WebSocket URL \"\(text)\"") }
-    url = parsed
+    if let parsed = WebSocketURL(text) {
+      url = parsed
+      return
+    }
+    guard let baseURL, let resolved = baseURL.resolving(text) else {
+      throw WebSocketException(
+        text.contains("://") || baseURL != nil
+          ? "invalid WebSocket URL \"\(text)\""
+          : "invalid WebSocket URL \"\(text)\": a relative URL needs a base (the client's defaultRequest)")
+    }
+    url = resolved
   }
 
   /// Appends a query parameter (already encoded).
@@ -44,44 +59,45 @@ public struct HttpRequestBuilder: Sendable {
   }
 }
 
-/// The opening handshake of a session: what was sent and what came back (Ktor's `HttpClientCall`).
-public struct HttpClientCall: Sendable {
-  /// The request as sent, with its URL.
-  public let request: HTTPRequestHead
-  /// The URL the request went to.
-  public let url: WebSocketURL
-  /// The server's 101 response.
-  public let response: HTTPResponseHead
-}
-
 extension HttpRequestBuilder {
-  /// A builder for `text` (the URL-string form of the builders), `wss` forced when `secure`, then `request`.
+  /// A builder for `text` (the URL-string form of the builders) on top of `base` (the client's default request),
+  /// `wss` forced when `secure`, then `request`.
   static func make(
-    url text: String, secure: Bool = false, _ request: (inout HttpRequestBuilder) throws -> Void
+    from base: HttpRequestBuilder, url text: String, secure: Bool = false,
+    _ request: (inout HttpRequestBuilder) throws -> Void
   ) throws -> HttpRequestBuilder {
-    var builder = HttpRequestBuilder()
+    var builder = base
     try builder.url(text)
     if secure { builder.url.isSecure = true }
     try request(&builder)
     return builder
   }
 
-  /// A builder for method, host, port and path (the components form of the builders), then `request`.
+  /// A builder for method, host, port and path (the components form of the builders) on top of `base`, then
+  /// `request`. A component left `nil` keeps the default request's (Ktor's `host: String? = null`); without a
+  /// default request that is `localhost`, the scheme's port and `/`.
   static func make(
-    method: String, host: String, port: Int, path: String, secure: Bool = false,
-    _ request: (inout HttpRequestBuilder) throws -> Void
+    from base: HttpRequestBuilder, method: HttpMethod, host: String?, port: Int?, path: String?,
+    secure: Bool = false, _ request: (inout HttpRequestBuilder) throws -> Void
   ) throws -> HttpRequestBuilder {
-    var builder = HttpRequestBuilder()
+    var builder = base
     builder.method = method
-    builder.url = WebSocketURL(isSecure: secure, host: host, port: port, path: path)
+    let isSecure = secure || builder.url.isSecure
+    let defaultPort = host == nil && isSecure == builder.url.isSecure ? builder.url.port : nil
+    builder.url = WebSocketURL(
+      isSecure: isSecure, host: host ?? builder.url.host, port: port ?? defaultPort,
+      path: path ?? builder.url.path, query: path == nil ? builder.url.query : nil)
     try request(&builder)
     return builder
   }
 
-  /// A builder configured by `request` alone (the request-builder form).
-  static func make(_ request: (inout HttpRequestBuilder) throws -> Void) throws -> HttpRequestBuilder {
-    var builder = HttpRequestBuilder()
+  /// A builder configured by `request` alone (the request-builder form), on top of `base`.
+  static func make(
+    from base: HttpRequestBuilder, secure: Bool = false, _ request: (inout HttpRequestBuilder) throws -> Void
+  ) throws -> HttpRequestBuilder {
+    var builder = base
     try request(&builder)
+    if secure { builder.url.isSecure = true }
     return builder
   }
 }

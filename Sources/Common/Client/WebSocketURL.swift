@@ -104,6 +104,45 @@ public struct WebSocketURL: Sendable, Hashable, CustomStringConvertible {
     self.init(isSecure: secure, host: String(host), port: port, path: path, query: query)
   }
 
+  /// `reference` resolved against this URL (RFC 3986 section 5.2.2, for references without a scheme): `//host/p`
+  /// keeps the scheme, `/p` replaces the path and query, `?q` the query, `p` is merged with this path's directory,
+  /// and `.` and `..` segments are removed. `nil` for a fragment or an empty authority.
+  public func resolving(_ reference: String) -> WebSocketURL? {
+    guard !reference.contains("#") else { return nil }
+    if reference.hasPrefix("//") { return WebSocketURL((isSecure ? "wss:" : "ws:") + reference) }
+    var resolved = self
+    resolved.unixSocketPath = unixSocketPath
+    let mark = reference.firstIndex(of: "?")
+    let pathPart = String(mark.map { reference[..<$0] } ?? reference[...])
+    let queryPart = mark.map { String(reference[reference.index(after: $0)...]) }
+    if pathPart.isEmpty {
+      resolved.query = queryPart ?? query
+      return resolved
+    }
+    let merged =
+      pathPart.hasPrefix("/") ? pathPart : String(path[...(path.lastIndex(of: "/") ?? path.startIndex)]) + pathPart
+    resolved.path = Self.removingDotSegments(merged)
+    resolved.query = queryPart
+    return resolved
+  }
+
+  /// RFC 3986 section 5.2.4: `/a/./b/../c` is `/a/c`.
+  private static func removingDotSegments(_ path: String) -> String {
+    var output: [Substring] = []
+    let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+    for (index, segment) in segments.enumerated() {
+      let last = index == segments.count - 1
+      switch segment {
+      case ".": if last { output.append("") }
+      case "..":
+        if !output.isEmpty { output.removeLast() }
+        if last { output.append("") }
+      default: output.append(segment)
+      }
+    }
+    return "/" + output.joined(separator: "/")
+  }
+
   /// The request target: path and query.
   public var target: String { query.map { "\(path)?\($0)" } ?? path }
 

@@ -86,8 +86,24 @@ public struct HttpClientConfiguration: Sendable {
   /// The WebSockets plugin's settings once installed; `nil` before.
   public private(set) var webSockets: WebSockets.Config?
 
+  /// What every request starts from, applied before the builder's own arguments (Ktor's `defaultRequest { }`);
+  /// `nil` (default) for none. Set it with ``defaultRequest(_:)``.
+  public private(set) var defaultRequest: (@Sendable (inout HttpRequestBuilder) throws -> Void)?
+
   /// Creates an empty configuration.
   public init() {}
+
+  /// Sets what every request starts from (Ktor's `defaultRequest { url("ws://host:8080/api/"); header(...) }`):
+  /// its URL is the base that relative URLs (`client.webSocket("/echo")`) and left-out components resolve
+  /// against, its headers go on every request. Runs for each request, so an error it throws fails that request.
+  /// A second call adds to the first.
+  public mutating func defaultRequest(_ configure: @escaping @Sendable (inout HttpRequestBuilder) throws -> Void) {
+    let earlier = defaultRequest
+    defaultRequest = { builder in
+      try earlier?(&builder)
+      try configure(&builder)
+    }
+  }
 
   /// Installs the WebSockets plugin (Ktor's `install(WebSockets) { ... }`).
   public mutating func install(_ plugin: WebSockets.Type, _ configure: (inout WebSockets.Config) -> Void = { _ in }) {

@@ -9,6 +9,20 @@ public struct PerMessageDeflateConfig: Sendable {
   public var clientNoContextTakeover = false
   /// The server resets its compressor after every message (`server_no_context_takeover`). Default `false`.
   public var serverNoContextTakeover = false
+  /// ``clientNoContextTakeover`` under Ktor's spelling (`clientNoContextTakeOver`).
+  public var clientNoContextTakeOver: Bool {
+    get { clientNoContextTakeover }
+    set { clientNoContextTakeover = newValue }
+  }
+  /// ``serverNoContextTakeover`` under Ktor's spelling (`serverNoContextTakeOver`).
+  public var serverNoContextTakeOver: Bool {
+    get { serverNoContextTakeover }
+    set { serverNoContextTakeover = newValue }
+  }
+  /// The largest inflated frame, in bytes (Ktor's `maxInflatedFrameSize`); inflation stops there and the session
+  /// closes with 1009, before the excess is allocated. `nil` (default): only the session's `maxMessageSize` (16 MiB)
+  /// bounds it, which applies in any case.
+  public var maxInflatedFrameSize: Int?
   /// The zlib level: 0 (store) to 9 (best), -1 for zlib's default (6). Default -1.
   public var compressionLevel = -1
   /// The client's LZ77 window, `2^n` bytes for n in 8...15 (`client_max_window_bits`); `nil` (default) leaves it

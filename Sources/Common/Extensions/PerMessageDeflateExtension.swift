@@ -81,6 +81,9 @@ final class PerMessageDeflateExtension: WebSocketExtension, @unchecked Sendable 
       throw .extensionFailure("permessage-deflate: RSV1 set on a continuation frame", code: .protocolError)
     }
     guard decompressingMessage else { return frame }
+    // The session's message limit and Ktor's per-frame `maxInflatedFrameSize`, whichever is smaller: inflation
+    // stops there (a bomb gets 1009 before it is inflated past the cap).
+    let limit = min(limit, config.maxInflatedFrameSize ?? Int.max)
     var output: [UInt8] = []
     do {
       if decompressor == nil { decompressor = try config.codec.makeDecompressor(windowBits: 15) }

@@ -49,4 +49,12 @@ public protocol InstallableWebSocketExtension {
   static func defaultConfig() -> Config
   /// The factory for `config`.
   static func factory(_ config: Config) -> any WebSocketExtensionFactory
+  /// The registered token (`permessage-deflate`), for ``WebSocketSession/extensionOrNull(_:)``. Default: the
+  /// token of the factory with the default settings.
+  static var extensionName: String { get }
+}
+
+extension InstallableWebSocketExtension {
+  /// The token of the factory with the default settings.
+  public static var extensionName: String { factory(defaultConfig()).name }
 }

@@ -47,10 +47,32 @@ public struct HTTPHeaders: Sendable, Hashable, Sequence, ExpressibleByDictionary
     fields.removeAll { Self.namesMatch($0.name, name) }
   }
 
-  /// The first value of `name`, or `nil`.
+  /// The first value of `name`, or `nil`. Setting it replaces every field named `name` with one (Ktor's
+  /// `headers["Authorization"] = "Bearer ..."`); setting `nil` removes them.
   public subscript(name: String) -> String? {
-    fields.first { Self.namesMatch($0.name, name) }?.value
+    get { fields.first { Self.namesMatch($0.name, name) }?.value }
+    set {
+      if let newValue { set(name: name, value: newValue) } else { remove(name: name) }
+    }
   }
+
+  /// Every name with its values, in the order the names first appear (Ktor's `headers.entries()`).
+  public func entries() -> [(name: String, values: [String])] {
+    var order: [String] = []
+    var grouped: [String: (name: String, values: [String])] = [:]
+    for field in fields {
+      let key = field.name.lowercased()
+      if grouped[key] == nil {
+        order.append(key)
+        grouped[key] = (field.name, [])
+      }
+      grouped[key]?.values.append(field.value)
+    }
+    return order.compactMap { grouped[$0] }
+  }
+
+  /// The distinct names, in the order they first appear (Ktor's `headers.names()`).
+  public func names() -> [String] { entries().map(\.name) }
 
   /// Every value of `name`, in order.
   public func values(name: String) -> [String] {

@@ -341,7 +341,7 @@ public final class ApplicationServer: Sendable {
     switch handler {
     case .webSocket(let body):
       let session = DefaultWebSocketServerSession(
-        connection: connection, call: call, subprotocol: subprotocol, config: config)
+        connection: connection, call: call, subprotocol: subprotocol, config: config, server: self)
       do {
         try await body(session)
         _ = try? await connection.close(CloseReason(.normal))
@@ -349,7 +349,8 @@ public final class ApplicationServer: Sendable {
         await fail(connection, call: call, error: error, number: number)
       }
     case .rawWebSocket(_, let body):
-      let session = WebSocketServerSession(connection: connection, call: call, subprotocol: subprotocol)
+      let session = WebSocketServerSession(
+        connection: connection, call: call, subprotocol: subprotocol, converter: config.contentConverter, server: self)
       do {
         try await body(session)
       } catch {

@@ -7,20 +7,32 @@ public final class DefaultWebSocketServerSession: DefaultWebSocketSession, Setta
   public let call: ServerCall
   /// The subprotocol the route selected and the response echoed, if any.
   public let subprotocol: String?
-  /// The ping period in force (`nil`: no pings); setting it takes effect at once (Ktor's `pingIntervalMillis`).
-  public var pingPeriod: Duration? {
+  /// The application whose route runs this session (Ktor's `application`).
+  public var application: Application { server.application }
+  /// The server that runs the session (one reference per session, not a copy of the application).
+  private let server: ApplicationServer
+  /// The ping interval in force (`nil`: no pings); setting it takes effect at once (Ktor's `pingInterval`,
+  /// `pingIntervalMillis`).
+  public var pingInterval: Duration? {
     get { currentSettings.pingInterval }
     set { changeSettings { $0.pingInterval = newValue } }
   }
-  /// The pong and close timeout in force; setting it takes effect at once (Ktor's `timeoutMillis`).
+  /// The ping period: the same as ``pingInterval`` (Ktor's plugin spells it `pingPeriod`).
+  public var pingPeriod: Duration? {
+    get { pingInterval }
+    set { pingInterval = newValue }
+  }
+  /// How long a keepalive ping waits for its pong (Ktor's `timeout` / `timeoutMillis`: "a timeout to wait for pong
+  /// reply to ping"); default 15 s. Setting it applies at once.
   public var timeout: Duration {
+    get { currentSettings.effectivePingTimeout }
+    set { changeSettings { $0.pingTimeout = newValue } }
+  }
+  /// How long the closing handshake waits for the client's close frame; default 15 s (the plugin's `timeout`).
+  /// Setting it applies at once.
+  public var closeTimeout: Duration {
     get { currentSettings.closeTimeout }
-    set {
-      changeSettings {
-        $0.closeTimeout = newValue
-        $0.pingTimeout = newValue
-      }
-    }
+    set { changeSettings { $0.closeTimeout = newValue } }
   }
   /// The frame size limit in force, in bytes; setting it applies from the next frame header (Ktor's
   /// `maxFrameSize`).
@@ -40,8 +52,12 @@ public final class DefaultWebSocketServerSession: DefaultWebSocketSession, Setta
   /// The plugin's content converter, for `sendSerialized` / `receiveDeserialized`.
   public let converter: (any WebSocketContentConverter)?
 
-  init(connection: WebSocketConnection, call: ServerCall, subprotocol: String?, config: WebSockets.ServerConfig) {
+  init(
+    connection: WebSocketConnection, call: ServerCall, subprotocol: String?, config: WebSockets.ServerConfig,
+    server: ApplicationServer
+  ) {
     self.connection = connection
+    self.server = server
     self.call = call
     self.subprotocol = subprotocol
     self.settings = SessionSettingsMirror(config.session.runtime)
@@ -51,16 +67,27 @@ public final class DefaultWebSocketServerSession: DefaultWebSocketSession, Setta
 
 /// A raw server session: no automatic pong, no pinger, no reassembly; every frame as it arrives (what a
 /// `webSocketRaw(path)` handler receives).
-public final class WebSocketServerSession: WebSocketSession {
+public final class WebSocketServerSession: ConverterWebSocketSession {
   /// The engine under the session.
   public let connection: WebSocketConnection
+  /// The plugin's content converter, for `sendSerialized` / `receiveDeserialized` on the raw session too.
+  public let converter: (any WebSocketContentConverter)?
+  /// The application whose route runs this session (Ktor's `application`).
+  public var application: Application { server.application }
+  /// The server that runs the session.
+  private let server: ApplicationServer
   /// The request, its path and query parameters, and the peer.
   public let call: ServerCall
   /// The subprotocol the route selected and the response echoed, if any.
   public let subprotocol: String?
 
-  init(connection: WebSocketConnection, call: ServerCall, subprotocol: String?) {
+  init(
+    connection: WebSocketConnection, call: ServerCall, subprotocol: String?,
+    converter: (any WebSocketContentConverter)?, server: ApplicationServer
+  ) {
     self.connection = connection
+    self.converter = converter
+    self.server = server
     self.call = call
     self.subprotocol = subprotocol
   }

@@ -67,7 +67,8 @@ package enum UpgradeAdmission {
     } catch {
       return .failure(Refusal(status: error.status, reason: error.reason, headers: error.headers))
     }
-    // Ktor's `webSocket(path, protocol)`: a route with a protocol matches only clients that offer it.
+    // Ktor's `webSocket(path, protocol)`: a route with a protocol matches only clients that offer it (Ktor's
+    // protocol selector); when no route of the path matches, the path has no route for this request: 404, as Ktor.
     guard
       let (route, parameters) = context.matches.first(where: { match in
         match.route.subprotocol.map { upgrade.subprotocols.contains($0) } ?? true
@@ -76,8 +77,9 @@ package enum UpgradeAdmission {
       let supported = context.matches.compactMap(\.route.subprotocol).joined(separator: ", ")
       return .failure(
         Refusal(
-          status: 400,
-          reason: "none of the offered subprotocols (\(upgrade.subprotocols.joined(separator: ", "))) is served "
+          status: 404,
+          reason:
+            "no route: none of the offered subprotocols (\(upgrade.subprotocols.joined(separator: ", "))) is served "
             + "here; this path speaks: \(supported)"))
     }
     guard !context.stopping else { return .failure(Refusal(status: 503, reason: "the server is shutting down")) }

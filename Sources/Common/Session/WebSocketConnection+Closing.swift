@@ -13,8 +13,10 @@ extension WebSocketConnection {
   /// endpoint". A reason of 1005 (no status) sends a close frame without a body; 1006, 1015 and the other codes
   /// that may not appear on the wire are a caller error.
   ///
-  /// - Throws: ``ConnectionUsageError/invalidCloseCode(_:)`` for a code that may not be sent;
-  ///   ``ConnectionClosedError`` when the connection had already ended.
+  /// On a connection that has ended it returns the close reason at once (as Ktor's `close` on a closed session);
+  /// only `send` after the end throws.
+  ///
+  /// - Throws: ``ConnectionUsageError/invalidCloseCode(_:)`` for a code that may not be sent.
   @discardableResult
   public func close(_ reason: CloseReason = CloseReason(.normal)) async throws -> CloseReason {
     let wireReason: CloseReason?
@@ -25,7 +27,7 @@ extension WebSocketConnection {
     } else {
       throw ConnectionUsageError.invalidCloseCode(reason.code.rawValue)
     }
-    if lifecycle.hasEnded() { throw closedError() }
+    if lifecycle.hasEnded() { return await closeReason }
     if !reader.hasStarted() { startReading() }
     if lifecycle.deferredEnd() != nil {
       await completeDeferredEnd(reply: wireReason)
@@ -149,6 +151,7 @@ extension WebSocketConnection {
       result = .failure(violation)
     }
     lifecycle.phase = .ended(result)
+    markEnded()
     reader.finished = true
     policy.ended(at: clock.now, handlerRunning: handlerTask != nil)
     armTimer()

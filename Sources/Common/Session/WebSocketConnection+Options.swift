@@ -77,6 +77,10 @@ extension WebSocketConnection {
     /// Whether the frames sent from now on are masked. RFC 6455 section 5.1 requires it of a client and forbids it
     /// to a server; Ktor exposes it for tests.
     public var masking: Bool
+
+    /// The pong timeout that applies: ``pingTimeout``, else twice ``pingInterval`` (Ktor's client), else zero
+    /// (no pings, nothing to time out).
+    public var effectivePingTimeout: Duration { pingTimeout ?? (pingInterval.map { $0 * 2 } ?? .zero) }
   }
 
   /// Failures of the session itself, as opposed to the peer's protocol violations.

@@ -97,10 +97,12 @@ extension WebSocketConnection {
   }
 
   /// Writes whatever is queued (frames sent, pongs, close frames) and returns once it is written (Ktor's `flush`).
+  /// Ktor: it "could be called at any time even after close" and "may return immediately if connection is
+  /// already terminated": after the end it returns at once.
   ///
-  /// - Throws: ``ConnectionClosedError`` after the end; the transport's error.
+  /// - Throws: the transport's error while writing.
   public func flush() async throws {
-    if lifecycle.hasEnded() { throw closedError() }
+    if lifecycle.hasEnded() { return }
     try await drainOutput(waitingForTransport: true)
   }
 

@@ -1,4 +1,5 @@
 import CoreMetrics
+import Synchronization
 
 /// Runs a `ConnectionStateMachine` over a ``Transport``: the engine under the default and raw sessions of both
 /// roles (the Ktor-style session types wrap it).
@@ -24,6 +25,14 @@ public actor WebSocketConnection {
   public nonisolated var unownedExecutor: UnownedSerialExecutor { executor }
   /// The transport's executor, read once: the runtime asks for it on every hop.
   nonisolated let executor: UnownedSerialExecutor
+  /// Set once when the connection ends, readable from any thread (``isActive``, Ktor's `closeReason.isActive`).
+  nonisolated let endedFlag = Atomic<Bool>(false)
+
+  /// Whether the connection has not ended yet, without waiting (Ktor's `isActive`; `closeReason.isActive`).
+  public nonisolated var isActive: Bool { !endedFlag.load(ordering: .acquiring) }
+
+  /// Records the end for ``isActive``.
+  func markEnded() { endedFlag.store(true, ordering: .releasing) }
 
   // The stored state is `@exclusivity(unchecked)`: the actor already serializes every access, so the dynamic checks
   // the compiler would add guard nothing and cost on every message (docs/decisions/0009). The state is internal to

@@ -28,7 +28,14 @@ public enum WebSocketConverterError: Error, Sendable, CustomStringConvertible {
   }
 }
 
-extension DefaultWebSocketSession {
+/// A session with the plugin's content converter (Ktor's `sendSerialized` / `receiveDeserialized` receivers): the
+/// default sessions of both roles and the server's raw session.
+public protocol ConverterWebSocketSession: WebSocketSession {
+  /// The plugin's content converter; `nil` when none is configured.
+  var converter: (any WebSocketContentConverter)? { get }
+}
+
+extension ConverterWebSocketSession {
   /// Serializes `value` with the plugin's converter and sends it.
   ///
   /// - Throws: ``WebSocketConverterError/converterNotFound`` without a converter.

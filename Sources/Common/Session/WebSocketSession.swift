@@ -1,6 +1,23 @@
+/// A session as a scope (the `CoroutineScope` side of Ktor's `WebSocketSession`): whether it is active and its
+/// close reason as Ktor's `Deferred<CloseReason?>`, readable without waiting. ``WebSocketSession`` refines it.
+public protocol WebSocketSessionScope: AnyObject, Sendable {
+  /// The engine under the session.
+  var connection: WebSocketConnection { get }
+}
+
+extension WebSocketSessionScope {
+  /// Whether the session has not ended (Ktor's `isActive`).
+  public var isActive: Bool { connection.isActive }
+
+  /// The close reason as Ktor's `Deferred<CloseReason?>`: `closeReason.isActive` while the session is open,
+  /// `await closeReason.await()` for the reason. Where a reason is expected, `await session.closeReason` is the
+  /// reason itself (``WebSocketSession/closeReason-swift.property``).
+  public var closeReason: CloseReasonDeferred { CloseReasonDeferred(connection: connection) }
+}
+
 /// A WebSocket session: incoming frames, sending, closing (Ktor's `WebSocketSession`). The default sessions
 /// deliver whole messages and answer pings; the raw ones deliver every frame as it arrives.
-public protocol WebSocketSession: AnyObject, Sendable {
+public protocol WebSocketSession: WebSocketSessionScope {
   /// The engine under the session.
   var connection: WebSocketConnection { get }
 }
@@ -8,9 +25,26 @@ public protocol WebSocketSession: AnyObject, Sendable {
 /// A session that delivers whole messages and answers pings, with the plugin's converter (Ktor's
 /// `DefaultWebSocketSession`): the client's ``DefaultClientWebSocketSession`` and the server's
 /// ``DefaultWebSocketServerSession``.
-public protocol DefaultWebSocketSession: WebSocketSession {
-  /// The plugin's content converter, for `sendSerialized` / `receiveDeserialized`; `nil` when none is configured.
-  var converter: (any WebSocketContentConverter)? { get }
+public protocol DefaultWebSocketSession: ConverterWebSocketSession {
+  /// The keepalive ping interval in force; `nil` for none (Ktor's `pingInterval`). Setting it applies at once.
+  var pingInterval: Duration? { get set }
+  /// How long a keepalive ping waits for its pong before the session closes with 1011 (Ktor's `timeout`, "a
+  /// timeout to wait for pong reply to ping"). Setting it applies at once.
+  var timeout: Duration { get set }
+}
+
+extension DefaultWebSocketSession {
+  /// ``pingInterval`` in milliseconds, -1 for none (Ktor's `pingIntervalMillis`).
+  public var pingIntervalMillis: Int64 {
+    get { pingInterval.map { Int64($0 / .milliseconds(1)) } ?? -1 }
+    set { pingInterval = newValue < 0 ? nil : .milliseconds(newValue) }
+  }
+
+  /// ``timeout`` in milliseconds (Ktor's `timeoutMillis`).
+  public var timeoutMillis: Int64 {
+    get { Int64(timeout / .milliseconds(1)) }
+    set { timeout = .milliseconds(max(0, newValue)) }
+  }
 }
 
 extension WebSocketSession {
@@ -58,13 +92,16 @@ extension WebSocketSession {
   }
 
   /// Waits until every frame sent so far is written to the transport (Ktor's `flush`). Sends are written in
-  /// batches at the end of the event loop's turn, or at once past 64 KiB queued.
+  /// batches at the end of the event loop's turn, or at once past 64 KiB queued. After the session ended it
+  /// returns at once (Ktor: it "could be called at any time even after close").
   public func flush() async throws { try await connection.flush() }
 
   /// Closes with `reason` (default 1000), waits a bounded time for the peer's close, and returns the final reason.
   ///
-  /// - Throws: ``ConnectionClosedError`` when the session had already ended; ``ConnectionUsageError`` for a code
-  ///   that may not be sent (1006, 1015; RFC 6455 section 7.4.1). 1005 sends a close frame without a code.
+  /// On a session that has ended it returns the close reason (Ktor's `close` does not fail there either).
+  ///
+  /// - Throws: ``ConnectionUsageError`` for a code that may not be sent (1006, 1015; RFC 6455 section 7.4.1).
+  ///   1005 sends a close frame without a code.
   @discardableResult
   public func close(_ reason: CloseReason = CloseReason(.normal)) async throws -> CloseReason {
     try await connection.close(reason)
@@ -93,9 +130,36 @@ extension WebSocketSession {
     await connection.updateSettings(change)
   }
 
-  /// The reason the session closed; waits until it has.
+  /// The reason the session closed; waits until it has. (Without `await`, ``WebSocketSessionScope/closeReason``
+  /// is Ktor's `Deferred` form.)
   public var closeReason: CloseReason {
     get async { await connection.closeReason }
+  }
+
+  /// Closes the connection at once, without a closing handshake (Ktor's `terminate()`); completes on its own.
+  public func terminate() {
+    let connection = connection
+    Task { await connection.terminate() }
+  }
+
+  /// The negotiated extension of type `type` (Ktor's `extensionOrNull(WebSocketDeflateExtension)`), or `nil`
+  /// when it was not negotiated.
+  public func extensionOrNull<Extension: InstallableWebSocketExtension>(
+    _ type: Extension.Type
+  ) -> (any WebSocketExtension)? {
+    extensions.first { $0.name == type.extensionName }
+  }
+
+  /// The negotiated extension of type `type` (Ktor's `extension(WebSocketDeflateExtension)`).
+  ///
+  /// - Throws: ``WebSocketException`` when it was not negotiated.
+  public func `extension`<Extension: InstallableWebSocketExtension>(
+    _ type: Extension.Type
+  ) throws -> any WebSocketExtension {
+    guard let found = extensionOrNull(type) else {
+      throw WebSocketException("the extension \(type.extensionName) was not negotiated for this session")
+    }
+    return found
   }
 }
 

@@ -3,10 +3,16 @@ import Synchronization
 /// Opens in-memory connections to an ``ApplicationServer``: each `connect` makes a ``MemoryTransport`` pair and
 /// serves the server's end in a task of its own.
 final class MemoryConnector: TransportConnector, Sendable {
-  let server: ApplicationServer
+  /// The server each connection is served by, asked at each connect (the test builder starts its server at the
+  /// first connection).
+  private let server: @Sendable () throws -> ApplicationServer
   private let tasks = Mutex<[Task<Void, Never>]>([])
 
   init(server: ApplicationServer) {
+    self.server = { server }
+  }
+
+  init(server: @escaping @Sendable () throws -> ApplicationServer) {
     self.server = server
   }
 
@@ -14,7 +20,7 @@ final class MemoryConnector: TransportConnector, Sendable {
     to endpoint: Endpoint, tls: TLSClientConfiguration?, host: String, timeout: Duration
   ) async throws -> any Transport {
     let (client, serverEnd) = MemoryTransport.pair()
-    let server = self.server
+    let server = try self.server()
     let task = Task { await server.serve(serverEnd) }
     tasks.withLock { $0.append(task) }
     return client

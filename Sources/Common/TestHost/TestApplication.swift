@@ -38,7 +38,7 @@ public func testApplication<Result>(
 ) async throws -> Result {
   let server = ApplicationServer(application: application)
   try server.validate()
-  let engine = TestEngine(server: server)
+  let engine = TestEngine(connector: MemoryConnector(server: server))
   let client = HttpClient(engine) { configuration in
     configuration.install(WebSockets.self, configureClient)
   }
@@ -54,7 +54,7 @@ struct TestEngine: HttpClientEngine {
   let memoryConnector: MemoryConnector
   var connector: any TransportConnector { memoryConnector }
 
-  init(server: ApplicationServer) {
-    memoryConnector = MemoryConnector(server: server)
+  init(connector: MemoryConnector) {
+    memoryConnector = connector
   }
 }
