@@ -174,7 +174,9 @@ struct SessionLifecycleTests {
     #expect(try await peer.receive()?.readReason() == CloseReason(.normal))
   }
 
-  @Test("after the peer's EOF, send and ping throw ConnectionClosedError (nothing dropped silently); close and flush return, as Ktor's")
+  @Test(
+    "after the peer's EOF, send and ping throw ConnectionClosedError (nothing dropped silently); close and flush return, as Ktor's"
+  )
   func callsAfterEnd() async throws {
     let clock = ManualSessionClock()
     let (client, peer) = connections(clock: clock)

@@ -169,6 +169,11 @@ public final class HttpClient: Sendable {
     } catch let error as TransportError {
       if case .timedOut = error { throw ConnectTimeoutException("connecting to \(url) timed out", cause: error) }
       throw WebSocketConnectionException("cannot connect to \(url)", cause: error)
+    } catch let error as TLSError {
+      if case .handshakeTimedOut = error {
+        throw ConnectTimeoutException("the TLS handshake with \(url) timed out", cause: error)
+      }
+      throw WebSocketConnectionException("cannot connect to \(url)", cause: error)
     } catch {
       throw WebSocketConnectionException("cannot connect to \(url)", cause: error)
     }

@@ -10,15 +10,19 @@ package struct LinuxTransportConnector: TransportConnector {
     self.group = group
   }
 
-  /// Connects, then runs the TLS handshake on the same loop when `tls` is set.
+  /// Connects, then runs the TLS handshake on the same loop when `tls` is set; both within `timeout`.
   package func connect(
     to endpoint: Endpoint, tls: TLSClientConfiguration?, host: String, timeout: Duration
   ) async throws -> any Transport {
+    let started = ContinuousClock.now
     let loop = group.next()
     let socket = try await SocketConnector.connect(to: endpoint, on: loop, timeout: timeout)
-    guard let tls else { return socket }
+    guard var tls else { return socket }
+    // The TLS handshake within what is left of `timeout` (and within its own limit).
+    tls.handshakeTimeout = min(tls.handshakeTimeout, max(timeout - (ContinuousClock.now - started), .milliseconds(1)))
+    let bounded = tls
     return try await withTaskExecutorPreference(loop) {
-      try await Self.secure(socket, tls: tls, host: host)
+      try await Self.secure(socket, tls: bounded, host: host)
     }
   }
 
@@ -56,9 +60,11 @@ package struct LinuxTransportConnector: TransportConnector {
       await carrier.close()
       throw error
     }
-    guard let tls else { return carrier }
+    guard var tls else { return carrier }
+    tls.handshakeTimeout = min(tls.handshakeTimeout, max(timeout - (ContinuousClock.now - started), .milliseconds(1)))
+    let bounded = tls
     return try await withTaskExecutorPreference(loop) {
-      try await Self.secure(carrier, tls: tls, host: host)
+      try await Self.secure(carrier, tls: bounded, host: host)
     }
   }
 
