@@ -74,6 +74,12 @@ public enum WebSockets {
     /// Creates the default settings.
     public init() {}
 
+    /// Configures the incoming and outgoing frame queues (Ktor 3's `channels { incoming = ...; outgoing = ... }`):
+    /// `config.channels { $0.outgoing = $0.bounded(capacity: 512, onOverflow: .close) }`.
+    public mutating func channels(_ build: (inout WebSocketChannelsConfig) -> Void) {
+      build(&session.channels)
+    }
+
     /// Installs extensions: `config.extensions { $0.install(WebSocketDeflateExtension.self) }`.
     public mutating func extensions(_ build: (inout WebSocketExtensionsConfig) -> Void) {
       build(&extensions)

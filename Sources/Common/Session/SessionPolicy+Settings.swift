@@ -20,6 +20,11 @@ extension SessionPolicy {
     /// How long a server handler may run on after its connection ended before its task is cancelled; `nil` never
     /// cancels it. Default 1 s.
     package var handlerGrace: Duration? = .seconds(1)
+    /// Frames sent and not yet taken by the transport before ``outgoingOverflow`` applies; `Int.max` (default) for no
+    /// count (the 64 KiB and transport bounds still hold).
+    package var outgoingCapacity: Int = .max
+    /// What a send beyond ``outgoingCapacity`` does. Default ``WebSocketConnection/Options/Overflow/suspend``.
+    package var outgoingOverflow: WebSocketConnection.Options.Overflow = .suspend
 
     /// Creates settings for `role` and `mode` with the defaults above.
     package init(role: ConnectionStateMachine.Role, mode: ConnectionStateMachine.Mode = .default) {
@@ -38,6 +43,8 @@ extension SessionPolicy {
       incomingCapacity = max(1, session.incomingCapacity)
       incomingOverflow = session.incomingOverflow
       handlerGrace = session.handlerGrace
+      outgoingCapacity = max(1, session.outgoingCapacity)
+      outgoingOverflow = session.outgoingOverflow
     }
 
     /// The keepalive pong's time limit: ``pingTimeout``, else twice ``pingInterval``.
@@ -57,6 +64,9 @@ extension SessionPolicy {
     var role: ConnectionStateMachine.Role
     var mode: ConnectionStateMachine.Mode
     var incomingOverflow: WebSocketConnection.Options.Overflow
+    var outgoingOverflow: WebSocketConnection.Options.Overflow
+    /// ``Settings/outgoingCapacity`` clamped to `Int32` (`Int32.max`: no count); fits beside the enums.
+    var outgoingCapacity: Int32
     var closeTimeout: Int64
     var pingInterval: Int64
     var pingTimeout: Int64
@@ -67,6 +77,8 @@ extension SessionPolicy {
       role = settings.role
       mode = settings.mode
       incomingOverflow = settings.incomingOverflow
+      outgoingOverflow = settings.outgoingOverflow
+      outgoingCapacity = Int32(clamping: settings.outgoingCapacity)
       closeTimeout = SessionPolicy.nanoseconds(settings.closeTimeout)
       pingInterval = settings.pingInterval.map(SessionPolicy.nanoseconds) ?? SessionPolicy.none
       pingTimeout = settings.pingTimeout.map(SessionPolicy.nanoseconds) ?? SessionPolicy.none
@@ -82,6 +94,8 @@ extension SessionPolicy {
       settings.pingTimeout = pingTimeout == SessionPolicy.none ? nil : .nanoseconds(pingTimeout)
       settings.handlerGrace = handlerGrace == SessionPolicy.none ? nil : .nanoseconds(handlerGrace)
       settings.incomingCapacity = incomingCapacity
+      settings.outgoingOverflow = outgoingOverflow
+      settings.outgoingCapacity = outgoingCapacity == .max ? .max : Int(outgoingCapacity)
       return settings
     }
   }

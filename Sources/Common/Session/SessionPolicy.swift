@@ -276,6 +276,11 @@ package struct SessionPolicy: Sendable {
   }
 
   /// What a message does that arrives while the incoming queue holds ``Settings/incomingCapacity`` of them.
+  /// The outgoing queue's bound in frames (`Int32.max`: none) and what a send beyond it does.
+  package var outgoingLimit: (capacity: Int32, overflow: WebSocketConnection.Options.Overflow) {
+    (stored.outgoingCapacity, stored.outgoingOverflow)
+  }
+
   package func incomingOverflow() -> OverflowDecision {
     switch stored.incomingOverflow {
     case .suspend: .suspendReading

@@ -28,6 +28,29 @@ public struct SessionSettings: Sendable, Hashable {
   public var incomingCapacity: Int = 64
   /// A full incoming queue suspends reading (backpressure, the default) or fails the session with 1008.
   public var incomingOverflow: WebSocketConnection.Options.Overflow = .suspend
+  /// Frames sent and not yet taken by the transport before ``outgoingOverflow`` applies (Ktor 3's `channels {
+  /// outgoing = bounded(n) }`). Default `Int.max`: no count; a sender is still held past 64 KiB queued and the
+  /// transport's high-water mark (256 KiB for sockets), so memory is bounded either way.
+  public var outgoingCapacity: Int = .max
+  /// A send beyond ``outgoingCapacity`` waits until the transport has taken the queue (``WebSocketConnection/
+  /// Options/Overflow/suspend``, the default) or fails with ``ChannelOverflowException`` and closes the session
+  /// with 1008 (``WebSocketConnection/Options/Overflow/fail``, Ktor's `ChannelOverflow.CLOSE`).
+  public var outgoingOverflow: WebSocketConnection.Options.Overflow = .suspend
+
+  /// Both queues as Ktor 3's `channels { incoming = ...; outgoing = ... }`.
+  public var channels: WebSocketChannelsConfig {
+    get {
+      WebSocketChannelsConfig(
+        incoming: ChannelConfig(capacity: incomingCapacity, onOverflow: ChannelOverflow(incomingOverflow)),
+        outgoing: ChannelConfig(capacity: outgoingCapacity, onOverflow: ChannelOverflow(outgoingOverflow)))
+    }
+    set {
+      incomingCapacity = newValue.incoming.capacity
+      incomingOverflow = newValue.incoming.onOverflow.overflow
+      outgoingCapacity = newValue.outgoing.capacity
+      outgoingOverflow = newValue.outgoing.onOverflow.overflow
+    }
+  }
   /// How long a server handler may run on after its connection ended before its task is cancelled; `nil` never
   /// cancels it. Default 1 s. Client sessions have no handler task.
   public var handlerGrace: Duration? = .seconds(1)

@@ -17,6 +17,11 @@ struct SessionWriteState {
   var phase: Phase = .idle
   /// Whether the transport has the session's write source (``Transport/setWriteSource(_:)``).
   var sourceInstalled = false
+  /// Frames sent since the transport last took the output, counted only when the outgoing queue has a capacity
+  /// (``SessionSettings/outgoingCapacity``). Beside the flags: no extra word per connection.
+  var pendingFrames: Int32 = 0
+  /// Whether ``pendingFrames`` is counted (the outgoing queue has a capacity); set when the connection is made.
+  var countsFrames = false
   /// The buffer the last write used, handed back to the state machine for the next output (keeps its capacity).
   var spareOutput: [UInt8] = []
   /// Callers waiting for the writing task; resumed with `true` once it has written (and flushed) their bytes.

@@ -36,20 +36,45 @@ extension WebSocketConnection {
     if lifecycle.hasEnded() { throw closedError() }
     do {
       try machine.send(frame)
-    } catch .alreadyClosed {
+    } catch {
       // The connection is ending (the peer's EOF or our close is being processed) but the session's end is not
       // recorded yet: the same answer as a moment later, not a usage error.
-      throw closedError()
+      if case .alreadyClosed = error { throw closedError() }
+      throw error
     }
     if frame.frameType == .close { closeWentOut() }
     trafficCounts.sent(frame)
-    let mustFlush = machine.outputCount >= Self.coalescingLimit
+    var mustFlush = machine.outputCount >= Self.coalescingLimit
+    if writer.countsFrames { mustFlush = try countOutgoingFrame(frame) }
     if !mustFlush { scheduleFlush() }
     if frame.fin, !frame.frameType.isControl {
       inbox.applicationAnswered()
       if lifecycle.deferredEnd() != nil, inbox.count() == 0 { applicationAnsweredBeforeClose() }
     }
     return mustFlush
+  }
+
+  /// Counts a frame queued when the outgoing queue has a capacity (``SessionSettings/outgoingCapacity``); returns
+  /// whether the sender writes and waits now (with `suspend`: the queue is full; the 64 KiB rule does not apply, the
+  /// capacity replaces it). Beyond the capacity with the
+  /// `close` policy (Ktor's `ChannelOverflow.CLOSE`) the session closes with 1008 behind what is queued and the send
+  /// fails with ``ChannelOverflowException`` (the frame that crossed the capacity is the last one queued).
+  @inline(never)
+  func countOutgoingFrame(_ frame: Frame) throws -> Bool {
+    let limit = policy.outgoingLimit
+    writer.pendingFrames &+= 1
+    // With `suspend` the sender writes and waits once the queue is full. With `close` (Ktor's `trySend` into a
+    // bounded channel, whose writer runs beside the sender) the full queue goes to the transport while the
+    // transport keeps up (it holds less than 64 KiB): a burst sent in one turn of the loop is not an overflow; a
+    // peer that does not read leaves the queue full, and the next frame fails.
+    guard limit.overflow == .fail else { return writer.pendingFrames >= limit.capacity }
+    if writer.pendingFrames == limit.capacity { return transport.queuedOutputCount < Self.coalescingLimit }
+    guard writer.pendingFrames > limit.capacity, frame.frameType != .close else { return false }
+    if machine.close(CloseReason(.violatedPolicy, "Outgoing channel overflow")) {
+      closeWentOut()
+      scheduleFlush()
+    }
+    throw ChannelOverflowException(capacity: Int(limit.capacity))
   }
 
   /// The application answered the last message before the peer's close: the close reply can go now (in a task of
@@ -93,6 +118,7 @@ extension WebSocketConnection {
     if let chunk = machine.takeQueuedChunk() { return chunk }
     guard machine.checkHasOutput() else { return nil }
     machine.takeOutput(into: &writer.spareOutput)
+    writer.pendingFrames = 0
     return writer.spareOutput
   }
 
@@ -128,6 +154,7 @@ extension WebSocketConnection {
         }
         // Swap buffers with the machine: the spare one keeps its capacity, so steady writes allocate nothing.
         machine.takeOutput(into: &writer.spareOutput)
+        writer.pendingFrames = 0
         try await transport.write(writer.spareOutput)
       }
       // Waiters may need the bytes on the socket: a waiting flush, or a waiter that joined this writer.

@@ -90,6 +90,7 @@ public actor WebSocketConnection {
     let clock = options.clock ?? transport.sessionClock ?? SystemSessionClock.shared
     self.clock = clock
     self.policy = SessionPolicy(settings: settings, at: clock.now)
+    self.writer.countsFrames = settings.outgoingCapacity != .max
   }
 
   /// Creates a connection whose state machine and policy both come from `settings` (the plugins' value): the frame
