@@ -181,7 +181,7 @@ struct Seed000ExamplesTests {
     try await SeedServer.run { port, _ in
       let cioClient = Self.cioClient()
       #expect(cioClient.isSupported(.rawWebSocket))
-      try await cioClient.webSocketRaw("ws://127.0.0.1:\(port)/") { _ in /* Works */ }
+      try await cioClient.webSocketRaw("ws://127.0.0.1:\(port)/") { _ in }  // Works
       // Ktor's `HttpClient(Js)` has no webSocketRaw: here the engine's capability says so, and the call is refused.
       let jsClient = HttpClient(NoRawEngine(base: LinuxEngine(group: testGroup))) { $0.install(WebSockets.self) }
       await #expect(throws: WebSocketException.self) {
