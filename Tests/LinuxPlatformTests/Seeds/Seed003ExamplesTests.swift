@@ -135,7 +135,7 @@ struct Seed003ExamplesTests {
       try await Self.client().webSocket("ws://127.0.0.1:\(port)") { session in
         let extensions = session.call.attributes.getOrNull(extensionsKey)
         var active: [String] = []
-        for extension in extensions ?? [] { active.append("Active extension: \(extension.name)") }
+        for negotiated in extensions ?? [] { active.append("Active extension: \(negotiated.name)") }
         #expect(active == ["Active extension: permessage-deflate"])
         #expect(session.extensionOrNull(WebSocketDeflateExtension.self) != nil)
         let deflate = try session.extension(WebSocketDeflateExtension.self)
