@@ -225,10 +225,13 @@ package struct ConnectionStateMachine: Sendable {
     }
   }
 
-  /// The reason to answer a peer's close with: its own code echoed ("the endpoint typically echos the status code
-  /// it received", RFC 6455 section 5.5.1), or 1000 when it sent none.
+  /// The reason to answer a peer's close with: its own reason echoed, code and message ("the endpoint typically
+  /// echos the status code it received", RFC 6455 section 5.5.1; Ktor's session echoes `frame.readReason()` whole),
+  /// or 1000 when it sent none.
   package var closeReplyReason: CloseReason {
-    CloseReason(code: receivedCloseReason?.code ?? .normal)
+    guard let received = receivedCloseReason else { return CloseReason(code: .normal) }
+    // A close without a body (1005) is answered as before: by the code alone, which sends an empty close.
+    return received.code.isValidOnWire ? received : CloseReason(code: received.code)
   }
 
   private mutating func handle(_ decoded: consuming FrameDecoder.DecodedFrame) throws(ProtocolViolation)
