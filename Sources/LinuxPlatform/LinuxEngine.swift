@@ -28,6 +28,7 @@ public struct LinuxEngine: HttpClientEngine {
   }
 }
 
+/// `HttpClient { }` without an engine, as in Ktor.
 extension HttpClient {
   /// A client on the platform's default engine, ``LinuxEngine`` on the shared event loops (Ktor's `HttpClient { }`
   /// without an engine picks the engine it finds): `HttpClient { $0.install(WebSockets.self) }`.

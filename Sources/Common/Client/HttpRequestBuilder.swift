@@ -24,8 +24,8 @@ public struct HttpRequestBuilder: Sendable {
   /// Creates a builder for `ws://localhost/`.
   public init() {}
 
-  /// The URL relative references resolve against: the client's default request (``HttpClientConfiguration/
-  /// defaultRequest(_:)``, the test host's `ws://localhost`); `nil` when there is none.
+  /// The URL relative references resolve against: the client's default request (`defaultRequest`, the test
+  /// host's `ws://localhost`); `nil` when there is none.
   package var baseURL: WebSocketURL?
 
   /// Sets the URL from text such as `wss://example.com/chat?room=1`, or from a reference relative to the client's

@@ -32,9 +32,9 @@ public struct SessionSettings: Sendable, Hashable {
   /// outgoing = bounded(n) }`). Default `Int.max`: no count; a sender is still held past 64 KiB queued and the
   /// transport's high-water mark (256 KiB for sockets), so memory is bounded either way.
   public var outgoingCapacity: Int = .max
-  /// A send beyond ``outgoingCapacity`` waits until the transport has taken the queue (``WebSocketConnection/
-  /// Options/Overflow/suspend``, the default) or fails with ``ChannelOverflowException`` and closes the session
-  /// with 1008 (``WebSocketConnection/Options/Overflow/fail``, Ktor's `ChannelOverflow.CLOSE`).
+  /// A send beyond ``outgoingCapacity`` waits until the transport has taken the queue (`suspend`, the default) or
+  /// fails with ``ChannelOverflowException`` and closes the session with 1008 (`fail`, Ktor's
+  /// `ChannelOverflow.CLOSE`).
   public var outgoingOverflow: WebSocketConnection.Options.Overflow = .suspend
 
   /// Both queues as Ktor 3's `channels { incoming = ...; outgoing = ... }`.
