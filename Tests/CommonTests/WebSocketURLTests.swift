@@ -26,6 +26,54 @@ struct WebSocketURLTests {
   }
 }
 
+@Suite("Relative references against a base URL (RFC 3986 section 5.2), headers and methods as Ktor spells them")
+struct RelativeURLTests {
+  @Test("absolute paths, relative paths, dot segments, queries and network-path references")
+  func resolves() throws {
+    let base = try #require(WebSocketURL("ws://h:8080/api/v1/chat?x=1"))
+    #expect(base.resolving("/echo")?.description == "ws://h:8080/echo")
+    #expect(base.resolving("rooms/1")?.description == "ws://h:8080/api/v1/rooms/1")
+    #expect(base.resolving("../v2/chat?y=2")?.description == "ws://h:8080/api/v2/chat?y=2")
+    #expect(base.resolving("./")?.description == "ws://h:8080/api/v1/")
+    #expect(base.resolving("?z=3")?.description == "ws://h:8080/api/v1/chat?z=3")
+    #expect(base.resolving("//other:9/p")?.description == "ws://other:9/p")
+    #expect(base.resolving("/a/../../b")?.description == "ws://h:8080/b")
+    #expect(base.resolving("/x#frag") == nil)
+  }
+
+  @Test("a builder with a base resolves relative URLs; without one they are refused with a clear message")
+  func builder() throws {
+    var builder = HttpRequestBuilder()
+    #expect(throws: WebSocketException.self) { try builder.url("/echo") }
+    builder.baseURL = WebSocketURL("wss://example.com/app/")
+    try builder.url("echo")
+    #expect(builder.url.description == "wss://example.com/app/echo")
+    try builder.url("ws://other/")
+    #expect(builder.url.description == "ws://other/")
+  }
+
+  @Test("headers[name] = value replaces, nil removes; entries() groups by name in first-seen order")
+  func headers() {
+    var headers = HTTPHeaders()
+    headers.add(name: "Cookie", value: "a=1")
+    headers["Authorization"] = "Bearer 1"
+    headers.add(name: "cookie", value: "b=2")
+    headers["authorization"] = "Bearer 2"
+    #expect(headers.values(name: "Authorization") == ["Bearer 2"])
+    #expect(headers.entries().map(\.name) == ["Cookie", "authorization"])
+    #expect(headers.entries().first?.values == ["a=1", "b=2"])
+    headers["Cookie"] = nil
+    #expect(!headers.contains(name: "cookie") && headers.names() == ["authorization"])
+  }
+
+  @Test("HttpMethod: constants, string literals, parse, comparison with a string")
+  func methods() {
+    let literal: HttpMethod = "GET"
+    #expect(literal == .get && HttpMethod.parse("POST") == .post && HttpMethod.get == "GET")
+    #expect(HttpMethod.delete.description == "DELETE" && HttpMethod("PATCH") != HttpMethod.get)
+  }
+}
+
 @Suite("ws+unix: URLs (Node's form)")
 struct UnixSocketURLTests {
   @Test(

@@ -165,6 +165,47 @@ struct DeflateTests {
   }
 }
 
+@Suite("permessage-deflate under Ktor's names")
+struct DeflateKtorNamesTests {
+  @Test("maxInflatedFrameSize: a frame that inflates past it fails with 1009 though the message limit is larger")
+  func maxInflatedFrameSize() throws {
+    let compressor = try ZlibDeflateCodec().makeCompressor(windowBits: 15, level: 9)
+    let compressed = try compressor.compressAndSyncFlush([UInt8](repeating: 0, count: 64 * 1024))
+    for (cap, fails) in [(1024, true), (1 << 20, false)] {
+      var machine = try deflateClientMachine { $0.maxInflatedFrameSize = cap }
+      // One final binary frame with RSV1, the payload without the 0x00 0x00 0xff 0xff tail (RFC 7692 7.2.1).
+      let payload = Array(compressed.dropLast(4))
+      var frame: [UInt8] =
+        payload.count < 126
+        ? [0xC2, UInt8(payload.count)] : [0xC2, 126, UInt8(payload.count >> 8), UInt8(payload.count & 0xff)]
+      frame += payload
+      let events = machine.receive(frame)
+      if fails {
+        guard case .failed(let violation) = events.last else {
+          Issue.record("past maxInflatedFrameSize must fail, got \(events)")
+          continue
+        }
+        #expect(violation.closeCode == .tooBig, "\(violation)")
+      } else {
+        #expect(events.count == 1 && texts(events).isEmpty, "\(events)")
+      }
+    }
+  }
+
+  @Test("clientNoContextTakeOver and serverNoContextTakeOver are the RFC parameters under Ktor's spelling")
+  func contextTakeoverNames() throws {
+    var config = WebSocketDeflateExtension.defaultConfig()
+    config.clientNoContextTakeOver = true
+    config.serverNoContextTakeOver = true
+    config.compressIfBiggerThan(100)
+    #expect(config.clientNoContextTakeover && config.serverNoContextTakeover)
+    let offers = PerMessageDeflateFactory(config: config).clientOffers()
+    let parameters = offers.first.map { $0.parameters.map(\.name) } ?? []
+    #expect(parameters.contains("client_no_context_takeover") && parameters.contains("server_no_context_takeover"))
+    #expect(config.compressionPredicates.count == 1)
+  }
+}
+
 /// The process's resident set size, from /proc/self/statm.
 func residentBytes() -> Int {
   guard let file = fopen("/proc/self/statm", "r") else { return 0 }
