@@ -123,6 +123,15 @@ extension HttpClient {
       .make(from: baseRequest(), method: method, host: host, port: port, path: path, secure: true, request), block)
   }
 
+  /// `wss` with positional host, port and path, as Ktor's `client.wss("api.example.com", 443, "/websocket") { }`.
+  @discardableResult
+  public func wss<Result>(
+    _ host: String, _ port: Int, _ path: String = "/", request: (inout HttpRequestBuilder) throws -> Void = { _ in },
+    _ block: (DefaultClientWebSocketSession) async throws -> Result
+  ) async throws -> Result {
+    try await wss(host: host, port: port, path: path, request: request, block)
+  }
+
   /// Alias of `webSocket` with a request builder only (Ktor's `ws { url(...) }`).
   @discardableResult
   public func ws<Result>(

@@ -207,6 +207,13 @@ public struct IncomingFrames: AsyncSequence, Sendable {
     return await connection.takeQueuedFrame()
   }
 
+  /// Runs `body` for every frame until the session closes (Ktor's `incoming.consumeEach { frame -> }`, the
+  /// channel's stream-like use); returns when the session closed normally, throws the failure's error otherwise.
+  public nonisolated(nonsending) func consumeEach(_ body: (Frame) async throws -> Void) async throws {
+    var iterator = makeAsyncIterator()
+    while let frame = try await iterator.next(isolation: #isolation) { try await body(frame) }
+  }
+
   /// Receives one frame (Ktor's `incoming.receive()`).
   ///
   /// - Throws: ``ClosedReceiveChannelException`` once the session has closed normally and no frame is left; the

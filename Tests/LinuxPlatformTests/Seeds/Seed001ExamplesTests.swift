@@ -127,7 +127,7 @@ struct Seed001ExamplesTests {
         #expect(response == "Hello from ws!")
       }
       let token = "secret"
-      try await client.wss(host: "localhost", port: tlsPort, path: "/auth") {
+      try await client.wss("localhost", tlsPort, "/auth") {
         $0.headers["Authorization"] = "Bearer \(token)"
       } _: { session in
         #expect(try await session.incoming.receive().readText() == "auth=Bearer secret")

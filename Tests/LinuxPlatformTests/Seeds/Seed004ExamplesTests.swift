@@ -97,6 +97,24 @@ struct Seed004ExamplesTests {
     }
   }
 
+  @Test("usage as a channel: incoming.consumeEach { frame -> } and incoming.receive() on the test host")
+  func channelUsageExample() async throws {
+    try await testApplication { app in
+      app.install(WebSockets.self)
+      app.routing { routing in
+        routing.webSocket("/channel") { session in
+          try await session.incoming.consumeEach { frame in
+            try await session.outgoing.send(Frame.text("YOU SAID: \(try frame.readText())"))
+          }
+        }
+      }
+      try await app.client.webSocket("/channel") { session in
+        try await session.outgoing.send(Frame.text("one"))
+        #expect(try await session.incoming.receive().readText() == "YOU SAID: one")
+      }
+    }
+  }
+
   @Test("the WebSocketSession interface: application, extensions, pingInterval, timeout, masking, flush, terminate")
   func sessionInterfaceExample() async throws {
     try await withServer(Self.application()) { server, port in
