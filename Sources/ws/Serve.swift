@@ -26,6 +26,14 @@ struct Serve: AsyncParsableCommand {
   @Option(help: "Listen on this Unix domain socket path instead of TCP.")
   var unix: String?
 
+  @Flag(
+    name: .customLong("reuse-port"),
+    help: """
+      Share the port with other processes started with --reuse-port (SO_REUSEPORT): the kernel spreads new \
+      connections over them. Start a new server, then stop the old one with SIGTERM: no client is refused.
+      """)
+  var reusePort = false
+
   @Flag(help: "Echo every text and binary message back as the same type, on any path.")
   var echo = false
 
@@ -148,6 +156,7 @@ struct Serve: AsyncParsableCommand {
     var configuration = EmbeddedServer.Configuration(
       endpoint: unix.map { .unix(path: $0) } ?? .host(host, port: port), maxConnections: maxConnections)
     if let threads { configuration.group = try EventLoopGroup(loopCount: threads) }
+    configuration.reusePort = reusePort
     if let tlsCert, let tlsKey {
       configuration.tls = TLSServerConfiguration(
         certificateChainFile: tlsCert, privateKeyFile: tlsKey, clientCertificateAuthorityFile: tlsClientCA)

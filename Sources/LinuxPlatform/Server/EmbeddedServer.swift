@@ -40,6 +40,14 @@ public final class EmbeddedServer: Sendable {
     /// bound it, so that a subscriber that stops reading meets its `SlowSubscriberPolicy` sooner and costs less
     /// kernel memory.
     public var sendBufferSize: Int?
+    /// Whether the listener joins the port's `SO_REUSEPORT` group, so that several processes listen on one port and
+    /// the kernel spreads new connections over them: the way past one process's descriptor limit, and the way to
+    /// replace a running server without refusing a connection (start the new one, then ``stop()`` the old one: it
+    /// serves what its queue holds, lets the handshakes in progress finish, then closes every session with 1001).
+    /// Every process of the group must set it (and run as the same user). A client whose TCP handshake is in flight
+    /// at the very moment the old listener closes is reset by the kernel unless `net.ipv4.tcp_migrate_req = 1`
+    /// (Linux 5.14 and later), which moves it to the group's other listeners. Default `false`.
+    public var reusePort = false
 
     /// Creates a configuration.
     public init(
@@ -95,7 +103,7 @@ public final class EmbeddedServer: Sendable {
       configuration.endpoint, backlog: configuration.backlog, on: group.next(), group: group,
       maxConnections: limit,
       refusal: configuration.tls == nil ? Self.refusal(retryAfter: configuration.retryAfter) : [],
-      sendBufferSize: configuration.sendBufferSize)
+      sendBufferSize: configuration.sendBufferSize, reusePort: configuration.reusePort)
     // The accept loop runs on the listener's loop thread, never on Swift's global pool: application code that
     // blocks every thread of that pool must not stop new connections from being accepted and upgraded (the
     // handshakes and sessions run on the loops too).
@@ -181,12 +189,16 @@ public final class EmbeddedServer: Sendable {
         + "Content-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body).utf8)
   }
 
-  /// Stops: no new connections, every open session closes with 1001 "Server is shutting down" (bounded by the
-  /// grace period, then the connections are closed), and returns when every connection has ended.
+  /// Stops: no new connections (those the kernel had queued are still served), handshakes in progress finish
+  /// (at most 2 s), every open session closes with 1001 "Server is shutting down" (bounded by the grace period,
+  /// then the connections are closed), and returns when every connection has ended.
   public func stop() async {
     let (listener, acceptor) = state.withLock { ($0.listener, $0.acceptor) }
     await listener?.close()
     await acceptor?.value
+    // Clients already accepted (those the listener's queue held included) finish their upgrade, bounded, and are
+    // then closed with 1001 like every session instead of being refused.
+    await server.waitForHandshakes(limit: min(configuration.shutdownGracePeriod, .seconds(2)))
     await server.closeAllSessions(gracePeriod: configuration.shutdownGracePeriod)
     // Connections still reading their request are cut: the handshake timeout would bound them anyway. A handshake
     // that ends now may hand its session to a new task: repeat until none is left.

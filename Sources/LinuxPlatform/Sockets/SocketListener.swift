@@ -39,6 +39,10 @@ package final class SocketListener: @unchecked Sendable {
   private var reserveDescriptor: Int32 = -1
   private var slotWaiter: UnsafeContinuation<Void, Never>?
   private let unixPath: String?
+  /// Connections ``close()`` took from the kernel's queue, which `accept` returns before it fails.
+  private var drained: [SocketTransport] = []
+  /// The most connections ``close()`` takes from the queue: the backlog's usual size.
+  static let maxDrained = 4096
 
   /// The number of accepted connections that are still open.
   package var connectionCount: Int {
@@ -77,7 +81,7 @@ package final class SocketListener: @unchecked Sendable {
   ///     bookkeeping); default `nil`: the kernel's autotuning (`net.ipv4.tcp_wmem`).
   package static func bind(
     _ endpoint: Endpoint, backlog: Int32 = defaultBacklog, on loop: EventLoop, group: EventLoopGroup? = nil,
-    maxConnections: Int? = nil, refusal: [UInt8]? = nil, sendBufferSize: Int? = nil
+    maxConnections: Int? = nil, refusal: [UInt8]? = nil, sendBufferSize: Int? = nil, reusePort: Bool = false
   ) async throws -> SocketListener {
     let address: SocketAddress
     var unixPath: String?
@@ -96,6 +100,8 @@ package final class SocketListener: @unchecked Sendable {
     let fd = try SocketOptions.makeStreamSocket(family: address.family)
     if address.family != AF_UNIX {
       SocketOptions.set(fd, level: SOL_SOCKET, option: SO_REUSEADDR, value: 1)
+      // Several processes on one port: the kernel spreads new connections over the listeners of the group.
+      if reusePort { SocketOptions.set(fd, level: SOL_SOCKET, option: SO_REUSEPORT, value: 1) }
     }
     // Accepted sockets inherit the listener's buffer sizes.
     if let sendBufferSize {
@@ -124,6 +130,8 @@ package final class SocketListener: @unchecked Sendable {
   @concurrent private func acceptOnLoop() async throws -> SocketTransport {
     loop.preconditionInEventLoop()
     while true {
+      // Connections taken from the queue by ``close()`` are served before the end.
+      if !drained.isEmpty { return drained.removeFirst() }
       guard !registration.isClosed else { throw TransportError.closed }
       let atLimit = maxConnections.map { openConnections >= $0 } ?? false
       if atLimit && refusal == nil {
@@ -154,7 +162,13 @@ package final class SocketListener: @unchecked Sendable {
         return transport
       }
       switch errno {
-      case EAGAIN: try await registration.waitReadable()
+      case EAGAIN:
+        do {
+          try await registration.waitReadable()
+        } catch {
+          // Closed while waiting: what the close took from the queue is served first.
+          if drained.isEmpty { throw error }
+        }
       case EINTR, ECONNABORTED, EPROTO, EPERM: continue
       case EMFILE, ENFILE, ENOBUFS, ENOMEM:
         // Out of descriptors: with a refusal, the reserve descriptor makes room to accept one client and answer
@@ -237,8 +251,29 @@ package final class SocketListener: @unchecked Sendable {
   }
 
   /// Stops listening; a pending `accept` fails with `TransportError/closed`. Removes a Unix socket file.
+  ///
+  /// The connections the kernel completed and queued for this listener are accepted first, in the same job as the
+  /// close (no await between them), and `accept` returns them before it fails: closing a listener resets what is
+  /// left in its queue, and with `SO_REUSEPORT` that would refuse clients another process could have served. (The
+  /// kernel's `net.ipv4.tcp_migrate_req = 1` also moves them to the group's other listeners, handshakes in
+  /// progress included.)
   package func close() async {
     _ = try? await loop.submit { [self] in
+      var storage = sockaddr_storage()
+      var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+      while !registration.isClosed, drained.count < Self.maxDrained {
+        let fd = acceptOne(&storage, &length)
+        guard fd >= 0 else { break }
+        let peer = SocketAddress(storage: storage, length: length)
+        SocketOptions.setNoDelay(fd, family: Int32(storage.ss_family))
+        guard let transport = try? SocketTransport(fd: fd, loop: group?.next() ?? loop, peer: peer) else {
+          Glibc.close(fd)
+          continue
+        }
+        openConnections += 1
+        transport.onClose = { [self] in loop.execute { [self] in connectionClosed() } }
+        drained.append(transport)
+      }
       registration.close()
       if let waiter = slotWaiter {
         slotWaiter = nil
