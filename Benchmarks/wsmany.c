@@ -50,7 +50,8 @@ static struct conn *conns;
 static int epfd;
 static long open_count, failed, pings_answered, going_away;
 // Failures by kind: the connect (an errno), an answer other than 101 or a wrong accept, the peer's end (EOF or reset).
-static long fail_connect, fail_status, fail_eof;
+static long fail_connect, fail_status, fail_eof, fail_close;
+static int first_close_code;
 static int first_errno;
 static const char *host = "127.0.0.1";
 static const char *path = "/";
@@ -141,7 +142,10 @@ static void on_frames(struct conn *c) {
   while (c->have >= 2) {
     int opcode = c->buf[0] & 0x0f;
     size_t length = c->buf[1] & 0x7f;
-    if ((c->buf[1] & 0x80) || length > 125) return fail(c);  // servers do not mask; held sessions get no big frames
+    if ((c->buf[1] & 0x80) || length > 125) {  // servers do not mask; held sessions get no big frames
+      fail_status++;
+      return fail(c);
+    }
     if (c->have < 2 + length) return;
     if (opcode == 0x9) {
       if (send_frame(c->fd, 0xA, c->buf + 2, length) != 0) return fail(c);
@@ -157,6 +161,8 @@ static void on_frames(struct conn *c) {
         c->fd = -1;
         return;
       }
+      fail_close++;
+      if (!first_close_code) first_close_code = length >= 2 ? (c->buf[2] << 8) | c->buf[3] : 1005;
       return fail(c);
     }
     memmove(c->buf, c->buf + 2 + length, c->have - 2 - length);
@@ -338,9 +344,9 @@ int main(int argc, char **argv) {
     if (conns[i].phase != DEAD) close(conns[i].fd);
   printf("RESULT open=%ld held=%ld failed=%ld going_away=%ld connect_s=%.3f connect_rate=%.0f pings=%ld "
          "echo_p50_us=%.1f echo_p99_us=%.1f held_s=%.1f fail_connect=%ld fail_status=%ld fail_eof=%ld "
-         "first_error=\"%s\"\n",
+         "fail_close=%ld first_close_code=%d first_error=\"%s\"\n",
          opened_ok, open_count, failed, going_away, connect_s, opened_ok / (connect_s > 0 ? connect_s : 1),
-         pings_answered, p50, p99, hold, fail_connect, fail_status, fail_eof,
+         pings_answered, p50, p99, hold, fail_connect, fail_status, fail_eof, fail_close, first_close_code,
          first_errno ? strerror(first_errno) : "none");
   return failed == 0 ? 0 : 1;
 }
