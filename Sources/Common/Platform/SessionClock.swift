@@ -12,6 +12,26 @@ public protocol SessionClock: AnyObject, Sendable {
   ///
   /// - Throws: `CancellationError` when the waiting task is cancelled first.
   func sleep(until deadline: ContinuousClock.Instant) async throws
+
+  /// Calls `body` on the clock's own thread once `deadline` has passed, without a task, when the clock can (an
+  /// event loop's timers); returns an identifier for ``cancelCallback(_:)``, or `nil` when the clock cannot (the
+  /// session then sleeps in a task). Called on the clock's thread. A session's timer is one of these while it
+  /// waits: an idle session keeps no sleeping task. Default: `nil`.
+  func scheduleCallback(at deadline: ContinuousClock.Instant, _ body: @escaping @Sendable () -> Void) -> UInt64?
+
+  /// Cancels a callback of ``scheduleCallback(at:_:)`` that has not run; on the clock's thread. Default: nothing.
+  func cancelCallback(_ identifier: UInt64)
+}
+
+extension SessionClock {
+  /// No callbacks: the session sleeps in a task.
+  public func scheduleCallback(at deadline: ContinuousClock.Instant, _ body: @escaping @Sendable () -> Void) -> UInt64?
+  {
+    nil
+  }
+
+  /// Nothing to cancel.
+  public func cancelCallback(_ identifier: UInt64) {}
 }
 
 /// The default clock: `ContinuousClock` and `Task.sleep`. A transport that has timers of its own (the event loop's)

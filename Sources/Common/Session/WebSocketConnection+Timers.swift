@@ -63,15 +63,28 @@ extension WebSocketConnection {
   func armTimer() {
     let deadline = policy.nextDeadline
     guard deadline != timer?.deadline else { return }
-    timer?.task.cancel()
+    timer?.cancel(on: clock)
     timer = nil
     guard let deadline else { return }
     let clock = clock
+    // On the clock's own thread (the event loop that serves the connection), the loop's timer calls back: nothing
+    // sleeps while the session idles, and a task runs only when the deadline comes.
+    if transport.isExecutorThread, clock === transport.sessionClock,
+      let callback = clock.scheduleCallback(at: deadline, { [self] in startTimerTask(deadline) })
+    {
+      timer = SessionTimer(deadline: deadline, callback: callback)
+      return
+    }
     let task = Task(executorPreference: transport.taskExecutor) {
       do { try await clock.sleep(until: deadline) } catch { return }
       await self.timerFired(deadline)
     }
     timer = SessionTimer(deadline: deadline, task: task)
+  }
+
+  /// The loop's timer fired: the deadline's work runs in a task of the connection (it may write and wait).
+  nonisolated func startTimerTask(_ deadline: ContinuousClock.Instant) {
+    Task(executorPreference: transport.taskExecutor) { await self.timerFired(deadline) }
   }
 
   func timerFired(_ deadline: ContinuousClock.Instant) async {

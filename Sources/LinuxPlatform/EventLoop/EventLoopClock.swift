@@ -38,4 +38,16 @@ extension EventLoop: SessionClock {
   public func sleep(until deadline: ContinuousClock.Instant) async throws {
     try await EventLoopClock(loop: self).sleep(until: deadline, tolerance: nil)
   }
+
+  /// Calls `body` on the loop thread once `deadline` has passed, from the loop's timer heap (no task); loop thread
+  /// only.
+  public func scheduleCallback(at deadline: ContinuousClock.Instant, _ body: @escaping @Sendable () -> Void) -> UInt64?
+  {
+    schedule(after: max(deadline - ContinuousClock.now, .zero), body).id
+  }
+
+  /// Cancels a callback that has not run; loop thread only.
+  public func cancelCallback(_ identifier: UInt64) {
+    cancel(TimerQueue.Handle(id: identifier))
+  }
 }
