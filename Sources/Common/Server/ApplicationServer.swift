@@ -326,64 +326,21 @@ public final class ApplicationServer: Sendable {
   /// The second half of ``serve(_:)``: runs the handler with Ktor's lifecycle, waits for the end of the
   /// connection, and unregisters it.
   public func run(_ session: AcceptedSession) async {
-    // Every frame below stays allocated while the handler waits (a task's async stack keeps its deepest point):
-    // what the end needs is taken out of `session` before the first await, and the handler runs from a small frame
-    // (`HandlerRun`: the handler and its session object), so an idle session's task holds little.
     let connection = session.connection
     let number = session.number
-    let limitedAddress = session.limitedAddress
-    let run = HandlerRun(session, server: self)
     defer {
       sessions.withLock { _ = $0.open.removeValue(forKey: ObjectIdentifier(connection)) }
-      if let limitedAddress { perAddress?.release(limitedAddress) }
+      if let address = session.limitedAddress { perAddress?.release(address) }
     }
     await connection.start()
-    await self.run(run, connection: connection, number: number)
-    await ended(connection, number: number, call: run.call)
-  }
-
-  /// The end of a session: its metrics and its log record.
-  private func ended(_ connection: WebSocketConnection, number: UInt64, call: ServerCall?) async {
+    await run(
+      session.handler, connection: connection, call: session.call, subprotocol: session.subprotocol,
+      number: number)
     let reason = await connection.closeReason
     WispMetrics.ended(.server, reason: reason, traffic: await connection.traffic, factory: config.metricsFactory)
     report(
       number: number,
-      event: .sessionClosed(peer: call?.remoteAddress ?? "", path: call?.request.path ?? "", reason: reason))
-  }
-
-  /// A route's handler with the session object it receives, made before the first await.
-  private enum HandlerRun {
-    case webSocket(@Sendable (DefaultWebSocketServerSession) async throws -> Void, DefaultWebSocketServerSession)
-    case raw(@Sendable (WebSocketServerSession) async throws -> Void, WebSocketServerSession)
-    case none
-
-    init(_ session: AcceptedSession, server: ApplicationServer) {
-      switch session.handler {
-      case .webSocket(let body):
-        self = .webSocket(
-          body,
-          DefaultWebSocketServerSession(
-            connection: session.connection, call: session.call, subprotocol: session.subprotocol,
-            config: server.config, server: server))
-      case .rawWebSocket(_, let body):
-        self = .raw(
-          body,
-          WebSocketServerSession(
-            connection: session.connection, call: session.call, subprotocol: session.subprotocol,
-            converter: server.config.contentConverter, server: server))
-      case .http:
-        self = .none
-      }
-    }
-
-    /// The request the session answered (`nil` for a plain route, which never runs here).
-    var call: ServerCall? {
-      switch self {
-      case .webSocket(_, let session): session.call
-      case .raw(_, let session): session.call
-      case .none: nil
-      }
-    }
+      event: .sessionClosed(peer: session.call.remoteAddress, path: session.call.request.path, reason: reason))
   }
 
   /// Ktor's handler lifecycle: a default handler's return closes with 1000 (bounded wait for the client's close),
@@ -392,26 +349,33 @@ public final class ApplicationServer: Sendable {
   ///
   /// Isolated to the connection. The handler, a nonisolated closure, runs on the event loop through its task's
   /// executor preference, so its `receive` and `send` take the synchronous paths (docs/decisions/0008).
-  private func run(_ run: HandlerRun, connection: isolated WebSocketConnection, number: UInt64) async {
+  private func run(
+    _ handler: Routing.Handler, connection: isolated WebSocketConnection, call: ServerCall, subprotocol: String?,
+    number: UInt64
+  ) async {
     connection.handlerStarted()
     defer { connection.handlerFinished() }
-    switch run {
-    case .webSocket(let body, let session):
+    switch handler {
+    case .webSocket(let body):
+      let session = DefaultWebSocketServerSession(
+        connection: connection, call: call, subprotocol: subprotocol, config: config, server: self)
       do {
         try await body(session)
         _ = try? await connection.close(CloseReason(.normal))
       } catch {
-        await fail(connection, call: session.call, error: error, number: number)
+        await fail(connection, call: call, error: error, number: number)
       }
-    case .raw(let body, let session):
+    case .rawWebSocket(_, let body):
+      let session = WebSocketServerSession(
+        connection: connection, call: call, subprotocol: subprotocol, converter: config.contentConverter, server: self)
       do {
         try await body(session)
       } catch {
-        await fail(connection, call: session.call, error: error, number: number)
+        await fail(connection, call: call, error: error, number: number)
       }
       if !connection.isClosed { try? await connection.flush() }
       await connection.terminate()
-    case .none:
+    case .http:
       await connection.terminate()
     }
   }
