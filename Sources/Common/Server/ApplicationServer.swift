@@ -41,16 +41,6 @@ public final class ApplicationServer: Sendable {
   /// Connections whose opening handshake is in progress now.
   public var handshakesInProgress: Int { handshakes.load(ordering: .relaxed) }
 
-  /// Waits (at most `limit`) until no opening handshake is in progress: a server that stops lets the clients it
-  /// already accepted finish their upgrade, so that they are closed with 1001 like every session rather than
-  /// refused or cut (a replaced `--reuse-port` server refuses no one). Polls every 5 ms.
-  package func waitForHandshakes(limit: Duration) async {
-    let deadline = ContinuousClock.now + limit
-    while handshakesInProgress > 0, ContinuousClock.now < deadline {
-      try? await Task.sleep(for: .milliseconds(5))
-    }
-  }
-
   /// Serves one connection until its session (or plain answer) is over, then closes the transport. Never throws:
   /// failures are answered (400, 404, 426, 431...), closed with the RFC's code and reported to the log.
   public func serve(_ transport: any Transport) async {

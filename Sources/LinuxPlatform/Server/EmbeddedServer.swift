@@ -77,6 +77,8 @@ public final class EmbeddedServer: Sendable {
   /// The application server (routing, sessions); exposes `ApplicationServer/openSessionCount`.
   public let server: ApplicationServer
   private let state = Mutex(State())
+  /// Accepted connections whose opening handshake has not finished (counted at the accept).
+  private let handshaking = Atomic<Int>(0)
 
   /// Creates a server for `application`; call ``start()`` to listen.
   public init(_ application: Application, configuration: Configuration = Configuration()) {
@@ -120,8 +122,12 @@ public final class EmbeddedServer: Sendable {
   }
 
   private func spawn(_ socket: SocketTransport, context: TLSContext?) {
+    // Counted from the accept, before the task runs: ``stop()`` waits for these before it closes the sessions.
+    handshaking.add(1, ordering: .relaxed)
     track(on: socket.loop) { [self] in
-      guard let session = await handshake(socket, context: context) else { return }
+      let accepted = await handshake(socket, context: context)
+      handshaking.subtract(1, ordering: .relaxed)
+      guard let session = accepted else { return }
       // The session runs in a task of its own, and this one ends: a task keeps the memory of its deepest async
       // stack (the handshake's: TLS, request parsing, deadlines) for its whole life, and a session may idle for
       // hours (about 6 KiB less per idle connection; docs/decisions/0008).
@@ -198,7 +204,10 @@ public final class EmbeddedServer: Sendable {
     await acceptor?.value
     // Clients already accepted (those the listener's queue held included) finish their upgrade, bounded, and are
     // then closed with 1001 like every session instead of being refused.
-    await server.waitForHandshakes(limit: min(configuration.shutdownGracePeriod, .seconds(2)))
+    let deadline = ContinuousClock.now + min(configuration.shutdownGracePeriod, .seconds(2))
+    while handshaking.load(ordering: .relaxed) > 0, ContinuousClock.now < deadline {
+      try? await Task.sleep(for: .milliseconds(5))
+    }
     await server.closeAllSessions(gracePeriod: configuration.shutdownGracePeriod)
     // Connections still reading their request are cut: the handshake timeout would bound them anyway. A handshake
     // that ends now may hand its session to a new task: repeat until none is left.
