@@ -326,11 +326,17 @@ public final class ApplicationServer: Sendable {
     await run(
       session.handler, connection: connection, call: session.call, subprotocol: session.subprotocol,
       number: number)
+    await sessionEnded(connection, number: number, call: session.call)
+  }
+
+  /// The end's metrics and log record. Out of line: what an async function inlines can grow its frame, and the
+  /// frames above a waiting handler stay allocated while the session idles.
+  @inline(never)
+  private func sessionEnded(_ connection: WebSocketConnection, number: UInt64, call: ServerCall) async {
     let reason = await connection.closeReason
     WispMetrics.ended(.server, reason: reason, traffic: await connection.traffic, factory: config.metricsFactory)
     report(
-      number: number,
-      event: .sessionClosed(peer: session.call.remoteAddress, path: session.call.request.path, reason: reason))
+      number: number, event: .sessionClosed(peer: call.remoteAddress, path: call.request.path, reason: reason))
   }
 
   /// Ktor's handler lifecycle: a default handler's return closes with 1000 (bounded wait for the client's close),
@@ -347,8 +353,7 @@ public final class ApplicationServer: Sendable {
     defer { connection.handlerFinished() }
     switch handler {
     case .webSocket(let body):
-      let session = DefaultWebSocketServerSession(
-        connection: connection, call: call, subprotocol: subprotocol, config: config, server: self)
+      let session = makeDefaultSession(connection, call: call, subprotocol: subprotocol)
       do {
         try await body(session)
         _ = try? await connection.close(CloseReason(.normal))
@@ -356,8 +361,7 @@ public final class ApplicationServer: Sendable {
         await fail(connection, call: call, error: error, number: number)
       }
     case .rawWebSocket(_, let body):
-      let session = WebSocketServerSession(
-        connection: connection, call: call, subprotocol: subprotocol, converter: config.contentConverter, server: self)
+      let session = makeRawSession(connection, call: call, subprotocol: subprotocol)
       do {
         try await body(session)
       } catch {
@@ -370,9 +374,28 @@ public final class ApplicationServer: Sendable {
     }
   }
 
+  /// The default session object; out of line, so that its construction adds nothing to the waiting frame.
+  @inline(never)
+  private func makeDefaultSession(
+    _ connection: WebSocketConnection, call: ServerCall, subprotocol: String?
+  ) -> DefaultWebSocketServerSession {
+    DefaultWebSocketServerSession(
+      connection: connection, call: call, subprotocol: subprotocol, config: config, server: self)
+  }
+
+  /// The raw session object; out of line, as ``makeDefaultSession(_:call:subprotocol:)``.
+  @inline(never)
+  private func makeRawSession(_ connection: WebSocketConnection, call: ServerCall, subprotocol: String?)
+    -> WebSocketServerSession
+  {
+    WebSocketServerSession(
+      connection: connection, call: call, subprotocol: subprotocol, converter: config.contentConverter, server: self)
+  }
+
   /// A handler threw: the session closes with 1011 and the fixed reason "Internal Error" (the error's text may
   /// hold secrets: it goes to the log only), or with 1001 when the handler was cancelled; nothing is sent when the
   /// error is the session's own end (the client closed or broke the protocol, which closed it with the right code).
+  @inline(never)
   private func fail(_ connection: WebSocketConnection, call: ServerCall, error: any Error, number: UInt64) async {
     if await connection.isClosed { return }
     if error is CancellationError {
