@@ -26,8 +26,8 @@ struct ChannelsConfigTests {
       }
       let client = app.createClient { $0.install(WebSockets.self) }
       let session = try await client.webSocketSession("/flood")
-      // Do not read until the server gave up.
-      for _ in 0..<500 where outcome.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(10)) }
+      // Do not read until the server gave up (bounded: the loop yields to the server's task until it has).
+      for _ in 0..<1_000_000 where outcome.withLock({ $0 }) == nil { await Task.yield() }
       var received = 0
       for try await _ in session.incoming { received += 1 }
       #expect(await session.closeReason == CloseReason(.violatedPolicy, "Outgoing channel overflow"))

@@ -18,8 +18,6 @@ public final class ApplicationServer: Sendable {
   private let perAddress: PerAddressTracker?
   /// The last connection number given (``WispLogMetadata/connection``).
   private let connectionNumbers = Atomic<UInt64>(0)
-  /// Connections whose request is being read and answered (``handshake(_:)`` running).
-  private let handshakes = Atomic<Int>(0)
 
   /// Creates a server for `application`.
   public init(application: Application) {
@@ -37,9 +35,6 @@ public final class ApplicationServer: Sendable {
 
   /// WebSocket sessions open now.
   public var openSessionCount: Int { sessions.withLock { $0.open.count } }
-
-  /// Connections whose opening handshake is in progress now.
-  public var handshakesInProgress: Int { handshakes.load(ordering: .relaxed) }
 
   /// Serves one connection until its session (or plain answer) is over, then closes the transport. Never throws:
   /// failures are answered (400, 404, 426, 431...), closed with the RFC's code and reported to the log.
@@ -68,8 +63,6 @@ public final class ApplicationServer: Sendable {
   /// A server that keeps many idle sessions runs ``run(_:)`` in a new task: a task's async stack keeps the memory
   /// of its deepest point (the handshake's) for its whole life, about 6 KiB per connection here.
   public func handshake(_ transport: any Transport) async -> AcceptedSession? {
-    handshakes.add(1, ordering: .relaxed)
-    defer { handshakes.subtract(1, ordering: .relaxed) }
     let number = connectionNumbers.add(1, ordering: .relaxed).newValue
     let peer = transport.peerDescription
     let runner = OpeningHandshakeRunner(transport: transport)

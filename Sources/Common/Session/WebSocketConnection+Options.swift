@@ -80,7 +80,7 @@ extension WebSocketConnection {
 
     /// The pong timeout that applies: ``pingTimeout``, else twice ``pingInterval`` (Ktor's client), else zero
     /// (no pings, nothing to time out).
-    public var effectivePingTimeout: Duration { pingTimeout ?? (pingInterval.map { $0 * 2 } ?? .zero) }
+    var effectivePingTimeout: Duration { pingTimeout ?? (pingInterval.map { $0 * 2 } ?? .zero) }
   }
 
   /// Failures of the session itself, as opposed to the peer's protocol violations.

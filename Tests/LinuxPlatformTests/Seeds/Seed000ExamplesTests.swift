@@ -196,7 +196,7 @@ struct Seed000ExamplesTests {
       let output = SeedServer.Output()
       try await Self.cioClient().webSocketRaw("ws://127.0.0.1:\(port)/goaway-now") { session in
         do {
-          try await withTimeout(.seconds(60)) {  // 60 second total timeout
+          try await withTransportTimeout(.seconds(60)) {  // Ktor's withTimeout(60_000)
             for try await frame in session.incoming {
               switch frame.frameType {
               case .text: break
@@ -209,7 +209,7 @@ struct Seed000ExamplesTests {
               if frame.frameType == .close { break }
             }
           }
-        } catch is TimeoutError {
+        } catch TransportError.timedOut {  // Kotlin's TimeoutCancellationException
           output.println("Raw WebSocket operation timed out")
           try await session.close(CloseReason(.goingAway, "Client timeout"))
         }
@@ -219,31 +219,12 @@ struct Seed000ExamplesTests {
   }
 }
 
-/// The seed's `withTimeout` failure (Kotlin's `TimeoutCancellationException`).
-struct TimeoutError: Error {}
-
-/// Kotlin's `withTimeout(limit) { }`: the body's result, or ``TimeoutError`` when it runs past `limit` (the body is
-/// cancelled).
-func withTimeout<Result: Sendable>(
-  _ limit: Duration, _ body: @escaping @Sendable () async throws -> Result
-) async throws -> Result {
-  try await withThrowingTaskGroup(of: Result?.self) { group in
-    group.addTask { try await body() }
-    group.addTask {
-      try await Task.sleep(for: limit)
-      return nil
-    }
-    defer { group.cancelAll() }
-    guard let first = try await group.next(), let result = first else { throw TimeoutError() }
-    return result
-  }
-}
-
-/// Kotlin's `withTimeoutOrNull(limit) { }`: `nil` when the body runs past `limit`.
+/// Kotlin's `withTimeoutOrNull(limit) { }`: `nil` when the body runs past `limit` (``withTransportTimeout(_:_:)``
+/// is the test target's `withTimeout`).
 func withTimeoutOrNil<Result: Sendable>(
   _ limit: Duration, _ body: @escaping @Sendable () async throws -> Result
 ) async throws -> Result? {
-  do { return try await withTimeout(limit, body) } catch is TimeoutError { return nil }
+  do { return try await withTransportTimeout(limit, body) } catch TransportError.timedOut { return nil }
 }
 
 /// An engine like Ktor's Js engine: WebSockets, no raw sessions.
