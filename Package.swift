@@ -43,10 +43,14 @@ let package = Package(
     .systemLibrary(name: "CWispZlib", path: "Sources/CWispZlib", providers: [.apt(["zlib1g-dev"])]),
     .systemLibrary(
       name: "CWispOpenSSL", path: "Sources/CWispOpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+    // HTTP/2 for WebSockets over HTTP/2 (RFC 8441): the reference implementation, never hand-written HPACK.
+    .systemLibrary(
+      name: "CWispNghttp2", path: "Sources/CWispNghttp2", pkgConfig: "libnghttp2", providers: [.apt(["libnghttp2-dev"])]
+    ),
     .target(
       name: "WispLinuxPlatform",
       dependencies: [
-        "WispCommon", "WispSimulatorTargetModel", "CWispSystem", "CWispOpenSSL", "CWispZlib",
+        "WispCommon", "WispSimulatorTargetModel", "CWispSystem", "CWispOpenSSL", "CWispZlib", "CWispNghttp2",
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ],
       path: "Sources/LinuxPlatform",

@@ -40,4 +40,22 @@ static inline int wisp_alpn_select(SSL *ssl, const unsigned char **out, unsigned
 static inline void wisp_SSL_CTX_select_http11_alpn(SSL_CTX *ctx) {
   SSL_CTX_set_alpn_select_cb(ctx, wisp_alpn_select, NULL);
 }
+
+// ALPN on a server that also speaks HTTP/2 (RFC 8441): "h2" when the client offers it, else "http/1.1", in the
+// server's order of preference (RFC 7540 section 3.3).
+static const unsigned char wisp_alpn_h2_http11[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+static inline int wisp_alpn_select_h2(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                                      const unsigned char *in, unsigned int inlen, void *arg) {
+  (void)ssl; (void)arg;
+  unsigned char *selected = NULL;
+  if (SSL_select_next_proto(&selected, outlen, wisp_alpn_h2_http11, sizeof(wisp_alpn_h2_http11), in, inlen)
+      != OPENSSL_NPN_NEGOTIATED) {
+    return SSL_TLSEXT_ERR_ALERT_FATAL;
+  }
+  *out = selected;
+  return SSL_TLSEXT_ERR_OK;
+}
+static inline void wisp_SSL_CTX_select_h2_or_http11_alpn(SSL_CTX *ctx) {
+  SSL_CTX_set_alpn_select_cb(ctx, wisp_alpn_select_h2, NULL);
+}
 #endif

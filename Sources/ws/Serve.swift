@@ -34,6 +34,15 @@ struct Serve: AsyncParsableCommand {
       """)
   var reusePort = false
 
+  @Option(
+    help: """
+      HTTP/2 on the TLS listener (ALPN h2, WebSockets as RFC 8441 extended CONNECT streams): on (default) or off.
+      """)
+  var http2 = "on"
+
+  @Flag(help: "Also accept HTTP/2 with prior knowledge (h2c) on a plain listener, for proxies that talk h2c.")
+  var h2c = false
+
   @Flag(help: "Echo every text and binary message back as the same type, on any path.")
   var echo = false
 
@@ -115,6 +124,7 @@ struct Serve: AsyncParsableCommand {
     if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
     if maxMessage <= 0 { throw ValidationError("--max-message must be positive") }
+    if http2 != "on" && http2 != "off" { throw ValidationError("--http2 must be on or off") }
     if let ping, ping <= 0 { throw ValidationError("--ping must be positive") }
     if let maxConnections, maxConnections < 1 { throw ValidationError("--max-connections must be at least 1") }
     if sameOrigin && !allowedOrigins.isEmpty {
@@ -157,6 +167,8 @@ struct Serve: AsyncParsableCommand {
       endpoint: unix.map { .unix(path: $0) } ?? .host(host, port: port), maxConnections: maxConnections)
     if let threads { configuration.group = try EventLoopGroup(loopCount: threads) }
     configuration.reusePort = reusePort
+    configuration.http2.enabled = http2 == "on"
+    configuration.http2.acceptsPriorKnowledge = h2c
     if let tlsCert, let tlsKey {
       configuration.tls = TLSServerConfiguration(
         certificateChainFile: tlsCert, privateKeyFile: tlsKey, clientCertificateAuthorityFile: tlsClientCA)

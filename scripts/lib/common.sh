@@ -19,10 +19,10 @@ install_debian_packages() {
   fi
 }
 
-# Debian packages the build needs: the system OpenSSL (TLS) and zlib (permessage-deflate), with pkg-config to find
+# Debian packages the build needs: the system OpenSSL (TLS), zlib (permessage-deflate) and nghttp2 (HTTP/2), with pkg-config to find
 # them, and the openssl command that the TLS tests use to make certificates.
 install_system_packages() {
-  install_debian_packages libssl-dev zlib1g-dev pkg-config openssl
+  install_debian_packages libssl-dev zlib1g-dev libnghttp2-dev pkg-config openssl
 }
 
 # Debian's Chromium, for the browser test of the Origin policy (BrowserOriginTests). Best effort: where it cannot be

@@ -18,9 +18,16 @@ actor OpeningHandshakeRunner {
     return result
   }
 
-  /// Reads a request head (bounded by `limits`); `nil` when the client closed before sending one.
-  func readRequest(limits: HTTPHeadParser.Limits) async throws -> (HTTPRequestHead, [UInt8])? {
+  /// Reads a request head (bounded by `limits`), after the bytes of `prefix` (read before); `nil` when the client
+  /// closed before sending one.
+  func readRequest(limits: HTTPHeadParser.Limits, prefix: [UInt8] = []) async throws -> (HTTPRequestHead, [UInt8])? {
     var parser = HTTPHeadParser(limits: limits)
+    if !prefix.isEmpty {
+      var offset = 0
+      if let head = try prefix.withUnsafeBytes({ try parser.parseRequest($0, offset: &offset) }) {
+        return (head, Array(prefix[offset...]))
+      }
+    }
     return try await readHead { try parser.parseRequest($0, offset: &$1) }
   }
 

@@ -11,6 +11,18 @@ package enum ServerHandshake {
     package var subprotocols: [String]
     /// The extensions the client offered, in its preference order.
     package var extensionOffers: [ExtensionOffer]
+    /// Whether the request is an HTTP/2 extended CONNECT (RFC 8441), accepted with a 200 and no key, rather than
+    /// an HTTP/1.1 upgrade accepted with a 101.
+    package var isExtendedConnect = false
+  }
+
+  /// How a request reached the server: an HTTP/1.1 request line, or an HTTP/2 stream's HEADERS with the value of
+  /// its `:protocol` pseudo-header (RFC 8441 section 4), `nil` when it had none.
+  package enum RequestForm: Sendable, Hashable {
+    /// An HTTP/1.1 request (RFC 6455 section 4.2.1 applies).
+    case http1
+    /// An HTTP/2 stream's request (RFC 8441 section 5 applies to a CONNECT with `:protocol`).
+    case http2(connectProtocol: String?)
   }
 
   /// Why a request was refused, and the response that says so.
@@ -75,6 +87,11 @@ package enum ServerHandshake {
     guard keys.count == 1, WebSocketAccept.isValidKey(keys[0]) else {
       throw bad(keys.isEmpty ? "missing Sec-WebSocket-Key header" : "Sec-WebSocket-Key must be 16 bytes in base64")
     }
+    return try validateVersionAndOffers(request, key: keys[0])
+  }
+
+  /// RFC 6455 section 4.2.1 points 6, 8 and 9, shared by both forms: the version, the subprotocols, the extensions.
+  private static func validateVersionAndOffers(_ request: HTTPRequestHead, key: String) throws(Rejection) -> Upgrade {
     // 6. "A |Sec-WebSocket-Version| header field, with a value of 13." Otherwise (section 4.4) answer with the
     //    versions we speak: "426 Upgrade Required" and "Sec-WebSocket-Version: 13".
     let versions = request.headers.listElements(name: "Sec-WebSocket-Version")
@@ -92,11 +109,45 @@ package enum ServerHandshake {
       throw bad(error.description)
     }
     return Upgrade(
-      request: request, key: keys[0], subprotocols: request.headers.listElements(name: "Sec-WebSocket-Protocol"),
+      request: request, key: key, subprotocols: request.headers.listElements(name: "Sec-WebSocket-Protocol"),
       extensionOffers: offers)
   }
 
-  /// The 101 response that accepts `upgrade` (RFC 6455 section 4.2.2, point 5).
+  /// Validates an HTTP/2 extended CONNECT (RFC 8441 section 5): "The :method pseudo-header field is set to
+  /// CONNECT" and "The :protocol pseudo-header field MUST be included" with the value `websocket`; "The
+  /// |Sec-WebSocket-Key| and |Sec-WebSocket-Accept| header fields are not used"; the version, the Origin, the
+  /// subprotocols and extensions are those of RFC 6455. `request.headers` carries `:authority` as `Host`.
+  package static func validateExtendedConnect(
+    _ request: HTTPRequestHead, connectProtocol: String?
+  ) throws(Rejection) -> Upgrade {
+    guard request.method == "CONNECT", let connectProtocol else {
+      throw Rejection(
+        status: 405, reason: "a WebSocket over HTTP/2 is an extended CONNECT (RFC 8441), not \(request.method)",
+        headers: [:])
+    }
+    guard connectProtocol == "websocket" else {
+      throw bad("the :protocol \(connectProtocol) is not served here, only websocket")
+    }
+    guard request.headers.values(name: "Host").count == 1 else {
+      throw bad("an extended CONNECT needs exactly one :authority")
+    }
+    var upgrade = try validateVersionAndOffers(request, key: "")
+    upgrade.isExtendedConnect = true
+    return upgrade
+  }
+
+  /// The request of `form` validated: ``validate(_:)`` for HTTP/1.1, ``validateExtendedConnect(_:connectProtocol:)``
+  /// for HTTP/2.
+  package static func validate(_ request: HTTPRequestHead, form: RequestForm) throws(Rejection) -> Upgrade {
+    switch form {
+    case .http1: try validate(request)
+    case .http2(let connectProtocol): try validateExtendedConnect(request, connectProtocol: connectProtocol)
+    }
+  }
+
+  /// The response that accepts `upgrade`: for HTTP/1.1 a 101 (RFC 6455 section 4.2.2, point 5); for an extended
+  /// CONNECT a 200 without `Upgrade`, `Connection` or `Sec-WebSocket-Accept` (RFC 8441 section 5: "a 2xx series
+  /// status code"; connection-specific fields are not allowed in HTTP/2, RFC 9113 section 8.2.2).
   ///
   /// - Parameters:
   ///   - upgrade: the validated upgrade request (its key gives `Sec-WebSocket-Accept`).
@@ -108,15 +159,17 @@ package enum ServerHandshake {
     headers: HTTPHeaders = HTTPHeaders()
   ) -> HTTPResponseHead {
     var fields = HTTPHeaders()
-    fields.add(name: "Upgrade", value: "websocket")
-    fields.add(name: "Connection", value: "Upgrade")
-    fields.add(name: "Sec-WebSocket-Accept", value: WebSocketAccept.value(forKey: upgrade.key))
+    if !upgrade.isExtendedConnect {
+      fields.add(name: "Upgrade", value: "websocket")
+      fields.add(name: "Connection", value: "Upgrade")
+      fields.add(name: "Sec-WebSocket-Accept", value: WebSocketAccept.value(forKey: upgrade.key))
+    }
     if let subprotocol { fields.add(name: "Sec-WebSocket-Protocol", value: subprotocol) }
     if !extensions.isEmpty {
       fields.add(name: "Sec-WebSocket-Extensions", value: ExtensionHeader.serialize(extensions))
     }
     for field in headers { fields.add(name: field.name, value: field.value) }
-    return HTTPResponseHead(status: 101, headers: fields)
+    return HTTPResponseHead(status: upgrade.isExtendedConnect ? 200 : 101, headers: fields)
   }
 
   private static func bad(_ reason: String) -> Rejection {

@@ -33,6 +33,15 @@ public final class ApplicationServer: Sendable {
     try config.extensions.validate()
   }
 
+  /// The time a client has to send its request (the plugin's `handshakeTimeout`).
+  package var handshakeTimeout: Duration { config.handshakeTimeout }
+
+  /// The bounds of a request's head (the plugin's `requestLimits`).
+  package var requestLimits: HTTPHeadLimits { config.requestLimits }
+
+  /// Whether the application has a WebSocket route (an HTTP/2 connection then offers extended CONNECT).
+  package var servesWebSockets: Bool { application.routes.hasWebSocketRoutes }
+
   /// WebSocket sessions open now.
   public var openSessionCount: Int { sessions.withLock { $0.open.count } }
 
@@ -63,17 +72,29 @@ public final class ApplicationServer: Sendable {
   /// A server that keeps many idle sessions runs ``run(_:)`` in a new task: a task's async stack keeps the memory
   /// of its deepest point (the handshake's) for its whole life, about 6 KiB per connection here.
   public func handshake(_ transport: any Transport) async -> AcceptedSession? {
+    await handshake(HTTP1Exchange(transport: transport))
+  }
+
+  /// ``handshake(_:)`` for a connection whose first bytes were read already (`prefix`: a listener that looked for
+  /// the HTTP/2 preface and found an HTTP/1.1 request).
+  package func handshake(_ transport: any Transport, prefix: [UInt8]) async -> AcceptedSession? {
+    await handshake(HTTP1Exchange(transport: transport, prefix: prefix))
+  }
+
+  /// ``handshake(_:)`` on any exchange: an HTTP/1.1 connection, or an HTTP/2 stream whose request the platform's
+  /// HTTP/2 connection has read (RFC 8441). Routes, refusals, upgrade checks and the session are the same for both.
+  package func handshake(_ exchange: some ServerExchange) async -> AcceptedSession? {
     let number = connectionNumbers.add(1, ordering: .relaxed).newValue
+    let transport = exchange.transport
     let peer = transport.peerDescription
-    let runner = OpeningHandshakeRunner(transport: transport)
     let head: (HTTPRequestHead, [UInt8])
     do {
       let limits = config.requestLimits
       let received = try await withTransportDeadline(
         transport, timeout: config.handshakeTimeout, operation: "waiting for the upgrade request"
-      ) { try await runner.readRequest(limits: limits) }
+      ) { try await exchange.readRequest(limits: limits) }
       guard let received else {
-        await transport.close()
+        await exchange.abandon()
         return nil
       }
       head = received
@@ -83,27 +104,32 @@ public final class ApplicationServer: Sendable {
       case .headTooLarge, .tooManyHeaders: status = 431
       default: status = 400
       }
-      await refuse(runner, number: number, peer: peer, target: "", status: status, reason: error.description)
+      await refuse(exchange, number: number, peer: peer, target: "", status: status, reason: error.description)
       return nil
     } catch {
       report(number: number, event: .connectionFailed(peer: peer, error: "\(error)"))
-      await transport.close()
+      await exchange.abandon()
       return nil
     }
     let (request, leftover) = head
     let matches = application.routes.matches(request.path)
     guard !matches.isEmpty else {
       await refuse(
-        runner, number: number, peer: peer, target: request.target, status: 404, reason: "no route for \(request.path)")
+        exchange, number: number, peer: peer, target: request.target, status: 404,
+        reason: "no route for \(request.path)")
       return nil
     }
     let webSocketMatches = matches.filter { $0.route.handler.isWebSocket }
-    let wantsUpgrade = request.headers.listContains(name: "Upgrade", token: "websocket")
+    let wantsUpgrade: Bool
+    switch exchange.form {
+    case .http1: wantsUpgrade = request.headers.listContains(name: "Upgrade", token: "websocket")
+    case .http2(let connectProtocol): wantsUpgrade = request.method == "CONNECT" && connectProtocol != nil
+    }
     if !webSocketMatches.isEmpty && (wantsUpgrade || !matches.contains { !$0.route.handler.isWebSocket }) {
       return await upgrade(
-        runner, number: number, request: request, leftover: leftover, matches: webSocketMatches, peer: peer)
+        exchange, number: number, request: request, leftover: leftover, matches: webSocketMatches, peer: peer)
     }
-    await answerPlain(runner, number: number, request: request, matches: matches, peer: peer)
+    await answerPlain(exchange, number: number, request: request, matches: matches, peer: peer)
     return nil
   }
 
@@ -132,17 +158,16 @@ public final class ApplicationServer: Sendable {
   // MARK: Answers
 
   private func refuse(
-    _ runner: OpeningHandshakeRunner, number: UInt64, peer: String, target: String, status: Int, reason: String,
+    _ exchange: some ServerExchange, number: UInt64, peer: String, target: String, status: Int, reason: String,
     headers: HTTPHeaders = [:], logged: Bool = true
   ) async {
     var response = ServerResponse.text(reason + "\n", status: status)
     for field in headers { response.headers.add(name: field.name, value: field.value) }
-    try? await runner.write(response.serialized())
+    await exchange.respond(response, includeBody: true)
     WispMetrics.handshake(.server, outcome: "refused", status: status, factory: config.metricsFactory)
     if logged {
       report(number: number, event: .requestRefused(peer: peer, target: target, status: status, reason: reason))
     }
-    await runner.finish()
   }
 
   /// The clock of a connection's deadlines: the plugin's, else the transport's, else the system's.
@@ -197,7 +222,7 @@ public final class ApplicationServer: Sendable {
   }
 
   private func answerPlain(
-    _ runner: OpeningHandshakeRunner, number: UInt64, request: HTTPRequestHead,
+    _ exchange: some ServerExchange, number: UInt64, request: HTTPRequestHead,
     matches: [(route: Routing.Route, parameters: [String: String])], peer: String
   ) async {
     let method = request.method == "HEAD" ? "GET" : request.method
@@ -211,29 +236,28 @@ public final class ApplicationServer: Sendable {
         report(number: number, event: .handlerFailed(peer: peer, path: request.path, error: "\(error)"))
         response = .text("internal server error\n", status: 500)
       }
-      try? await runner.write(response.serialized(includeBody: request.method != "HEAD"))
-      await runner.finish()
+      await exchange.respond(response, includeBody: request.method != "HEAD")
       return
     }
     await refuse(
-      runner, number: number, peer: peer, target: request.target, status: 405,
+      exchange, number: number, peer: peer, target: request.target, status: 405,
       reason: "method \(request.method) is not allowed here",
       headers: ["Allow": "GET, HEAD"])
   }
 
   private func upgrade(
-    _ runner: OpeningHandshakeRunner, number: UInt64, request: HTTPRequestHead, leftover: [UInt8],
+    _ exchange: some ServerExchange, number: UInt64, request: HTTPRequestHead, leftover: [UInt8],
     matches: [(route: Routing.Route, parameters: [String: String])], peer: String
   ) async -> AcceptedSession? {
     let context = UpgradeAdmission.Context(
-      matches: matches, peer: peer, peerCertificate: runner.transport.peerCertificate,
+      matches: matches, peer: peer, peerCertificate: exchange.transport.peerCertificate,
       stopping: sessions.withLock { $0.stopping }, config: application.webSockets, perAddress: perAddress,
-      now: clock(for: runner.transport).now)
+      now: clock(for: exchange.transport).now, form: exchange.form)
     var admitted: UpgradeAdmission.Admitted
     switch UpgradeAdmission.decide(request, context: context) {
     case .failure(let refusal):
       await refuse(
-        runner, number: number, peer: peer, target: request.target, status: refusal.status, reason: refusal.reason,
+        exchange, number: number, peer: peer, target: request.target, status: refusal.status, reason: refusal.reason,
         headers: refusal.headers)
       return nil
     case .success(let decision):
@@ -245,13 +269,13 @@ public final class ApplicationServer: Sendable {
     func release() { if let limitedAddress { perAddress?.release(limitedAddress) } }
     var extraHeaders = HTTPHeaders()
     if !route.checks.isEmpty {
-      switch await runChecks(route.checks, call: admitted.call, transport: runner.transport) {
+      switch await runChecks(route.checks, call: admitted.call, transport: exchange.transport) {
       case .accepted(let headers, let attributes):
         extraHeaders = headers
         admitted.call.attributes = attributes
       case .refused(let response):
         release()
-        try? await runner.write(response.serialized())
+        await exchange.respond(response, includeBody: true)
         WispMetrics.handshake(.server, outcome: "refused", status: response.status, factory: config.metricsFactory)
         report(
           number: number,
@@ -259,13 +283,12 @@ public final class ApplicationServer: Sendable {
             peer: peer, target: request.target, status: response.status,
             reason:
               "refused by the route's upgrade check: \(String(decoding: response.body.prefix(200), as: UTF8.self))"))
-        await runner.finish()
         return nil
       case .failed(let status, let error):
         release()
         report(number: number, event: .upgradeCheckFailed(peer: peer, path: request.path, error: error))
         await refuse(
-          runner, number: number, peer: peer, target: request.target, status: status,
+          exchange, number: number, peer: peer, target: request.target, status: status,
           reason: status == 503 ? "service unavailable" : "internal server error", logged: false)
         return nil
       }
@@ -274,15 +297,15 @@ public final class ApplicationServer: Sendable {
       admitted, extensionFactories: config.extensions.factories, headers: extraHeaders)
     let call = admitted.call
     do {
-      try await runner.write(response.serialized())
+      try await exchange.accept(response)
     } catch {
       release()
       report(number: number, event: .connectionFailed(peer: peer, error: "\(error)"))
-      await runner.transport.close()
+      await exchange.abandon()
       return nil
     }
     let connection = WebSocketConnection(
-      transport: runner.transport, role: .server, mode: isRaw ? .raw : .default, settings: config.session,
+      transport: exchange.transport, role: .server, mode: isRaw ? .raw : .default, settings: config.session,
       clock: config.sessionClock, metricsFactory: config.metricsFactory, leftover: leftover, extensions: extensions)
     let key = ObjectIdentifier(connection)
     let registered = sessions.withLock { sessions -> Bool in
@@ -296,7 +319,7 @@ public final class ApplicationServer: Sendable {
       _ = try? await connection.close(CloseReason(.goingAway, "Server is shutting down"))
       return nil
     }
-    WispMetrics.handshake(.server, outcome: "accepted", status: 101, factory: config.metricsFactory)
+    WispMetrics.handshake(.server, outcome: "accepted", status: response.status, factory: config.metricsFactory)
     WispMetrics.opened(.server, factory: config.metricsFactory)
     report(
       number: number, event: .sessionOpened(peer: peer, path: request.path, subprotocol: route.subprotocol),

@@ -134,6 +134,9 @@ public struct Routing: Sendable {
     routes.append(Route(path: PathPattern(fullPath(path)), subprotocol: nil, handler: .http(method: "GET", handler)))
   }
 
+  /// Whether any route is a WebSocket route (an HTTP/2 server then offers extended CONNECT, RFC 8441).
+  package var hasWebSocketRoutes: Bool { routes.contains { $0.handler.isWebSocket } }
+
   /// The routes whose path matches, with their parameters, in order.
   package func matches(_ path: String) -> [(route: Route, parameters: [String: String])] {
     routes.compactMap { route in route.path.match(path).map { (route, $0) } }

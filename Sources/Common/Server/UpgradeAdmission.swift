@@ -41,13 +41,16 @@ package enum UpgradeAdmission {
     package var perAddress: PerAddressTracker?
     /// The instant the per-address rate is measured at (the transport's clock).
     package var now: ContinuousClock.Instant
+    /// How the request arrived: an HTTP/1.1 upgrade, or an HTTP/2 stream (RFC 8441).
+    package var form: ServerHandshake.RequestForm
 
     /// Creates a context.
     package init(
       matches: [(route: Routing.Route, parameters: [String: String])], peer: String,
       peerCertificate: PeerCertificate?, stopping: Bool, config: WebSockets.ServerConfig?,
-      perAddress: PerAddressTracker?, now: ContinuousClock.Instant
+      perAddress: PerAddressTracker?, now: ContinuousClock.Instant, form: ServerHandshake.RequestForm = .http1
     ) {
+      self.form = form
       self.matches = matches
       self.peer = peer
       self.peerCertificate = peerCertificate
@@ -63,7 +66,7 @@ package enum UpgradeAdmission {
   package static func decide(_ request: HTTPRequestHead, context: Context) -> Result<Admitted, Refusal> {
     let upgrade: ServerHandshake.Upgrade
     do throws(ServerHandshake.Rejection) {
-      upgrade = try ServerHandshake.validate(request)
+      upgrade = try ServerHandshake.validate(request, form: context.form)
     } catch {
       return .failure(Refusal(status: error.status, reason: error.reason, headers: error.headers))
     }
@@ -107,7 +110,7 @@ package enum UpgradeAdmission {
     return .success(Admitted(upgrade: upgrade, route: route, call: call, limitedAddress: limitedAddress))
   }
 
-  /// What the 101 carries once the checks accepted: the response, the extensions to run, and whether the session
+  /// What the 101 (or, over HTTP/2, the 200) carries once the checks accepted: the response, the extensions to run, and whether the session
   /// is raw. A raw route negotiates extensions only when it asked to.
   package static func accept(
     _ admitted: Admitted, extensionFactories: [any WebSocketExtensionFactory], headers: HTTPHeaders

@@ -48,6 +48,10 @@ public final class EmbeddedServer: Sendable {
     /// at the very moment the old listener closes is reset by the kernel unless `net.ipv4.tcp_migrate_req = 1`
     /// (Linux 5.14 and later), which moves it to the group's other listeners. Default `false`.
     public var reusePort = false
+    /// HTTP/2 (RFC 9113) and WebSockets over it (RFC 8441): offered by ALPN on a TLS listener, by prior knowledge on
+    /// a plain one when asked. Default: on for TLS (`h2` before `http/1.1`), off for plain listeners; see
+    /// ``HTTP2Configuration``.
+    public var http2 = HTTP2Configuration()
 
     /// Creates a configuration.
     public init(
@@ -70,6 +74,16 @@ public final class EmbeddedServer: Sendable {
     var acceptor: Task<Void, Never>?
     var connections: [Int: Task<Void, Never>] = [:]
     var nextConnection = 0
+    /// The HTTP/2 connections served now, told to go away when the server stops.
+    var http2Connections: [ObjectIdentifier: HTTP2ServerConnection] = [:]
+    /// Set by ``stop()``: an HTTP/2 connection that starts later goes away at once.
+    var stopping = false
+  }
+
+  /// What a connection's first exchange gave: a WebSocket session, an HTTP/2 connection, or nothing more to do.
+  private enum Accepted {
+    case session(ApplicationServer.AcceptedSession)
+    case http2(HTTP2ServerConnection, initial: [UInt8])
   }
 
   /// The configuration.
@@ -98,7 +112,10 @@ public final class EmbeddedServer: Sendable {
   ///   certificate or key cannot be loaded; `WebSocketExtensionConfigurationError` for conflicting extensions.
   public func start() async throws {
     try server.validate()
-    let context = try configuration.tls.map { configuration throws(TLSError) in try TLSContext(.server(configuration)) }
+    let offersHTTP2 = configuration.http2.enabled
+    let context = try configuration.tls.map { configuration throws(TLSError) in
+      try TLSContext(.server(configuration), offersHTTP2: offersHTTP2)
+    }
     let group = configuration.group
     let limit = configuration.maxConnections ?? DescriptorLimit.defaultConnectionLimit()
     let listener = try await SocketListener.bind(
@@ -127,11 +144,52 @@ public final class EmbeddedServer: Sendable {
     track(on: socket.loop) { [self] in
       let accepted = await handshake(socket, context: context)
       handshaking.subtract(1, ordering: .relaxed)
-      guard let session = accepted else { return }
-      // The session runs in a task of its own, and this one ends: a task keeps the memory of its deepest async
-      // stack (the handshake's: TLS, request parsing, deadlines) for its whole life, and a session may idle for
-      // hours (about 6 KiB less per idle connection; docs/decisions/0008).
-      run(session)
+      switch accepted {
+      case .session(let session)?:
+        // The session runs in a task of its own, and this one ends: a task keeps the memory of its deepest async
+        // stack (the handshake's: TLS, request parsing, deadlines) for its whole life, and a session may idle for
+        // hours (about 6 KiB less per idle connection; docs/decisions/0008).
+        run(session)
+      case .http2(let connection, let initial)?:
+        await serve(connection, initial: initial)
+      case nil:
+        return
+      }
+    }
+  }
+
+  /// Serves an HTTP/2 connection until it ends; each request on it runs the application server's handshake in a
+  /// task of its own (RFC 8441: an extended CONNECT becomes a session on its stream).
+  private func serve(_ connection: HTTP2ServerConnection, initial: [UInt8]) async {
+    let key = ObjectIdentifier(connection)
+    let stopping = state.withLock { state in
+      state.http2Connections[key] = connection
+      return state.stopping
+    }
+    if stopping { connection.goAway() }
+    await connection.run(initial: initial, firstRequestTimeout: server.handshakeTimeout)
+    _ = state.withLock { $0.http2Connections.removeValue(forKey: key) }
+  }
+
+  private func makeHTTP2Connection(over carrier: any TLSCarrier) -> HTTP2ServerConnection? {
+    do {
+      return try HTTP2ServerConnection(
+        carrier: carrier, configuration: configuration.http2, limits: server.requestLimits,
+        offersWebSockets: configuration.http2.webSockets && server.servesWebSockets
+      ) { [self] stream in serveStream(stream) }
+    } catch {
+      server.report(number: nil, event: .connectionFailed(peer: carrier.peerDescription, error: "HTTP/2: \(error)"))
+      return nil
+    }
+  }
+
+  /// Runs the handshake of a request that arrived on an HTTP/2 stream, then its session, as for a connection.
+  private func serveStream(_ stream: HTTP2Stream) {
+    handshaking.add(1, ordering: .relaxed)
+    track(on: stream.connection.loop) { [self] in
+      let accepted = await server.handshake(HTTP2StreamExchange(stream: stream))
+      handshaking.subtract(1, ordering: .relaxed)
+      if let accepted { run(accepted) }
     }
   }
 
@@ -173,16 +231,60 @@ public final class EmbeddedServer: Sendable {
     }
   }
 
-  private func handshake(_ socket: SocketTransport, context: TLSContext?) async -> ApplicationServer.AcceptedSession? {
-    guard let context else { return await server.handshake(socket) }
+  private func handshake(_ socket: SocketTransport, context: TLSContext?) async -> Accepted? {
+    guard let context else {
+      guard configuration.http2.acceptsPriorKnowledge else { return await server.handshake(socket).map(Accepted.session) }
+      return await handshakePlain(socket)
+    }
     do {
       let secure = try await TLSTransport.accept(over: socket, context: context)
-      return await server.handshake(secure)
+      if secure.negotiatedALPN == "h2" {
+        guard let connection = makeHTTP2Connection(over: secure) else {
+          await secure.close()
+          return nil
+        }
+        return .http2(connection, initial: [])
+      }
+      return await server.handshake(secure).map(Accepted.session)
     } catch {
       server.report(number: nil, event: .connectionFailed(peer: socket.peerDescription, error: "TLS: \(error)"))
       await socket.close()
       return nil
     }
+  }
+
+  /// A plain connection on a listener that accepts HTTP/2 with prior knowledge (h2c): the first bytes decide. The
+  /// HTTP/2 preface (RFC 9113 section 3.4) makes an HTTP/2 connection, anything else an HTTP/1.1 request, whose
+  /// bytes read so far go to the handshake. Reading is bounded by the handshake's timeout.
+  private func handshakePlain(_ socket: SocketTransport) async -> Accepted? {
+    let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
+    var prefix: [UInt8] = []
+    do {
+      try await withTransportDeadline(socket, timeout: server.handshakeTimeout, operation: "waiting for the request") {
+        while prefix.count < preface.count, prefix.elementsEqual(preface.prefix(prefix.count)) {
+          let more = try await socket.read { bytes in
+            prefix.append(contentsOf: bytes)
+            return !bytes.isEmpty
+          }
+          if !more { break }
+        }
+      }
+    } catch {
+      await socket.close()
+      return nil
+    }
+    if prefix.count >= preface.count, prefix.prefix(preface.count).elementsEqual(preface) {
+      guard let connection = makeHTTP2Connection(over: socket) else {
+        await socket.close()
+        return nil
+      }
+      return .http2(connection, initial: prefix)
+    }
+    if prefix.isEmpty {
+      await socket.close()
+      return nil
+    }
+    return await server.handshake(socket, prefix: prefix).map(Accepted.session)
   }
 
   /// The answer to a client that arrives at the connection limit.
@@ -199,9 +301,14 @@ public final class EmbeddedServer: Sendable {
   /// (at most 2 s), every open session closes with 1001 "Server is shutting down" (bounded by the grace period,
   /// then the connections are closed), and returns when every connection has ended.
   public func stop() async {
-    let (listener, acceptor) = state.withLock { ($0.listener, $0.acceptor) }
+    let (listener, acceptor) = state.withLock { state in
+      state.stopping = true
+      return (state.listener, state.acceptor)
+    }
     await listener?.close()
     await acceptor?.value
+    // HTTP/2 connections accept no new streams (GOAWAY); their sessions close with 1001 below like every other.
+    for connection in state.withLock({ Array($0.http2Connections.values) }) { connection.goAway() }
     // Clients already accepted (those the listener's queue held included) finish their upgrade, bounded, and are
     // then closed with 1001 like every session instead of being refused.
     let deadline = ContinuousClock.now + min(configuration.shutdownGracePeriod, .seconds(2))

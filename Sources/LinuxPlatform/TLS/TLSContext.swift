@@ -15,12 +15,15 @@ package final class TLSContext: @unchecked Sendable {
   let context: OpaquePointer
   /// The role and configuration.
   package let role: Role
+  /// Whether a server context selects ALPN `h2` when the client offers it (HTTP/2, RFC 8441), before `http/1.1`.
+  package let offersHTTP2: Bool
 
   /// Builds the context; loading files happens here, so configuration mistakes fail early with a clear error.
   ///
   /// - Throws: `TLSError/invalidConfiguration(_:)` naming the file or setting that failed.
-  package init(_ role: Role) throws(TLSError) {
+  package init(_ role: Role, offersHTTP2: Bool = false) throws(TLSError) {
     self.role = role
+    self.offersHTTP2 = offersHTTP2
     let method = {
       switch role {
       case .client: TLS_client_method()
@@ -114,7 +117,12 @@ package final class TLSContext: @unchecked Sendable {
       SSL_CTX_set_client_CA_list(context, names)
       SSL_CTX_set_verify(context, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nil)
     }
-    // Select "http/1.1" when the client offers ALPN; a client that offers only other protocols is refused.
-    wisp_SSL_CTX_select_http11_alpn(context)
+    // Select "http/1.1" (or "h2" first, when the server speaks HTTP/2) when the client offers ALPN; a client that
+    // offers only other protocols is refused.
+    if offersHTTP2 {
+      wisp_SSL_CTX_select_h2_or_http11_alpn(context)
+    } else {
+      wisp_SSL_CTX_select_http11_alpn(context)
+    }
   }
 }

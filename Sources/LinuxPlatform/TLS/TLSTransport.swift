@@ -226,6 +226,15 @@ package final class TLSTransport: Transport, @unchecked Sendable {
     return der
   }
 
+  /// The protocol ALPN selected in the handshake (`"h2"`, `"http/1.1"`), `nil` when none was.
+  package var negotiatedALPN: String? {
+    var data: UnsafePointer<UInt8>?
+    var length: UInt32 = 0
+    SSL_get0_alpn_selected(ssl, &data, &length)
+    guard let data, length > 0 else { return nil }
+    return String(decoding: UnsafeBufferPointer(start: data, count: Int(length)), as: UTF8.self)
+  }
+
   /// The base64 SHA-256 of the server certificate's SubjectPublicKeyInfo (the HPKP `pin-sha256` form).
   package func peerPublicKeySHA256() -> String? {
     guard let certificate = SSL_get1_peer_certificate(ssl) else { return nil }
