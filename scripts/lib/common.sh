@@ -19,8 +19,8 @@ install_debian_packages() {
   fi
 }
 
-# Debian packages the build needs: the system OpenSSL (TLS), zlib (permessage-deflate) and nghttp2 (HTTP/2), with pkg-config to find
-# them, and the openssl command that the TLS tests use to make certificates.
+# Debian packages the build needs: the system OpenSSL (TLS), zlib (permessage-deflate) and nghttp2 (HTTP/2), with
+# pkg-config to find them, and the openssl command that the TLS tests use to make certificates.
 install_system_packages() {
   install_debian_packages libssl-dev zlib1g-dev libnghttp2-dev pkg-config openssl
 }
@@ -32,9 +32,9 @@ install_browser() {
 }
 
 # Debian's tinyproxy (HTTP CONNECT) and microsocks (SOCKS5): the proxies the client's proxy tests start on loopback
-# ports of their own.
+# ports of their own; nghttpx (nghttp2-proxy), which speaks RFC 8441 to its HTTP/2 backends; curl for HTTP/2 requests.
 install_proxies() {
-  install_debian_packages tinyproxy microsocks
+  install_debian_packages tinyproxy microsocks nghttp2-proxy curl
 }
 
 # Debian's redis-server: the fan-out tests start it on loopback ports of their own (issue 19). Installing it may
@@ -65,17 +65,18 @@ build_without_warnings() {
   rm -f "$log"
 }
 
-# Python's `websockets` (PyPI), an independent peer for the interop tests, in .venv (git-ignored).
+# Python's `websockets` and `h2` (PyPI), independent peers for the interop tests (h2: an HTTP/2 client for RFC 8441),
+# in .venv (git-ignored).
 install_python_interop() {
-  local version=17.4
-  if [ -x .venv/bin/python ] && .venv/bin/python -c "import websockets, sys; sys.exit(websockets.__version__ != '$version')" 2>/dev/null; then
+  local version=17.4 h2_version=4.4.1
+  if [ -x .venv/bin/python ] && .venv/bin/python -c "import websockets, h2, sys; sys.exit(websockets.__version__ != '$version' or h2.__version__ != '$h2_version')" 2>/dev/null; then
     return
   fi
   if ! python3 -m venv --help >/dev/null 2>&1; then
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
   fi
-  echo "installing Python websockets $version into .venv" >&2
+  echo "installing Python websockets $version and h2 $h2_version into .venv" >&2
   python3 -m venv .venv
-  .venv/bin/pip install -q "websockets==$version"
+  .venv/bin/pip install -q "websockets==$version" "h2==$h2_version"
 }

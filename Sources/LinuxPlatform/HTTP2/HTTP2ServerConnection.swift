@@ -137,17 +137,15 @@ package final class HTTP2ServerConnection: @unchecked Sendable {
     await carrier.close()
   }
 
-  /// Graceful shutdown: GOAWAY with the last stream processed (RFC 9113 section 6.8); streams already open go on
-  /// until their sessions end (the server closes them with 1001), then the connection closes.
+  /// Graceful shutdown: new streams are refused (REFUSED_STREAM, RFC 9113 section 8.7: "not processed"); the
+  /// streams open now go on until their sessions end (the server closes them with 1001); then GOAWAY with the last
+  /// stream processed (RFC 9113 section 6.8) and the connection closes. The GOAWAY goes last, not first: some
+  /// clients (Python's h2) take a GOAWAY as the end of every stream and would lose the sessions' close frames.
   package func goAway() {
     loop.execute { [self] in
-      guard let session, !finished, !goingAway else { return }
+      guard !finished, !goingAway else { return }
       goingAway = true
-      nghttp2_submit_goaway(
-        session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nghttp2_session_get_last_proc_stream_id(session),
-        UInt32(NGHTTP2_NO_ERROR.rawValue), nil, 0)
-      carrier.requestWrite()
-      if streams.isEmpty { armIdleTimer(.milliseconds(100)) }
+      if streams.isEmpty { armIdleTimer(.zero) }
     }
   }
 
@@ -347,17 +345,16 @@ package final class HTTP2ServerConnection: @unchecked Sendable {
     }
   }
 
+  /// After `timeout` without streams: GOAWAY (once) and the end.
   private func armIdleTimer(_ timeout: Duration) {
     if let idleTimer { loop.cancel(idleTimer) }
     idleTimer = loop.schedule(after: timeout) { [self] in
       idleTimer = nil
       guard streams.isEmpty, let session, !finished else { return }
-      if !goingAway {
-        goingAway = true
-        nghttp2_submit_goaway(
-          session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nghttp2_session_get_last_proc_stream_id(session),
-          UInt32(NGHTTP2_NO_ERROR.rawValue), nil, 0)
-      }
+      goingAway = true
+      nghttp2_submit_goaway(
+        session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nghttp2_session_get_last_proc_stream_id(session),
+        UInt32(NGHTTP2_NO_ERROR.rawValue), nil, 0)
       finish(nil)
     }
   }
@@ -498,7 +495,7 @@ package final class HTTP2ServerConnection: @unchecked Sendable {
     guard let stream = streams.removeValue(forKey: id) else { return }
     stream.streamClosed(reset: errorCode != NGHTTP2_NO_ERROR.rawValue || !stream.endSent)
     if streams.isEmpty {
-      armIdleTimer(goingAway ? .milliseconds(100) : configuration.idleTimeout)
+      armIdleTimer(goingAway ? .zero : configuration.idleTimeout)
     }
   }
 }

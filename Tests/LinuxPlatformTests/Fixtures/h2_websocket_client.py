@@ -8,6 +8,9 @@ it. On each stream: a masked text message, its echo, a masked binary message, it
 messages and never reads (its window is never opened again), while the others echo on.
 
 Prints one line: "ok <streams> streams, stalled=<state>" or "fail <why>", and exits 0 or 1.
+
+--expect-status N opens one stream (with --origin, --subprotocol) and only checks the response's status.
+--until-shutdown opens one stream, echoes once, then waits for the server's GOAWAY and close frame (1001).
 """
 import argparse
 import os
@@ -87,6 +90,7 @@ class Client:
         self.ended = set()
         self.reset = {}
         self.settings_seen = False
+        self.goaway = None
         self.remote_settings = {}
 
     def flush(self):
@@ -122,11 +126,13 @@ class Client:
                     self.ended.add(event.stream_id)
                 elif isinstance(event, h2.events.StreamReset):
                     self.reset[event.stream_id] = event.error_code
+                elif isinstance(event, h2.events.ConnectionTerminated):
+                    self.goaway = event.error_code
             self.flush()
 
     stalled_streams = set()
 
-    def open(self, path):
+    def open(self, path, extra=()):
         stream = self.conn.get_next_available_stream_id()
         headers = [
             (":method", "CONNECT"),
@@ -135,7 +141,7 @@ class Client:
             (":path", path),
             (":authority", f"localhost:{self.args.port}"),
             ("sec-websocket-version", "13"),
-        ]
+        ] + list(extra)
         self.conn.send_headers(stream, headers)
         self.flush()
         return stream
@@ -167,6 +173,10 @@ def main():
     parser.add_argument("--streams", type=int, default=1)
     parser.add_argument("--stalled", action="store_true")
     parser.add_argument("--stalled-bytes", type=int, default=4 << 20)
+    parser.add_argument("--expect-status")
+    parser.add_argument("--origin")
+    parser.add_argument("--subprotocol")
+    parser.add_argument("--until-shutdown", action="store_true")
     args = parser.parse_args()
     client = Client(args)
     deadline = time.monotonic() + 30
@@ -174,6 +184,44 @@ def main():
     if client.remote_settings.get(0x8) != 1:
         print(f"fail SETTINGS_ENABLE_CONNECT_PROTOCOL is {client.remote_settings.get(0x8)}")
         return 1
+
+    if args.expect_status:
+        extra = []
+        if args.origin:
+            extra.append(("origin", args.origin))
+        if args.subprotocol:
+            extra.append(("sec-websocket-protocol", args.subprotocol))
+        s = client.open(args.path, extra)
+        client.pump(deadline, lambda: s in client.responses or s in client.reset)
+        status = client.responses.get(s, {}).get(":status")
+        if status != args.expect_status:
+            print(f"fail status {status} (reset {client.reset.get(s)}), expected {args.expect_status}")
+            return 1
+        if not status.startswith("2"):
+            # A refusal ends the stream (and resets the request side, RFC 9113 section 8.1).
+            client.pump(deadline, lambda: s in client.ended or s in client.reset)
+        print(f"ok status {status}")
+        return 0
+
+    if args.until_shutdown:
+        s = client.open(args.path)
+        client.pump(deadline, lambda: s in client.responses)
+        client.send(s, frame(0x1, b"before the stop"))
+        client.pump(deadline, lambda: len(client.messages(s)[0]) >= 1)
+        print("ready", flush=True)
+        long_deadline = time.monotonic() + 60
+        client.pump(long_deadline, lambda: len(client.messages(s)[0]) >= 2)
+        opcode, payload = client.messages(s)[0][1]
+        code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
+        client.send(s, frame(0x8, payload[:2]))
+        client.conn.end_stream(s)
+        client.flush()
+        try:
+            client.pump(long_deadline, lambda: client.goaway is not None and (s in client.ended or s in client.reset))
+        except ConnectionError:
+            pass
+        print(f"ok close {code} goaway {None if client.goaway is None else int(client.goaway)}")
+        return 0
 
     stalled = None
     stalled_state = "none"

@@ -1,0 +1,188 @@
+import Glibc
+import Synchronization
+import Testing
+import WispCommon
+import WispLinuxPlatform
+
+/// WebSockets over HTTP/2 (RFC 8441) against independent peers, each started on loopback ports of its own: Python's
+/// `h2` (PyPI) as a client that is not a proxy, nghttpx (Debian's nghttp2-proxy) as a proxy that speaks RFC 8441 to
+/// its backends, and headless Chromium on a page served over HTTP/2.
+@Suite("WebSockets over HTTP/2 (RFC 8441)", .serialized)
+struct HTTP2Tests {
+  static var h2Available: Bool {
+    PythonInteropTests.available && access(repositoryRoot + ".venv/lib", R_OK) == 0
+      && system("'\(venvPython)' -c 'import h2' 2>/dev/null") == 0
+  }
+  static let nghttpx: String? = ["/usr/sbin/nghttpx", "/usr/bin/nghttpx"].first { access($0, X_OK) == 0 }
+
+  /// Which transports the server's sessions ran on (their peer descriptions), and how each ended.
+  final class Seen: Sendable {
+    let peers = Mutex<[String]>([])
+    let closes = Mutex<[CloseReason]>([])
+    var overHTTP2: Int { peers.withLock { $0.filter { $0.contains("h2 stream") }.count } }
+  }
+
+  /// An echo route at `/echo` (permessage-deflate installed), a route that speaks only `chat`, and a page.
+  static func application(_ seen: Seen, origins: [String]? = nil) -> Application {
+    var application = Application()
+    application.install(WebSockets.self) { config in
+      config.extensions { $0.install(WebSocketDeflateExtension.self) }
+      if let origins { config.originPolicy = .allowList(origins) }
+    }
+    application.routing { routing in
+      routing.webSocket("/echo") { session in
+        seen.peers.withLock { $0.append(session.call.remoteAddress) }
+        for try await frame in session.incoming { try await session.send(frame) }
+        let reason = await session.closeReason
+        seen.closes.withLock { $0.append(reason) }
+      }
+      routing.webSocket("/chat", protocol: "chat") { _ in }
+      routing.get("/health") { _ in .text("ok") }
+    }
+    return application
+  }
+
+  static func tls(_ configuration: inout EmbeddedServer.Configuration) {
+    configuration.tls = localhostServerTLS()
+  }
+
+  @Test("Python h2 opens many extended CONNECT streams on one TLS connection; one that never reads stalls alone")
+  func pythonH2ManyStreams() async throws {
+    try #require(Self.h2Available, "Python h2 is missing: run ./scripts/test, which installs it into .venv")
+    let seen = Seen()
+    try await withServer(Self.application(seen), configure: Self.tls) { server, port in
+      let result = await shell(
+        "timeout 120 '\(venvPython)' '\(fixtures)h2_websocket_client.py' --port \(port) --tls "
+          + "--ca '\(certificate("ca.pem"))' --streams 8 --stalled 2>&1")
+      // The stalled stream's peer could send only what the windows and the session's bounded queues hold (about
+      // 1.5 MB of a 4 MiB attempt), and the eight others echoed and closed cleanly meanwhile.
+      #expect(result.output.hasPrefix("ok 8 streams, stalled=sent "), "python said: \(result.output)")
+      #expect(result.output.contains("open"), "the stalled stream stays open until the client leaves: \(result.output)")
+      #expect(await waitUntil(.seconds(10)) { server.server.openSessionCount == 0 })
+    }
+    #expect(seen.overHTTP2 == 9, "\(seen.peers.withLock { $0 })")
+    #expect(seen.closes.withLock { $0.filter { $0.code == .normal }.count } == 8)
+  }
+
+  @Test("h2c with prior knowledge and HTTP/1.1 on one plain listener; curl's HTTP/2 GET of a plain route")
+  func priorKnowledge() async throws {
+    try #require(Self.h2Available, "Python h2 is missing: run ./scripts/test, which installs it into .venv")
+    let seen = Seen()
+    try await withServer(Self.application(seen), configure: { $0.http2.acceptsPriorKnowledge = true }) { _, port in
+      let h2 = await shell("timeout 60 '\(venvPython)' '\(fixtures)h2_websocket_client.py' --port \(port) --streams 3 2>&1")
+      #expect(h2.output.hasPrefix("ok 3 streams"), "python h2 said: \(h2.output)")
+      let http1 = await shell("'\(venvPython)' '\(fixtures)echo_client.py' ws://127.0.0.1:\(port)/echo 2>&1")
+      #expect(http1.output.hasPrefix("ok close 1000"), "python websockets said: \(http1.output)")
+      let curl = await shell(
+        "curl -s --max-time 10 --http2-prior-knowledge -w ' %{http_code} %{http_version}' http://127.0.0.1:\(port)/health")
+      #expect(curl.output == "ok 200 2", "curl said: \(curl.output)")
+    }
+    #expect(seen.overHTTP2 == 3)
+    #expect(seen.peers.withLock { $0.count } == 4)
+  }
+
+  @Test("refusals over HTTP/2 have HTTP/1.1's statuses: no route 404, an unoffered protocol 404, an origin 403")
+  func refusals() async throws {
+    try #require(Self.h2Available, "Python h2 is missing: run ./scripts/test, which installs it into .venv")
+    let seen = Seen()
+    let application = Self.application(seen, origins: ["https://good.example"])
+    try await withServer(application, configure: Self.tls) { _, port in
+      func status(_ arguments: String) async -> String {
+        await shell(
+          "timeout 60 '\(venvPython)' '\(fixtures)h2_websocket_client.py' --port \(port) --tls "
+            + "--ca '\(certificate("ca.pem"))' \(arguments) 2>&1"
+        ).output
+      }
+      #expect(await status("--path /nowhere --expect-status 404").hasPrefix("ok status 404"))
+      #expect(await status("--path /chat --expect-status 404").hasPrefix("ok status 404"))
+      #expect(await status("--path /chat --subprotocol chat --expect-status 200").hasPrefix("ok status 200"))
+      #expect(await status("--origin https://evil.example --expect-status 403").hasPrefix("ok status 403"))
+      #expect(await status("--origin https://good.example --expect-status 200").hasPrefix("ok status 200"))
+    }
+  }
+
+  @Test("a graceful stop sends GOAWAY and closes each HTTP/2 session with 1001")
+  func gracefulStop() async throws {
+    try #require(Self.h2Available, "Python h2 is missing: run ./scripts/test, which installs it into .venv")
+    let seen = Seen()
+    var configuration = EmbeddedServer.Configuration(endpoint: .host("127.0.0.1", port: 0), group: testGroup)
+    Self.tls(&configuration)
+    let server = EmbeddedServer(Self.application(seen), configuration: configuration)
+    try await server.start()
+    let port = try #require(server.port)
+    let output = "/tmp/wisp-h2-stop-\(getpid())-\(port)"
+    defer { unlink(output) }
+    let client = spawn([
+      "/bin/sh", "-c",
+      "'\(venvPython)' '\(fixtures)h2_websocket_client.py' --port \(port) --tls --ca '\(certificate("ca.pem"))' "
+        + "--until-shutdown > \(output) 2>&1",
+    ])
+    defer { terminate(client) }
+    #expect(await waitUntil(.seconds(30)) { server.server.openSessionCount == 1 })
+    let started = ContinuousClock.now
+    await server.stop()
+    #expect(ContinuousClock.now - started < .seconds(5))
+    var said = ""
+    _ = await waitUntil(.seconds(20)) {
+      said = (try? String(contentsOfFile: output)) ?? ""
+      return said.contains("ok") || said.contains("fail")
+    }
+    #expect(said.contains("ok close 1001 goaway 0"), "python said: \(said)")
+  }
+
+  @Test("nghttpx turns Python websockets' HTTP/1.1 upgrades into RFC 8441 streams to this server (h2c and TLS)")
+  func behindNghttpx() async throws {
+    try #require(Self.nghttpx != nil, "nghttpx is missing: ./scripts/test installs Debian's nghttp2-proxy")
+    try #require(PythonInteropTests.available, "Python websockets is missing: run ./scripts/test")
+    for useTLS in [false, true] {
+      let seen = Seen()
+      try await withServer(
+        Self.application(seen),
+        configure: { configuration in
+          if useTLS { Self.tls(&configuration) } else { configuration.http2.acceptsPriorKnowledge = true }
+        }
+      ) { _, backendPort in
+        let port = try await ProxyTests.freePort()
+        let directory = "/tmp/wisp-nghttpx-\(getpid())-\(port)"
+        mkdir(directory, 0o700)
+        defer { _ = system("rm -rf '\(directory)'") }
+        let backend =
+          useTLS
+          ? "backend=127.0.0.1,\(backendPort);;proto=h2;tls;sni=localhost\ncacert=\(certificate("ca.pem"))\n"
+          : "backend=127.0.0.1,\(backendPort);;proto=h2\n"
+        let config = "frontend=127.0.0.1,\(port);no-tls\n\(backend)workers=1\nerrorlog-file=\(directory)/error.log\n"
+        try config.write(toFile: "\(directory)/nghttpx.conf")
+        let proxy = spawn([Self.nghttpx!, "--conf=\(directory)/nghttpx.conf"])
+        defer { terminate(proxy) }
+        try await ProxyTests.waitForListener(port)
+        for _ in 0..<3 {
+          let result = await shell("'\(venvPython)' '\(fixtures)echo_client.py' ws://127.0.0.1:\(port)/echo 2>&1")
+          #expect(result.output.hasPrefix("ok close 1000"), "python through nghttpx (TLS \(useTLS)): \(result.output)")
+        }
+      }
+      #expect(seen.overHTTP2 == 3, "TLS \(useTLS): \(seen.peers.withLock { $0 })")
+    }
+  }
+}
+
+extension String {
+  /// Writes the string to `path` (created or truncated), for the configuration files of the peers the tests start.
+  func write(toFile path: String) throws {
+    guard let file = fopen(path, "w") else { throw TransportError.closed }
+    defer { fclose(file) }
+    fputs(self, file)
+  }
+
+  init(contentsOfFile path: String) throws {
+    guard let file = fopen(path, "r") else { throw TransportError.closed }
+    defer { fclose(file) }
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+      let count = fread(&buffer, 1, buffer.count, file)
+      if count <= 0 { break }
+      bytes += buffer[0..<count]
+    }
+    self = String(decoding: bytes, as: UTF8.self)
+  }
+}
