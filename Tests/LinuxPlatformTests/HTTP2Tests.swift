@@ -186,3 +186,74 @@ extension String {
     self = String(decoding: bytes, as: UTF8.self)
   }
 }
+
+/// A page served over HTTP/2 opens `wss://` to its own origin in headless Chromium: the socket rides the page's
+/// connection as an extended CONNECT stream (RFC 8441), echoes text, binary and a compressed message, and closes
+/// cleanly on both sides.
+@Suite("WebSockets over HTTP/2 in headless Chromium", .serialized)
+struct HTTP2BrowserTests {
+  @Test(
+    "a page loaded over h2 opens wss:// on the same connection: text, binary and permessage-deflate echo, 1000",
+    .enabled(if: BrowserOriginTests.chromium != nil, "Chromium is not installed (./scripts/test installs it)"))
+  func chromium() async throws {
+    let seen = HTTP2Tests.Seen()
+    let report = Mutex<String?>(nil)
+    let extensions = Mutex<[String]>([])
+    var application = HTTP2Tests.application(seen)
+    application.routing { routing in
+      routing.get("/report") { call in
+        report.withLock { $0 = call.query("result") }
+        return .text("thanks")
+      }
+      routing.get("/page") { _ in .html(Self.page) }
+      routing.webSocket("/deflate") { session in
+        seen.peers.withLock { $0.append(session.call.remoteAddress) }
+        extensions.withLock { $0 = session.extensions.map(\.name) }
+        for try await frame in session.incoming { try await session.send(frame) }
+        let reason = await session.closeReason
+        seen.closes.withLock { $0.append(reason) }
+      }
+    }
+    try await withServer(application, configure: HTTP2Tests.tls) { server, port in
+      let profile = "/tmp/wisp-chromium-h2-\(getpid())-\(port)"
+      let pin = try String(contentsOfFile: certificate("server.pin")).filter { !$0.isWhitespace }
+      let browser = spawn([
+        BrowserOriginTests.chromium!, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+        "--disable-extensions", "--user-data-dir=\(profile)", "--ignore-certificate-errors-spki-list=\(pin)",
+        "https://127.0.0.1:\(port)/page",
+      ])
+      defer {
+        terminate(browser)
+        _ = system("rm -rf '\(profile)'")
+      }
+      _ = await waitUntil(.seconds(60)) { report.withLock { $0 } != nil }
+      let result = report.withLock { $0 }
+      #expect(
+        result == "text:hello h2;binary:1,2,3,250;long:5000;ext=permessage-deflate;close=1000;clean=true",
+        "\(result ?? "no report")")
+      #expect(await waitUntil(.seconds(10)) { server.server.openSessionCount == 0 })
+    }
+    #expect(seen.overHTTP2 == 1, "the browser's socket arrived as: \(seen.peers.withLock { $0 })")
+    #expect(extensions.withLock { $0 } == ["permessage-deflate"])
+    #expect(seen.closes.withLock { $0 } == [CloseReason(.normal, "page done")])
+  }
+
+  static let page = """
+    <!doctype html><title>wisp h2</title><script>
+    const results = [];
+    const ws = new WebSocket('wss://' + location.host + '/deflate');
+    ws.binaryType = 'arraybuffer';
+    ws.onopen = () => { ws.send('hello h2'); ws.send(new Uint8Array([1, 2, 3, 250])); ws.send('x'.repeat(5000)); };
+    ws.onmessage = (event) => {
+      if (typeof event.data === 'string') {
+        results.push(event.data.length > 100 ? 'long:' + event.data.length : 'text:' + event.data);
+      } else {
+        results.push('binary:' + Array.from(new Uint8Array(event.data)).join(','));
+      }
+      if (results.length === 3) ws.close(1000, 'page done');
+    };
+    ws.onclose = (event) => fetch('/report?result=' + encodeURIComponent(
+      results.join(';') + ';ext=' + ws.extensions + ';close=' + event.code + ';clean=' + event.wasClean));
+    </script>
+    """
+}
