@@ -187,15 +187,55 @@ extension String {
   }
 }
 
-/// A page served over HTTP/2 opens `wss://` to its own origin in headless Chromium: the socket rides the page's
-/// connection as an extended CONNECT stream (RFC 8441), echoes text, binary and a compressed message, and closes
-/// cleanly on both sides.
-@Suite("WebSockets over HTTP/2 in headless Chromium", .serialized)
+/// A page served over HTTP/2 opens `wss://` to its own origin in headless Chromium and Firefox ESR (Debian's, installed
+/// by ./scripts/test): the socket rides the page's connection as an extended CONNECT stream (RFC 8441), echoes
+/// text, binary and a compressed message, and closes cleanly on both sides. Chromium trusts the test server by its
+/// key's pin (a flag); Firefox by the test CA in its profile's NSS database (certutil).
+@Suite("WebSockets over HTTP/2 in headless browsers", .serialized)
 struct HTTP2BrowserTests {
+  static let firefoxPath: String? = ["/usr/bin/firefox-esr", "/usr/bin/firefox"].first { access($0, X_OK) == 0 }
+  static let certutil: String? = ["/usr/bin/certutil"].first { access($0, X_OK) == 0 }
+
   @Test(
-    "a page loaded over h2 opens wss:// on the same connection: text, binary and permessage-deflate echo, 1000",
+    "Chromium: a page loaded over h2 opens wss:// on the same connection; text, binary, deflate echo; 1000",
     .enabled(if: BrowserOriginTests.chromium != nil, "Chromium is not installed (./scripts/test installs it)"))
   func chromium() async throws {
+    try await Self.run { port, profile in
+      let pin = try String(contentsOfFile: certificate("server.pin")).filter { !$0.isWhitespace }
+      return [
+        BrowserOriginTests.chromium!, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+        "--disable-extensions", "--user-data-dir=\(profile)", "--ignore-certificate-errors-spki-list=\(pin)",
+        "https://127.0.0.1:\(port)/page",
+      ]
+    }
+  }
+
+  @Test(
+    "Firefox ESR: a page loaded over h2 opens wss:// on the same connection; text, binary, deflate echo; 1000",
+    .enabled(
+      if: firefoxPath != nil && certutil != nil, "Firefox ESR or certutil is not installed (./scripts/test installs them)"))
+  func firefox() async throws {
+    try await Self.run { port, profile in
+      mkdir(profile, 0o700)
+      let database = "sql:\(profile)"
+      let made = await shell(
+        "'\(Self.certutil!)' -N -d \(database) --empty-password && '\(Self.certutil!)' -A -d \(database) -n wisp-test-ca "
+          + "-t C,, -i '\(certificate("ca.pem"))' 2>&1")
+      #expect(made.status == 0, "certutil: \(made.output)")
+      let preferences = """
+        user_pref("browser.shell.checkDefaultBrowser", false);
+        user_pref("browser.startup.homepage_override.mstone", "ignore");
+        user_pref("datareporting.policy.dataSubmissionEnabled", false);
+        user_pref("network.http.http2.websockets", true);
+        """
+      try preferences.write(toFile: "\(profile)/user.js")
+      return [Self.firefoxPath!, "--headless", "--no-remote", "--profile", profile, "https://127.0.0.1:\(port)/page"]
+    }
+  }
+
+  /// Serves the page and the echo route over TLS with HTTP/2, starts the browser `command(port, profile)` returns,
+  /// and checks the page's report and what the server saw.
+  static func run(_ command: (Int, String) async throws -> [String]) async throws {
     let seen = HTTP2Tests.Seen()
     let report = Mutex<String?>(nil)
     let extensions = Mutex<[String]>([])
@@ -215,18 +255,11 @@ struct HTTP2BrowserTests {
       }
     }
     try await withServer(application, configure: HTTP2Tests.tls) { server, port in
-      let profile = "/tmp/wisp-chromium-h2-\(getpid())-\(port)"
-      let pin = try String(contentsOfFile: certificate("server.pin")).filter { !$0.isWhitespace }
-      let browser = spawn([
-        BrowserOriginTests.chromium!, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-        "--disable-extensions", "--user-data-dir=\(profile)", "--ignore-certificate-errors-spki-list=\(pin)",
-        "https://127.0.0.1:\(port)/page",
-      ])
-      defer {
-        terminate(browser)
-        _ = system("rm -rf '\(profile)'")
-      }
-      _ = await waitUntil(.seconds(60)) { report.withLock { $0 } != nil }
+      let profile = "/tmp/wisp-browser-h2-\(getpid())-\(port)"
+      defer { _ = system("rm -rf '\(profile)'") }
+      let browser = spawn(try await command(port, profile))
+      defer { terminate(browser) }
+      _ = await waitUntil(.seconds(90)) { report.withLock { $0 } != nil }
       let result = report.withLock { $0 }
       #expect(
         result == "text:hello h2;binary:1,2,3,250;long:5000;ext=permessage-deflate;close=1000;clean=true",

@@ -25,10 +25,13 @@ install_system_packages() {
   install_debian_packages libssl-dev zlib1g-dev libnghttp2-dev pkg-config openssl
 }
 
-# Debian's Chromium, for the browser test of the Origin policy (BrowserOriginTests). Best effort: where it cannot be
-# installed, that one test is skipped and says why.
+# Debian's Chromium and Firefox ESR (with certutil, to trust the test CA in a Firefox profile), for the browser tests
+# (BrowserOriginTests, HTTP2BrowserTests). Best effort: where one cannot be installed, its tests are skipped and say
+# why.
 install_browser() {
-  install_debian_packages chromium || echo "chromium could not be installed: the browser test will be skipped" >&2
+  install_debian_packages chromium || echo "chromium could not be installed: its browser tests will be skipped" >&2
+  install_debian_packages firefox-esr libnss3-tools ||
+    echo "firefox-esr could not be installed: its browser test will be skipped" >&2
 }
 
 # Debian's tinyproxy (HTTP CONNECT) and microsocks (SOCKS5): the proxies the client's proxy tests start on loopback
