@@ -290,3 +290,33 @@ struct HTTP2BrowserTests {
     </script>
     """
 }
+
+/// Hostile HTTP/2 peers (Fixtures/h2_hostile_client.py, raw frames over h2c) cost bounded time and memory: each
+/// connection ends within the handshake timeout or at once, and the server serves the next client.
+@Suite("Hostile HTTP/2 peers", .serialized)
+struct HTTP2HostilePeerTests {
+  @Test(
+    "silence, an unfinished header block, rapid resets, SETTINGS and PING floods: each connection ends, bounded",
+    arguments: [
+      ("silent", "goaway none"), ("open-headers", "goaway 1"), ("rapid-reset", "goaway 2"),
+      ("settings-flood", ""), ("ping-flood", ""),
+    ])
+  func hostile(mode: String, goaway: String) async throws {
+    try #require(HTTP2Tests.h2Available, "Python h2 is missing: run ./scripts/test, which installs it into .venv")
+    let seen = HTTP2Tests.Seen()
+    var application = HTTP2Tests.application(seen)
+    application.install(WebSockets.self) { $0.handshakeTimeout = .seconds(2) }
+    try await withServer(application, configure: { $0.http2.acceptsPriorKnowledge = true }) { server, port in
+      let result = await shell(
+        "timeout 60 '\(venvPython)' '\(fixtures)h2_hostile_client.py' \(mode) --port \(port) --limit 15 2>&1")
+      #expect(result.output.hasPrefix("closed after "), "\(mode): \(result.output)")
+      #expect(result.output.contains(goaway), "\(mode): \(result.output)")
+      let seconds = Double(result.output.split(separator: " ").dropFirst(2).first ?? "") ?? 99
+      #expect(seconds < 4, "\(mode) held the connection for \(seconds) s (handshake timeout 2 s)")
+      #expect(await waitUntil(.seconds(10)) { server.server.openSessionCount == 0 })
+      // The server goes on serving.
+      let next = await shell("timeout 60 '\(venvPython)' '\(fixtures)h2_websocket_client.py' --port \(port) 2>&1")
+      #expect(next.output.hasPrefix("ok 1 streams"), "after \(mode): \(next.output)")
+    }
+  }
+}

@@ -28,6 +28,11 @@ package final class HTTP2ServerConnection: @unchecked Sendable {
   private var finishWaiter: CheckedContinuation<Void, Never>?
   private var idleTimer: TimerQueue.Handle?
   private var lingerTimers: [Int32: TimerQueue.Handle] = [:]
+  /// Streams whose request HEADERS have begun and not ended, with the timer that ends the connection if they never
+  /// do: while a header block is incomplete no other frame may arrive (RFC 9113 section 6.10), so a peer that stops
+  /// in the middle of one holds the whole connection.
+  private var requestTimers: [Int32: TimerQueue.Handle] = [:]
+  private let requestTimeout: Duration
   private var goingAway = false
   /// Why the connection ended, when it failed (for the log).
   private(set) var failure: String?
@@ -43,16 +48,19 @@ package final class HTTP2ServerConnection: @unchecked Sendable {
   ///   - carrier: the socket or TLS connection, its handshake done.
   ///   - configuration: windows, streams, timeouts.
   ///   - limits: the request's bounds (the fields of a request's HEADERS, as an HTTP/1.1 head's).
+  ///   - requestTimeout: the time the client has for its preface and first request, and for each request's header
+  ///     block once begun (the server's handshake timeout).
   ///   - offersWebSockets: whether to send `SETTINGS_ENABLE_CONNECT_PROTOCOL = 1`.
   ///   - onRequest: called on the loop for each stream whose request HEADERS are complete.
   package init(
-    carrier: any TLSCarrier, configuration: HTTP2Configuration, limits: HTTPHeadLimits, offersWebSockets: Bool,
-    onRequest: @escaping @Sendable (HTTP2Stream) -> Void
+    carrier: any TLSCarrier, configuration: HTTP2Configuration, limits: HTTPHeadLimits, requestTimeout: Duration,
+    offersWebSockets: Bool, onRequest: @escaping @Sendable (HTTP2Stream) -> Void
   ) throws(TransportError) {
     self.carrier = carrier
     self.loop = carrier.loop
     self.configuration = configuration
     self.limits = limits
+    self.requestTimeout = requestTimeout
     self.onRequest = onRequest
     var callbacks: OpaquePointer?
     guard nghttp2_session_callbacks_new(&callbacks) == 0, let callbacks else {
@@ -103,7 +111,7 @@ package final class HTTP2ServerConnection: @unchecked Sendable {
   /// Serves the connection until it ends (both sides done, GOAWAY completed, the idle timeout, an error, or the
   /// task's cancellation), then closes the carrier. `initial` holds bytes already read from the carrier (the
   /// preface, for h2c).
-  package func run(initial: [UInt8] = [], firstRequestTimeout: Duration) async {
+  package func run(initial: [UInt8] = []) async {
     loop.preconditionInEventLoop()
     carrier.setWriteSource { [self] in self.pullOutput() }
     if !initial.isEmpty {
@@ -112,7 +120,7 @@ package final class HTTP2ServerConnection: @unchecked Sendable {
     if !finished {
       carrier.startReading({ [self] event in self.carrierPushed(event) }, directReader: nil)
       carrier.requestWrite()
-      armIdleTimer(firstRequestTimeout)
+      armIdleTimer(requestTimeout)
     }
     await withTaskCancellationHandler {
       await withCheckedContinuation { continuation in
@@ -369,6 +377,8 @@ package final class HTTP2ServerConnection: @unchecked Sendable {
     idleTimer = nil
     for timer in lingerTimers.values { loop.cancel(timer) }
     lingerTimers.removeAll()
+    for timer in requestTimers.values { loop.cancel(timer) }
+    requestTimers.removeAll()
     let open = streams
     streams.removeAll()
     outputChanged.removeAll()
@@ -446,6 +456,12 @@ package final class HTTP2ServerConnection: @unchecked Sendable {
       self.idleTimer = nil
     }
     streams[id] = HTTP2Stream(connection: self, id: id)
+    requestTimers[id] = loop.schedule(after: requestTimeout) { [self] in
+      requestTimers[id] = nil
+      guard let session, !finished else { return }
+      nghttp2_session_terminate_session(session, UInt32(NGHTTP2_PROTOCOL_ERROR.rawValue))
+      finish("HTTP/2: the request's header block on stream \(id) did not end within \(requestTimeout)")
+    }
     return 0
   }
 
@@ -458,6 +474,7 @@ package final class HTTP2ServerConnection: @unchecked Sendable {
     guard let stream = streams[id] else { return }
     let endsStream = frame.hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
     if frame.hd.type == UInt8(NGHTTP2_HEADERS.rawValue), frame.headers.cat == NGHTTP2_HCAT_REQUEST {
+      if let timer = requestTimers.removeValue(forKey: id) { loop.cancel(timer) }
       if endsStream { stream.remoteEnded(.endOfStream) }
       if goingAway {
         reset(id, code: NGHTTP2_REFUSED_STREAM)
@@ -492,6 +509,7 @@ package final class HTTP2ServerConnection: @unchecked Sendable {
 
   private func streamClosed(_ id: Int32, errorCode: UInt32) {
     if let timer = lingerTimers.removeValue(forKey: id) { loop.cancel(timer) }
+    if let timer = requestTimers.removeValue(forKey: id) { loop.cancel(timer) }
     guard let stream = streams.removeValue(forKey: id) else { return }
     stream.streamClosed(reset: errorCode != NGHTTP2_NO_ERROR.rawValue || !stream.endSent)
     if streams.isEmpty {

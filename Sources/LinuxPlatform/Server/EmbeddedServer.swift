@@ -167,7 +167,7 @@ public final class EmbeddedServer: Sendable {
       return state.stopping
     }
     if stopping { connection.goAway() }
-    await connection.run(initial: initial, firstRequestTimeout: server.handshakeTimeout)
+    await connection.run(initial: initial)
     _ = state.withLock { $0.http2Connections.removeValue(forKey: key) }
   }
 
@@ -175,7 +175,7 @@ public final class EmbeddedServer: Sendable {
     do {
       return try HTTP2ServerConnection(
         carrier: carrier, configuration: configuration.http2, limits: server.requestLimits,
-        offersWebSockets: configuration.http2.webSockets && server.servesWebSockets
+        requestTimeout: server.handshakeTimeout, offersWebSockets: configuration.http2.webSockets && server.servesWebSockets
       ) { [self] stream in serveStream(stream) }
     } catch {
       server.report(number: nil, event: .connectionFailed(peer: carrier.peerDescription, error: "HTTP/2: \(error)"))
