@@ -65,6 +65,7 @@ struct Bench: AsyncParsableCommand {
         plugin.maxMessageSize = max(size, 1 << 20) * 2
         plugin.incomingCapacity = max(64, inFlight * 2)
         if compress { plugin.extensions { $0.install(WebSocketDeflateExtension.self) } }
+        plugin.http2 = tls.http2Preference
       }
     }
     var sessions: [DefaultClientWebSocketSession] = []

@@ -18,6 +18,28 @@ struct ClientTLSOptions: ParsableArguments {
   @Flag(help: "Accept any server certificate. Insecure: for tests only; prints a warning.")
   var insecure = false
 
+  @Option(
+    help: """
+      WebSockets over HTTP/2 for wss:// (RFC 8441; sessions to one server share a connection): never (default), \
+      when-offered, or required.
+      """)
+  var http2 = "never"
+
+  /// `--http2` as the plugin's setting.
+  var http2Preference: HTTP2Preference {
+    switch http2 {
+    case "when-offered": .whenOffered
+    case "required": .required
+    default: .never
+    }
+  }
+
+  func validate() throws {
+    guard ["never", "when-offered", "required"].contains(http2) else {
+      throw ValidationError("--http2 must be never, when-offered or required")
+    }
+  }
+
   /// Applies the options to a request's TLS settings.
   func apply(to tls: inout TLSClientConfiguration) {
     if let cacert { tls.trustRoots = .file(cacert) }

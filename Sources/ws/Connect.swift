@@ -107,6 +107,7 @@ struct Connect: AsyncParsableCommand {
         plugin.pingInterval = ping.map { .milliseconds(Int($0 * 1000)) }
         plugin.pingTimeout = pingTimeout.map { .milliseconds(Int($0 * 1000)) }
         if compress { plugin.extensions { $0.install(WebSocketDeflateExtension.self) } }
+        plugin.http2 = tls.http2Preference
       }
     }
     let requestHeaders = headers

@@ -160,12 +160,51 @@ public final class HttpClient: Sendable {
       throw WebSocketException("a WebSocket handshake uses GET, not \(request.method) (RFC 6455 section 4.1)")
     }
     let url = request.url
-    let transport: any Transport
+    let handshake = ClientHandshake(
+      host: url.hostHeader, target: url.target, subprotocols: config.subprotocols + request.subprotocols,
+      extensionOffers: config.extensions.factories.flatMap { $0.clientOffers() }, headers: request.headers,
+      random: engine.secureRandom)
+    let proxy = proxy(for: request, config: config)
+    var transport: any Transport
+    /// The response to an extended CONNECT, when the session runs on an HTTP/2 stream.
+    var http2Response: HTTPResponseHead?
     do {
-      transport = try await engine.connector.connect(
-        to: url.unixSocketPath.map { .unix(path: $0) } ?? .host(url.host, port: url.port),
-        through: proxy(for: request, config: config), tls: url.isSecure ? request.tls : nil, host: url.host,
-        timeout: config.handshakeTimeout)
+      if config.http2 != .never, url.isSecure, url.unixSocketPath == nil, proxy == nil,
+        let connector = engine.connector as? any ExtendedConnectConnector
+      {
+        switch try await connector.openWebSocketStream(
+          to: .host(url.host, port: url.port), tls: request.tls, host: url.host,
+          request: handshake.extendedConnectRequest, timeout: config.handshakeTimeout)
+        {
+        case .stream(let stream, let response):
+          transport = stream
+          http2Response = response
+        case .http1(let connection):
+          guard config.http2 == .whenOffered else {
+            await connection.close()
+            throw WebSocketException("\(url.host) did not select HTTP/2 by ALPN (http2: .required)")
+          }
+          transport = connection
+        case .notOffered(let reason):
+          guard config.http2 == .whenOffered else {
+            throw WebSocketException("\(url.host) does not offer WebSockets over HTTP/2: \(reason)")
+          }
+          transport = try await engine.connector.connect(
+            to: .host(url.host, port: url.port), through: nil, tls: request.tls, host: url.host,
+            timeout: config.handshakeTimeout)
+        }
+      } else {
+        if config.http2 == .required {
+          throw WebSocketException(
+            "WebSockets over HTTP/2 need wss://, no proxy and an engine that speaks HTTP/2 (http2: .required)")
+        }
+        transport = try await engine.connector.connect(
+          to: url.unixSocketPath.map { .unix(path: $0) } ?? .host(url.host, port: url.port),
+          through: proxy, tls: url.isSecure ? request.tls : nil, host: url.host,
+          timeout: config.handshakeTimeout)
+      }
+    } catch let error as WebSocketException {
+      throw error
     } catch let error as TransportError {
       if case .timedOut = error { throw ConnectTimeoutException("connecting to \(url) timed out", cause: error) }
       throw WebSocketConnectionException("cannot connect to \(url)", cause: error)
@@ -177,17 +216,20 @@ public final class HttpClient: Sendable {
     } catch {
       throw WebSocketConnectionException("cannot connect to \(url)", cause: error)
     }
-    let handshake = ClientHandshake(
-      host: url.hostHeader, target: url.target, subprotocols: config.subprotocols + request.subprotocols,
-      extensionOffers: config.extensions.factories.flatMap { $0.clientOffers() }, headers: request.headers,
-      random: engine.secureRandom)
     let runner = OpeningHandshakeRunner(transport: transport)
     let timeout = config.handshakeTimeout
     do {
-      let (response, leftover) = try await withTransportDeadline(
-        transport, timeout: timeout, operation: "the opening handshake with \(url)"
-      ) { try await runner.exchange(handshake.request) }
-      let accepted = try handshake.validate(response)
+      let (response, leftover): (HTTPResponseHead, [UInt8])
+      let accepted: ClientHandshake.Accepted
+      if let http2Response {
+        (response, leftover) = (http2Response, [])
+        accepted = try handshake.validateExtendedConnect(response)
+      } else {
+        (response, leftover) = try await withTransportDeadline(
+          transport, timeout: timeout, operation: "the opening handshake with \(url)"
+        ) { try await runner.exchange(handshake.request) }
+        accepted = try handshake.validate(response)
+      }
       let extensions = try Self.acceptExtensions(accepted.extensions, factories: config.extensions.factories)
       let connection = WebSocketConnection(
         transport: transport, role: .client, mode: mode, settings: config.session, clock: config.sessionClock,
@@ -196,10 +238,12 @@ public final class HttpClient: Sendable {
       var attributes = Attributes()
       attributes.put(extensionsKey, extensions)
       let call = HttpClientCall(
-        request: HttpRequest(url: url, head: handshake.request), response: response, client: self,
+        request: HttpRequest(url: url, head: http2Response == nil ? handshake.request : handshake.extendedConnectRequest),
+        response: response, client: self,
         attributes: attributes)
       try await register(connection)
-      await Self.reportOpened(connection, url: url, subprotocol: accepted.subprotocol, config: config)
+      await Self.reportOpened(
+        connection, url: url, subprotocol: accepted.subprotocol, status: response.status, config: config)
       return (connection, call, accepted.subprotocol, config)
     } catch let error as HttpClientClosedError {
       throw error
@@ -223,13 +267,14 @@ public final class HttpClient: Sendable {
 
   /// Metrics and a log record for a connection that upgraded, and the same at its end.
   private static func reportOpened(
-    _ connection: WebSocketConnection, url: WebSocketURL, subprotocol: String?, config: WebSockets.Config
+    _ connection: WebSocketConnection, url: WebSocketURL, subprotocol: String?, status: Int, config: WebSockets.Config
   ) async {
     let factory = config.metricsFactory
-    WispMetrics.handshake(.client, outcome: "accepted", status: 101, factory: factory)
+    WispMetrics.handshake(.client, outcome: "accepted", status: status, factory: factory)
     WispMetrics.opened(.client, factory: factory)
     var logger = config.logger
     logger[metadataKey: WispLogMetadata.path] = "\(url)"
+    logger[metadataKey: WispLogMetadata.httpVersion] = status == 101 ? "1.1" : "2"
     if let subprotocol { logger[metadataKey: WispLogMetadata.subprotocol] = "\(subprotocol)" }
     if !connection.extensions.isEmpty {
       logger[metadataKey: WispLogMetadata.extensions] = "\(connection.extensions.map(\.name).joined(separator: ","))"

@@ -47,6 +47,10 @@ public enum WebSockets {
     }
     /// The time allowed to connect, finish TLS and the opening handshake. Default 10 s.
     public var handshakeTimeout: Duration = .seconds(10)
+    /// Whether `wss` sessions run over HTTP/2 (RFC 8441: an extended CONNECT stream, several sessions to one origin
+    /// sharing one TLS connection). Default ``HTTP2Preference/never``: HTTP/1.1, as Ktor. The engine must support it
+    /// (`LinuxEngine` does); a proxy or a `ws://` URL always uses HTTP/1.1.
+    public var http2: HTTP2Preference = .never
     /// The time source of every session's timers (close timeout, pings); `nil` (the default) uses the
     /// transport's (the event loop's timers). Tests inject a ``ManualSessionClock``.
     public var sessionClock: (any SessionClock)?

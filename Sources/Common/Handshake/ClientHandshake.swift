@@ -62,6 +62,18 @@ package struct ClientHandshake: Sendable, Hashable {
     request = HTTPRequestHead(method: "GET", target: target.isEmpty ? "/" : target, headers: fields)
   }
 
+  /// The request as an HTTP/2 extended CONNECT (RFC 8441 section 5): method CONNECT, version 2.0, without the fields
+  /// HTTP/2 has no use for (`Upgrade`, `Connection`, `Sec-WebSocket-Key`); `Host` stays, for `:authority`.
+  package var extendedConnectRequest: HTTPRequestHead {
+    var fields = HTTPHeaders()
+    for field in request.headers
+    where !["Upgrade", "Connection", "Sec-WebSocket-Key"].contains(where: { HTTPHeaders.namesMatch($0, field.name) }) {
+      fields.add(name: field.name, value: field.value)
+    }
+    return HTTPRequestHead(
+      method: "CONNECT", target: request.target, version: HTTPVersion(major: 2, minor: 0), headers: fields)
+  }
+
   /// What the server agreed to.
   package struct Accepted: Sendable, Hashable {
     /// The subprotocol the server selected, if any.
@@ -98,6 +110,18 @@ package struct ClientHandshake: Sendable, Hashable {
     guard accepts.count == 1, accepts[0] == expected else {
       throw .invalidAccept(expected: expected, found: accepts.first)
     }
+    return try validateOffers(response)
+  }
+
+  /// Validates the response to an extended CONNECT (RFC 8441 section 5): "a 2xx series status code" accepts (there
+  /// is no key and no accept value over HTTP/2); the subprotocol and the extensions as over HTTP/1.1.
+  package func validateExtendedConnect(_ response: HTTPResponseHead) throws(HandshakeError) -> Accepted {
+    guard (200...299).contains(response.status) else { throw .unexpectedStatus(response.status, response) }
+    return try validateOffers(response)
+  }
+
+  /// RFC 6455 section 4.1, the last two checks, shared by both forms.
+  private func validateOffers(_ response: HTTPResponseHead) throws(HandshakeError) -> Accepted {
     // 5. Every extension in the response must have been offered.
     let extensions = try ExtensionHeader.parse(response.headers.values(name: "Sec-WebSocket-Extensions"))
     for chosen in extensions where !extensionOffers.contains(where: { $0.name == chosen.name }) {

@@ -323,7 +323,7 @@ public final class ApplicationServer: Sendable {
     WispMetrics.opened(.server, factory: config.metricsFactory)
     report(
       number: number, event: .sessionOpened(peer: peer, path: request.path, subprotocol: route.subprotocol),
-      extensions: extensions.map(\.name))
+      extensions: extensions.map(\.name), httpVersion: exchange.form == .http1 ? "1.1" : "2")
     return AcceptedSession(
       connection: connection, handler: route.handler, call: call, subprotocol: route.subprotocol,
       limitedAddress: limitedAddress, number: number)
@@ -429,7 +429,14 @@ public final class ApplicationServer: Sendable {
   /// platform's listener reports what happens before a connection reaches the server, such as a failed TLS
   /// handshake).
   public func report(number: UInt64?, event: ServerLogEvent, extensions: [String] = []) {
+    report(number: number, event: event, extensions: extensions, httpVersion: nil)
+  }
+
+  /// ``report(number:event:extensions:)`` with the HTTP version of a session's handshake
+  /// (``WispLogMetadata/httpVersion``).
+  func report(number: UInt64?, event: ServerLogEvent, extensions: [String], httpVersion: String?) {
     var metadata: Logger.Metadata = [:]
+    if let httpVersion { metadata[WispLogMetadata.httpVersion] = "\(httpVersion)" }
     if let number { metadata[WispLogMetadata.connection] = "\(number)" }
     let level: Logger.Level
     switch event {

@@ -12,6 +12,9 @@ public enum WispLogMetadata {
   public static let subprotocol = "wisp.subprotocol"
   /// The negotiated extensions' names, comma-separated.
   public static let extensions = "wisp.extensions"
+  /// The HTTP version a session's handshake ran on: `1.1` (an upgrade, RFC 6455) or `2` (an extended CONNECT stream,
+  /// RFC 8441).
+  public static let httpVersion = "wisp.http_version"
   /// The HTTP status of a refusal.
   public static let status = "wisp.status"
   /// The close code at the end of a session.

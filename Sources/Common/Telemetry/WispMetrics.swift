@@ -8,7 +8,7 @@ import CoreMetrics
 /// | name | kind | dimensions | when |
 /// | --- | --- | --- | --- |
 /// | `wisp_connections_open` | meter | role | +1 after the 101, -1 at the end |
-/// | `wisp_handshakes_total` | counter | role, outcome (`accepted`, `refused`, `failed`), status | each opening handshake |
+/// | `wisp_handshakes_total` | counter | role, outcome (`accepted`, `refused`, `failed`), status (an accepted one: 101 over HTTP/1.1, 200 over HTTP/2) | each opening handshake |
 /// | `wisp_messages_total` | counter | role, direction (`in`, `out`) | at the end of each connection (``SessionTraffic``) |
 /// | `wisp_bytes_total` | counter | role, direction | at the end of each connection |
 /// | `wisp_closes_total` | counter | role, code | at the end of each connection |

@@ -13,11 +13,16 @@ import WispCommon
 /// Confined to the connection's event loop, like the connection.
 package final class HTTP2Stream: Transport, PayloadPoolProviding, @unchecked Sendable {
   /// The connection the stream belongs to.
-  let connection: HTTP2ServerConnection
+  let connection: HTTP2Connection
   /// The stream's identifier.
   let id: Int32
-  /// The request, once its HEADERS are complete (``HTTP2RequestBuilder``).
-  var request = HTTP2RequestBuilder()
+  /// The peer's HEADERS: the request on a server, the response on a client.
+  var headerBlock = HTTP2HeaderBlock()
+  /// A client waiting for the response to its extended CONNECT.
+  private var responseWaiter: CheckedContinuation<HTTPResponseHead, any Error>?
+  /// Why the response will not come, when it failed before anyone waited.
+  private var responseFailure: (any Error)?
+  private var responseReady = false
 
   // Inbound
   /// DATA that arrived while the handler was paused or not yet installed, from `inboundOffset`.
@@ -60,9 +65,38 @@ package final class HTTP2Stream: Transport, PayloadPoolProviding, @unchecked Sen
   /// Whether the session closed this transport (``close()``).
   private var released = false
 
-  init(connection: HTTP2ServerConnection, id: Int32) {
+  init(connection: HTTP2Connection, id: Int32) {
     self.connection = connection
     self.id = id
+  }
+
+  // MARK: A client's response
+
+  /// The response's HEADERS are complete.
+  func responseArrived() {
+    responseReady = true
+    if let waiter = responseWaiter {
+      responseWaiter = nil
+      waiter.resume(returning: headerBlock.responseHead)
+    }
+  }
+
+  /// The response will not come (a reset, the connection's end, the time limit).
+  func responseFailed(_ error: any Error) {
+    guard !responseReady, responseFailure == nil else { return }
+    responseFailure = error
+    if let waiter = responseWaiter {
+      responseWaiter = nil
+      waiter.resume(throwing: error)
+    }
+  }
+
+  /// Waits for the response to the stream's request.
+  func waitForResponse() async throws -> HTTPResponseHead {
+    if responseReady { return headerBlock.responseHead }
+    if let responseFailure { throw responseFailure }
+    if let exceeded = headerBlock.exceeded { throw exceeded }
+    return try await withCheckedThrowingContinuation { responseWaiter = $0 }
   }
 
   // MARK: What the connection calls
@@ -92,6 +126,7 @@ package final class HTTP2Stream: Transport, PayloadPoolProviding, @unchecked Sen
 
   /// The stream is gone (nghttp2 closed it): writers fail, the reader learns the end.
   func streamClosed(reset: Bool) {
+    responseFailed(TransportError.connectionReset)
     if ending == nil { remoteEnded(reset ? .failed(TransportError.connectionReset) : .endOfStream) }
     isClosed = true
     closeError = reset ? .connectionReset : .closed

@@ -8,12 +8,12 @@ struct HTTP2StreamExchange: ServerExchange {
 
   var transport: any Transport { stream }
 
-  var form: ServerHandshake.RequestForm { .http2(connectProtocol: stream.request.connectProtocol) }
+  var form: ServerHandshake.RequestForm { .http2(connectProtocol: stream.headerBlock.connectProtocol) }
 
   /// The request nghttp2 decoded; 431 when its fields went past the limits.
   func readRequest(limits: HTTPHeadParser.Limits) async throws -> (HTTPRequestHead, [UInt8])? {
-    if let exceeded = stream.request.exceeded { throw exceeded }
-    return (stream.request.head, [])
+    if let exceeded = stream.headerBlock.exceeded { throw exceeded }
+    return (stream.headerBlock.requestHead, [])
   }
 
   func respond(_ response: ServerResponse, includeBody: Bool) async {

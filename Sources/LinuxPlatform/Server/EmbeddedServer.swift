@@ -75,7 +75,7 @@ public final class EmbeddedServer: Sendable {
     var connections: [Int: Task<Void, Never>] = [:]
     var nextConnection = 0
     /// The HTTP/2 connections served now, told to go away when the server stops.
-    var http2Connections: [ObjectIdentifier: HTTP2ServerConnection] = [:]
+    var http2Connections: [ObjectIdentifier: HTTP2Connection] = [:]
     /// Set by ``stop()``: an HTTP/2 connection that starts later goes away at once.
     var stopping = false
   }
@@ -83,7 +83,7 @@ public final class EmbeddedServer: Sendable {
   /// What a connection's first exchange gave: a WebSocket session, an HTTP/2 connection, or nothing more to do.
   private enum Accepted {
     case session(ApplicationServer.AcceptedSession)
-    case http2(HTTP2ServerConnection, initial: [UInt8])
+    case http2(HTTP2Connection, initial: [UInt8])
   }
 
   /// The configuration.
@@ -160,7 +160,7 @@ public final class EmbeddedServer: Sendable {
 
   /// Serves an HTTP/2 connection until it ends; each request on it runs the application server's handshake in a
   /// task of its own (RFC 8441: an extended CONNECT becomes a session on its stream).
-  private func serve(_ connection: HTTP2ServerConnection, initial: [UInt8]) async {
+  private func serve(_ connection: HTTP2Connection, initial: [UInt8]) async {
     let key = ObjectIdentifier(connection)
     let stopping = state.withLock { state in
       state.http2Connections[key] = connection
@@ -171,9 +171,9 @@ public final class EmbeddedServer: Sendable {
     _ = state.withLock { $0.http2Connections.removeValue(forKey: key) }
   }
 
-  private func makeHTTP2Connection(over carrier: any TLSCarrier) -> HTTP2ServerConnection? {
+  private func makeHTTP2Connection(over carrier: any TLSCarrier) -> HTTP2Connection? {
     do {
-      return try HTTP2ServerConnection(
+      return try HTTP2Connection(
         carrier: carrier, configuration: configuration.http2, limits: server.requestLimits,
         requestTimeout: server.handshakeTimeout, offersWebSockets: configuration.http2.webSockets && server.servesWebSockets
       ) { [self] stream in serveStream(stream) }

@@ -4,6 +4,8 @@ import WispCommon
 package struct LinuxTransportConnector: TransportConnector {
   /// The loops that serve the connections.
   package let group: EventLoopGroup
+  /// The HTTP/2 connections the client holds, shared by its sessions to each origin.
+  let http2 = HTTP2ClientPool()
 
   /// Creates a connector on `group` (default: the process-wide group).
   package init(group: EventLoopGroup = .shared) {
@@ -81,11 +83,11 @@ package struct LinuxTransportConnector: TransportConnector {
 
   /// The TLS handshake; `@concurrent` so that it runs on the loop (the task's preference), never on a caller's
   /// actor such as the main actor.
-  @concurrent private static func secure(
-    _ socket: any TLSCarrier, tls: TLSClientConfiguration, host: String
+  @concurrent static func secure(
+    _ socket: any TLSCarrier, tls: TLSClientConfiguration, host: String, offersHTTP2: Bool = false
   ) async throws -> TLSTransport {
     do {
-      let context = try TLSContext(.client(tls))
+      let context = try TLSContext(.client(tls), offersHTTP2: offersHTTP2)
       return try await TLSTransport.connect(over: socket, host: host, context: context)
     } catch {
       await socket.close()

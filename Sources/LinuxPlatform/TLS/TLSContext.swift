@@ -15,7 +15,8 @@ package final class TLSContext: @unchecked Sendable {
   let context: OpaquePointer
   /// The role and configuration.
   package let role: Role
-  /// Whether a server context selects ALPN `h2` when the client offers it (HTTP/2, RFC 8441), before `http/1.1`.
+  /// Whether ALPN includes `h2` (HTTP/2, RFC 8441) before `http/1.1`: a server selects it when the client offers it,
+  /// a client offers it.
   package let offersHTTP2: Bool
 
   /// Builds the context; loading files happens here, so configuration mistakes fail early with a clear error.
@@ -101,8 +102,9 @@ package final class TLSContext: @unchecked Sendable {
       }
       try useCertificate(chain: chain, key: key)
     }
-    // ALPN "http/1.1": the WebSocket handshake is HTTP/1.1 (RFC 6455 section 4.1).
-    let protocols: [UInt8] = [8] + Array("http/1.1".utf8)
+    // ALPN "http/1.1": the WebSocket handshake is HTTP/1.1 (RFC 6455 section 4.1); "h2" first when the client may
+    // run its WebSockets over HTTP/2 (RFC 8441).
+    let protocols: [UInt8] = (offersHTTP2 ? [2] + Array("h2".utf8) : []) + [8] + Array("http/1.1".utf8)
     _ = SSL_CTX_set_alpn_protos(context, protocols, UInt32(protocols.count))
   }
 

@@ -1,18 +1,27 @@
 import CWispNghttp2
 import WispCommon
 
-/// The server side of one HTTP/2 connection (RFC 9113) on nghttp2, a filter on its carrier's push path like TLS:
-/// what the carrier (a socket, or TLS over it) pushes goes into `nghttp2_session_mem_recv`, whose callbacks build
-/// each stream's request and hand its DATA to the stream's session in place; at the end of the loop's turn the carrier
+/// One HTTP/2 connection (RFC 9113) on nghttp2, either role, a filter on its carrier's push path like TLS: what the
+/// carrier (a socket, or TLS over it) pushes goes into `nghttp2_session_mem_recv`, whose callbacks collect each
+/// stream's HEADERS and hand its DATA to the stream's session in place; at the end of the loop's turn the carrier
 /// pulls `nghttp2_session_mem_send`'s frames through this connection's write source, after moving each stream's
 /// output into its queue. nghttp2 does HPACK, framing, flow control, SETTINGS and the protocol's checks; this class is
 /// the glue (docs/decisions/0027).
 ///
-/// A request (its HEADERS complete) is handed to `onRequest`, which runs the application server's handshake on an
-/// ``HTTP2StreamExchange``: an extended CONNECT (RFC 8441) becomes a WebSocket on the stream, a GET a plain answer.
+/// As a server, a request (its HEADERS complete) is handed to `onRequest`, which runs the application server's
+/// handshake on an ``HTTP2StreamExchange``: an extended CONNECT (RFC 8441) becomes a WebSocket on the stream, a GET
+/// a plain answer. As a client, ``openWebSocket(_:timeout:)`` sends an extended CONNECT and returns the stream with
+/// the response; several sessions to one origin share the connection (``HTTP2ClientPool``).
 ///
 /// Confined to the carrier's event loop.
-package final class HTTP2ServerConnection: @unchecked Sendable {
+package final class HTTP2Connection: @unchecked Sendable {
+  /// Which side of the connection this is.
+  enum Role {
+    /// Accepts streams; `onRequest` runs each request's handshake.
+    case server(onRequest: @Sendable (HTTP2Stream) -> Void)
+    /// Opens streams.
+    case client
+  }
   /// What carries the connection's bytes: the socket, or TLS over it.
   package let carrier: any TLSCarrier
   /// The carrier's loop; every stream of the connection is served there.
@@ -23,7 +32,11 @@ package final class HTTP2ServerConnection: @unchecked Sendable {
   private var streams: [Int32: HTTP2Stream] = [:]
   /// Streams whose output changed since the last write (their source to pull, or deferred DATA to resume).
   private var outputChanged: [HTTP2Stream] = []
-  private let onRequest: @Sendable (HTTP2Stream) -> Void
+  private let role: Role
+  /// Whether the peer's first SETTINGS frame has arrived, and the callers waiting for it (a client waits before its
+  /// first extended CONNECT: the server must have enabled it, RFC 8441 section 3).
+  private var settingsArrived = false
+  private var settingsWaiters: [CheckedContinuation<Void, Never>] = []
   private var finished = false
   private var finishWaiter: CheckedContinuation<Void, Never>?
   private var idleTimer: TimerQueue.Handle?
@@ -42,7 +55,7 @@ package final class HTTP2ServerConnection: @unchecked Sendable {
   /// How long a stream whose session has ended waits for the peer's END_STREAM before it is reset (CANCEL): 2 s.
   static let closeLinger: Duration = .seconds(2)
 
-  /// Creates the connection and queues the server's SETTINGS.
+  /// Creates a server connection and queues its SETTINGS.
   ///
   /// - Parameters:
   ///   - carrier: the socket or TLS connection, its handshake done.
@@ -52,16 +65,41 @@ package final class HTTP2ServerConnection: @unchecked Sendable {
   ///     block once begun (the server's handshake timeout).
   ///   - offersWebSockets: whether to send `SETTINGS_ENABLE_CONNECT_PROTOCOL = 1`.
   ///   - onRequest: called on the loop for each stream whose request HEADERS are complete.
-  package init(
+  package convenience init(
     carrier: any TLSCarrier, configuration: HTTP2Configuration, limits: HTTPHeadLimits, requestTimeout: Duration,
     offersWebSockets: Bool, onRequest: @escaping @Sendable (HTTP2Stream) -> Void
+  ) throws(TransportError) {
+    try self.init(
+      carrier: carrier, role: .server(onRequest: onRequest), configuration: configuration, limits: limits,
+      requestTimeout: requestTimeout, offersWebSockets: offersWebSockets)
+  }
+
+  /// Creates a client connection (nghttp2 sends the preface) and queues its SETTINGS.
+  ///
+  /// - Parameters:
+  ///   - carrier: the TLS connection whose ALPN selected `h2`.
+  ///   - configuration: windows and the idle timeout.
+  ///   - limits: the bounds of a response's fields.
+  ///   - responseTimeout: the time the server has for its SETTINGS and for each response.
+  package convenience init(
+    clientOver carrier: any TLSCarrier, configuration: HTTP2Configuration, limits: HTTPHeadLimits,
+    responseTimeout: Duration
+  ) throws(TransportError) {
+    try self.init(
+      carrier: carrier, role: .client, configuration: configuration, limits: limits, requestTimeout: responseTimeout,
+      offersWebSockets: false)
+  }
+
+  private init(
+    carrier: any TLSCarrier, role: Role, configuration: HTTP2Configuration, limits: HTTPHeadLimits,
+    requestTimeout: Duration, offersWebSockets: Bool
   ) throws(TransportError) {
     self.carrier = carrier
     self.loop = carrier.loop
     self.configuration = configuration
     self.limits = limits
     self.requestTimeout = requestTimeout
-    self.onRequest = onRequest
+    self.role = role
     var callbacks: OpaquePointer?
     guard nghttp2_session_callbacks_new(&callbacks) == 0, let callbacks else {
       throw .system(operation: "nghttp2_session_callbacks_new", errno: 12, message: "out of memory")
@@ -82,9 +120,13 @@ package final class HTTP2ServerConnection: @unchecked Sendable {
     nghttp2_option_set_max_outbound_ack(option, 1000)
     nghttp2_option_set_stream_reset_rate_limit(option, 1000, 33)
     var session: OpaquePointer?
-    let rc = nghttp2_session_server_new2(&session, callbacks, nil, option)
+    let rc: Int32
+    switch role {
+    case .server: rc = nghttp2_session_server_new2(&session, callbacks, nil, option)
+    case .client: rc = nghttp2_session_client_new2(&session, callbacks, nil, option)
+    }
     guard rc == 0, let session else {
-      throw .system(operation: "nghttp2_session_server_new2", errno: 12, message: Self.text(rc))
+      throw .system(operation: "nghttp2_session_new", errno: 12, message: Self.text(rc))
     }
     self.session = session
     nghttp2_session_set_user_data(session, Unmanaged.passUnretained(self).toOpaque())
@@ -120,7 +162,11 @@ package final class HTTP2ServerConnection: @unchecked Sendable {
     if !finished {
       carrier.startReading({ [self] event in self.carrierPushed(event) }, directReader: nil)
       carrier.requestWrite()
-      armIdleTimer(requestTimeout)
+      if case .server = role {
+        armIdleTimer(requestTimeout)
+      } else {
+        armIdleTimer(configuration.idleTimeout)
+      }
     }
     await withTaskCancellationHandler {
       await withCheckedContinuation { continuation in
@@ -159,6 +205,77 @@ package final class HTTP2ServerConnection: @unchecked Sendable {
 
   /// Streams open now.
   package var openStreamCount: Int { streams.count }
+
+  // MARK: The client's streams
+
+  /// Whether a client may open another stream here: the connection is up, no GOAWAY, the server's
+  /// `SETTINGS_ENABLE_CONNECT_PROTOCOL` is 1 and its stream limit leaves room.
+  var acceptsWebSockets: Bool {
+    guard let session, !finished, !goingAway, settingsArrived else { return false }
+    return nghttp2_session_get_remote_settings(session, NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL) == 1
+      && nghttp2_session_get_remote_settings(session, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS) > UInt32(streams.count)
+  }
+
+  /// Whether the server's SETTINGS enable extended CONNECT (RFC 8441 section 3).
+  var enablesExtendedConnect: Bool {
+    guard let session, settingsArrived else { return false }
+    return nghttp2_session_get_remote_settings(session, NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL) == 1
+  }
+
+  /// Waits (at most `timeout`) for the server's first SETTINGS; returns whether the server enables extended
+  /// CONNECT (RFC 8441 section 3: "a client MUST NOT send" one before it has seen the setting).
+  func waitForSettings(timeout: Duration) async -> Bool {
+    if !settingsArrived, !finished {
+      let timer = loop.schedule(after: timeout) { [self] in
+        let waiters = settingsWaiters
+        settingsWaiters.removeAll()
+        for waiter in waiters { waiter.resume() }
+      }
+      await withCheckedContinuation { settingsWaiters.append($0) }
+      loop.cancel(timer)
+    }
+    return acceptsWebSockets
+  }
+
+  /// Opens a stream with `request` (an extended CONNECT: method, `:protocol`, `:path`, `:authority` from `Host`,
+  /// the WebSocket fields) and waits (at most `timeout`) for the response. The stream then carries the WebSocket
+  /// when the response is a 2xx; otherwise the caller closes it.
+  ///
+  /// - Throws: ``TransportError`` when the stream cannot be opened, is reset, or no response comes in time.
+  func openWebSocket(_ request: HTTPRequestHead, timeout: Duration) async throws -> (HTTP2Stream, HTTPResponseHead) {
+    guard let session, acceptsWebSockets else { throw TransportError.connectionReset }
+    var fields: [(String, String)] = [
+      (":method", request.method), (":protocol", "websocket"), (":scheme", "https"), (":path", request.target),
+      (":authority", request.headers["Host"] ?? ""),
+    ]
+    for field in request.headers where !Self.isConnectionSpecific(field.name) && field.name.lowercased() != "host" {
+      fields.append((field.name.lowercased(), field.value))
+    }
+    var id: Int32 = -1
+    Self.withNameValues(fields) { nva in
+      var provider = nghttp2_data_provider()
+      provider.read_callback = Self.readData
+      id = nghttp2_submit_request(session, nil, nva.baseAddress, nva.count, &provider, nil)
+    }
+    guard id > 0 else {
+      throw TransportError.system(operation: "nghttp2_submit_request", errno: 0, message: Self.text(id))
+    }
+    if let idleTimer {
+      loop.cancel(idleTimer)
+      self.idleTimer = nil
+    }
+    let stream = HTTP2Stream(connection: self, id: id)
+    stream.providesData = true
+    streams[id] = stream
+    carrier.requestWrite()
+    let timer = loop.schedule(after: timeout) { [self] in
+      stream.responseFailed(TransportError.timedOut(operation: "the extended CONNECT", limit: timeout))
+      reset(id, code: NGHTTP2_CANCEL)
+    }
+    defer { loop.cancel(timer) }
+    let response = try await stream.waitForResponse()
+    return (stream, response)
+  }
 
   // MARK: Input
 
@@ -383,6 +500,9 @@ package final class HTTP2ServerConnection: @unchecked Sendable {
     streams.removeAll()
     outputChanged.removeAll()
     for stream in open.values { stream.streamClosed(reset: true) }
+    let waiters = settingsWaiters
+    settingsWaiters.removeAll()
+    for waiter in waiters { waiter.resume() }
     if let waiter = finishWaiter {
       finishWaiter = nil
       waiter.resume()
@@ -391,8 +511,8 @@ package final class HTTP2ServerConnection: @unchecked Sendable {
 
   // MARK: nghttp2's callbacks
 
-  private static func connection(_ userData: UnsafeMutableRawPointer?) -> HTTP2ServerConnection {
-    Unmanaged<HTTP2ServerConnection>.fromOpaque(userData!).takeUnretainedValue()
+  private static func connection(_ userData: UnsafeMutableRawPointer?) -> HTTP2Connection {
+    Unmanaged<HTTP2Connection>.fromOpaque(userData!).takeUnretainedValue()
   }
 
   private static func text(_ code: Int32) -> String {
@@ -404,12 +524,12 @@ package final class HTTP2ServerConnection: @unchecked Sendable {
       guard let frame, frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue),
         frame.pointee.headers.cat == NGHTTP2_HCAT_REQUEST
       else { return 0 }
-      return HTTP2ServerConnection.connection(userData).beginRequest(frame.pointee.hd.stream_id)
+      return HTTP2Connection.connection(userData).beginRequest(frame.pointee.hd.stream_id)
     }
     nghttp2_session_callbacks_set_on_header_callback(callbacks) {
       _, frame, name, nameLength, value, valueLength, _, userData in
       guard let frame, let name, let value, frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue) else { return 0 }
-      HTTP2ServerConnection.connection(userData).header(
+      HTTP2Connection.connection(userData).header(
         frame.pointee.hd.stream_id,
         name: String(decoding: UnsafeBufferPointer(start: name, count: nameLength), as: UTF8.self),
         value: String(decoding: UnsafeBufferPointer(start: value, count: valueLength), as: UTF8.self))
@@ -417,20 +537,20 @@ package final class HTTP2ServerConnection: @unchecked Sendable {
     }
     nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks) { _, frame, userData in
       guard let frame else { return 0 }
-      HTTP2ServerConnection.connection(userData).frameReceived(frame.pointee)
+      HTTP2Connection.connection(userData).frameReceived(frame.pointee)
       return 0
     }
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks) { _, _, streamID, data, length, userData in
-      HTTP2ServerConnection.connection(userData).dataReceived(streamID, UnsafeRawBufferPointer(start: data, count: length))
+      HTTP2Connection.connection(userData).dataReceived(streamID, UnsafeRawBufferPointer(start: data, count: length))
       return 0
     }
     nghttp2_session_callbacks_set_on_frame_send_callback(callbacks) { _, frame, userData in
       guard let frame else { return 0 }
-      HTTP2ServerConnection.connection(userData).frameSent(frame.pointee)
+      HTTP2Connection.connection(userData).frameSent(frame.pointee)
       return 0
     }
     nghttp2_session_callbacks_set_on_stream_close_callback(callbacks) { _, streamID, errorCode, userData in
-      HTTP2ServerConnection.connection(userData).streamClosed(streamID, errorCode: errorCode)
+      HTTP2Connection.connection(userData).streamClosed(streamID, errorCode: errorCode)
       return 0
     }
   }
@@ -439,7 +559,7 @@ package final class HTTP2ServerConnection: @unchecked Sendable {
   private static let readData: nghttp2_data_source_read_callback = {
     _, streamID, buffer, length, flags, _, userData in
     guard let buffer, let flags else { return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue) }
-    guard let stream = HTTP2ServerConnection.connection(userData).streams[streamID] else {
+    guard let stream = HTTP2Connection.connection(userData).streams[streamID] else {
       return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
     }
     var eof = false
@@ -451,6 +571,7 @@ package final class HTTP2ServerConnection: @unchecked Sendable {
   }
 
   private func beginRequest(_ id: Int32) -> Int32 {
+    guard case .server = role else { return 0 }
     if let idleTimer {
       loop.cancel(idleTimer)
       self.idleTimer = nil
@@ -466,14 +587,20 @@ package final class HTTP2ServerConnection: @unchecked Sendable {
   }
 
   private func header(_ id: Int32, name: String, value: String) {
-    streams[id]?.request.add(name: name, value: value, limits: limits)
+    streams[id]?.headerBlock.add(name: name, value: value, limits: limits)
   }
 
   private func frameReceived(_ frame: nghttp2_frame) {
     let id = frame.hd.stream_id
+    if id == 0 {
+      connectionFrameReceived(frame)
+      return
+    }
     guard let stream = streams[id] else { return }
     let endsStream = frame.hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
-    if frame.hd.type == UInt8(NGHTTP2_HEADERS.rawValue), frame.headers.cat == NGHTTP2_HCAT_REQUEST {
+    if frame.hd.type == UInt8(NGHTTP2_HEADERS.rawValue), frame.headers.cat == NGHTTP2_HCAT_REQUEST,
+      case .server(let onRequest) = role
+    {
       if let timer = requestTimers.removeValue(forKey: id) { loop.cancel(timer) }
       if endsStream { stream.remoteEnded(.endOfStream) }
       if goingAway {
@@ -483,8 +610,30 @@ package final class HTTP2ServerConnection: @unchecked Sendable {
       onRequest(stream)
       return
     }
+    if frame.hd.type == UInt8(NGHTTP2_HEADERS.rawValue), frame.headers.cat == NGHTTP2_HCAT_RESPONSE {
+      // A final response (1xx are informational: the block starts again).
+      if let status = stream.headerBlock.status, status >= 200 {
+        stream.responseArrived()
+      } else {
+        stream.headerBlock = HTTP2HeaderBlock()
+      }
+    }
     if endsStream, frame.hd.type == UInt8(NGHTTP2_DATA.rawValue) || frame.hd.type == UInt8(NGHTTP2_HEADERS.rawValue) {
       stream.remoteEnded(.endOfStream)
+    }
+  }
+
+  /// SETTINGS (the first one unblocks a client's extended CONNECT) and GOAWAY (no new streams here).
+  private func connectionFrameReceived(_ frame: nghttp2_frame) {
+    if frame.hd.type == UInt8(NGHTTP2_SETTINGS.rawValue), frame.hd.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) == 0,
+      !settingsArrived
+    {
+      settingsArrived = true
+      let waiters = settingsWaiters
+      settingsWaiters.removeAll()
+      for waiter in waiters { waiter.resume() }
+    } else if frame.hd.type == UInt8(NGHTTP2_GOAWAY.rawValue) {
+      goingAway = true
     }
   }
 
