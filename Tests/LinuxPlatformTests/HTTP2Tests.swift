@@ -320,3 +320,130 @@ struct HTTP2HostilePeerTests {
     }
   }
 }
+
+/// This project's client over HTTP/2 (RFC 8441): the plugin's `http2` setting, one connection per origin shared by
+/// the sessions, the fallback to HTTP/1.1, and through nghttpx to an independent server (Python's websockets).
+@Suite("The client over HTTP/2 (RFC 8441)", .serialized)
+struct HTTP2ClientTests {
+  static func client(_ preference: HTTP2Preference) -> HttpClient {
+    HttpClient(LinuxEngine(group: testGroup)) { config in
+      config.install(WebSockets.self) { plugin in
+        plugin.http2 = preference
+        plugin.extensions { $0.install(WebSocketDeflateExtension.self) }
+      }
+      config.defaultRequest { $0.tls.trustRoots = .file(certificate("ca.pem")) }
+    }
+  }
+
+  /// The TCP port of the client's side in a server's peer description (`127.0.0.1:41234 (TLS) h2 stream 3`).
+  static func clientPort(_ peer: String) -> Substring {
+    peer.split(separator: " ").first?.split(separator: ":").last ?? ""
+  }
+
+  @Test("required: sessions, at once and one after another, share one connection; text, 1 MiB, deflate, 1000")
+  func sharedConnection() async throws {
+    let seen = HTTP2Tests.Seen()
+    let client = Self.client(.required)
+    try await withServer(HTTP2Tests.application(seen), configure: HTTP2Tests.tls) { server, port in
+      try await withThrowingTaskGroup(of: Void.self) { group in
+        for index in 0..<6 {
+          group.addTask {
+            let reason = try await client.webSocket("wss://localhost:\(port)/echo") { session in
+              #expect(session.call.response.status == 200)
+              #expect(session.extensions.map(\.name) == ["permessage-deflate"])
+              try await session.send("hello \(index)")
+              #expect(try await session.incoming.receive().readText() == "hello \(index)")
+              let payload = pattern(1 << 20)
+              try await session.send(payload)
+              #expect(try await session.incoming.receive().data == payload)
+              return try await session.close(CloseReason(.normal, "done \(index)"))
+            }
+            #expect(reason == CloseReason(.normal, "done \(index)"))
+          }
+        }
+        try await group.waitForAll()
+      }
+      // One after another: the connection is still there.
+      try await client.webSocket("wss://localhost:\(port)/echo") { session in
+        try await session.send("again")
+        #expect(try await session.incoming.receive().readText() == "again")
+      }
+      #expect(await waitUntil(.seconds(10)) { server.server.openSessionCount == 0 })
+    }
+    let peers = seen.peers.withLock { $0 }
+    #expect(seen.overHTTP2 == 7, "\(peers)")
+    #expect(Set(peers.map(Self.clientPort)).count == 1, "sessions on several connections: \(peers)")
+  }
+
+  @Test("whenOffered falls back to HTTP/1.1 where the server does not speak HTTP/2; required says why it fails")
+  func fallback() async throws {
+    let seen = HTTP2Tests.Seen()
+    try await withServer(
+      HTTP2Tests.application(seen), configure: { HTTP2Tests.tls(&$0); $0.http2.enabled = false }
+    ) { _, port in
+      try await Self.client(.whenOffered).webSocket("wss://localhost:\(port)/echo") { session in
+        #expect(session.call.response.status == 101)
+        try await session.send("over 1.1")
+        #expect(try await session.incoming.receive().readText() == "over 1.1")
+      }
+      await #expect {
+        try await Self.client(.required).webSocket("wss://localhost:\(port)/echo") { _ in }
+      } throws: { error in
+        "\(error)".contains("did not select HTTP/2 by ALPN")
+      }
+    }
+    // A server that speaks HTTP/2 but offers no extended CONNECT (its setting off).
+    try await withServer(
+      HTTP2Tests.application(seen), configure: { HTTP2Tests.tls(&$0); $0.http2.webSockets = false }
+    ) { _, port in
+      try await Self.client(.whenOffered).webSocket("wss://localhost:\(port)/echo") { session in
+        #expect(session.call.response.status == 101)
+      }
+      await #expect {
+        try await Self.client(.required).webSocket("wss://localhost:\(port)/echo") { _ in }
+      } throws: { error in
+        "\(error)".contains("does not offer WebSockets over HTTP/2")
+      }
+    }
+    #expect(seen.overHTTP2 == 0)
+  }
+
+  @Test("through nghttpx over HTTP/2 to Python's websockets server: text, 1 MiB, close 1000")
+  func throughNghttpx() async throws {
+    try #require(HTTP2Tests.nghttpx != nil, "nghttpx is missing: ./scripts/test installs Debian's nghttp2-proxy")
+    try #require(PythonInteropTests.available, "Python websockets is missing: run ./scripts/test")
+    let (backendPort, pid) = try await startPythonEchoServer()
+    defer { terminate(pid) }
+    let port = try await ProxyTests.freePort()
+    let directory = "/tmp/wisp-nghttpx-front-\(getpid())-\(port)"
+    mkdir(directory, 0o700)
+    defer { _ = system("rm -rf '\(directory)'") }
+    let config = """
+      frontend=127.0.0.1,\(port)
+      backend=127.0.0.1,\(backendPort);;proto=http/1.1
+      private-key-file=\(certificate("server.key"))
+      certificate-file=\(certificate("server.pem"))
+      no-ocsp=yes
+      workers=1
+      errorlog-file=\(directory)/error.log
+
+      """
+    try config.write(toFile: "\(directory)/nghttpx.conf")
+    let proxy = spawn([HTTP2Tests.nghttpx!, "--conf=\(directory)/nghttpx.conf"])
+    defer { terminate(proxy) }
+    try await ProxyTests.waitForListener(port)
+    let client = Self.client(.required)
+    for _ in 0..<2 {
+      let reason = try await client.webSocket("wss://localhost:\(port)/") { session in
+        #expect(session.call.response.status == 200, "not over HTTP/2")
+        try await session.send("hello python")
+        #expect(try await session.incoming.receive().readText() == "hello python")
+        let payload = pattern(1 << 20)
+        try await session.send(payload)
+        #expect(try await session.incoming.receive().data == payload)
+        return try await session.close(CloseReason(.normal, "done"))
+      }
+      #expect(reason == CloseReason(.normal, "done"))
+    }
+  }
+}
