@@ -46,6 +46,10 @@ struct HTTP2Tests {
     configuration.tls = localhostServerTLS()
   }
 
+  static func priorKnowledge(_ configuration: inout EmbeddedServer.Configuration) {
+    configuration.http2.acceptsPriorKnowledge = true
+  }
+
   @Test("Python h2 opens many extended CONNECT streams on one TLS connection; one that never reads stalls alone")
   func pythonH2ManyStreams() async throws {
     try #require(Self.h2Available, "Python h2 is missing: run ./scripts/test, which installs it into .venv")
@@ -68,13 +72,15 @@ struct HTTP2Tests {
   func priorKnowledge() async throws {
     try #require(Self.h2Available, "Python h2 is missing: run ./scripts/test, which installs it into .venv")
     let seen = Seen()
-    try await withServer(Self.application(seen), configure: { $0.http2.acceptsPriorKnowledge = true }) { _, port in
-      let h2 = await shell("timeout 60 '\(venvPython)' '\(fixtures)h2_websocket_client.py' --port \(port) --streams 3 2>&1")
+    try await withServer(Self.application(seen), configure: HTTP2Tests.priorKnowledge) { _, port in
+      let h2 = await shell(
+        "timeout 60 '\(venvPython)' '\(fixtures)h2_websocket_client.py' --port \(port) --streams 3 2>&1")
       #expect(h2.output.hasPrefix("ok 3 streams"), "python h2 said: \(h2.output)")
       let http1 = await shell("'\(venvPython)' '\(fixtures)echo_client.py' ws://127.0.0.1:\(port)/echo 2>&1")
       #expect(http1.output.hasPrefix("ok close 1000"), "python websockets said: \(http1.output)")
       let curl = await shell(
-        "curl -s --max-time 10 --http2-prior-knowledge -w ' %{http_code} %{http_version}' http://127.0.0.1:\(port)/health")
+        "curl -s --max-time 10 --http2-prior-knowledge -w ' %{http_code} %{http_version}' http://127.0.0.1:\(port)/health"
+      )
       #expect(curl.output == "ok 200 2", "curl said: \(curl.output)")
     }
     #expect(seen.overHTTP2 == 3)
@@ -138,9 +144,7 @@ struct HTTP2Tests {
       let seen = Seen()
       try await withServer(
         Self.application(seen),
-        configure: { configuration in
-          if useTLS { Self.tls(&configuration) } else { configuration.http2.acceptsPriorKnowledge = true }
-        }
+        configure: useTLS ? Self.tls : Self.priorKnowledge
       ) { _, backendPort in
         let port = try await ProxyTests.freePort()
         let directory = "/tmp/wisp-nghttpx-\(getpid())-\(port)"
@@ -213,7 +217,8 @@ struct HTTP2BrowserTests {
   @Test(
     "Firefox ESR: a page loaded over h2 opens wss:// on the same connection; text, binary, deflate echo; 1000",
     .enabled(
-      if: firefoxPath != nil && certutil != nil, "Firefox ESR or certutil is not installed (./scripts/test installs them)"))
+      if: firefoxPath != nil && certutil != nil,
+      "Firefox ESR or certutil is not installed (./scripts/test installs them)"))
   func firefox() async throws {
     try await Self.run { port, profile in
       mkdir(profile, 0o700)
@@ -306,7 +311,7 @@ struct HTTP2HostilePeerTests {
     let seen = HTTP2Tests.Seen()
     var application = HTTP2Tests.application(seen)
     application.install(WebSockets.self) { $0.handshakeTimeout = .seconds(2) }
-    try await withServer(application, configure: { $0.http2.acceptsPriorKnowledge = true }) { server, port in
+    try await withServer(application, configure: HTTP2Tests.priorKnowledge) { server, port in
       let result = await shell(
         "timeout 60 '\(venvPython)' '\(fixtures)h2_hostile_client.py' \(mode) --port \(port) --limit 15 2>&1")
       #expect(result.output.hasPrefix("closed after "), "\(mode): \(result.output)")
@@ -333,6 +338,18 @@ struct HTTP2ClientTests {
       }
       config.defaultRequest { $0.tls.trustRoots = .file(certificate("ca.pem")) }
     }
+  }
+
+  /// TLS without HTTP/2 (ALPN selects http/1.1).
+  static func withoutHTTP2(_ configuration: inout EmbeddedServer.Configuration) {
+    HTTP2Tests.tls(&configuration)
+    configuration.http2.enabled = false
+  }
+
+  /// HTTP/2 without `SETTINGS_ENABLE_CONNECT_PROTOCOL`.
+  static func withoutExtendedConnect(_ configuration: inout EmbeddedServer.Configuration) {
+    HTTP2Tests.tls(&configuration)
+    configuration.http2.webSockets = false
   }
 
   /// The TCP port of the client's side in a server's peer description (`127.0.0.1:41234 (TLS) h2 stream 3`).
@@ -378,9 +395,7 @@ struct HTTP2ClientTests {
   @Test("whenOffered falls back to HTTP/1.1 where the server does not speak HTTP/2; required says why it fails")
   func fallback() async throws {
     let seen = HTTP2Tests.Seen()
-    try await withServer(
-      HTTP2Tests.application(seen), configure: { HTTP2Tests.tls(&$0); $0.http2.enabled = false }
-    ) { _, port in
+    try await withServer(HTTP2Tests.application(seen), configure: Self.withoutHTTP2) { _, port in
       try await Self.client(.whenOffered).webSocket("wss://localhost:\(port)/echo") { session in
         #expect(session.call.response.status == 101)
         try await session.send("over 1.1")
@@ -393,9 +408,7 @@ struct HTTP2ClientTests {
       }
     }
     // A server that speaks HTTP/2 but offers no extended CONNECT (its setting off).
-    try await withServer(
-      HTTP2Tests.application(seen), configure: { HTTP2Tests.tls(&$0); $0.http2.webSockets = false }
-    ) { _, port in
+    try await withServer(HTTP2Tests.application(seen), configure: Self.withoutExtendedConnect) { _, port in
       try await Self.client(.whenOffered).webSocket("wss://localhost:\(port)/echo") { session in
         #expect(session.call.response.status == 101)
       }

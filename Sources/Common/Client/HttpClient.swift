@@ -238,7 +238,8 @@ public final class HttpClient: Sendable {
       var attributes = Attributes()
       attributes.put(extensionsKey, extensions)
       let call = HttpClientCall(
-        request: HttpRequest(url: url, head: http2Response == nil ? handshake.request : handshake.extendedConnectRequest),
+        request: HttpRequest(
+          url: url, head: http2Response == nil ? handshake.request : handshake.extendedConnectRequest),
         response: response, client: self,
         attributes: attributes)
       try await register(connection)

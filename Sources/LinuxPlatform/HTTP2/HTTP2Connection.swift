@@ -131,11 +131,14 @@ package final class HTTP2Connection: @unchecked Sendable {
     self.session = session
     nghttp2_session_set_user_data(session, Unmanaged.passUnretained(self).toOpaque())
     var settings: [nghttp2_settings_entry] = [
-      .init(settings_id: Int32(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS.rawValue),
+      .init(
+        settings_id: Int32(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS.rawValue),
         value: UInt32(clamping: configuration.maxConcurrentStreams)),
-      .init(settings_id: Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue),
+      .init(
+        settings_id: Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue),
         value: UInt32(clamping: min(configuration.streamWindow, Int(Int32.max)))),
-      .init(settings_id: Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue),
+      .init(
+        settings_id: Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue),
         value: UInt32(clamping: limits.maxHeadSize)),
     ]
     if offersWebSockets {
@@ -652,7 +655,8 @@ package final class HTTP2Connection: @unchecked Sendable {
     else { return }
     stream.endSent = true
     if stream.resetAfterEnd, nghttp2_session_get_stream_remote_close(session, stream.id) == 0 {
-      nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), stream.id, UInt32(NGHTTP2_NO_ERROR.rawValue))
+      nghttp2_submit_rst_stream(
+        session, UInt8(NGHTTP2_FLAG_NONE.rawValue), stream.id, UInt32(NGHTTP2_NO_ERROR.rawValue))
     }
   }
 

@@ -175,7 +175,8 @@ public final class EmbeddedServer: Sendable {
     do {
       return try HTTP2Connection(
         carrier: carrier, configuration: configuration.http2, limits: server.requestLimits,
-        requestTimeout: server.handshakeTimeout, offersWebSockets: configuration.http2.webSockets && server.servesWebSockets
+        requestTimeout: server.handshakeTimeout,
+        offersWebSockets: configuration.http2.webSockets && server.servesWebSockets
       ) { [self] stream in serveStream(stream) }
     } catch {
       server.report(number: nil, event: .connectionFailed(peer: carrier.peerDescription, error: "HTTP/2: \(error)"))
@@ -233,7 +234,9 @@ public final class EmbeddedServer: Sendable {
 
   private func handshake(_ socket: SocketTransport, context: TLSContext?) async -> Accepted? {
     guard let context else {
-      guard configuration.http2.acceptsPriorKnowledge else { return await server.handshake(socket).map(Accepted.session) }
+      guard configuration.http2.acceptsPriorKnowledge else {
+        return await server.handshake(socket).map(Accepted.session)
+      }
       return await handshakePlain(socket)
     }
     do {
