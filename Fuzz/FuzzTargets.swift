@@ -1,6 +1,7 @@
-// libFuzzer targets for Wisp's parsers (issue 23, "fuzzing"). Built by scripts/fuzz together with the sources of
-// WispCommon and the zlib codec as one module (so that nothing needs to be public for fuzzing), with
-// `-sanitize=fuzzer,address`. One binary serves every target: WISP_FUZZ_TARGET names the one to run.
+// libFuzzer targets for Wisp's parsers (issue 23, "fuzzing") and the HTTP/2 glue (issue 35, Platform/). Built by
+// scripts/fuzz together with the sources of WispCommon and WispLinuxPlatform as one module (so that nothing needs to
+// be public for fuzzing), with `-sanitize=fuzzer,address`. One binary serves every target: WISP_FUZZ_TARGET names
+// the one to run.
 //
 // Each target asserts what must hold for any input (no trap, and the invariants below), so that libFuzzer and
 // AddressSanitizer report violations as crashes:
@@ -18,11 +19,12 @@
 //   resp        the RESP2 parser of the Redis pub/sub backend (issue 19) with small limits: the first byte says where
 //               the rest is split; the same bytes split differently must give the same values and the same verdict;
 //               every bulk string is also tried as a pub/sub envelope.
+//   http2       the HTTP/2 server glue on nghttp2 (Platform/HTTP2FuzzTarget.swift).
 import CWispZlib
 import Glibc
 
 enum FuzzTarget: String, CaseIterable {
-  case frames, request, response, extensions, inflate, resp
+  case frames, request, response, extensions, inflate, resp, http2
 }
 
 /// The target this process runs, from WISP_FUZZ_TARGET (read once).
@@ -44,6 +46,7 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
   case .extensions: fuzzExtensions(input)
   case .inflate: fuzzInflate(input)
   case .resp: fuzzRESP(input)
+  case .http2: fuzzHTTP2(input)
   }
   return 0
 }
