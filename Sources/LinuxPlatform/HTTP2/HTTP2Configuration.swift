@@ -28,7 +28,7 @@ public struct HTTP2Configuration: Sendable, Hashable {
   /// Creates a configuration; the defaults are documented on each property.
   public init(
     enabled: Bool = true, acceptsPriorKnowledge: Bool = false, webSockets: Bool = true, maxConcurrentStreams: Int = 128,
-    streamWindow: Int = 256 * 1024, connectionWindow: Int = 1024 * 1024, idleTimeout: Duration = .seconds(60)
+    streamWindow: Int = 256 * 1024, connectionWindow: Int = 16 * 1024 * 1024, idleTimeout: Duration = .seconds(60)
   ) {
     self.enabled = enabled
     self.acceptsPriorKnowledge = acceptsPriorKnowledge

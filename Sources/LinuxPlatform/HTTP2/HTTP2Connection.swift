@@ -326,7 +326,10 @@ package final class HTTP2Connection: @unchecked Sendable {
   /// A stream has bytes to send, its source to pull, or its end to send: handled in the carrier's next pull.
   func outputReady(_ stream: HTTP2Stream) {
     guard !finished else { return }
-    outputChanged.append(stream)
+    if !stream.awaitsOutputTurn {
+      stream.awaitsOutputTurn = true
+      outputChanged.append(stream)
+    }
     carrier.requestWrite()
   }
 
@@ -337,7 +340,9 @@ package final class HTTP2Connection: @unchecked Sendable {
     if !outputChanged.isEmpty {
       let changed = outputChanged
       outputChanged.removeAll(keepingCapacity: true)
-      for stream in changed where !stream.isClosed {
+      for stream in changed {
+        stream.awaitsOutputTurn = false
+        guard !stream.isClosed else { continue }
         if stream.wantsPull { stream.pullSource() }
         if stream.providesData, stream.dataDeferred, stream.pendingCount > 0 || stream.outputEnded {
           stream.dataDeferred = false

@@ -43,6 +43,8 @@ package final class HTTP2Stream: Transport, PayloadPoolProviding, @unchecked Sen
   private var pendingOffset = 0
   private(set) var pendingCount = 0
   private var writeSource: (@Sendable () -> [UInt8]?)?
+  /// Whether the stream is in the connection's list for its next output turn (listed once).
+  var awaitsOutputTurn = false
   /// Whether the write source should be asked at the connection's next output.
   private(set) var wantsPull = false
   /// Whether the response's data provider is installed (the stream was accepted or answered with a body).
