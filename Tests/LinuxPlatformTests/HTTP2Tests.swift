@@ -107,6 +107,19 @@ struct HTTP2Tests {
     }
   }
 
+  @Test("a session that fails (an unmasked frame) sends its close frame 1002, then resets its stream with CANCEL")
+  func failedSessionResetsItsStream() async throws {
+    try #require(Self.h2Available, "Python h2 is missing: run ./scripts/test, which installs it into .venv")
+    let seen = Seen()
+    try await withServer(Self.application(seen), configure: Self.tls) { server, port in
+      let result = await shell(
+        "timeout 60 '\(venvPython)' '\(fixtures)h2_websocket_client.py' --port \(port) --tls "
+          + "--ca '\(certificate("ca.pem"))' --protocol-error 2>&1")
+      #expect(result.output.hasPrefix("ok close 1002 reset 8"), "python said: \(result.output)")
+      #expect(await waitUntil(.seconds(10)) { server.server.openSessionCount == 0 })
+    }
+  }
+
   @Test("a graceful stop sends GOAWAY and closes each HTTP/2 session with 1001")
   func gracefulStop() async throws {
     try #require(Self.h2Available, "Python h2 is missing: run ./scripts/test, which installs it into .venv")

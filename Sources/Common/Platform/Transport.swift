@@ -142,6 +142,14 @@ extension Transport {
   public var peerCertificate: PeerCertificate? { nil }
 }
 
+/// A transport with an abortive end besides ``Transport/close()``: an HTTP/2 stream resets itself (RST_STREAM CANCEL,
+/// as RFC 8441's streams end when a session fails) once its queued output is out, instead of ending with END_STREAM
+/// and waiting for the peer's. A session whose end is a failure calls it instead of `close()`.
+package protocol AbortableTransport: Transport {
+  /// Sends what is queued, then ends both directions abortively; like ``Transport/close()`` otherwise.
+  func abort() async
+}
+
 /// A transport whose executor keeps spare payload buffers for the sessions on it (the event loop's): an engine
 /// detail, so not part of the public ``Transport`` contract. A session asks for it once, when it is created.
 package protocol PayloadPoolProviding: Transport {

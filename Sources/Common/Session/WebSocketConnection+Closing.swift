@@ -155,7 +155,11 @@ extension WebSocketConnection {
     reader.finished = true
     policy.ended(at: clock.now, handlerRunning: handlerTask != nil)
     armTimer()
-    await transport.close()
+    if case .failure = result, let abortable = transport as? any AbortableTransport {
+      await abortable.abort()
+    } else {
+      await transport.close()
+    }
     if let receiver = inbox.takeReceiver() {
       if inbox.count() > 0 {
         receiver.resume(returning: inbox.take())

@@ -660,8 +660,8 @@ package final class HTTP2Connection: @unchecked Sendable {
     else { return }
     stream.endSent = true
     if stream.resetAfterEnd, nghttp2_session_get_stream_remote_close(session, stream.id) == 0 {
-      nghttp2_submit_rst_stream(
-        session, UInt8(NGHTTP2_FLAG_NONE.rawValue), stream.id, UInt32(NGHTTP2_NO_ERROR.rawValue))
+      let code = stream.resetAfterEndCancels ? NGHTTP2_CANCEL : NGHTTP2_NO_ERROR
+      nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), stream.id, UInt32(code.rawValue))
     }
   }
 

@@ -55,9 +55,11 @@ package final class HTTP2Stream: Transport, PayloadPoolProviding, @unchecked Sen
   private(set) var outputEnded = false
   /// Whether END_STREAM has gone out.
   var endSent = false
-  /// Whether the stream is to be reset with NO_ERROR once END_STREAM is out and the peer's side is still open
-  /// (RFC 9113 section 8.1: a response sent before the request ended).
+  /// Whether the stream is to be reset once END_STREAM is out and the peer's side is still open: with NO_ERROR after
+  /// a response sent before the request ended (RFC 9113 section 8.1), with CANCEL after a session that failed.
   var resetAfterEnd = false
+  /// The code of that reset.
+  var resetAfterEndCancels = false
   /// A writer waiting until fewer than `limit` bytes are pending.
   private var writeWaiter: (limit: Int, continuation: CheckedContinuation<Void, any Error>)?
   /// Whether the stream is closed (both sides ended, reset, or the connection ended).
@@ -374,6 +376,37 @@ package final class HTTP2Stream: Transport, PayloadPoolProviding, @unchecked Sen
     closeOnLoop()
   }
 
+  /// Ends the stream abortively: its queued output goes out, then RST_STREAM CANCEL (at once when nothing is
+  /// queued) unless the peer has ended its side too.
+  package func abort() async {
+    if connection.loop.inEventLoop {
+      abortOnLoop()
+    } else {
+      await withTaskExecutorPreference(connection.loop) { await self.abortConcurrently() }
+    }
+  }
+
+  @concurrent private func abortConcurrently() async {
+    abortOnLoop()
+  }
+
+  private func abortOnLoop() {
+    guard !isClosed, !released else {
+      closeOnLoop()
+      return
+    }
+    resetAfterEnd = true
+    resetAfterEndCancels = true
+    if endSent {
+      released = true
+      readHandler = nil
+      writeSource = nil
+      connection.cancel(self)
+      return
+    }
+    closeOnLoop()
+  }
+
   private func closeOnLoop() {
     released = true
     readHandler = nil
@@ -385,6 +418,8 @@ package final class HTTP2Stream: Transport, PayloadPoolProviding, @unchecked Sen
     connection.streamReleased(self)
   }
 }
+
+extension HTTP2Stream: AbortableTransport {}
 
 extension HTTP2Stream: CustomStringConvertible {
   /// `"h2 stream 3"`.

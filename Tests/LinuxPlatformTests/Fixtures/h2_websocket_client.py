@@ -11,6 +11,8 @@ Prints one line: "ok <streams> streams, stalled=<state>" or "fail <why>", and ex
 
 --expect-status N opens one stream (with --origin, --subprotocol) and only checks the response's status.
 --until-shutdown opens one stream, echoes once, then waits for the server's GOAWAY and close frame (1001).
+--protocol-error opens one stream, sends an unmasked frame (RFC 6455 section 5.1: the server must fail), and reports
+the close code and how the stream ended ("ok close 1002 reset 8": RST_STREAM CANCEL after the close frame).
 """
 import argparse
 import os
@@ -177,6 +179,7 @@ def main():
     parser.add_argument("--origin")
     parser.add_argument("--subprotocol")
     parser.add_argument("--until-shutdown", action="store_true")
+    parser.add_argument("--protocol-error", action="store_true")
     args = parser.parse_args()
     client = Client(args)
     deadline = time.monotonic() + 30
@@ -201,6 +204,17 @@ def main():
             # A refusal ends the stream (and resets the request side, RFC 9113 section 8.1).
             client.pump(deadline, lambda: s in client.ended or s in client.reset)
         print(f"ok status {status}")
+        return 0
+
+    if args.protocol_error:
+        s = client.open(args.path)
+        client.pump(deadline, lambda: s in client.responses)
+        client.send(s, b"\x81\x05hello")  # unmasked
+        client.pump(deadline, lambda: s in client.reset or s in client.ended)
+        frames = client.messages(s)[0]
+        code = struct.unpack("!H", frames[0][1][:2])[0] if frames and frames[0][0] == 0x8 else None
+        ending = f"reset {int(client.reset[s])}" if s in client.reset else "ended"
+        print(f"ok close {code} {ending}")
         return 0
 
     if args.until_shutdown:
