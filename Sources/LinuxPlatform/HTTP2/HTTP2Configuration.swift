@@ -19,8 +19,9 @@ public struct HTTP2Configuration: Sendable, Hashable {
   /// `SETTINGS_INITIAL_WINDOW_SIZE`, in bytes: what a client may send on one stream before the session has taken
   /// it. A session that stops reading stops its stream after this much. Default 256 KiB.
   public var streamWindow: Int
-  /// The connection's receive window, in bytes (opened again as DATA arrives, so it only bounds what is in flight).
-  /// Default 1 MiB.
+  /// The connection's receive window, in bytes (opened again as DATA arrives, so it only bounds what is in flight;
+  /// what waits for a session is bounded by ``streamWindow``). Default 16 MiB: many sessions of large messages on one
+  /// connection are not held back by it.
   public var connectionWindow: Int
   /// How long a connection without open streams stays (then GOAWAY and close). Default 60 s.
   public var idleTimeout: Duration
