@@ -23,39 +23,29 @@ static inline long wisp_SSL_MODE_ENABLE_PARTIAL_WRITE(void) { return SSL_MODE_EN
 static inline long wisp_SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER(void) { return SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER; }
 static inline size_t wisp_BIO_ctrl_pending(BIO *bio) { return BIO_ctrl_pending(bio); }
 
-// ALPN on the server: select "http/1.1" when the client offers it (RFC 7301); refuse a client that offers only
-// other protocols. The list lives in static storage, because OpenSSL keeps a pointer into it.
+// ALPN on the server: select the first protocol of the server's list that the client offers (RFC 7301; the server's
+// order of preference, RFC 7540 section 3.3), and refuse a client that offers none of them. The lists live in static
+// storage, because OpenSSL keeps a pointer into them; `arg` says which.
 static const unsigned char wisp_alpn_http11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+static const unsigned char wisp_alpn_h2_http11[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
 static inline int wisp_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                                    const unsigned char *in, unsigned int inlen, void *arg) {
-  (void)ssl; (void)arg;
+  (void)ssl;
+  const unsigned char *list = arg != NULL ? wisp_alpn_h2_http11 : wisp_alpn_http11;
+  unsigned int length = arg != NULL ? sizeof(wisp_alpn_h2_http11) : sizeof(wisp_alpn_http11);
   unsigned char *selected = NULL;
-  if (SSL_select_next_proto(&selected, outlen, wisp_alpn_http11, sizeof(wisp_alpn_http11), in, inlen)
-      != OPENSSL_NPN_NEGOTIATED) {
+  if (SSL_select_next_proto(&selected, outlen, list, length, in, inlen) != OPENSSL_NPN_NEGOTIATED) {
     return SSL_TLSEXT_ERR_ALERT_FATAL;
   }
   *out = selected;
   return SSL_TLSEXT_ERR_OK;
 }
+// "http/1.1" only: the WebSocket handshake is HTTP/1.1 (RFC 6455 section 4.1).
 static inline void wisp_SSL_CTX_select_http11_alpn(SSL_CTX *ctx) {
   SSL_CTX_set_alpn_select_cb(ctx, wisp_alpn_select, NULL);
 }
-
-// ALPN on a server that also speaks HTTP/2 (RFC 8441): "h2" when the client offers it, else "http/1.1", in the
-// server's order of preference (RFC 7540 section 3.3).
-static const unsigned char wisp_alpn_h2_http11[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
-static inline int wisp_alpn_select_h2(SSL *ssl, const unsigned char **out, unsigned char *outlen,
-                                      const unsigned char *in, unsigned int inlen, void *arg) {
-  (void)ssl; (void)arg;
-  unsigned char *selected = NULL;
-  if (SSL_select_next_proto(&selected, outlen, wisp_alpn_h2_http11, sizeof(wisp_alpn_h2_http11), in, inlen)
-      != OPENSSL_NPN_NEGOTIATED) {
-    return SSL_TLSEXT_ERR_ALERT_FATAL;
-  }
-  *out = selected;
-  return SSL_TLSEXT_ERR_OK;
-}
+// "h2", else "http/1.1": a server that also speaks HTTP/2 (RFC 8441).
 static inline void wisp_SSL_CTX_select_h2_or_http11_alpn(SSL_CTX *ctx) {
-  SSL_CTX_set_alpn_select_cb(ctx, wisp_alpn_select_h2, NULL);
+  SSL_CTX_set_alpn_select_cb(ctx, wisp_alpn_select, (void *)wisp_alpn_h2_http11);
 }
 #endif

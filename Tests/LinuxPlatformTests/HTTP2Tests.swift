@@ -333,9 +333,35 @@ struct HTTP2HostilePeerTests {
       #expect(seconds < 4, "\(mode) held the connection for \(seconds) s (handshake timeout 2 s)")
       #expect(await waitUntil(.seconds(10)) { server.server.openSessionCount == 0 })
       // The server goes on serving.
-      let next = await shell("timeout 60 '\(venvPython)' '\(fixtures)h2_websocket_client.py' --port \(port) 2>&1")
-      #expect(next.output.hasPrefix("ok 1 streams"), "after \(mode): \(next.output)")
+      await Self.serves(port)
     }
+  }
+
+  @Test("a stream whose window the client never opens: the keepalive ping cannot go, the session fails, RST CANCEL")
+  func zeroWindow() async throws {
+    try #require(HTTP2Tests.h2Available, "Python h2 is missing: run ./scripts/test, which installs it into .venv")
+    let seen = HTTP2Tests.Seen()
+    var application = HTTP2Tests.application(seen)
+    application.install(WebSockets.self) { config in
+      config.pingPeriod = .milliseconds(300)
+      config.timeout = .milliseconds(700)
+    }
+    try await withServer(application, configure: HTTP2Tests.priorKnowledge) { server, port in
+      let result = await shell(
+        "timeout 60 '\(venvPython)' '\(fixtures)h2_hostile_client.py' zero-window --port \(port) --limit 15 2>&1")
+      #expect(result.output.hasPrefix("reset after "), "\(result.output)")
+      #expect(result.output.contains(", code 8"), "RST_STREAM CANCEL: \(result.output)")
+      let seconds = Double(result.output.split(separator: " ").dropFirst(2).first ?? "") ?? 99
+      #expect(seconds < 5, "the stalled session lasted \(seconds) s (ping every 0.3 s, timeout 0.7 s)")
+      #expect(await waitUntil(.seconds(10)) { server.server.openSessionCount == 0 })
+      await Self.serves(port)
+    }
+  }
+
+  /// A fresh client is echoed on `port` (after a hostile one).
+  static func serves(_ port: Int) async {
+    let next = await shell("timeout 60 '\(venvPython)' '\(fixtures)h2_websocket_client.py' --port \(port) 2>&1")
+    #expect(next.output.hasPrefix("ok 1 streams"), "after a hostile peer: \(next.output)")
   }
 }
 
@@ -417,7 +443,7 @@ struct HTTP2ClientTests {
       await #expect {
         try await Self.client(.required).webSocket("wss://localhost:\(port)/echo") { _ in }
       } throws: { error in
-        "\(error)".contains("did not select HTTP/2 by ALPN")
+        error is HTTP2UnavailableException && "\(error)".contains("did not select HTTP/2 by ALPN")
       }
     }
     // A server that speaks HTTP/2 but offers no extended CONNECT (its setting off).
@@ -428,7 +454,7 @@ struct HTTP2ClientTests {
       await #expect {
         try await Self.client(.required).webSocket("wss://localhost:\(port)/echo") { _ in }
       } throws: { error in
-        "\(error)".contains("does not offer WebSockets over HTTP/2")
+        error is HTTP2UnavailableException && "\(error)".contains("does not offer WebSockets over HTTP/2")
       }
     }
     #expect(seen.overHTTP2 == 0)

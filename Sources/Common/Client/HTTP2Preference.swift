@@ -7,8 +7,8 @@ public enum HTTP2Preference: Sendable, Hashable {
   /// session then shares the origin's connection with the others. Otherwise HTTP/1.1 (on the same TLS connection
   /// when ALPN selected `http/1.1`).
   case whenOffered
-  /// HTTP/2 or a ``WebSocketException`` saying why not (the server did not select `h2`, or did not enable extended
-  /// CONNECT).
+  /// HTTP/2 or an ``HTTP2UnavailableException`` saying why not (the server did not select `h2`, or did not enable
+  /// extended CONNECT).
   case required
 }
 

@@ -182,12 +182,12 @@ public final class HttpClient: Sendable {
         case .http1(let connection):
           guard config.http2 == .whenOffered else {
             await connection.close()
-            throw WebSocketException("\(url.host) did not select HTTP/2 by ALPN (http2: .required)")
+            throw HTTP2UnavailableException("\(url.host) did not select HTTP/2 by ALPN (http2: .required)")
           }
           transport = connection
         case .notOffered(let reason):
           guard config.http2 == .whenOffered else {
-            throw WebSocketException("\(url.host) does not offer WebSockets over HTTP/2: \(reason)")
+            throw HTTP2UnavailableException("\(url.host) does not offer WebSockets over HTTP/2: \(reason)")
           }
           transport = try await engine.connector.connect(
             to: .host(url.host, port: url.port), through: nil, tls: request.tls, host: url.host,
@@ -195,7 +195,7 @@ public final class HttpClient: Sendable {
         }
       } else {
         if config.http2 == .required {
-          throw WebSocketException(
+          throw HTTP2UnavailableException(
             "WebSockets over HTTP/2 need wss://, no proxy and an engine that speaks HTTP/2 (http2: .required)")
         }
         transport = try await engine.connector.connect(

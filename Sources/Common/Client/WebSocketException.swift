@@ -46,6 +46,11 @@ open class WebSocketException: Error, @unchecked Sendable, CustomStringConvertib
 /// ``TLSError``. A ``WebSocketException``, so `catch let error as WebSocketException` catches it too.
 public final class WebSocketConnectionException: WebSocketException, @unchecked Sendable {}
 
+/// The plugin's `http2` is ``HTTP2Preference/required`` and the session cannot run over HTTP/2 (RFC 8441): the server
+/// did not select `h2` by ALPN, or does not enable extended CONNECT in its SETTINGS, or the request cannot use it
+/// (`ws://`, a proxy, an engine without HTTP/2). The message says which. A ``WebSocketException``.
+public final class HTTP2UnavailableException: WebSocketException, @unchecked Sendable {}
+
 /// Connecting (TCP, a proxy's tunnel, TLS) took longer than the plugin's `handshakeTimeout` (Ktor's
 /// `ConnectTimeoutException`). As in Ktor it is not a ``WebSocketException``: `catch is ConnectTimeoutException`
 /// tells a timeout from a refusal.

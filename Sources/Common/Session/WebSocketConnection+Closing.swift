@@ -115,10 +115,12 @@ extension WebSocketConnection {
     }
   }
 
-  /// Fails the connection: the violation's close frame goes behind what is queued, then the transport closes.
+  /// Fails the connection: the violation's close frame goes behind what is queued, then the transport closes (its
+  /// close sends what it holds, bounded). The frame is handed to the transport without waiting for the peer to take
+  /// it: a peer that stopped reading (a full socket, an HTTP/2 window kept at zero) must not hold the failure.
   func fail(with violation: ProtocolViolation) async {
     machine.releaseFailureClose()
-    try? await drainOutput(waitingForTransport: true)
+    try? await drainOutput(waitingForTransport: false)
     await end(.failure(violation))
   }
 

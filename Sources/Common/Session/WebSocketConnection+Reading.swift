@@ -181,7 +181,7 @@ extension WebSocketConnection {
     switch event {
     case .frame(let frame):
       if inbox.isFull(), case .fail(let reason) = policy.incomingOverflow() {
-        if machine.close(reason) { try? await drainOutput(waitingForTransport: true) }
+        if machine.close(reason) { try? await drainOutput(waitingForTransport: false) }
         await end(.failure(SessionError.incomingOverflow(inbox.capacity)))
         return
       }

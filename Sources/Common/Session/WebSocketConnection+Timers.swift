@@ -113,9 +113,10 @@ extension WebSocketConnection {
     case .pingTimedOut(let id, let keepalive, let limit):
       let error = SessionError.pingTimeout(limit)
       guard keepalive else { return pingWaiters.resolve(id, with: .failure(error)) }
-      // Ktor's behaviour: the session closes with 1011 "Ping timeout".
+      // Ktor's behaviour: the session closes with 1011 "Ping timeout". The frame is handed to the transport without
+      // waiting for the peer, which may be what stopped the pong (a full socket, an HTTP/2 window kept at zero).
       if machine.close(CloseReason(.internalError, "Ping timeout")) {
-        try? await drainOutput(waitingForTransport: true)
+        try? await drainOutput(waitingForTransport: false)
       }
       await end(.failure(error))
     case .completeDeferredEnd:

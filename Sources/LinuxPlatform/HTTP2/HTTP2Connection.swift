@@ -30,6 +30,8 @@ package final class HTTP2Connection: @unchecked Sendable {
   private let limits: HTTPHeadLimits
   private var session: OpaquePointer?
   private var streams: [Int32: HTTP2Stream] = [:]
+  /// The streams open when the connection ended, whose queued output the last frames may still carry.
+  private var endedStreams: [Int32: HTTP2Stream] = [:]
   /// Streams whose output changed since the last write (their source to pull, or deferred DATA to resume).
   private var outputChanged: [HTTP2Stream] = []
   private let role: Role
@@ -176,9 +178,9 @@ package final class HTTP2Connection: @unchecked Sendable {
         if finished { continuation.resume() } else { finishWaiter = continuation }
       }
     } onCancel: {
-      loop.execute { [self] in finish(nil) }
+      loop.execute { [self] in finishGracefully() }
     }
-    // What nghttp2 still has to say (a GOAWAY) goes out before the carrier closes.
+    // What nghttp2 still has to say (the streams' last DATA, a GOAWAY) goes out before the carrier closes.
     if let session, !tailFlushed {
       tailFlushed = true
       var tail: [UInt8] = []
@@ -191,7 +193,19 @@ package final class HTTP2Connection: @unchecked Sendable {
       }
       if !tail.isEmpty { try? await carrier.write(tail) }
     }
+    endedStreams.removeAll()
     await carrier.close()
+  }
+
+  /// Ends the connection at once but without losing what is queued (the server stops): the streams' output is
+  /// framed, a GOAWAY follows it, and ``run(initial:)`` writes both before it closes the carrier.
+  private func finishGracefully() {
+    guard let session, !finished else { return }
+    prepareOutput(session)
+    nghttp2_submit_goaway(
+      session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nghttp2_session_get_last_proc_stream_id(session),
+      UInt32(NGHTTP2_NO_ERROR.rawValue), nil, 0)
+    finish(nil)
   }
 
   /// Graceful shutdown: new streams are refused (REFUSED_STREAM, RFC 9113 section 8.7: "not processed"); the
@@ -337,19 +351,7 @@ package final class HTTP2Connection: @unchecked Sendable {
   /// per piece.
   private func pullOutput() -> [UInt8]? {
     guard let session, !finished else { return nil }
-    if !outputChanged.isEmpty {
-      let changed = outputChanged
-      outputChanged.removeAll(keepingCapacity: true)
-      for stream in changed {
-        stream.awaitsOutputTurn = false
-        guard !stream.isClosed else { continue }
-        if stream.wantsPull { stream.pullSource() }
-        if stream.providesData, stream.dataDeferred, stream.pendingCount > 0 || stream.outputEnded {
-          stream.dataDeferred = false
-          nghttp2_session_resume_data(session, stream.id)
-        }
-      }
-    }
+    prepareOutput(session)
     var output: [UInt8] = []
     while output.count < 64 * 1024 {
       var data: UnsafePointer<UInt8>?
@@ -369,6 +371,22 @@ package final class HTTP2Connection: @unchecked Sendable {
       return nil
     }
     return output
+  }
+
+  /// Moves the output of the streams that changed into their queues, and has nghttp2 take up the DATA it deferred.
+  private func prepareOutput(_ session: OpaquePointer) {
+    guard !outputChanged.isEmpty else { return }
+    let changed = outputChanged
+    outputChanged.removeAll(keepingCapacity: true)
+    for stream in changed {
+      stream.awaitsOutputTurn = false
+      guard !stream.isClosed else { continue }
+      if stream.wantsPull { stream.pullSource() }
+      if stream.providesData, stream.dataDeferred, stream.pendingCount > 0 || stream.outputEnded {
+        stream.dataDeferred = false
+        nghttp2_session_resume_data(session, stream.id)
+      }
+    }
   }
 
   // MARK: Streams
@@ -504,10 +522,11 @@ package final class HTTP2Connection: @unchecked Sendable {
     lingerTimers.removeAll()
     for timer in requestTimers.values { loop.cancel(timer) }
     requestTimers.removeAll()
-    let open = streams
+    // The streams stay reachable by nghttp2's data provider until run() has written its last frames.
+    endedStreams = streams
     streams.removeAll()
     outputChanged.removeAll()
-    for stream in open.values { stream.streamClosed(reset: true) }
+    for stream in endedStreams.values { stream.streamClosed(reset: true) }
     let waiters = settingsWaiters
     settingsWaiters.removeAll()
     for waiter in waiters { waiter.resume() }
@@ -567,7 +586,8 @@ package final class HTTP2Connection: @unchecked Sendable {
   private static let readData: nghttp2_data_source_read_callback = {
     _, streamID, buffer, length, flags, _, userData in
     guard let buffer, let flags else { return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue) }
-    guard let stream = HTTP2Connection.connection(userData).streams[streamID] else {
+    let connection = HTTP2Connection.connection(userData)
+    guard let stream = connection.streams[streamID] ?? connection.endedStreams[streamID] else {
       return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
     }
     var eof = false

@@ -363,31 +363,28 @@ package final class HTTP2Stream: Transport, PayloadPoolProviding, @unchecked Sen
   }
 
   /// Ends the stream: END_STREAM after what is pending; the peer's side, if still open, is reset after a bound
-  /// (``HTTP2ServerConnection/closeLinger``). Drops the session's handler and source.
+  /// (``HTTP2Connection/closeLinger``). Drops the session's handler and source.
   package func close() async {
-    if connection.loop.inEventLoop {
-      closeOnLoop()
-    } else {
-      await withTaskExecutorPreference(connection.loop) { await self.closeConcurrently() }
-    }
-  }
-
-  @concurrent private func closeConcurrently() async {
-    closeOnLoop()
+    await onLoop { $0.closeOnLoop() }
   }
 
   /// Ends the stream abortively: its queued output goes out, then RST_STREAM CANCEL (at once when nothing is
   /// queued) unless the peer has ended its side too.
   package func abort() async {
+    await onLoop { $0.abortOnLoop() }
+  }
+
+  /// Runs `body` on the connection's loop, from any task.
+  private func onLoop(_ body: @escaping @Sendable (HTTP2Stream) -> Void) async {
     if connection.loop.inEventLoop {
-      abortOnLoop()
+      body(self)
     } else {
-      await withTaskExecutorPreference(connection.loop) { await self.abortConcurrently() }
+      await withTaskExecutorPreference(connection.loop) { await Self.run(body, on: self) }
     }
   }
 
-  @concurrent private func abortConcurrently() async {
-    abortOnLoop()
+  @concurrent private static func run(_ body: @Sendable (HTTP2Stream) -> Void, on stream: HTTP2Stream) async {
+    body(stream)
   }
 
   private func abortOnLoop() {

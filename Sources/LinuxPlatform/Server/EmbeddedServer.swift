@@ -319,6 +319,12 @@ public final class EmbeddedServer: Sendable {
       try? await Task.sleep(for: .milliseconds(5))
     }
     await server.closeAllSessions(gracePeriod: configuration.shutdownGracePeriod)
+    // HTTP/2 connections end themselves once their last stream has (END_STREAM both ways, then GOAWAY): a bounded
+    // wait, so that the cut below does not take the streams' last frames.
+    let streamsDeadline = ContinuousClock.now + .seconds(2)
+    while state.withLock({ !$0.http2Connections.isEmpty }), ContinuousClock.now < streamsDeadline {
+      try? await Task.sleep(for: .milliseconds(5))
+    }
     // Connections still reading their request are cut: the handshake timeout would bound them anyway. A handshake
     // that ends now may hand its session to a new task: repeat until none is left.
     while true {

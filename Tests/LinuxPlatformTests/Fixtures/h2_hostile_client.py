@@ -8,9 +8,12 @@ Modes:
   rapid-reset    opens and resets streams as fast as it can (CVE-2023-44487)
   settings-flood SETTINGS frames without ever reading the server's acknowledgements
   ping-flood     PING frames without ever reading the answers
+  zero-window    opens a WebSocket with a stream window of 0 (SETTINGS_INITIAL_WINDOW_SIZE) and never opens it: the
+                 server cannot send a byte on the stream, not even its pings
 
 Prints one line: "closed after <seconds> s, goaway <code|none>, sent <frames>" when the server closed the
-connection within --limit seconds, "open after <limit> s, sent <frames>" when it did not.
+connection within --limit seconds, "open after <limit> s, sent <frames>" when it did not; zero-window prints
+"reset after <seconds> s, code <code>" when the server reset the stream.
 """
 import argparse
 import os
@@ -116,6 +119,32 @@ def main():
                 drain()
                 sent += 1
                 stream += 2
+        elif args.mode == "zero-window":
+            settings = SettingsFrame(0)
+            settings.settings = {0x4: 0}  # SETTINGS_INITIAL_WINDOW_SIZE
+            headers = HeadersFrame(1)
+            headers.data = request_block(encoder, args.port, 1)
+            headers.flags.add("END_HEADERS")
+            send(settings.serialize() + headers.serialize())
+            sent = 1
+            offset = 0
+            while not closed and time.monotonic() - started < args.limit:
+                drain()
+                while offset + 9 <= len(received):
+                    length = int.from_bytes(received[offset:offset + 3], "big")
+                    if offset + 9 + length > len(received):
+                        break
+                    kind, stream = received[offset + 3], int.from_bytes(received[offset + 5:offset + 9], "big")
+                    if kind == 0x3 and stream == 1:
+                        code = struct.unpack("!I", received[offset + 9:offset + 13])[0]
+                        print(f"reset after {time.monotonic() - started:.2f} s, code {code}")
+                        return 0
+                    if kind == 0x4 and not (received[offset + 4] & 0x1):
+                        ack = SettingsFrame(0)
+                        ack.flags.add("ACK")
+                        send(ack.serialize())
+                    offset += 9 + length
+                time.sleep(0.01)
         elif args.mode in ("settings-flood", "ping-flood"):
             while not closed and sent < 500000 and time.monotonic() - started < args.limit:
                 frame = SettingsFrame(0) if args.mode == "settings-flood" else PingFrame(0)
