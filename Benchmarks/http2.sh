@@ -6,17 +6,18 @@
 # a round alike). Then memory per idle session: N sessions held over HTTP/2 (Python h2, 128 streams per connection)
 # and N over HTTP/1.1 (Benchmarks/wsmany.c), the server's RSS growth per session.
 #
-#   ./Benchmarks/http2.sh                      # 3 rounds of 4 s, scenarios 64x1, 64x64, 4096x1, 4096x64
-#   ROUNDS=5 SECS=5 IDLE=5000 ./Benchmarks/http2.sh
+#   ./Benchmarks/http2.sh                      # 3 rounds of 4 s, every scenario below
+#   ROUNDS=5 SECS=5 IDLE=5000 SCENARIOS="64x64 64x64x1" ./Benchmarks/http2.sh
 #
 # Scenario SIZExSESSIONS: SESSIONS sessions of 16 messages in flight (64 B) or 8 (4 KiB): over HTTP/1.1 one TLS
-# connection each, over HTTP/2 all of them streams of one TLS connection.
+# connection each, over HTTP/2 all of them streams of one TLS connection. SIZExSESSIONSxPER: over HTTP/2 at most PER
+# sessions per connection (`--http2-sessions-per-connection`; 1: a connection each, as over HTTP/1.1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 SECS=${SECS:-4}
 IDLE=${IDLE:-2000}
-SCENARIOS=${SCENARIOS:-64x1 64x64 4096x1 4096x64}
+SCENARIOS=${SCENARIOS:-64x1 64x64 64x64x1 4096x1 4096x64 4096x64x1}
 work=$(pwd)/.build-http2
 mkdir -p "$work"
 swift build -c release --product ws >/dev/null
@@ -33,10 +34,11 @@ port=$(cat "$work/port")
 rm -f "$work/port"
 url="wss://localhost:$port/echo"
 
-run() {  # run MODE SIZE SESSIONS -> "msgs_per_s p99_us"
-  local inflight=16
+run() {  # run MODE SIZE SESSIONS [PER] -> "msgs_per_s p99_us"
+  local inflight=16 per=()
   [[ $2 -ge 4096 ]] && inflight=8
-  taskset -c 1 "$ws" bench --threads 1 --http2 "$1" --connections "$3" --in-flight $inflight --size "$2" \
+  [[ -n ${4:-} && $1 != never ]] && per=(--http2-sessions-per-connection "$4")
+  taskset -c 1 "$ws" bench --threads 1 --http2 "$1" "${per[@]}" --connections "$3" --in-flight $inflight --size "$2" \
     --duration "$SECS" --warmup 1 --result-line --cacert "$work/ca.pem" "$url" 2>/dev/null |
     sed -E 's/.*msgs_per_s=([0-9.]+).*p99_us=([0-9.]+).*/\1 \2/'
 }
@@ -45,14 +47,13 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+
 
 printf '%-10s %14s %14s %9s %12s %12s %9s\n' scenario "h1 msgs/s" "h2 msgs/s" "h2/h1" "h1 p99 us" "h2 p99 us" "p99 h2/h1"
 for scenario in $SCENARIOS; do
-  size=${scenario%x*}
-  sessions=${scenario#*x}
+  IFS=x read -r size sessions per <<<"$scenario"
   : >"$work/h1" && : >"$work/h2" && : >"$work/ratio"
   for round in $(seq "$ROUNDS"); do
     if ((round % 2)); then
-      one=$(run never "$size" "$sessions"); two=$(run required "$size" "$sessions")
+      one=$(run never "$size" "$sessions"); two=$(run required "$size" "$sessions" "$per")
     else
-      two=$(run required "$size" "$sessions"); one=$(run never "$size" "$sessions")
+      two=$(run required "$size" "$sessions" "$per"); one=$(run never "$size" "$sessions")
     fi
     echo "$one" >>"$work/h1"
     echo "$two" >>"$work/h2"

@@ -66,6 +66,7 @@ struct Bench: AsyncParsableCommand {
         plugin.incomingCapacity = max(64, inFlight * 2)
         if compress { plugin.extensions { $0.install(WebSocketDeflateExtension.self) } }
         plugin.http2 = tls.http2Preference
+        plugin.http2MaxSessionsPerConnection = tls.http2SessionsPerConnection
       }
     }
     var sessions: [DefaultClientWebSocketSession] = []

@@ -25,6 +25,14 @@ struct ClientTLSOptions: ParsableArguments {
       """)
   var http2 = "never"
 
+  @Option(
+    name: .customLong("http2-sessions-per-connection"),
+    help: """
+      With --http2: the most sessions on one HTTP/2 connection before another is opened (default: the server's \
+      limit).
+      """)
+  var http2SessionsPerConnection: Int?
+
   /// `--http2` as the plugin's setting.
   var http2Preference: HTTP2Preference {
     switch http2 {
@@ -37,6 +45,9 @@ struct ClientTLSOptions: ParsableArguments {
   func validate() throws {
     guard ["never", "when-offered", "required"].contains(http2) else {
       throw ValidationError("--http2 must be never, when-offered or required")
+    }
+    if let http2SessionsPerConnection, http2SessionsPerConnection < 1 {
+      throw ValidationError("--http2-sessions-per-connection must be at least 1")
     }
   }
 

@@ -108,6 +108,7 @@ struct Connect: AsyncParsableCommand {
         plugin.pingTimeout = pingTimeout.map { .milliseconds(Int($0 * 1000)) }
         if compress { plugin.extensions { $0.install(WebSocketDeflateExtension.self) } }
         plugin.http2 = tls.http2Preference
+        plugin.http2MaxSessionsPerConnection = tls.http2SessionsPerConnection
       }
     }
     let requestHeaders = headers

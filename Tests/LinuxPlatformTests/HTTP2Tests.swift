@@ -431,6 +431,41 @@ struct HTTP2ClientTests {
     #expect(Set(peers.map(Self.clientPort)).count == 1, "sessions on several connections: \(peers)")
   }
 
+  @Test("http2MaxSessionsPerConnection 2: eight sessions opened at once run on four connections")
+  func sessionsPerConnection() async throws {
+    let seen = HTTP2Tests.Seen()
+    let client = HttpClient(LinuxEngine(group: testGroup)) { config in
+      config.install(WebSockets.self) { plugin in
+        plugin.http2 = .required
+        plugin.http2MaxSessionsPerConnection = 2
+      }
+      config.defaultRequest { $0.tls.trustRoots = .file(certificate("ca.pem")) }
+    }
+    try await withServer(HTTP2Tests.application(seen), configure: HTTP2Tests.tls) { server, port in
+      let opened = HTTP2Tests.Seen()
+      try await withThrowingTaskGroup(of: Void.self) { group in
+        for index in 0..<8 {
+          group.addTask {
+            try await client.webSocket("wss://localhost:\(port)/echo") { session in
+              opened.peers.withLock { $0.append("\(index)") }
+              // Every session stays open until all are: none frees a connection's room for another.
+              _ = await waitUntil(.seconds(10)) { opened.peers.withLock { $0.count } == 8 }
+              try await session.send("hello \(index)")
+              #expect(try await session.incoming.receive().readText() == "hello \(index)")
+            }
+          }
+        }
+        try await group.waitForAll()
+      }
+      #expect(await waitUntil(.seconds(10)) { server.server.openSessionCount == 0 })
+    }
+    let peers = seen.peers.withLock { $0 }
+    #expect(seen.overHTTP2 == 8, "\(peers)")
+    let connections = Dictionary(grouping: peers, by: Self.clientPort)
+    #expect(connections.count == 4, "\(peers)")
+    #expect(connections.values.allSatisfy { $0.count == 2 }, "\(peers)")
+  }
+
   @Test("whenOffered falls back to HTTP/1.1 where the server does not speak HTTP/2; required says why it fails")
   func fallback() async throws {
     let seen = HTTP2Tests.Seen()

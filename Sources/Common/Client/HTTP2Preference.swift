@@ -27,9 +27,11 @@ package enum ExtendedConnectOutcome: Sendable {
 /// for `wss` without a proxy when its plugin's `http2` is not `never`.
 package protocol ExtendedConnectConnector: TransportConnector {
   /// Sends `request` (an extended CONNECT, `Host` as `:authority`) on an HTTP/2 connection to `endpoint` (one the
-  /// client already holds to that origin with room for a stream, or a new one, whose TLS offers ALPN `h2`) and
-  /// returns the stream with the response; or the HTTP/1.1 connection when ALPN did not select `h2`.
+  /// client already holds to that origin with room for a stream, at most `maxStreamsPerConnection` when set, or a new
+  /// one, whose TLS offers ALPN `h2`) and returns the stream with the response; or the HTTP/1.1 connection when ALPN
+  /// did not select `h2`.
   func openWebSocketStream(
-    to endpoint: Endpoint, tls: TLSClientConfiguration, host: String, request: HTTPRequestHead, timeout: Duration
+    to endpoint: Endpoint, tls: TLSClientConfiguration, host: String, request: HTTPRequestHead,
+    maxStreamsPerConnection: Int?, timeout: Duration
   ) async throws -> ExtendedConnectOutcome
 }

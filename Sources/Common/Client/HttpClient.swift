@@ -174,7 +174,9 @@ public final class HttpClient: Sendable {
       {
         switch try await connector.openWebSocketStream(
           to: .host(url.host, port: url.port), tls: request.tls, host: url.host,
-          request: handshake.extendedConnectRequest, timeout: config.handshakeTimeout)
+          request: handshake.extendedConnectRequest,
+          maxStreamsPerConnection: config.http2MaxSessionsPerConnection.map { max(1, $0) },
+          timeout: config.handshakeTimeout)
         {
         case .stream(let stream, let response):
           transport = stream

@@ -51,6 +51,11 @@ public enum WebSockets {
     /// sharing one TLS connection). Default ``HTTP2Preference/never``: HTTP/1.1, as Ktor. The engine must support it
     /// (`LinuxEngine` does); a proxy or a `ws://` URL always uses HTTP/1.1.
     public var http2: HTTP2Preference = .never
+    /// The most sessions one HTTP/2 connection carries before the client opens another to the same origin. Default
+    /// `nil`: as many as the server allows (`SETTINGS_MAX_CONCURRENT_STREAMS`), one connection per origin as a
+    /// browser. A small number spreads many busy sessions over a few connections, so that the two processes do not
+    /// take turns on one socket; 1 gives each session a connection of its own.
+    public var http2MaxSessionsPerConnection: Int?
     /// The time source of every session's timers (close timeout, pings); `nil` (the default) uses the
     /// transport's (the event loop's timers). Tests inject a ``ManualSessionClock``.
     public var sessionClock: (any SessionClock)?

@@ -1,10 +1,11 @@
 import Synchronization
 import WispCommon
 
-/// The client's HTTP/2 connections (RFC 8441), one per origin (endpoint, name and TLS settings), shared by the
-/// sessions to it: a session opens a stream on the origin's connection while it has room (the server's
-/// `SETTINGS_MAX_CONCURRENT_STREAMS`, no GOAWAY), otherwise on a new one, which replaces it for the next sessions. A
-/// connection without streams closes after its idle timeout (``HTTP2Configuration/idleTimeout``) and leaves the pool.
+/// The client's HTTP/2 connections (RFC 8441), one current per origin (endpoint, name and TLS settings), shared by the
+/// sessions to it: a session opens a stream on the origin's current connection while it has room (the server's
+/// `SETTINGS_MAX_CONCURRENT_STREAMS`, the client's `maxStreams`, no GOAWAY), otherwise on a new one, which becomes
+/// current for the next sessions (the earlier one serves its streams to their end). A connection without streams
+/// closes after its idle timeout (``HTTP2Configuration/idleTimeout``).
 final class HTTP2ClientPool: Sendable {
   struct Origin: Hashable, Sendable {
     var endpoint: Endpoint
@@ -26,12 +27,12 @@ final class HTTP2ClientPool: Sendable {
 
   /// Opens a WebSocket stream to `origin` with `request` (see ``ExtendedConnectConnector``).
   func openWebSocketStream(
-    _ origin: Origin, request: HTTPRequestHead, timeout: Duration, group: EventLoopGroup
+    _ origin: Origin, request: HTTPRequestHead, maxStreams: Int?, timeout: Duration, group: EventLoopGroup
   ) async throws -> ExtendedConnectOutcome {
     let started = ContinuousClock.now
-    var attempt = 0
-    while true {
-      attempt += 1
+    // Sessions opened at once may each find the connection they waited for full (another took its last room): each
+    // then makes or joins the next one, bounded in count and by the time limit.
+    for _ in 0..<256 {
       let (task, created) = current.withLock { current -> (Task<Connected, any Error>, Bool) in
         if let existing = current[origin] { return (existing, false) }
         let task = Task { try await Self.connect(origin, timeout: timeout, group: group, pool: self) }
@@ -54,16 +55,16 @@ final class HTTP2ClientPool: Sendable {
         return .notOffered("\(origin.host) selected http/1.1 by ALPN")
       case .http2(let connection):
         let remaining = timeout - (ContinuousClock.now - started)
-        let outcome = try await Self.open(connection, request: request, timeout: remaining)
+        guard remaining > .zero else { break }
+        let outcome = try await Self.open(connection, request: request, maxStreams: maxStreams, timeout: remaining)
         if case .notOffered? = outcome { forget(origin, task) }
         if let outcome { return outcome }
-        // No room here (the stream limit, a GOAWAY, the end): a new connection for this origin, once.
+        // No room here (a stream limit, a GOAWAY, the end): the next connection for this origin.
         forget(origin, task)
-        if attempt >= 2 || remaining <= .zero {
-          return .notOffered("\(origin.host) does not enable extended CONNECT (SETTINGS_ENABLE_CONNECT_PROTOCOL)")
-        }
       }
+      if ContinuousClock.now - started >= timeout { break }
     }
+    throw TransportError.timedOut(operation: "opening an HTTP/2 stream to \(origin.host)", limit: timeout)
   }
 
   /// Drops `task` as `origin`'s current connection (if it still is).
@@ -110,17 +111,17 @@ final class HTTP2ClientPool: Sendable {
 
   /// The stream and response on `connection`, or `nil` when it has no room for one.
   @concurrent private static func open(
-    _ connection: HTTP2Connection, request: HTTPRequestHead, timeout: Duration
+    _ connection: HTTP2Connection, request: HTTPRequestHead, maxStreams: Int?, timeout: Duration
   ) async throws -> ExtendedConnectOutcome? {
     try await withTaskExecutorPreference(connection.loop) {
-      try await openOnLoop(connection, request: request, timeout: timeout)
+      try await openOnLoop(connection, request: request, maxStreams: maxStreams, timeout: timeout)
     }
   }
 
   @concurrent private static func openOnLoop(
-    _ connection: HTTP2Connection, request: HTTPRequestHead, timeout: Duration
+    _ connection: HTTP2Connection, request: HTTPRequestHead, maxStreams: Int?, timeout: Duration
   ) async throws -> ExtendedConnectOutcome? {
-    guard await connection.waitForSettings(timeout: max(timeout, .milliseconds(1))) else {
+    guard await connection.waitForSettings(timeout: max(timeout, .milliseconds(1)), limit: maxStreams) else {
       if connection.enablesExtendedConnect { return nil }
       // Not offered: the connection serves nothing of ours.
       connection.goAway()
@@ -135,10 +136,11 @@ extension LinuxTransportConnector: ExtendedConnectConnector {
   /// Opens a WebSocket as an extended CONNECT stream (RFC 8441) on the origin's HTTP/2 connection (made with ALPN
   /// `h2` when there is none with room), within `timeout`.
   package func openWebSocketStream(
-    to endpoint: Endpoint, tls: TLSClientConfiguration, host: String, request: HTTPRequestHead, timeout: Duration
+    to endpoint: Endpoint, tls: TLSClientConfiguration, host: String, request: HTTPRequestHead,
+    maxStreamsPerConnection: Int?, timeout: Duration
   ) async throws -> ExtendedConnectOutcome {
     try await http2.openWebSocketStream(
-      HTTP2ClientPool.Origin(endpoint: endpoint, host: host, tls: tls), request: request, timeout: timeout,
-      group: group)
+      HTTP2ClientPool.Origin(endpoint: endpoint, host: host, tls: tls), request: request,
+      maxStreams: maxStreamsPerConnection, timeout: timeout, group: group)
   }
 }

@@ -226,11 +226,12 @@ package final class HTTP2Connection: @unchecked Sendable {
   // MARK: The client's streams
 
   /// Whether a client may open another stream here: the connection is up, no GOAWAY, the server's
-  /// `SETTINGS_ENABLE_CONNECT_PROTOCOL` is 1 and its stream limit leaves room.
-  var acceptsWebSockets: Bool {
+  /// `SETTINGS_ENABLE_CONNECT_PROTOCOL` is 1, and its stream limit and the client's (`limit`) leave room.
+  func acceptsWebSockets(limit: Int? = nil) -> Bool {
     guard let session, !finished, !goingAway, settingsArrived else { return false }
+    let serverLimit = Int(nghttp2_session_get_remote_settings(session, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS))
     return nghttp2_session_get_remote_settings(session, NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL) == 1
-      && nghttp2_session_get_remote_settings(session, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS) > UInt32(streams.count)
+      && streams.count < min(serverLimit, limit ?? Int.max)
   }
 
   /// Whether the server's SETTINGS enable extended CONNECT (RFC 8441 section 3).
@@ -239,9 +240,10 @@ package final class HTTP2Connection: @unchecked Sendable {
     return nghttp2_session_get_remote_settings(session, NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL) == 1
   }
 
-  /// Waits (at most `timeout`) for the server's first SETTINGS; returns whether the server enables extended
-  /// CONNECT (RFC 8441 section 3: "a client MUST NOT send" one before it has seen the setting).
-  func waitForSettings(timeout: Duration) async -> Bool {
+  /// Waits (at most `timeout`) for the server's first SETTINGS; returns whether a stream may be opened
+  /// (``acceptsWebSockets(limit:)``; RFC 8441 section 3: "a client MUST NOT send" an extended CONNECT before it has
+  /// seen the setting).
+  func waitForSettings(timeout: Duration, limit: Int?) async -> Bool {
     if !settingsArrived, !finished {
       let timer = loop.schedule(after: timeout) { [self] in
         let waiters = settingsWaiters
@@ -251,7 +253,7 @@ package final class HTTP2Connection: @unchecked Sendable {
       await withCheckedContinuation { settingsWaiters.append($0) }
       loop.cancel(timer)
     }
-    return acceptsWebSockets
+    return acceptsWebSockets(limit: limit)
   }
 
   /// Opens a stream with `request` (an extended CONNECT: method, `:protocol`, `:path`, `:authority` from `Host`,
@@ -260,7 +262,7 @@ package final class HTTP2Connection: @unchecked Sendable {
   ///
   /// - Throws: ``TransportError`` when the stream cannot be opened, is reset, or no response comes in time.
   func openWebSocket(_ request: HTTPRequestHead, timeout: Duration) async throws -> (HTTP2Stream, HTTPResponseHead) {
-    guard let session, acceptsWebSockets else { throw TransportError.connectionReset }
+    guard let session, acceptsWebSockets() else { throw TransportError.connectionReset }
     var fields: [(String, String)] = [
       (":method", request.method), (":protocol", "websocket"), (":scheme", "https"), (":path", request.target),
       (":authority", request.headers["Host"] ?? ""),
