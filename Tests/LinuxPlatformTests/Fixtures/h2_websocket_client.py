@@ -222,6 +222,9 @@ def main():
         client.pump(deadline, lambda: s in client.responses)
         client.send(s, frame(0x1, b"before the stop"))
         client.pump(deadline, lambda: len(client.messages(s)[0]) >= 1)
+        if client.messages(s)[0][0] != (0x1, b"before the stop"):
+            print(f"fail the echo before the stop: {client.messages(s)[0][0]!r}")
+            return 1
         print("ready", flush=True)
         long_deadline = time.monotonic() + 60
         client.pump(long_deadline, lambda: len(client.messages(s)[0]) >= 2)
