@@ -165,6 +165,12 @@ public final class HttpClient: Sendable {
       extensionOffers: config.extensions.factories.flatMap { $0.clientOffers() }, headers: request.headers,
       random: engine.secureRandom)
     let proxy = proxy(for: request, config: config)
+    /// A connection for the HTTP/1.1 handshake (through the proxy when there is one, TLS for `wss`).
+    func connectHTTP1() async throws -> any Transport {
+      try await engine.connector.connect(
+        to: url.unixSocketPath.map { .unix(path: $0) } ?? .host(url.host, port: url.port),
+        through: proxy, tls: url.isSecure ? request.tls : nil, host: url.host, timeout: config.handshakeTimeout)
+    }
     var transport: any Transport
     /// The response to an extended CONNECT, when the session runs on an HTTP/2 stream.
     var http2Response: HTTPResponseHead?
@@ -191,19 +197,14 @@ public final class HttpClient: Sendable {
           guard config.http2 == .whenOffered else {
             throw HTTP2UnavailableException("\(url.host) does not offer WebSockets over HTTP/2: \(reason)")
           }
-          transport = try await engine.connector.connect(
-            to: .host(url.host, port: url.port), through: nil, tls: request.tls, host: url.host,
-            timeout: config.handshakeTimeout)
+          transport = try await connectHTTP1()
         }
       } else {
         if config.http2 == .required {
           throw HTTP2UnavailableException(
             "WebSockets over HTTP/2 need wss://, no proxy and an engine that speaks HTTP/2 (http2: .required)")
         }
-        transport = try await engine.connector.connect(
-          to: url.unixSocketPath.map { .unix(path: $0) } ?? .host(url.host, port: url.port),
-          through: proxy, tls: url.isSecure ? request.tls : nil, host: url.host,
-          timeout: config.handshakeTimeout)
+        transport = try await connectHTTP1()
       }
     } catch let error as WebSocketException {
       throw error

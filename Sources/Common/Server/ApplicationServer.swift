@@ -432,6 +432,13 @@ public final class ApplicationServer: Sendable {
     report(number: number, event: event, extensions: extensions, httpVersion: nil)
   }
 
+  /// A connection that carried several sessions (an HTTP/2 connection) ended in an error: a debug record, and no
+  /// handshake metric (its sessions were counted one by one).
+  package func reportCarrierFailure(peer: String, error: String) {
+    application.logger.debug(
+      "the connection failed: \(error)", metadata: [WispLogMetadata.peer: "\(peer)", WispLogMetadata.error: "\(error)"])
+  }
+
   /// ``report(number:event:extensions:)`` with the HTTP version of a session's handshake
   /// (``WispLogMetadata/httpVersion``).
   func report(number: UInt64?, event: ServerLogEvent, extensions: [String], httpVersion: String?) {

@@ -228,10 +228,9 @@ package final class HTTP2Connection: @unchecked Sendable {
   /// Whether a client may open another stream here: the connection is up, no GOAWAY, the server's
   /// `SETTINGS_ENABLE_CONNECT_PROTOCOL` is 1, and its stream limit and the client's (`limit`) leave room.
   func acceptsWebSockets(limit: Int? = nil) -> Bool {
-    guard let session, !finished, !goingAway, settingsArrived else { return false }
+    guard let session, !finished, !goingAway, enablesExtendedConnect else { return false }
     let serverLimit = Int(nghttp2_session_get_remote_settings(session, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS))
-    return nghttp2_session_get_remote_settings(session, NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL) == 1
-      && streams.count < min(serverLimit, limit ?? Int.max)
+    return streams.count < min(serverLimit, limit ?? Int.max)
   }
 
   /// Whether the server's SETTINGS enable extended CONNECT (RFC 8441 section 3).

@@ -169,6 +169,9 @@ public final class EmbeddedServer: Sendable {
     if stopping { connection.goAway() }
     await connection.run(initial: initial)
     _ = state.withLock { $0.http2Connections.removeValue(forKey: key) }
+    if let failure = connection.failure {
+      server.reportCarrierFailure(peer: connection.carrier.peerDescription, error: "HTTP/2: \(failure)")
+    }
   }
 
   private func makeHTTP2Connection(over carrier: any TLSCarrier) -> HTTP2Connection? {
