@@ -26,6 +26,12 @@ public protocol PubSubBackend: AnyObject, Sendable {
 public protocol PubSubSink: AnyObject, Sendable {
   /// A message another hub published to `topic`.
   func deliver(_ message: TopicMessage, to topic: String)
+  /// A message of `topic` at `offset`, from a ``TopicHistoryBackend`` (published by any hub, this one included):
+  /// in the topic's order. `token`: the one this hub gave ``TopicHistoryBackend/append(_:to:token:confirmed:)``,
+  /// when it published the message.
+  func deliver(_ message: TopicMessage, to topic: String, at offset: TopicOffset, token: UInt64?)
+  /// A ``TopicHistoryBackend``'s live feed of a topic skipped messages that the history no longer holds.
+  func historyGap(_ gap: TopicGap)
   /// Something the application should know about the backend (``PubSubEvent``).
   func backendEvent(_ event: PubSubEvent)
 }
@@ -43,6 +49,9 @@ public enum PubSubEvent: Sendable, Equatable, CustomStringConvertible {
   case reconnected(window: Duration, unconfirmedOutgoing: Int)
   /// Sequence numbers from another process skipped `count` messages (lost while either side was disconnected).
   case messagesMissed(publisher: String, count: Int)
+  /// A topic's messages that this hub's subscribers can never get (the history no longer held them when the hub
+  /// came back, or it was lost); subscribers with ``TopicFraming/offsetPrefixed`` framing are told in-band too.
+  case historyGap(TopicGap)
 
   /// A sentence for logs.
   public var description: String {
@@ -53,6 +62,7 @@ public enum PubSubEvent: Sendable, Equatable, CustomStringConvertible {
       "reconnected after \(window); messages from other processes in that window may be lost, "
         + "\(unconfirmed) of ours were unconfirmed"
     case .messagesMissed(let publisher, let count): "\(count) messages from \(publisher) never arrived"
+    case .historyGap(let gap): "history gap: \(gap)"
     }
   }
 }

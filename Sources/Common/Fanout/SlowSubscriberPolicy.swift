@@ -29,11 +29,17 @@ public struct SubscriberOptions: Sendable, Hashable {
   public var queueLimit: Int
   /// What happens to a message that does not fit. Default ``SlowSubscriberPolicy/dropOldest``.
   public var policy: SlowSubscriberPolicy
+  /// Whether messages carry their offsets on the wire (``TopicFraming``). Default ``TopicFraming/plain``; a client
+  /// that resumes needs ``TopicFraming/offsetPrefixed``.
+  public var framing: TopicFraming
 
   /// Creates options; a negative limit is treated as zero (every message meets the policy unless the queue is
   /// empty: one message always fits an empty queue, so a subscriber is never starved by its own limit).
-  public init(queueLimit: Int = 1024 * 1024, policy: SlowSubscriberPolicy = .dropOldest) {
+  public init(
+    queueLimit: Int = 1024 * 1024, policy: SlowSubscriberPolicy = .dropOldest, framing: TopicFraming = .plain
+  ) {
     self.queueLimit = max(0, queueLimit)
     self.policy = policy
+    self.framing = framing
   }
 }

@@ -32,8 +32,15 @@ public final class Topics: PubSubSink, Sendable {
   /// newest 64 kept when nobody reads. Finishes when the hub is shut down.
   public let events: AsyncStream<PubSubEvent>
   private let eventSink: AsyncStream<PubSubEvent>.Continuation
+  /// The history kept in this process (with a ``TopicHistoryPolicy`` and no ``TopicHistoryBackend``); the lock is
+  /// held while a message gets its offset and is offered, so that every subscriber sees offsets in order.
+  let memoryHistory: LockedTopicHistory?
+  /// The backend that orders and keeps the history, when it is one.
+  let historyBackend: (any TopicHistoryBackend)?
+  /// The tokens of ``TopicHistoryBackend/append(_:to:token:confirmed:)``.
+  private let nextToken = Atomic<UInt64>(1)
 
-  private struct Members {
+  struct Members {
     var list: [TopicSubscriber] = []
     var index: [ObjectIdentifier: Int] = [:]
 
@@ -55,16 +62,20 @@ public final class Topics: PubSubSink, Sendable {
     }
   }
 
-  private struct State {
+  struct State {
     var topics: [String: Members] = [:]
+    /// Subscribers catching up from the history, by topic: live messages wait in their buffers meanwhile.
+    var recovering: [String: [ObjectIdentifier: RecoveryBuffer]] = [:]
+    /// The session left out of a message this hub appended through a ``TopicHistoryBackend``, by token.
+    var exclusions: [UInt64: ObjectIdentifier] = [:]
     /// Each connection's subscriber and the topics it is in.
     var subscribers: [ObjectIdentifier: (subscriber: TopicSubscriber, topics: Set<String>)] = [:]
     var drainQueues: [ObjectIdentifier: FanoutDrainQueue] = [:]
     var poolDrainQueue: FanoutDrainQueue?
   }
 
-  private let state = Mutex(State())
-  private let counters = FanoutCounters()
+  let state = Mutex(State())
+  let counters = FanoutCounters()
 
   /// Creates a hub.
   ///
@@ -72,9 +83,17 @@ public final class Topics: PubSubSink, Sendable {
   ///   - backend: links this hub to others (other processes through Redis); default none.
   ///   - defaultOptions: each subscriber's queue limit and policy unless `subscribe(_:to:options:)` says
   ///     otherwise; default 1 MiB, drop the oldest.
-  public init(backend: (any PubSubBackend)? = nil, defaultOptions: SubscriberOptions = SubscriberOptions()) {
+  ///   - history: keep each topic's newest messages in this process, give every message an offset, and let
+  ///     subscribers resume (``subscribe(_:to:from:options:)``); default none. Ignored with a
+  ///     ``TopicHistoryBackend`` (Redis Streams), which keeps the history itself, with its own policy.
+  public init(
+    backend: (any PubSubBackend)? = nil, defaultOptions: SubscriberOptions = SubscriberOptions(),
+    history: TopicHistoryPolicy? = nil
+  ) {
     self.backend = backend
     self.defaultOptions = defaultOptions
+    historyBackend = backend as? any TopicHistoryBackend
+    memoryHistory = historyBackend == nil ? history.map { LockedTopicHistory(policy: $0) } : nil
     (events, eventSink) = AsyncStream.makeStream(of: PubSubEvent.self, bufferingPolicy: .bufferingNewest(64))
     backend?.attach(self)
   }
@@ -89,8 +108,17 @@ public final class Topics: PubSubSink, Sendable {
 
   /// ``subscribe(_:to:options:)`` for a connection.
   public func subscribe(_ connection: WebSocketConnection, to topic: String, options: SubscriberOptions? = nil) async {
+    await register(connection, to: topic, options: options, recovering: false)
+  }
+
+  /// Adds `connection` to `topic`, live or catching up from the history (its live messages then wait in a
+  /// ``RecoveryBuffer``); `nil` when it was already in the topic.
+  @discardableResult
+  func register(
+    _ connection: WebSocketConnection, to topic: String, options: SubscriberOptions?, recovering: Bool
+  ) async -> TopicSubscriber? {
     let connectionID = ObjectIdentifier(connection)
-    let (isNew, firstInTopic) = state.withLock { state -> (Bool, Bool) in
+    let (subscriber, isNew, firstInTopic) = state.withLock { state -> (TopicSubscriber?, Bool, Bool) in
       var isNew = false
       if state.subscribers[connectionID] == nil {
         let executor = connection.transport.taskExecutor
@@ -112,11 +140,17 @@ public final class Topics: PubSubSink, Sendable {
         state.subscribers[connectionID] = (subscriber, [])
         isNew = true
       }
-      guard let subscriber = state.subscribers[connectionID]?.subscriber else { return (isNew, false) }
-      state.subscribers[connectionID]?.topics.insert(topic)
-      let wasEmpty = state.topics[topic] == nil
-      _ = state.topics[topic, default: Members()].insert(subscriber)
-      return (isNew, wasEmpty)
+      guard let subscriber = state.subscribers[connectionID]?.subscriber,
+        state.subscribers[connectionID]?.topics.insert(topic).inserted == true
+      else { return (nil, isNew, false) }
+      let wasEmpty = state.topics[topic] == nil && state.recovering[topic] == nil
+      if recovering {
+        state.recovering[topic, default: [:]][connectionID] = RecoveryBuffer(
+          limit: max(64 * 1024, subscriber.options.queueLimit))
+      } else {
+        _ = state.topics[topic, default: Members()].insert(subscriber)
+      }
+      return (subscriber, isNew, wasEmpty)
     }
     if firstInTopic { backend?.subscribe(topic) }
     if isNew {
@@ -126,6 +160,7 @@ public final class Topics: PubSubSink, Sendable {
         self.unsubscribeAll(connection)
       }
     }
+    return subscriber
   }
 
   /// Unsubscribes `session` from `topic`.
@@ -164,11 +199,15 @@ public final class Topics: PubSubSink, Sendable {
   }
 
   /// Removes `subscriber` from `topic`; returns whether the topic has no subscriber left.
-  private static func removeMember(_ subscriber: TopicSubscriber, from topic: String, in state: inout State) -> Bool {
+  static func removeMember(_ subscriber: TopicSubscriber, from topic: String, in state: inout State) -> Bool {
     state.topics[topic]?.remove(subscriber)
-    guard state.topics[topic]?.list.isEmpty == true else { return false }
-    state.topics[topic] = nil
-    return true
+    if state.recovering[topic]?.removeValue(forKey: ObjectIdentifier(subscriber.connection)) != nil,
+      state.recovering[topic]?.isEmpty == true
+    {
+      state.recovering[topic] = nil
+    }
+    if state.topics[topic]?.list.isEmpty == true { state.topics[topic] = nil }
+    return state.topics[topic] == nil && state.recovering[topic] == nil
   }
 
   /// The number of sessions subscribed to `topic` in this process.
@@ -184,24 +223,109 @@ public final class Topics: PubSubSink, Sendable {
   /// Publishes `message` to every subscriber of `topic` in this process, then hands it to the backend for the
   /// other processes. Never waits: each subscriber's queue takes it or applies its policy.
   ///
+  /// With a history, the message gets the topic's next offset. In this process's memory the offset is known at
+  /// once and returned. With a ``TopicHistoryBackend`` (Redis Streams) the backend appends the message and every
+  /// hub, this one included, delivers it when it comes back in the topic's order: `nil` is returned (
+  /// ``publishConfirmed(_:to:excluding:)`` waits for the offset).
+  ///
   /// - Throws: ``PubSubError`` from the backend (for example ``PubSubError/bufferFull(limit:)`` while Redis is
-  ///   unreachable); this process's subscribers have the message already.
+  ///   unreachable); this process's subscribers have the message already (not with a ``TopicHistoryBackend``,
+  ///   where nobody gets a message the backend did not take).
   ///
   /// - Parameters:
   ///   - message: the whole text or binary message.
   ///   - topic: the topic's name.
   ///   - excluded: a session of this process that does not get the message (the sender, in a chat room where a
   ///     message goes to "everyone else").
+  /// - Returns: the message's offset when this hub gives it.
+  @discardableResult
   public func publish(
     _ message: TopicMessage, to topic: String, excluding excluded: (any WebSocketSession)? = nil
-  ) throws(PubSubError) {
-    publishLocally(message, to: topic, excluding: excluded?.connection)
+  ) throws(PubSubError) -> TopicOffset? {
+    try publish(message, to: topic, excluding: excluded.map { ObjectIdentifier($0.connection) }, confirmed: nil)
+  }
+
+  /// ``publish(_:to:excluding:)``, then waits until the message has its offset: at once in memory, when the
+  /// backend has appended it with a ``TopicHistoryBackend``. `nil` without a history (or for a repeat the backend
+  /// recognized after a reconnection).
+  public func publishConfirmed(
+    _ message: TopicMessage, to topic: String, excluding excluded: (any WebSocketSession)? = nil
+  ) async throws(PubSubError) -> TopicOffset? {
+    guard historyBackend != nil else { return try publish(message, to: topic, excluding: excluded) }
+    let excludedID = excluded.map { ObjectIdentifier($0.connection) }
+    let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<TopicOffset?, PubSubError>, Never>) in
+      do throws(PubSubError) {
+        _ = try publish(message, to: topic, excluding: excludedID) { continuation.resume(returning: $0) }
+      } catch {
+        continuation.resume(returning: .failure(error))
+      }
+    }
+    return try result.get()
+  }
+
+  private func publish(
+    _ message: TopicMessage, to topic: String, excluding excluded: ObjectIdentifier?,
+    confirmed: (@Sendable (Result<TopicOffset?, PubSubError>) -> Void)?
+  ) throws(PubSubError) -> TopicOffset? {
+    if let historyBackend {
+      var token: UInt64?
+      if let excluded {
+        let next = nextToken.wrappingAdd(1, ordering: .relaxed).oldValue
+        token = next
+        state.withLock { state in
+          // Tokens of appends that never came back (the backend lost them): forget them in bulk.
+          if state.exclusions.count >= 65_536 { state.exclusions.removeAll() }
+          state.exclusions[next] = excluded
+        }
+      }
+      do {
+        try historyBackend.append(message, to: topic, token: token, confirmed: confirmed)
+      } catch {
+        if let token { _ = state.withLock { $0.exclusions.removeValue(forKey: token) } }
+        throw error
+      }
+      return nil
+    }
+    let offset = offerWithOffset(message, to: topic, excluding: excluded)
     try backend?.publish(message, to: topic)
+    return offset
+  }
+
+  /// Gives `message` its offset when this process keeps the history, and offers it to the topic's subscribers.
+  private func offerWithOffset(_ message: TopicMessage, to topic: String, excluding excluded: ObjectIdentifier?)
+    -> TopicOffset?
+  {
+    guard let memoryHistory else {
+      offerLive(PublishedMessage(message, counters: counters), to: topic, excluding: excluded)
+      return nil
+    }
+    return memoryHistory.withLock { history in
+      let offset = history.append(message, to: topic)
+      offerLive(PublishedMessage(message, offset: offset, counters: counters), to: topic, excluding: excluded)
+      return offset
+    }
   }
 
   /// Delivers a message that another hub published (``PubSubSink``).
   public func deliver(_ message: TopicMessage, to topic: String) {
-    publishLocally(message, to: topic, excluding: nil)
+    _ = offerWithOffset(message, to: topic, excluding: nil)
+  }
+
+  /// Delivers a message of a ``TopicHistoryBackend`` (``PubSubSink``).
+  public func deliver(_ message: TopicMessage, to topic: String, at offset: TopicOffset, token: UInt64?) {
+    let excluded = token.flatMap { token in state.withLock { $0.exclusions.removeValue(forKey: token) } }
+    offerLive(PublishedMessage(message, offset: offset, counters: counters), to: topic, excluding: excluded)
+  }
+
+  /// Reports a gap in a ``TopicHistoryBackend``'s live feed on ``events`` and in-band to the topic's subscribers
+  /// with ``TopicFraming/offsetPrefixed`` framing (``PubSubSink``).
+  public func historyGap(_ gap: TopicGap) {
+    eventSink.yield(.historyGap(gap))
+    let members = state.withLock { $0.topics[gap.topic]?.list } ?? []
+    let notice = PublishedMessage(TopicFraming.notice(of: gap), counters: counters)
+    for subscriber in members where subscriber.options.framing == .offsetPrefixed {
+      if case .queued(true) = subscriber.offer(notice) { subscriber.drainQueue.schedule(subscriber) }
+    }
   }
 
   /// Reports a backend event on ``events`` (``PubSubSink``).
@@ -209,13 +333,21 @@ public final class Topics: PubSubSink, Sendable {
     eventSink.yield(event)
   }
 
-  private func publishLocally(_ message: TopicMessage, to topic: String, excluding excluded: WebSocketConnection?) {
+  /// Offers `published` to the topic's live subscribers and to the buffers of those catching up.
+  func offerLive(_ published: PublishedMessage, to topic: String, excluding excluded: ObjectIdentifier?) {
     counters.published.add(1, ordering: .relaxed)
-    guard let members = state.withLock({ $0.topics[topic]?.list }) else { return }
-    let published = PublishedMessage(message, counters: counters)
+    guard
+      let members = state.withLock({ state -> [TopicSubscriber]? in
+        if !state.recovering.isEmpty, var buffers = state.recovering[topic] {
+          for key in buffers.keys { buffers[key]!.add(published) }
+          state.recovering[topic] = buffers
+        }
+        return state.topics[topic]?.list
+      })
+    else { return }
     var dropped = 0
     var overflowed: [(TopicSubscriber, CloseReason)] = []
-    for subscriber in members where subscriber.connection !== excluded {
+    for subscriber in members where ObjectIdentifier(subscriber.connection) != excluded {
       switch subscriber.offer(published) {
       case .queued(let wake):
         if wake { subscriber.drainQueue.schedule(subscriber) }

@@ -24,19 +24,20 @@ extension WebSocketConnection {
     while machine.outputCount + transport.queuedOutputCount < Self.coalescingLimit {
       guard let published = subscriber.takeNext() else { return .drained }
       do {
+        let framing = published.effectiveFraming(subscriber.options.framing)
         switch encoding {
         case .plain:
-          try machine.sendEncoded(published.plainEncoding, type: published.message.type)
+          try machine.sendEncoded(published.encoding(in: framing), type: published.message.type)
         case .sharedDeflate(let deflate, let key):
-          let message = published.message
-          if deflate.compresses(message.frame) {
-            let bytes = try published.compressedEncoding(for: key) { try deflate.compressWholeMessage(message.payload) }
-            try machine.sendEncoded(bytes, type: message.type)
+          let type = published.message.type
+          if deflate.compresses(Frame(unchecked: true, type, published.payload(in: framing))) {
+            let bytes = try published.compressedEncoding(for: key, in: framing) { try deflate.compressWholeMessage($0) }
+            try machine.sendEncoded(bytes, type: type)
           } else {
-            try machine.sendEncoded(published.plainEncoding, type: message.type)
+            try machine.sendEncoded(published.encoding(in: framing), type: type)
           }
         case .individual:
-          try machine.send(published.message.frame)
+          try machine.send(Frame(unchecked: true, published.message.type, published.payload(in: framing)))
         }
         queuedAny = true
         trafficCounts.messagesSent &+= 1
