@@ -107,6 +107,20 @@ struct Serve: AsyncParsableCommand {
   var pubsub: String?
 
   @Option(
+    name: .customLong("history"),
+    help: ArgumentHelp(
+      "Keep each chat room's last COUNT messages (in this process; with --pubsub, in Redis Streams, shared by every "
+        + "`ws serve` on that Redis), give every message an offset, and let a client resume with ?since=OFFSET: it "
+        + "gets what it missed, each message prefixed by its offset (see docs/fanout-history.md).",
+      valueName: "count"))
+  var history: Int?
+
+  @Option(
+    name: .customLong("history-age"),
+    help: ArgumentHelp("With --history: also drop messages older than SECONDS.", valueName: "seconds"))
+  var historyAge: Double?
+
+  @Option(
     name: .customLong("room-queue"),
     help: "The most bytes queued for one slow client of a chat room before its policy applies (default 1 MiB).")
   var roomQueue = 1024 * 1024
@@ -136,6 +150,9 @@ struct Serve: AsyncParsableCommand {
         "--slow-client must be one of: \(Self.slowClientPolicies.keys.sorted().joined(separator: ", "))")
     }
     if roomQueue < 0 { throw ValidationError("--room-queue must not be negative") }
+    if let history, history < 0 { throw ValidationError("--history must not be negative") }
+    if let historyAge, historyAge <= 0 { throw ValidationError("--history-age must be positive") }
+    if historyAge != nil && history == nil { throw ValidationError("--history-age needs --history") }
     if let pubsub {
       do { _ = try RedisConfiguration(url: pubsub) } catch { throw ValidationError("--pubsub: \(error)") }
     }
@@ -154,10 +171,18 @@ struct Serve: AsyncParsableCommand {
   ]
 
   func run() async throws {
-    let backend = try pubsub.map { RedisPubSub(try RedisConfiguration(url: $0)) }
+    let historyPolicy = history.map { count in
+      TopicHistoryPolicy(TopicHistoryOptions(maxCount: count, maxAge: historyAge.map { .milliseconds(Int($0 * 1000)) }))
+    }
+    let backend: (any PubSubBackend)? = try pubsub.map { url in
+      let configuration = try RedisConfiguration(url: url)
+      if let historyPolicy { return RedisStreams(configuration, history: historyPolicy) }
+      return RedisPubSub(configuration)
+    }
     let rooms = Topics(
       backend: backend,
-      defaultOptions: SubscriberOptions(queueLimit: roomQueue, policy: Self.slowClientPolicies[slowClient]!))
+      defaultOptions: SubscriberOptions(queueLimit: roomQueue, policy: Self.slowClientPolicies[slowClient]!),
+      history: historyPolicy)
     let output = self.output
     if backend != nil {
       Task { for await event in rooms.events { output.note("pubsub: \(event)") } }
@@ -229,7 +254,16 @@ struct Serve: AsyncParsableCommand {
         // Every path is a topic: a message goes to every other session on the path, in this process and, with
         // --pubsub, in every process on the same Redis. A slow reader meets the room's policy; nobody waits for it.
         let room = session.call.request.path
-        await rooms.subscribe(session, to: room)
+        if let since = session.call.query("since") {
+          // A client that resumes (or will): every message prefixed by its offset, gaps announced in-band. An
+          // empty or unknown offset starts from now.
+          var options = rooms.defaultOptions
+          options.framing = .offsetPrefixed
+          let recovery = await rooms.subscribe(session, to: room, from: TopicOffset(since), options: options)
+          if case .recovered = recovery {} else { output.note("\(room): resume from \(since): \(recovery)") }
+        } else {
+          await rooms.subscribe(session, to: room)
+        }
         for try await frame in session.incoming {
           guard let message = TopicMessage(frame) else { continue }
           do { try rooms.publish(message, to: room, excluding: session) } catch {

@@ -46,7 +46,11 @@ extension Topics {
       while true {
         if ContinuousClock.now > run.deadline { throw PubSubError.timedOut(operation: "resume", limit: timeout) }
         let page = try await readHistory(of: topic, after: run.cursor.position)
-        guard try await deliver(page, to: subscriber, in: &run) else { return .recovered(run.recovered) }
+        switch await deliver(page, to: subscriber, in: &run) {
+        case .gone: return .recovered(run.recovered)
+        case .readAgain: continue
+        case .delivered: break
+        }
         guard page.entries.isEmpty || run.cursor.position >= page.latest else { continue }
         await waitForRoom(in: subscriber, for: 0, until: run.deadline)
         switch goLive(subscriber, topic: topic, after: run.cursor, force: false) {
@@ -74,10 +78,17 @@ extension Topics {
     var gap: TopicGap?
   }
 
+  private enum PageOutcome {
+    case delivered
+    /// The page belongs to another epoch: read the new one from its start.
+    case readAgain
+    case gone
+  }
+
   /// Hands a page of history to `subscriber` as its queue makes room, reporting a gap first when the page does not
-  /// follow the cursor. `false` when the subscriber has gone.
-  private func deliver(_ page: TopicHistoryPage, to subscriber: TopicSubscriber, in run: inout ResumeRun) async throws
-    -> Bool
+  /// follow the cursor.
+  private func deliver(_ page: TopicHistoryPage, to subscriber: TopicSubscriber, in run: inout ResumeRun) async
+    -> PageOutcome
   {
     var resumesAt: TopicOffset?
     if page.epoch != run.cursor.epoch {
@@ -92,19 +103,20 @@ extension Topics {
       run.cursor = TopicOffset(epoch: resumesAt.epoch, position: resumesAt.position - 1)
       if subscriber.options.framing == .offsetPrefixed {
         guard offerInOrder(PublishedMessage(TopicFraming.notice(of: gap), counters: counters), to: subscriber) else {
-          return false
+          return .gone
         }
       }
+      if gap.epochChanged { return .readAgain }
     }
     for entry in page.entries where entry.position > run.cursor.position {
       let published = PublishedMessage(
         entry.message, offset: TopicOffset(epoch: page.epoch, position: entry.position), counters: counters)
       await waitForRoom(in: subscriber, for: published.cost, until: run.deadline)
-      guard offerInOrder(published, to: subscriber) else { return false }
+      guard offerInOrder(published, to: subscriber) else { return .gone }
       run.cursor.position = entry.position
       run.recovered += 1
     }
-    return true
+    return .delivered
   }
 
   /// Offers a message of the resume; `false` when the subscriber has gone.

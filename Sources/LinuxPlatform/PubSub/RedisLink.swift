@@ -88,3 +88,64 @@ final class RedisLink: Sendable {
     await transport.close()
   }
 }
+
+extension RedisLink {
+  /// Connects to `endpoint` (default the configuration's) on `loop`, then AUTH (when configured), PING and the
+  /// `extra` commands, each answered within the reply timeout; returns the link and the replies to `extra`.
+  ///
+  /// - Throws: `PubSubError` (refused, protocol violation, timed out) or the transport's error.
+  static func open(
+    _ configuration: RedisConfiguration, on loop: EventLoop, endpoint: Endpoint? = nil, then extra: [[UInt8]] = []
+  ) async throws -> (RedisLink, [RESPValue]) {
+    let link = RedisLink(
+      transport: try await SocketConnector.connect(
+        to: endpoint ?? configuration.endpoint, on: loop, timeout: configuration.connectTimeout))
+    do {
+      return (link, try await link.handshake(configuration, then: extra))
+    } catch {
+      await link.close()
+      throw error
+    }
+  }
+
+  private func handshake(_ configuration: RedisConfiguration, then extra: [[UInt8]]) async throws -> [RESPValue] {
+    var command: [UInt8] = []
+    if let password = configuration.password {
+      if let username = configuration.username {
+        RESPValue.command("AUTH", username, password, into: &command)
+      } else {
+        RESPValue.command("AUTH", password, into: &command)
+      }
+    }
+    RESPValue.command("PING", into: &command)
+    let greetings = configuration.password == nil ? 1 : 2
+    for bytes in extra { command.append(contentsOf: bytes) }
+    let request = command
+    return try await withTransportDeadline(transport, timeout: configuration.replyTimeout, operation: "Redis handshake") {
+      try await transport.write(request)
+      var parser = RESPParser(limits: configuration.parserLimits)
+      var replies: [RESPValue] = []
+      var answered = 0
+      while answered < greetings + extra.count {
+        let open = try await transport.read { buffer -> Bool in
+          guard buffer.count > 0 else { return false }
+          try parser.append(buffer)
+          return true
+        }
+        guard open else { throw PubSubError.unavailable("Redis closed the connection during the handshake") }
+        while let value = try parser.next() {
+          if case .error(let message) = value { throw PubSubError.refused(message) }
+          answered += 1
+          if answered <= greetings {
+            guard case .simpleString = value else {
+              throw PubSubError.protocolViolation("unexpected reply to AUTH/PING: \(value)")
+            }
+          } else {
+            replies.append(value)
+          }
+        }
+      }
+      return replies
+    }
+  }
+}

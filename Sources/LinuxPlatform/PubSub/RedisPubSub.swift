@@ -54,7 +54,7 @@ public final class RedisPubSub: PubSubBackend, Sendable {
   }
 
   /// The publisher identifier as hex, as events name publishers.
-  public var publisherName: String { Self.hex(publisherID) }
+  public var publisherName: String { TopicOffset.hex(publisherID) }
 
   // MARK: PubSubBackend
 
@@ -157,7 +157,7 @@ public final class RedisPubSub: PubSubBackend, Sendable {
         reportedDown = true
       } catch {
         if lostSince == nil { lostSince = ContinuousClock.now }
-        if !reportedDown { report(.disconnected(Self.pubSubError(error))) }
+        if !reportedDown { report(.disconnected(PubSubError(redisFailure: error))) }
         reportedDown = true
       }
       failures += 1
@@ -166,61 +166,15 @@ public final class RedisPubSub: PubSubBackend, Sendable {
     }
   }
 
-  /// Connects both links, authenticates, subscribes to every topic and waits for the confirmations.
+  /// Connects both links and authenticates.
   private func connect() async throws -> (RedisLink, RedisLink) {
-    let publisher = RedisLink(
-      transport: try await SocketConnector.connect(
-        to: configuration.endpoint, on: loop, timeout: configuration.connectTimeout))
-    let subscriber: RedisLink
+    let (publisher, _) = try await RedisLink.open(configuration, on: loop)
     do {
-      subscriber = RedisLink(
-        transport: try await SocketConnector.connect(
-          to: configuration.endpoint, on: loop, timeout: configuration.connectTimeout))
-    } catch {
-      await publisher.close()
-      throw error
-    }
-    do {
-      for link in [publisher, subscriber] { try await handshake(link) }
+      let (subscriber, _) = try await RedisLink.open(configuration, on: loop)
       return (publisher, subscriber)
     } catch {
       await publisher.close()
-      await subscriber.close()
       throw error
-    }
-  }
-
-  /// AUTH (when configured) and a PING, each answered within the reply timeout.
-  private func handshake(_ link: RedisLink) async throws {
-    var command: [UInt8] = []
-    if let password = configuration.password {
-      if let username = configuration.username {
-        RESPValue.command("AUTH", username, password, into: &command)
-      } else {
-        RESPValue.command("AUTH", password, into: &command)
-      }
-    }
-    RESPValue.command("PING", into: &command)
-    let expected = configuration.password == nil ? 1 : 2
-    try await withTransportDeadline(link.transport, timeout: configuration.replyTimeout, operation: "Redis handshake") {
-      try await link.transport.write(command)
-      var parser = RESPParser(limits: configuration.parserLimits)
-      var answered = 0
-      while answered < expected {
-        let open = try await link.transport.read { buffer -> Bool in
-          guard buffer.count > 0 else { return false }
-          try parser.append(buffer)
-          return true
-        }
-        guard open else { throw PubSubError.unavailable("Redis closed the connection during the handshake") }
-        while let value = try parser.next() {
-          switch value {
-          case .error(let message): throw PubSubError.refused(message)
-          case .simpleString: answered += 1
-          default: throw PubSubError.protocolViolation("unexpected reply to AUTH/PING: \(value)")
-          }
-        }
-      }
     }
   }
 
@@ -232,7 +186,7 @@ public final class RedisPubSub: PubSubBackend, Sendable {
     let fail: @Sendable (any Error) async -> Void = { error in
       let first = failure.withLock { failure -> Bool in
         guard failure == nil else { return false }
-        failure = Self.pubSubError(error)
+        failure = PubSubError(redisFailure: error)
         return true
       }
       if first { for link in links { await link.close() } }
@@ -347,7 +301,7 @@ public final class RedisPubSub: PubSubBackend, Sendable {
     let verdict = sequences.withLock { $0.record(envelope.sequence, from: envelope.publisher) }
     switch verdict {
     case .repeated: return
-    case .gap(let missed): report(.messagesMissed(publisher: Self.hex(envelope.publisher), count: Int(missed)))
+    case .gap(let missed): report(.messagesMissed(publisher: TopicOffset.hex(envelope.publisher), count: Int(missed)))
     case .inOrder: break
     }
     let topic = String(decoding: channel[prefix.count...], as: UTF8.self)
@@ -361,29 +315,22 @@ public final class RedisPubSub: PubSubBackend, Sendable {
   private func channel(_ topic: String) -> [UInt8] {
     Array(configuration.channelPrefix.utf8) + Array(topic.utf8)
   }
+}
 
-  private static func pubSubError(_ error: any Error) -> PubSubError {
+extension PubSubError {
+  /// The `PubSubError` of a Redis link's failure.
+  init(redisFailure error: any Error) {
     switch error {
-    case let error as PubSubError: error
-    case let error as RESPProtocolError: .protocolViolation(error.description)
+    case let error as PubSubError: self = error
+    case let error as RESPProtocolError: self = .protocolViolation(error.description)
     case let error as TransportError:
       if case .timedOut(let operation, let limit) = error {
-        .timedOut(operation: operation, limit: limit)
+        self = .timedOut(operation: operation, limit: limit)
       } else {
-        .unavailable("\(error)")
+        self = .unavailable("\(error)")
       }
-    default: .unavailable("\(error)")
+    default: self = .unavailable("\(error)")
     }
-  }
-
-  private static func hex(_ bytes: [UInt8]) -> String {
-    let digits = Array("0123456789abcdef".utf8)
-    var text: [UInt8] = []
-    for byte in bytes {
-      text.append(digits[Int(byte >> 4)])
-      text.append(digits[Int(byte & 15)])
-    }
-    return String(decoding: text, as: UTF8.self)
   }
 }
 

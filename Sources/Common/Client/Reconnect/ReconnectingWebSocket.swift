@@ -41,6 +41,7 @@ public final class ReconnectingWebSocket: Sendable {
     var session: DefaultClientWebSocketSession?
     var buffer: [Frame] = []
     var closed = false
+    var offsets: [String: TopicOffset] = [:]
   }
 
   /// The policy.
@@ -53,6 +54,10 @@ public final class ReconnectingWebSocket: Sendable {
   private let incomingContinuation: AsyncStream<Frame>.Continuation
   private let shared = Mutex(Shared())
   private let runner = Mutex<Task<Void, Never>?>(nil)
+  private let tracking: TopicOffsetTracking?
+
+  /// The offset of the last message received of each topic (with ``TopicOffsetTracking``; empty without).
+  public var offsets: [String: TopicOffset] { shared.withLock { $0.offsets } }
 
   /// Starts connecting to `url` with `client`.
   ///
@@ -63,12 +68,45 @@ public final class ReconnectingWebSocket: Sendable {
   ///   - request: configures each connection's request (headers, TLS, proxy), as for `webSocketSession`.
   ///   - onConnect: runs on each new session before buffered messages are sent and before it counts as
   ///     ``State/connected`` (authenticate, resubscribe); a throw ends that session and counts as a failure.
-  public init(
+  public convenience init(
     client: HttpClient, url: String, policy: ReconnectPolicy = ReconnectPolicy(),
     onConnect: @escaping @Sendable (DefaultClientWebSocketSession) async throws -> Void = { _ in },
     request: @escaping @Sendable (inout HttpRequestBuilder) throws -> Void = { _ in }
   ) {
+    self.init(client: client, url: url, policy: policy, tracking: nil, onConnect: onConnect) { builder, _ in
+      try request(&builder)
+    }
+  }
+
+  /// Starts connecting to `url` with `client`, keeping each topic's last offset from what arrives (`offsets`) and
+  /// handing them to `request` for every connection, so that the server resumes each topic after its last message.
+  ///
+  /// ```swift
+  /// let socket = ReconnectingWebSocket(
+  ///   client: client, url: "ws://chat.example:8080/lobby", offsets: .offsetPrefixed(topic: "/lobby")
+  /// ) { request, offsets in
+  ///   request.parameter("since", offsets["/lobby"]?.description ?? "")
+  /// }
+  /// ```
+  ///
+  /// - Parameters:
+  ///   - offsets: how to read offsets from frames (``TopicOffsetTracking/offsetPrefixed(topic:)`` for `ws serve`).
+  ///   - request: configures each connection's request, given the offsets so far (empty on the first one).
+  public convenience init(
+    client: HttpClient, url: String, policy: ReconnectPolicy = ReconnectPolicy(), offsets: TopicOffsetTracking,
+    onConnect: @escaping @Sendable (DefaultClientWebSocketSession) async throws -> Void = { _ in },
+    request: @escaping @Sendable (inout HttpRequestBuilder, [String: TopicOffset]) throws -> Void
+  ) {
+    self.init(client: client, url: url, policy: policy, tracking: offsets, onConnect: onConnect, request: request)
+  }
+
+  private init(
+    client: HttpClient, url: String, policy: ReconnectPolicy, tracking: TopicOffsetTracking?,
+    onConnect: @escaping @Sendable (DefaultClientWebSocketSession) async throws -> Void,
+    request: @escaping @Sendable (inout HttpRequestBuilder, [String: TopicOffset]) throws -> Void
+  ) {
     self.policy = policy
+    self.tracking = tracking
     (states, stateContinuation) = AsyncStream.makeStream(of: State.self, bufferingPolicy: .bufferingNewest(64))
     (incoming, incomingContinuation) = AsyncStream.makeStream(of: Frame.self, bufferingPolicy: .bufferingNewest(1024))
     let task = Task { [self] in await run(client: client, url: url, request: request, onConnect: onConnect) }
@@ -122,7 +160,8 @@ public final class ReconnectingWebSocket: Sendable {
   }
 
   private func run(
-    client: HttpClient, url: String, request: @escaping @Sendable (inout HttpRequestBuilder) throws -> Void,
+    client: HttpClient, url: String,
+    request: @escaping @Sendable (inout HttpRequestBuilder, [String: TopicOffset]) throws -> Void,
     onConnect: @escaping @Sendable (DefaultClientWebSocketSession) async throws -> Void
   ) async {
     var failures = 0
@@ -135,7 +174,8 @@ public final class ReconnectingWebSocket: Sendable {
       if shared.withLock({ $0.closed }) || Task.isCancelled { return finish("closed by the application") }
       stateContinuation.yield(.connecting(attempt: failures + 1))
       do {
-        let session = try await client.webSocketSession(url, request)
+        let offsets = shared.withLock { $0.offsets }
+        let session = try await client.webSocketSession(url) { try request(&$0, offsets) }
         do {
           try await onConnect(session)
           // Buffered messages go out after the hook, in order; sends that arrive meanwhile queue behind them.
@@ -155,7 +195,12 @@ public final class ReconnectingWebSocket: Sendable {
         failures = 0
         stateContinuation.yield(.connected)
         do {
-          for try await frame in session.incoming { incomingContinuation.yield(frame) }
+          for try await frame in session.incoming {
+            if let tracking, let (topic, offset) = tracking.read(frame) {
+              shared.withLock { $0.offsets[topic] = offset }
+            }
+            incomingContinuation.yield(frame)
+          }
         } catch {}
         shared.withLock { $0.session = nil }
         let reason = await session.closeReason
