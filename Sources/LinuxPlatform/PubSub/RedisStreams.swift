@@ -213,7 +213,7 @@ public final class RedisStreams: TopicHistoryBackend, Sendable {
   public func readHistory(of topic: String, after position: UInt64, limit: Int) async throws(PubSubError)
     -> TopicHistoryPage
   {
-    let command = readCommand(topic, after: position, limit: limit)
+    let command = readCommand(topic, after: position, limit: max(1, min(limit, pageSize)))
     let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<TopicHistoryPage, PubSubError>, Never>) in
       let link = state.withLock { state -> RedisLink? in
         guard let link = state.command, !state.shutDown else { return nil }
@@ -238,9 +238,15 @@ public final class RedisStreams: TopicHistoryBackend, Sendable {
     var reportedDown = false
     while !Task.isCancelled, !state.withLock({ $0.shutDown }) {
       do {
-        let load = Self.command("SCRIPT", "LOAD", RedisStreamsScripts.append)
-          + Self.command("SCRIPT", "LOAD", RedisStreamsScripts.read)
-        let (command, _) = try await RedisLink.open(configuration, on: loop, then: [load])
+        // One extra command per reply expected: the handshake counts them.
+        let load = [
+          Self.command("SCRIPT", "LOAD", RedisStreamsScripts.append), Self.command("SCRIPT", "LOAD", RedisStreamsScripts.read),
+        ]
+        let (command, shas) = try await RedisLink.open(configuration, on: loop, then: load)
+        guard shas.map(\.string) == [Self.appendSHA, Self.readSHA] else {
+          await command.close()
+          throw PubSubError.protocolViolation("SCRIPT LOAD answered \(shas), not the scripts' SHA-1")
+        }
         let subscriber: RedisLink
         do {
           (subscriber, _) = try await RedisLink.open(configuration, on: loop)
@@ -315,6 +321,9 @@ public final class RedisStreams: TopicHistoryBackend, Sendable {
       group.addTask {
         await fail(await self.watchHealth(command: command, subscriber: subscriber))
       }
+      // A task ends only when the links fail (they are closed by then): stop the health check's sleep at once.
+      await group.next()
+      group.cancelAll()
       await group.waitForAll()
     }
     let error = failure.withLock { $0 } ?? .unavailable("connection closed")
@@ -392,7 +401,7 @@ public final class RedisStreams: TopicHistoryBackend, Sendable {
       }
     case .feedRead(let topic):
       let page = try RedisStreamsScripts.page(from: value)
-      let actions = state.withLock { $0.feeds[topic]?.readCompleted(page, limit: Self.feedPageSize) } ?? []
+      let actions = state.withLock { $0.feeds[topic]?.readCompleted(page, limit: pageSize) } ?? []
       perform(actions, topic: topic)
     }
   }
@@ -455,7 +464,7 @@ public final class RedisStreams: TopicHistoryBackend, Sendable {
       case .gap(let gap):
         sink?.historyGap(gap)
       case .read(let after):
-        let command = readCommand(topic, after: after, limit: Self.feedPageSize)
+        let command = readCommand(topic, after: after, limit: pageSize)
         let link = state.withLock { state -> RedisLink? in
           guard let link = state.command else {
             state.feeds[topic]?.readFailed()
@@ -478,8 +487,9 @@ public final class RedisStreams: TopicHistoryBackend, Sendable {
 
   // MARK: Commands
 
-  /// How many entries a feed's catch-up reads at a time.
-  static let feedPageSize = 512
+  /// How many entries a read returns at most: 256, and three values each in one RESP array within the parser's
+  /// bound (``RESPParser/Limits/maxArrayCount``, 1,024 by default).
+  private var pageSize: Int { max(1, min(256, configuration.parserLimits.maxArrayCount / 3)) }
 
   private func readCommand(_ topic: String, after: UInt64?, limit: Int) -> [UInt8] {
     let names = names(topic)
@@ -528,8 +538,8 @@ public final class RedisStreams: TopicHistoryBackend, Sendable {
     }
   }
 
-  private static let appendSHA = TopicOffset.hex(SHA1.hash(Array(RedisStreamsScripts.append.utf8)))
-  private static let readSHA = TopicOffset.hex(SHA1.hash(Array(RedisStreamsScripts.read.utf8)))
+  static let appendSHA = TopicOffset.hex(SHA1.hash(Array(RedisStreamsScripts.append.utf8)))
+  static let readSHA = TopicOffset.hex(SHA1.hash(Array(RedisStreamsScripts.read.utf8)))
 
   private static func command(_ parts: String...) -> [UInt8] {
     var bytes: [UInt8] = []
