@@ -4,6 +4,9 @@ import WispCommon
 public struct RedisConfiguration: Sendable {
   /// The server. Default `127.0.0.1:6379`.
   public var endpoint: Endpoint = .host("127.0.0.1", port: 6379)
+  /// The nodes of a Redis Cluster to learn the slot map from (any masters or replicas; the others are found from
+  /// `CLUSTER SLOTS`); empty (default): one server at ``endpoint``. A `redis+cluster://` URL sets them.
+  public var clusterNodes: [Endpoint] = []
   /// The ACL user for `AUTH` (Redis 6 and later); `nil`: the default user.
   public var username: String?
   /// The password for `AUTH`; `nil`: no `AUTH`.
@@ -35,12 +38,17 @@ public struct RedisConfiguration: Sendable {
   /// The defaults (Redis on `127.0.0.1:6379`).
   public init() {}
 
-  /// The settings of a `redis://[[user]:password@]host[:port]` URL (port default 6379).
+  /// The settings of a `redis://[[user]:password@]host[:port]` URL (port default 6379), or of a
+  /// `redis+cluster://[[user]:password@]host[:port][,host[:port]...]` URL: the nodes of a Redis Cluster
+  /// (``clusterNodes``).
   ///
   /// - Throws: ``RedisURLError`` for another scheme or a malformed URL.
   public init(url: String) throws(RedisURLError) {
-    guard url.hasPrefix("redis://") else { throw RedisURLError(url: url, reason: "the scheme must be redis://") }
-    var rest = Substring(url.dropFirst("redis://".count))
+    let cluster = url.hasPrefix("redis+cluster://")
+    guard url.hasPrefix("redis://") || cluster else {
+      throw RedisURLError(url: url, reason: "the scheme must be redis:// or redis+cluster://")
+    }
+    var rest = Substring(url.drop { $0 != ":" }.dropFirst(3))
     if let slash = rest.firstIndex(of: "/") { rest = rest[..<slash] }
     if let at = rest.lastIndex(of: "@") {
       let credentials = rest[..<at]
@@ -53,26 +61,35 @@ public struct RedisConfiguration: Sendable {
         password = String(credentials)
       }
     }
-    var host = rest
+    let hosts = rest.split(separator: ",", omittingEmptySubsequences: false)
+    guard cluster || hosts.count == 1 else { throw RedisURLError(url: url, reason: "one host, or redis+cluster://") }
+    var endpoints: [Endpoint] = []
+    for host in hosts { endpoints.append(try Self.endpoint(host, url: url)) }
+    endpoint = endpoints[0]
+    if cluster { clusterNodes = endpoints }
+  }
+
+  private static func endpoint(_ text: Substring, url: String) throws(RedisURLError) -> Endpoint {
+    var host = text
     var port = 6379
-    if rest.hasPrefix("["), let close = rest.firstIndex(of: "]") {
-      host = rest[rest.index(after: rest.startIndex)..<close]
-      let after = rest[rest.index(after: close)...]
+    if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+      host = text[text.index(after: text.startIndex)..<close]
+      let after = text[text.index(after: close)...]
       if after.hasPrefix(":") {
         guard let value = Int(after.dropFirst()), (1...65535).contains(value) else {
           throw RedisURLError(url: url, reason: "bad port")
         }
         port = value
       }
-    } else if let colon = rest.lastIndex(of: ":") {
-      host = rest[..<colon]
-      guard let value = Int(rest[rest.index(after: colon)...]), (1...65535).contains(value) else {
+    } else if let colon = text.lastIndex(of: ":") {
+      host = text[..<colon]
+      guard let value = Int(text[text.index(after: colon)...]), (1...65535).contains(value) else {
         throw RedisURLError(url: url, reason: "bad port")
       }
       port = value
     }
     guard !host.isEmpty else { throw RedisURLError(url: url, reason: "no host") }
-    endpoint = .host(String(host), port: port)
+    return .host(String(host), port: port)
   }
 }
 
