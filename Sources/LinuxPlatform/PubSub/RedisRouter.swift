@@ -32,6 +32,9 @@ final class RedisRouter: RedisNodeDelegate, Sendable {
     var unrouted: [RedisRequest] = []
     /// Subscriptions and the node each is on (`nil`: waiting for the map).
     var channels: [[UInt8]: Endpoint?] = [:]
+    /// Requests of slots that wait (after `TRYAGAIN` or `CLUSTERDOWN`): sent again together, in order, 50 ms later;
+    /// new requests of the slot queue behind them.
+    var held: [Int: [RedisRequest]] = [:]
     var refreshing = false
     var shutDown = false
     var refresher: Task<Void, Never>?
@@ -72,17 +75,25 @@ final class RedisRouter: RedisNodeDelegate, Sendable {
     state.withLock { $0.refresher = task }
   }
 
-  /// Sends `request` to the node that owns its slot (the server when not a cluster).
+  /// Sends `request` to the node that owns its slot (the server when not a cluster). Requests of one slot reach
+  /// Redis in the order of the calls, whatever redirection happens meanwhile: routing and handing over happen under
+  /// one lock (appends rely on it: the script skips a sequence number lower than one it has seen).
   func send(_ request: RedisRequest) {
-    let target = state.withLock { state -> RedisNode?? in
-      if state.shutDown { return .none }
-      return .some(route(request, in: &state))
+    let refused = state.withLock { state -> Bool in
+      if state.shutDown { return true }
+      dispatch(request, in: &state)
+      return false
     }
-    switch target {
-    case .none: request.complete(.failure(.shutDown))
-    case .some(let node?): node.send(request)
-    case .some(nil): break
+    if refused { request.complete(.failure(.shutDown)) }
+  }
+
+  /// Hands `request` to its node, or keeps it (held slot, unknown map). Under the lock.
+  private func dispatch(_ request: RedisRequest, in state: inout State) {
+    if let slot = request.slot, state.held[slot] != nil {
+      state.held[slot]!.append(request)
+      return
     }
+    route(request, in: &state)?.send(request)
   }
 
   /// Subscribes to `channel` on the node that owns it.
@@ -108,8 +119,11 @@ final class RedisRouter: RedisNodeDelegate, Sendable {
   func shutdown() async {
     let (nodes, waiting, refresher) = state.withLock { state in
       state.shutDown = true
-      defer { state.unrouted = [] }
-      return (Array(state.nodes.values), state.unrouted, state.refresher)
+      defer {
+        state.unrouted = []
+        state.held = [:]
+      }
+      return (Array(state.nodes.values), state.unrouted + state.held.values.flatMap { $0 }, state.refresher)
     }
     refresher?.cancel()
     for request in waiting { request.complete(.failure(.shutDown)) }
@@ -187,7 +201,7 @@ final class RedisRouter: RedisNodeDelegate, Sendable {
   /// Installs a slot map: requests and subscriptions of slots whose owner changed move to the new owner, in order.
   private func apply(_ map: [(ClosedRange<Int>, Endpoint)]) {
     guard !map.isEmpty else { return }
-    let (moves, starts) = state.withLock { state -> ([(RedisNode?, RedisNode, [RedisRequest])], [RedisNode]) in
+    let starts = state.withLock { state -> [RedisNode] in
       var owners = [Endpoint?](repeating: nil, count: RedisClusterSlot.count)
       for (range, endpoint) in map { for slot in range { owners[slot] = endpoint } }
       let previous = state.owners
@@ -197,36 +211,23 @@ final class RedisRouter: RedisNodeDelegate, Sendable {
         changed[slot] = true
       }
       let before = Set(state.nodes.keys)
-      var moves: [(RedisNode?, RedisNode, [RedisRequest])] = []
-      // Requests on nodes that no longer own their slot, then those that waited for a map.
+      // Requests on nodes that no longer own their slot, then those that waited for a map: to their owners, in
+      // order, before any later request (this is under the lock that routes them).
       var moved: [RedisRequest] = []
       for node in state.nodes.values { moved += node.takeRequests { changed[$0] } }
       moved += state.unrouted
       state.unrouted = []
-      var byNode: [Endpoint: [RedisRequest]] = [:]
-      var order: [Endpoint] = []
-      for request in moved {
-        guard let slot = request.slot, let endpoint = owners[slot] else {
-          state.unrouted.append(request)
-          continue
-        }
-        if byNode[endpoint] == nil { order.append(endpoint) }
-        byNode[endpoint, default: []].append(request)
-      }
-      for endpoint in order { moves.append((nil, node(for: endpoint, in: &state), byNode[endpoint]!)) }
+      for request in moved { dispatch(request, in: &state) }
       // Subscriptions whose slot has another owner (or had none).
       for (channel, current) in state.channels {
         let slot = RedisClusterSlot.of(channel)
         guard let endpoint = owners[slot], endpoint != current else { continue }
-        let target = node(for: endpoint, in: &state)
-        moves.append((current.flatMap { state.nodes[$0] }, target, []))
+        _ = node(for: endpoint, in: &state)
         state.channels[channel] = endpoint
       }
-      let starts = state.nodes.filter { !before.contains($0.key) }.map(\.value)
-      return (moves, starts)
+      return state.nodes.filter { !before.contains($0.key) }.map(\.value)
     }
     for node in starts { node.start(delegate: self) }
-    for (_, target, requests) in moves { for request in requests { target.send(request) } }
     resubscribe()
   }
 
@@ -291,25 +292,37 @@ final class RedisRouter: RedisNodeDelegate, Sendable {
         return true
       }
       // MOVED: this request and every later one of the slot go to the new owner, in order.
-      let (target, later) = state.withLock { state -> (RedisNode, [RedisRequest]) in
+      let target = state.withLock { state -> RedisNode in
         if state.owners.count == RedisClusterSlot.count { state.owners[redirection.slot] = endpoint }
-        return (self.node(for: endpoint, in: &state), node.takeRequests { $0 == redirection.slot })
+        let target = self.node(for: endpoint, in: &state)
+        let later = node.takeRequests { $0 == redirection.slot }
+        for next in [request] + later { dispatch(next, in: &state) }
+        return target
       }
       target.start(delegate: self)
-      target.send(request)
-      for next in later { target.send(next) }
       refresh()
       return true
     }
-    if error.hasPrefix("TRYAGAIN") || error.hasPrefix("CLUSTERDOWN"), request.retries < 100 {
-      var retry = request
-      retry.retries += 1
+    guard error.hasPrefix("TRYAGAIN") || error.hasPrefix("CLUSTERDOWN") || error.hasPrefix("LOADING"),
+      let slot = request.slot, request.retries < 100
+    else { return false }
+    // The slot waits: this request and every later one of it are taken back and sent again together, in order.
+    var retry = request
+    retry.retries += 1
+    let first = state.withLock { state -> Bool in
+      let later = node.takeRequests { $0 == slot }
+      let first = state.held[slot] == nil
+      state.held[slot] = [retry] + later + (state.held[slot] ?? [])
+      return first
+    }
+    if first {
       Task(executorPreference: loop) {
         try? await Task.sleep(for: .milliseconds(50))
-        self.send(retry)
+        self.state.withLock { state in
+          for request in state.held.removeValue(forKey: slot) ?? [] { self.dispatch(request, in: &state) }
+        }
       }
-      return true
     }
-    return false
+    return true
   }
 }

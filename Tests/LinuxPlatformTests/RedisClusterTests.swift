@@ -1,0 +1,165 @@
+import Glibc
+import Synchronization
+import Testing
+import WispCommon
+import WispLinuxPlatform
+
+/// Issue 36: a three-master Redis Cluster of Debian's redis-server on loopback ports of the test's own (appendonly,
+/// in a directory of the test's own), three `ws serve --pubsub redis+cluster://... --history` processes, rooms
+/// spread over the shards, and a master killed and restarted mid-run.
+@Suite("Fan-out on a Redis Cluster", .serialized)
+struct RedisClusterTests {
+  static let redisCLI = "/usr/bin/redis-cli"
+
+  /// A cluster of three masters (no replicas); returns their ports and pids.
+  static func startCluster(directory: String) async throws -> [(port: Int, pid: pid_t)] {
+    var nodes: [(port: Int, pid: pid_t)] = []
+    for index in 0..<3 {
+      let port = try await ProxyTests.freePort()
+      nodes.append((port, try await startNode(port: port, directory: directory + "/\(index)")))
+    }
+    let create = spawn(
+      [redisCLI, "--cluster", "create"] + nodes.map { "127.0.0.1:\($0.port)" } + [
+        "--cluster-replicas", "0", "--cluster-yes",
+      ])
+    var status: Int32 = 0
+    waitpid(create, &status, 0)
+    let ready = await waitUntil(.seconds(20)) {
+      for node in nodes {
+        guard let info = await RedisPubSubTests.redisReply(node.port, command: ["CLUSTER", "INFO"]),
+          info.contains("cluster_state:ok")
+        else { return false }
+      }
+      return true
+    }
+    guard ready else { throw TransportError.timedOut(operation: "forming the Redis Cluster", limit: .seconds(20)) }
+    return nodes
+  }
+
+  /// One cluster node on `port` in `directory` (kept across restarts: its nodes.conf and its data).
+  static func startNode(port: Int, directory: String) async throws -> pid_t {
+    mkdir(directory, 0o755)
+    let pid = spawn([
+      RedisPubSubTests.redisServer, "--port", "\(port)", "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+      "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000", "--dir", directory, "--save", "",
+      "--appendonly", "yes", "--appendfsync", "always", "--protected-mode", "no",
+    ])
+    try await ProxyTests.waitForListener(port)
+    guard await waitUntil(.seconds(5), { await RedisPubSubTests.answersPing(port) }) else {
+      terminate(pid)
+      throw TransportError.timedOut(operation: "starting redis-server on \(port)", limit: .seconds(5))
+    }
+    return pid
+  }
+
+  /// The port of the master that owns `slot`, from `CLUSTER SLOTS` on `port`.
+  static func owner(of slot: Int, asking port: Int) async -> Int? {
+    guard let reply = await RedisPubSubTests.redisReply(port, command: ["CLUSTER", "SHARDS"]) else { return nil }
+    _ = reply
+    // CLUSTER SLOTS is simpler to read back with the library's parser.
+    guard let slots = await RedisPubSubTests.redisReply(port, command: ["CLUSTER", "SLOTS"]) else { return nil }
+    var parser = RESPParser()
+    guard (try? parser.append(Array(slots.utf8))) != nil, case .array(let ranges?)? = try? parser.next() else {
+      return nil
+    }
+    for range in ranges {
+      guard case .array(let fields?) = range, fields.count >= 3, case .integer(let start) = fields[0],
+        case .integer(let end) = fields[1], case .array(let master?) = fields[2], master.count >= 2,
+        case .integer(let owner) = master[1]
+      else { continue }
+      if (Int(start)...Int(end)).contains(slot) { return Int(owner) }
+    }
+    return nil
+  }
+
+  @Test("three masters, three ws serve, rooms on every shard; a master killed and restarted mid-run: every subscriber gets every message exactly once, in order")
+  func clusterFanout() async throws {
+    try #require(
+      RedisPubSubTests.available && WsCommandTests.available && access(Self.redisCLI, X_OK) == 0,
+      "redis-server, redis-cli (Debian) and ws are needed")
+    let directory = try RedisStreamsTests.temporaryDirectory()
+    var nodes = try await Self.startCluster(directory: directory)
+    defer { for node in nodes { terminate(node.pid) } }
+    // Rooms whose channels (wisp:{/room}) fall on each of the three masters.
+    var rooms: [String] = []
+    var owners: [Int] = []
+    var candidate = 0
+    while Set(owners).count < 3 || rooms.count < 6, candidate < 1000 {
+      let room = "/room\(candidate)"
+      candidate += 1
+      let slot = RedisClusterSlot.of(Array("wisp:{\(room)}".utf8))
+      guard let owner = await Self.owner(of: slot, asking: nodes[0].port) else { continue }
+      if rooms.count < 6 || !owners.contains(owner) {
+        rooms.append(room)
+        owners.append(owner)
+      }
+    }
+    #expect(Set(owners).count == 3, "the rooms cover the three shards")
+    let url = "redis+cluster://" + nodes.map { "127.0.0.1:\($0.port)" }.joined(separator: ",")
+    var servers: [(port: Int, pid: pid_t)] = []
+    for _ in 0..<3 {
+      servers.append(
+        try await startServerProcess([
+          wsBinary, "serve", "--port", "0", "--port-file", portFilePlaceholder, "--pubsub", url, "--history", "100000",
+        ]))
+    }
+    defer { for server in servers { terminate(server.pid) } }
+    let client = HttpClient(LinuxEngine(group: testGroup)) { $0.install(WebSockets.self) }
+    // One subscriber per room on every server; the publisher of each room on the first.
+    var subscribers: [(room: Int, session: DefaultClientWebSocketSession, log: RedisStreamsTests.Received)] = []
+    for (index, room) in rooms.enumerated() {
+      for server in servers {
+        let session = try await client.webSocketSession("ws://127.0.0.1:\(server.port)\(room)?since=")
+        subscribers.append((index, session, RedisStreamsTests.Received()))
+      }
+    }
+    let readers = subscribers.map { subscriber in
+      Task {
+        while let frame = try? await subscriber.session.connection.receive() { subscriber.log.record(frame) }
+      }
+    }
+    var publishers: [DefaultClientWebSocketSession] = []
+    for room in rooms { publishers.append(try await client.webSocketSession("ws://127.0.0.1:\(servers[0].port)\(room)")) }
+    // Probe until every subscriber's feed is live.
+    var probing = 0
+    while subscribers.contains(where: { $0.log.probes == 0 }), probing < 400 {
+      for publisher in publishers { try await publisher.send(.text("probe")) }
+      try await Task.sleep(for: .milliseconds(25))
+      probing += 1
+    }
+    #expect(!subscribers.contains { $0.log.probes == 0 }, "every subscriber's feed went live")
+    // Sharded pub/sub: a room's channel is subscribed on its shard only.
+    let channel = "wisp:{\(rooms[0])}"
+    for node in nodes {
+      let reply = await RedisPubSubTests.redisReply(node.port, command: ["PUBSUB", "SHARDNUMSUB", channel]) ?? ""
+      let expected = node.port == owners[0] ? ":3" : ":0"
+      #expect(reply.hasSuffix("\(expected)\r\n"), "node \(node.port): \(reply.debugDescription)")
+    }
+    let count = 2000
+    let victim = nodes.firstIndex { $0.port == owners[0] }!
+    for index in 0..<count {
+      for publisher in publishers { try await publisher.send(.text("n\(index)")) }
+      if index % 50 == 49 { try await Task.sleep(for: .milliseconds(20)) }
+      if index == count / 2 {
+        kill(nodes[victim].pid, SIGKILL)
+        var status: Int32 = 0
+        waitpid(nodes[victim].pid, &status, 0)
+        try await Task.sleep(for: .milliseconds(300))
+        nodes[victim].pid = try await Self.startNode(port: nodes[victim].port, directory: directory + "/\(victim)")
+      }
+    }
+    let done = await waitUntil(.seconds(60)) { subscribers.allSatisfy { $0.log.numbers.last == count - 1 } }
+    #expect(done, "every subscriber got the last message within 60 s")
+    for subscriber in subscribers {
+      let numbers = subscriber.log.numbers
+      let firstWrong = zip(numbers, 0..<count).first { $0.0 != $0.1 }
+      #expect(
+        numbers == Array(0..<count),
+        "\(rooms[subscriber.room]): \(numbers.count) messages, first out of place \(String(describing: firstWrong))")
+      #expect(subscriber.log.gaps.isEmpty)
+    }
+    for publisher in publishers { _ = try? await publisher.close() }
+    for subscriber in subscribers { _ = try? await subscriber.session.close() }
+    for reader in readers { reader.cancel() }
+  }
+}
