@@ -54,9 +54,6 @@ struct RedisClusterTests {
 
   /// The port of the master that owns `slot`, from `CLUSTER SLOTS` on `port`.
   static func owner(of slot: Int, asking port: Int) async -> Int? {
-    guard let reply = await RedisPubSubTests.redisReply(port, command: ["CLUSTER", "SHARDS"]) else { return nil }
-    _ = reply
-    // CLUSTER SLOTS is simpler to read back with the library's parser.
     guard let slots = await RedisPubSubTests.redisReply(port, command: ["CLUSTER", "SLOTS"]) else { return nil }
     var parser = RESPParser()
     guard (try? parser.append(Array(slots.utf8))) != nil, case .array(let ranges?)? = try? parser.next() else {
@@ -72,6 +69,59 @@ struct RedisClusterTests {
     return nil
   }
 
+  /// At least `count` rooms whose channels fall on all three masters, and each one's owner.
+  static func rooms(count: Int, asking port: Int, channel: (String) -> String) async -> ([String], [Int]) {
+    var rooms: [String] = []
+    var owners: [Int] = []
+    var candidate = 0
+    while Set(owners).count < 3 || rooms.count < count, candidate < 1000 {
+      let room = "/room\(candidate)"
+      candidate += 1
+      let slot = RedisClusterSlot.of(Array(channel(room).utf8))
+      guard let owner = await Self.owner(of: slot, asking: port) else { continue }
+      if rooms.count < count || !owners.contains(owner) {
+        rooms.append(room)
+        owners.append(owner)
+      }
+    }
+    #expect(Set(owners).count == 3, "the rooms cover the three shards")
+    return (rooms, owners)
+  }
+
+  @Test("sharded pub/sub without history: every message of every room reaches the other process's clients; a channel lives on its shard only")
+  func clusterPubSub() async throws {
+    try #require(
+      RedisPubSubTests.available && WsCommandTests.available && access(Self.redisCLI, X_OK) == 0,
+      "redis-server, redis-cli (Debian) and ws are needed")
+    let directory = try RedisStreamsTests.temporaryDirectory()
+    let nodes = try await Self.startCluster(directory: directory)
+    defer { for node in nodes { terminate(node.pid) } }
+    let (rooms, owners) = await Self.rooms(count: 3, asking: nodes[0].port) { "wisp:\($0)" }
+    let url = "redis+cluster://127.0.0.1:\(nodes[1].port)"
+    let serve = [wsBinary, "serve", "--port", "0", "--port-file", portFilePlaceholder, "--pubsub", url]
+    let first = try await startServerProcess(serve)
+    defer { terminate(first.pid) }
+    let second = try await startServerProcess(serve)
+    defer { terminate(second.pid) }
+    let client = HttpClient(LinuxEngine(group: testGroup)) { $0.install(WebSockets.self) }
+    for (room, owner) in zip(rooms, owners) {
+      let sender = try await client.webSocketSession("ws://127.0.0.1:\(first.port)\(room)")
+      let receiver = try await client.webSocketSession("ws://127.0.0.1:\(second.port)\(room)")
+      try await RedisPubSubTests.probeUntilReceived(from: sender, to: receiver)
+      for node in nodes {
+        let reply =
+          await RedisPubSubTests.redisReply(node.port, command: ["PUBSUB", "SHARDNUMSUB", "wisp:\(room)"]) ?? ""
+        #expect(reply.hasSuffix(node.port == owner ? ":2\r\n" : ":0\r\n"), "\(room) on \(node.port): \(reply.debugDescription)")
+      }
+      for index in 0..<200 { try await sender.send(.binary(FanoutTests.message(index, size: 64).payload)) }
+      var indices: [Int] = []
+      try await RedisPubSubTests.collect(receiver, into: &indices, until: 199)
+      #expect(indices == Array(0..<200), "\(room)")
+      _ = try await sender.close()
+      _ = try await receiver.close()
+    }
+  }
+
   @Test("three masters, three ws serve, rooms on every shard; a master killed and restarted mid-run: every subscriber gets every message exactly once, in order")
   func clusterFanout() async throws {
     try #require(
@@ -80,21 +130,7 @@ struct RedisClusterTests {
     let directory = try RedisStreamsTests.temporaryDirectory()
     var nodes = try await Self.startCluster(directory: directory)
     defer { for node in nodes { terminate(node.pid) } }
-    // Rooms whose channels (wisp:{/room}) fall on each of the three masters.
-    var rooms: [String] = []
-    var owners: [Int] = []
-    var candidate = 0
-    while Set(owners).count < 3 || rooms.count < 6, candidate < 1000 {
-      let room = "/room\(candidate)"
-      candidate += 1
-      let slot = RedisClusterSlot.of(Array("wisp:{\(room)}".utf8))
-      guard let owner = await Self.owner(of: slot, asking: nodes[0].port) else { continue }
-      if rooms.count < 6 || !owners.contains(owner) {
-        rooms.append(room)
-        owners.append(owner)
-      }
-    }
-    #expect(Set(owners).count == 3, "the rooms cover the three shards")
+    let (rooms, owners) = await Self.rooms(count: 6, asking: nodes[0].port) { "wisp:{\($0)}" }
     let url = "redis+cluster://" + nodes.map { "127.0.0.1:\($0.port)" }.joined(separator: ",")
     var servers: [(port: Int, pid: pid_t)] = []
     for _ in 0..<3 {

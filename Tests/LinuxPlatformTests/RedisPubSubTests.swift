@@ -333,17 +333,33 @@ enum RedisStandIn: Sendable, CustomTestStringConvertible {
 func withTransportTimeout<Result: Sendable>(
   _ limit: Duration, _ body: @escaping @Sendable () async throws -> Result
 ) async throws -> Result {
-  try await withThrowingTaskGroup(of: Result?.self) { group in
-    group.addTask { try await body() }
-    group.addTask {
-      try await Task.sleep(for: limit)
-      return nil
+  // Not a task group: a group waits for its children, and a body that ignores cancellation would hold the test
+  // forever. The body's task is cancelled and left behind when the time is up.
+  let pending = OnceContinuation<Result>()
+  return try await withCheckedThrowingContinuation { continuation in
+    pending.set(continuation)
+    let work = Task {
+      let outcome: Swift.Result<Result, any Error>
+      do { outcome = .success(try await body()) } catch { outcome = .failure(error) }
+      pending.take()?.resume(with: outcome)
     }
-    guard let first = try await group.next(), let result = first else {
-      group.cancelAll()
-      throw TransportError.timedOut(operation: "test wait", limit: limit)
+    Task {
+      try? await Task.sleep(for: limit)
+      guard let waiting = pending.take() else { return }
+      work.cancel()
+      waiting.resume(throwing: TransportError.timedOut(operation: "test wait", limit: limit))
     }
-    group.cancelAll()
-    return result
+  }
+}
+
+/// A continuation resumed at most once, by whoever takes it first.
+final class OnceContinuation<Value: Sendable>: Sendable {
+  private let continuation = Mutex<CheckedContinuation<Value, any Error>?>(nil)
+  func set(_ value: CheckedContinuation<Value, any Error>) { continuation.withLock { $0 = value } }
+  func take() -> CheckedContinuation<Value, any Error>? {
+    continuation.withLock { continuation in
+      defer { continuation = nil }
+      return continuation
+    }
   }
 }

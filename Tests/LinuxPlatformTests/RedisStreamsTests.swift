@@ -97,7 +97,8 @@ struct RedisStreamsTests {
 
   /// Runs the scenario: two servers with `--history history`, three resuming subscribers (two start on the first
   /// server), a publisher on the second sending `count` numbered messages; Redis is killed and restarted at
-  /// `count * 3 / 10` when `killRedis`, the first server at `count * 6 / 10`. Returns the subscribers' logs once
+  /// `count * 3 / 10` when `killRedis`, the first server at `count * 6 / 10` (its subscribers reconnect to the
+  /// second from `count * 8 / 10`, with their last offsets). Returns the subscribers' logs once
   /// every one has the last message (or 60 s passed).
   static func run(
     history: Int, count: Int, killRedis: Bool, reconnectDelay: Duration
@@ -138,10 +139,11 @@ struct RedisStreamsTests {
         redis = try await startDurableRedis(port: redis.port, directory: directory)
       }
       if index == count * 6 / 10 {
-        alive.withLock { $0 = [second.port] }
+        // Its clients find nobody there until the next fifth of the messages has been published.
         terminate(first.pid)
         firstAlive = false
       }
+      if index == count * 8 / 10 { alive.withLock { $0 = [second.port] } }
     }
     let done = await waitUntil(.seconds(60)) {
       subscribers.allSatisfy { subscriber in
@@ -175,8 +177,8 @@ struct RedisStreamsTests {
   func historyTooShort() async throws {
     try #require(RedisPubSubTests.available && WsCommandTests.available, "redis-server (Debian) and ws are needed")
     let count = 4_000
-    // The subscribers of the killed server wait 1.5 s before they reconnect: more than 50 messages pass meanwhile.
-    let logs = try await Self.run(history: 50, count: count, killRedis: false, reconnectDelay: .milliseconds(1500))
+    // The subscribers of the killed server are away for a fifth of the messages: far more than 50.
+    let logs = try await Self.run(history: 50, count: count, killRedis: false, reconnectDelay: .milliseconds(100))
     // Subscriber 1 was on the surviving server all along: everything.
     #expect(logs[1].numbers == Array(0..<count) && logs[1].gaps.isEmpty, "\(logs[1].numbers.count) messages")
     for index in [0, 2] {
@@ -191,5 +193,51 @@ struct RedisStreamsTests {
       #expect(!log.positions.contains { lost.contains($0) })
       #expect(log.positions.contains(lost.lowerBound - 1) && log.positions.contains(lost.upperBound + 1))
     }
+  }
+}
+
+extension RedisStreamsTests {
+  @Test(
+    "Redis Streams backend against a Redis that answers garbage, stalls or closes: a typed event, a bounded buffer, a resume told it is unavailable",
+    arguments: [RedisStandIn.garbage, .stall, .close])
+  func brokenRedis(standIn: RedisStandIn) async throws {
+    let listener = try await SocketListener.bind(.host("127.0.0.1", port: 0), on: testGroup.loops[0], group: testGroup)
+    let port = try #require(listener.localAddress.port)
+    let server = Task { await standIn.serve(listener) }
+    var configuration = RedisPubSubTests.configuration(port: port)
+    configuration.outgoingBufferLimit = 8192
+    let hub = Topics(backend: RedisStreams(configuration, group: testGroup))
+    let events = RedisPubSubTests.EventLog(hub)
+    #expect(await waitUntil(.seconds(5)) { events.count(where: RedisPubSubTests.isDisconnected) >= 1 })
+    let event = try #require(events.all.first)
+    switch (standIn, event) {
+    case (.garbage, .disconnected(.protocolViolation)), (.stall, .disconnected(.timedOut)),
+      (.close, .disconnected(.unavailable)):
+      break
+    default: Issue.record("unexpected first event for \(standIn): \(event)")
+    }
+    // Appends wait for Redis within the bound, then publishing says so.
+    var bufferFull = false
+    for index in 0..<200 {
+      do { try hub.publish(FanoutTests.message(index, size: 64), to: "news") } catch {
+        #expect(error == .bufferFull(limit: 8192))
+        bufferFull = true
+        break
+      }
+    }
+    #expect(bufferFull)
+    // A resume cannot read the history: told so within the backend's bound (connect + 2 replies: 3 s here).
+    let fanout = try await FanoutTests.startServer(hub)
+    let client = HttpClient(LinuxEngine(group: testGroup)) { $0.install(WebSockets.self) }
+    let session = try await client.webSocketSession("ws://127.0.0.1:\(try #require(fanout.port))/sub")
+    let started = ContinuousClock.now
+    let recovery = await hub.subscribe(session, to: "other", from: TopicOffset(epoch: "e", position: 3))
+    if case .unavailable = recovery {} else { Issue.record("a resume without Redis: \(recovery)") }
+    #expect(ContinuousClock.now - started < .seconds(10))
+    _ = try await session.close()
+    await fanout.stop()
+    await hub.shutdown()
+    await listener.close()
+    server.cancel()
   }
 }

@@ -58,11 +58,10 @@ final class RedisRouter: RedisNodeDelegate, Sendable {
   /// Starts: connects to the server, or to the cluster's seed nodes and reads the slot map.
   func start(delegate: any RedisRouterDelegate) {
     let seeds = isCluster ? configuration.clusterNodes : [configuration.endpoint]
-    let nodes = state.withLock { state -> [RedisNode] in
+    state.withLock { state in
       state.delegate = delegate
-      return seeds.map { node(for: $0, in: &state) }
+      for seed in seeds { _ = node(for: seed, in: &state) }
     }
-    for node in nodes { node.start(delegate: self) }
     guard isCluster else { return }
     refresh()
     let task = Task(executorPreference: loop) { [weak self] in
@@ -151,12 +150,13 @@ final class RedisRouter: RedisNodeDelegate, Sendable {
     return node(for: endpoint, in: &state)
   }
 
-  /// The node of `endpoint`, made (not started) when new.
+  /// The node of `endpoint`, made and started when new.
   private func node(for endpoint: Endpoint, in state: inout State) -> RedisNode {
     if let node = state.nodes[endpoint] { return node }
     let node = RedisNode(
       endpoint: endpoint, configuration: configuration, loop: loop, sharded: sharded, setup: setup, check: check)
     state.nodes[endpoint] = node
+    node.start(delegate: self)
     return node
   }
 
@@ -201,7 +201,7 @@ final class RedisRouter: RedisNodeDelegate, Sendable {
   /// Installs a slot map: requests and subscriptions of slots whose owner changed move to the new owner, in order.
   private func apply(_ map: [(ClosedRange<Int>, Endpoint)]) {
     guard !map.isEmpty else { return }
-    let starts = state.withLock { state -> [RedisNode] in
+    state.withLock { state in
       var owners = [Endpoint?](repeating: nil, count: RedisClusterSlot.count)
       for (range, endpoint) in map { for slot in range { owners[slot] = endpoint } }
       let previous = state.owners
@@ -210,7 +210,6 @@ final class RedisRouter: RedisNodeDelegate, Sendable {
       for slot in 0..<RedisClusterSlot.count where (slot < previous.count ? previous[slot] : nil) != owners[slot] {
         changed[slot] = true
       }
-      let before = Set(state.nodes.keys)
       // Requests on nodes that no longer own their slot, then those that waited for a map: to their owners, in
       // order, before any later request (this is under the lock that routes them).
       var moved: [RedisRequest] = []
@@ -225,9 +224,7 @@ final class RedisRouter: RedisNodeDelegate, Sendable {
         _ = node(for: endpoint, in: &state)
         state.channels[channel] = endpoint
       }
-      return state.nodes.filter { !before.contains($0.key) }.map(\.value)
     }
-    for node in starts { node.start(delegate: self) }
     resubscribe()
   }
 
@@ -287,19 +284,15 @@ final class RedisRouter: RedisNodeDelegate, Sendable {
         asking.command = RedisNode.command("ASKING") + request.command
         asking.replies = request.replies + 1
         let target = state.withLock { self.node(for: endpoint, in: &$0) }
-        target.start(delegate: self)
         target.send(asking)
         return true
       }
       // MOVED: this request and every later one of the slot go to the new owner, in order.
-      let target = state.withLock { state -> RedisNode in
+      state.withLock { state in
         if state.owners.count == RedisClusterSlot.count { state.owners[redirection.slot] = endpoint }
-        let target = self.node(for: endpoint, in: &state)
         let later = node.takeRequests { $0 == redirection.slot }
         for next in [request] + later { dispatch(next, in: &state) }
-        return target
       }
-      target.start(delegate: self)
       refresh()
       return true
     }
