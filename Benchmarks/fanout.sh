@@ -9,7 +9,9 @@
 # Rows: Wisp's Topics (`wisp-fanout-server PORT topics`), a loop of plain `send` calls in Wisp
 # (`wisp-fanout-server PORT loop`), `ws serve --threads 1` chat rooms (the command users run), Node's ws (Debian's
 # node-ws, the loop its documentation shows), and Topics through Redis with two server processes (publisher on one,
-# half the subscribers on each; Redis and both servers share core 0).
+# half the subscribers on each; Redis and both servers share core 0), the same on the Redis Streams backend (history
+# of 10,000 messages: every message, local ones too, goes through Redis with its offset), and Redis Streams on a
+# three-master Redis Cluster (the topic lives on one shard).
 set -euo pipefail
 cd "$(dirname "$0")"
 . ../scripts/lib/common.sh
@@ -28,6 +30,7 @@ cc -O2 -o .build/fanload fanout/fanload.c
 WS=../.build/release/ws
 
 PORT=9600
+CLUSTER_PORT=17600
 pids=()
 wait_port() {
   for _ in $(seq 1 100); do
@@ -67,13 +70,39 @@ run_impl() {
       start $BIN/wisp-fanout-server $((PORT + 1)) topics redis://127.0.0.1:$((PORT + 2))
       wait_port $PORT; wait_port $((PORT + 1))
       pub=ws://127.0.0.1:$PORT/pub; sub=(ws://127.0.0.1:$PORT/sub ws://127.0.0.1:$((PORT + 1))/sub) ;;
+    streams)
+      start redis-server --port $((PORT + 2)) --bind 127.0.0.1 --save '' --appendonly no; wait_port $((PORT + 2))
+      start $BIN/wisp-fanout-server $PORT topics redis://127.0.0.1:$((PORT + 2)) streams
+      start $BIN/wisp-fanout-server $((PORT + 1)) topics redis://127.0.0.1:$((PORT + 2)) streams
+      wait_port $PORT; wait_port $((PORT + 1))
+      pub=ws://127.0.0.1:$PORT/pub; sub=(ws://127.0.0.1:$PORT/sub ws://127.0.0.1:$((PORT + 1))/sub) ;;
+    cluster)
+      local nodes=() dir
+      dir=$(mktemp -d)
+      for n in 0 1 2; do
+        mkdir -p "$dir/$n"
+        start redis-server --port $((CLUSTER_PORT + n)) --bind 127.0.0.1 --cluster-enabled yes --save '' \
+          --appendonly no --dir "$dir/$n" --cluster-config-file nodes.conf
+        nodes+=("127.0.0.1:$((CLUSTER_PORT + n))")
+      done
+      for n in 0 1 2; do wait_port $((CLUSTER_PORT + n)); done
+      redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes >/dev/null 2>&1
+      for _ in $(seq 1 100); do
+        redis-cli -p "$CLUSTER_PORT" cluster info 2>/dev/null | grep -q cluster_state:ok && break
+        sleep 0.1
+      done
+      local url="redis+cluster://$(IFS=,; echo "${nodes[*]}")"
+      start $BIN/wisp-fanout-server $PORT topics "$url" streams
+      start $BIN/wisp-fanout-server $((PORT + 1)) topics "$url" streams
+      wait_port $PORT; wait_port $((PORT + 1))
+      pub=ws://127.0.0.1:$PORT/pub; sub=(ws://127.0.0.1:$PORT/sub ws://127.0.0.1:$((PORT + 1))/sub) ;;
   esac
   taskset -c 1 .build/fanload -n "$SUBSCRIBERS" -w "$window" -s 64 -d "$SECS" --warmup 1 "$pub" "${sub[@]}" |
     grep RESULT || echo "RESULT failed"
   stop_all
 }
 
-IMPLS=(topics loop ws-serve node redis)
+IMPLS=(${IMPLS:-topics loop ws-serve node redis streams cluster})
 RAW=$(mktemp)
 for window in 16 1; do
   for run in $(seq 1 "$RUNS"); do
@@ -94,7 +123,8 @@ for line in open(raw):
     if "delivered_per_s" in fields:
         rows.setdefault((window, impl), []).append(fields)
 names = {"topics": "Wisp Topics", "loop": "Wisp, a loop of send", "ws-serve": "ws serve --threads 1 (rooms)",
-         "node": "Node ws (node-ws)", "redis": "Wisp Topics through Redis, 2 processes"}
+         "node": "Node ws (node-ws)", "redis": "Wisp Topics through Redis, 2 processes",
+         "streams": "Wisp Topics on Redis Streams, 2 processes", "cluster": "Redis Streams on a 3-master cluster, 2 processes"}
 print(f"\n64 B messages to {subs} subscribers, {runs} alternated runs of {secs} s; median (min-max); ratio to Node's ws\n")
 for window in ["16", "1"]:
     print(f"window {window} (messages in flight)\n")
@@ -102,7 +132,7 @@ for window in ["16", "1"]:
     print("| --- | ---: | ---: | ---: | ---: |")
     node = rows.get((window, "node"))
     node_median = statistics.median(float(r["delivered_per_s"]) for r in node) if node else None
-    for impl in ["topics", "loop", "ws-serve", "node", "redis"]:
+    for impl in ["topics", "loop", "ws-serve", "node", "redis", "streams", "cluster"]:
         results = rows.get((window, impl))
         if not results:
             print(f"| {names[impl]} | failed | | | |")

@@ -33,9 +33,11 @@ struct TopicHistoryTests {
 
   @Test("gaps: the lost positions in one epoch; none when the epoch changed")
   func gapRanges() {
-    let gap = TopicGap(topic: "t", lastSeen: TopicOffset(epoch: "e", position: 5), resumesAt: TopicOffset(epoch: "e", position: 91))
+    let gap = TopicGap(
+      topic: "t", lastSeen: TopicOffset(epoch: "e", position: 5), resumesAt: TopicOffset(epoch: "e", position: 91))
     #expect(gap.lostPositions == 6...90 && !gap.epochChanged)
-    let lost = TopicGap(topic: "t", lastSeen: TopicOffset(epoch: "e", position: 5), resumesAt: TopicOffset(epoch: "f", position: 1))
+    let lost = TopicGap(
+      topic: "t", lastSeen: TopicOffset(epoch: "e", position: 5), resumesAt: TopicOffset(epoch: "f", position: 1))
     #expect(lost.epochChanged && lost.lostPositions == nil)
   }
 
@@ -46,7 +48,9 @@ struct TopicHistoryTests {
     var list: [TopicRecovery] { all.withLock { $0 } }
   }
 
-  static func feed(_ topics: Topics, queueLimit: Int = 1024 * 1024, recoveries: Recoveries = Recoveries()) -> Application {
+  static func feed(_ topics: Topics, queueLimit: Int = 1024 * 1024, recoveries: Recoveries = Recoveries())
+    -> Application
+  {
     var application = Application()
     application.install(WebSockets.self)
     application.routing { routing in
@@ -121,7 +125,8 @@ struct TopicHistoryTests {
       #expect(result.gaps.first?.0 == TopicOffset(epoch: epoch, position: 5))
       #expect(result.gaps.first?.1 == TopicOffset(epoch: epoch, position: 91))
       let gap = TopicGap(
-        topic: "feed", lastSeen: TopicOffset(epoch: epoch, position: 5), resumesAt: TopicOffset(epoch: epoch, position: 91))
+        topic: "feed", lastSeen: TopicOffset(epoch: epoch, position: 5),
+        resumesAt: TopicOffset(epoch: epoch, position: 91))
       #expect(recoveries.list == [.gap(gap, recovered: 10)])
       _ = try await session.close()
     }
@@ -144,14 +149,15 @@ struct TopicHistoryTests {
 
   @Test("in-memory history bounds: count, bytes and age trim the oldest; positions stay contiguous")
   func historyBounds() async throws {
-    let topics = Topics(history: TopicHistoryPolicy(maxTopics: 2) { topic in
-      switch topic {
-      case "count": TopicHistoryOptions(maxCount: 3)
-      case "bytes": TopicHistoryOptions(maxCount: 100, maxBytes: 10)
-      case "age": TopicHistoryOptions(maxCount: 100, maxAge: .milliseconds(50))
-      default: nil
-      }
-    })
+    let topics = Topics(
+      history: TopicHistoryPolicy(maxTopics: 2) { topic in
+        switch topic {
+        case "count": TopicHistoryOptions(maxCount: 3)
+        case "bytes": TopicHistoryOptions(maxCount: 100, maxBytes: 10)
+        case "age": TopicHistoryOptions(maxCount: 100, maxAge: .milliseconds(50))
+        default: nil
+        }
+      })
     var offsets: [TopicOffset] = []
     for index in 1...5 { offsets.append(try #require(try topics.publish(.text("m\(index)"), to: "count"))) }
     #expect(offsets.map(\.position) == [1, 2, 3, 4, 5])
@@ -164,4 +170,3 @@ struct TopicHistoryTests {
     #expect(again.epoch != offsets[0].epoch && again.position == 1, "the count topic's log was evicted: a new epoch")
   }
 }
-

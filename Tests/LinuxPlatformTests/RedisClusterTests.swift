@@ -88,7 +88,9 @@ struct RedisClusterTests {
     return (rooms, owners)
   }
 
-  @Test("sharded pub/sub without history: every message of every room reaches the other process's clients; a channel lives on its shard only")
+  @Test(
+    "sharded pub/sub without history: every message of every room reaches the other process's clients; a channel lives on its shard only"
+  )
   func clusterPubSub() async throws {
     try #require(
       RedisPubSubTests.available && WsCommandTests.available && access(Self.redisCLI, X_OK) == 0,
@@ -111,7 +113,9 @@ struct RedisClusterTests {
       for node in nodes {
         let reply =
           await RedisPubSubTests.redisReply(node.port, command: ["PUBSUB", "SHARDNUMSUB", "wisp:\(room)"]) ?? ""
-        #expect(reply.hasSuffix(node.port == owner ? ":2\r\n" : ":0\r\n"), "\(room) on \(node.port): \(reply.debugDescription)")
+        #expect(
+          reply.hasSuffix(node.port == owner ? ":2\r\n" : ":0\r\n"),
+          "\(room) on \(node.port): \(reply.debugDescription)")
       }
       for index in 0..<200 { try await sender.send(.binary(FanoutTests.message(index, size: 64).payload)) }
       var indices: [Int] = []
@@ -122,7 +126,9 @@ struct RedisClusterTests {
     }
   }
 
-  @Test("three masters, three ws serve, rooms on every shard; a master killed and restarted mid-run: every subscriber gets every message exactly once, in order")
+  @Test(
+    "three masters, three ws serve, rooms on every shard; a master killed and restarted mid-run: every subscriber gets every message exactly once, in order"
+  )
   func clusterFanout() async throws {
     try #require(
       RedisPubSubTests.available && WsCommandTests.available && access(Self.redisCLI, X_OK) == 0,
@@ -155,7 +161,9 @@ struct RedisClusterTests {
       }
     }
     var publishers: [DefaultClientWebSocketSession] = []
-    for room in rooms { publishers.append(try await client.webSocketSession("ws://127.0.0.1:\(servers[0].port)\(room)")) }
+    for room in rooms {
+      publishers.append(try await client.webSocketSession("ws://127.0.0.1:\(servers[0].port)\(room)"))
+    }
     // Probe until every subscriber's feed is live.
     var probing = 0
     while subscribers.contains(where: { $0.log.probes == 0 }), probing < 400 {

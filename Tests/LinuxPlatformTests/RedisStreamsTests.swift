@@ -159,7 +159,9 @@ struct RedisStreamsTests {
     return subscribers.map(\.1)
   }
 
-  @Test("loss repaired: Redis killed and restarted with its data, then a ws serve killed; every subscriber gets every message exactly once, in order")
+  @Test(
+    "loss repaired: Redis killed and restarted with its data, then a ws serve killed; every subscriber gets every message exactly once, in order"
+  )
   func lossRepaired() async throws {
     try #require(RedisPubSubTests.available && WsCommandTests.available, "redis-server (Debian) and ws are needed")
     let count = 10_000

@@ -1,8 +1,10 @@
 // The fan-out server written with Wisp, as the fan-out benchmark runs it (issue 19): one event-loop thread;
 // sessions on /sub receive every message that the session on /pub sends.
 //
-//   wisp-fanout-server PORT topics [redis://HOST:PORT]   Topics.publish (optionally shared through Redis)
-//   wisp-fanout-server PORT loop                         a loop of plain `send` calls over the subscribers
+//   wisp-fanout-server PORT topics [REDIS-URL [streams]]   Topics.publish (optionally shared through Redis pub/sub,
+//                                                          or Redis Streams with a history of 10,000 messages; a
+//                                                          redis+cluster:// URL for a Redis Cluster)
+//   wisp-fanout-server PORT loop                           a loop of plain `send` calls over the subscribers
 import Synchronization
 import Wisp
 
@@ -10,6 +12,7 @@ let arguments = CommandLine.arguments
 let port = arguments.count > 1 ? Int(arguments[1]) ?? 9400 : 9400
 let mode = arguments.count > 2 ? arguments[2] : "topics"
 let redisURL = arguments.count > 3 ? arguments[3] : nil
+let streams = arguments.count > 4 && arguments[4] == "streams"
 
 /// The subscribers of the `loop` mode.
 final class Subscribers: Sendable {
@@ -17,7 +20,14 @@ final class Subscribers: Sendable {
 }
 
 let group = try EventLoopGroup(loopCount: 1)
-let backend = try redisURL.map { RedisPubSub(try RedisConfiguration(url: $0), group: group) }
+let backend: (any PubSubBackend)? = try redisURL.map { url in
+  let configuration = try RedisConfiguration(url: url)
+  if streams {
+    return RedisStreams(
+      configuration, history: TopicHistoryPolicy(TopicHistoryOptions(maxCount: 10_000)), group: group)
+  }
+  return RedisPubSub(configuration, group: group)
+}
 let topics = Topics(backend: backend, defaultOptions: SubscriberOptions(queueLimit: 1 << 20, policy: .dropOldest))
 let subscribers = Subscribers()
 var application = Application()

@@ -57,8 +57,7 @@ struct InMemoryTopicHistory {
   }
 
   /// Gives `message` the next position of `topic` and keeps it within the topic's bounds.
-  mutating func append(_ message: TopicMessage, to topic: String, now: ContinuousClock.Instant = .now) -> TopicOffset
-  {
+  mutating func append(_ message: TopicMessage, to topic: String, now: ContinuousClock.Instant = .now) -> TopicOffset {
     uses += 1
     let use = uses
     return update(topic) { log in

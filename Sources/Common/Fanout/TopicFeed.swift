@@ -121,7 +121,8 @@ package struct TopicFeed: Sendable {
     for entry in page.entries where entry.position == delivered + 1 {
       delivered += 1
       actions.append(
-        .deliver(Entry(offset: TopicOffset(epoch: known, position: entry.position), message: entry.message, token: nil)))
+        .deliver(Entry(offset: TopicOffset(epoch: known, position: entry.position), message: entry.message, token: nil))
+      )
     }
     if page.entries.count >= limit && limit > 0 {
       actions.append(.read(after: delivered))
@@ -161,7 +162,10 @@ package struct TopicFeed: Sendable {
   }
 
   private func gap(resumesAt: TopicOffset) -> Action {
-    .gap(TopicGap(topic: topic, lastSeen: TopicOffset(epoch: epoch ?? resumesAt.epoch, position: delivered), resumesAt: resumesAt))
+    .gap(
+      TopicGap(
+        topic: topic, lastSeen: TopicOffset(epoch: epoch ?? resumesAt.epoch, position: delivered), resumesAt: resumesAt)
+    )
   }
 
   private mutating func keep(_ entry: Entry) {

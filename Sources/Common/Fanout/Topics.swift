@@ -253,7 +253,8 @@ public final class Topics: PubSubSink, Sendable {
   ) async throws(PubSubError) -> TopicOffset? {
     guard historyBackend != nil else { return try publish(message, to: topic, excluding: excluded) }
     let excludedID = excluded.map { ObjectIdentifier($0.connection) }
-    let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<TopicOffset?, PubSubError>, Never>) in
+    let result = await withCheckedContinuation {
+      (continuation: CheckedContinuation<Result<TopicOffset?, PubSubError>, Never>) in
       do throws(PubSubError) {
         _ = try publish(message, to: topic, excluding: excludedID) { continuation.resume(returning: $0) }
       } catch {

@@ -121,7 +121,8 @@ extension RedisLink {
     let greetings = configuration.password == nil ? 1 : 2
     for bytes in extra { command.append(contentsOf: bytes) }
     let request = command
-    return try await withTransportDeadline(transport, timeout: configuration.replyTimeout, operation: "Redis handshake") {
+    return try await withTransportDeadline(transport, timeout: configuration.replyTimeout, operation: "Redis handshake")
+    {
       try await transport.write(request)
       var parser = RESPParser(limits: configuration.parserLimits)
       var replies: [RESPValue] = []

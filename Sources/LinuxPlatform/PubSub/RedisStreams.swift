@@ -177,7 +177,8 @@ public final class RedisStreams: TopicHistoryBackend, RedisRouterDelegate, Senda
       state.nextWaiter += 1
       return state.nextWaiter
     }
-    let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<TopicOffset, PubSubError>, Never>) in
+    let result = await withCheckedContinuation {
+      (continuation: CheckedContinuation<Result<TopicOffset, PubSubError>, Never>) in
       let now = state.withLock { state -> Result<TopicOffset, PubSubError>? in
         if state.shutDown { return .failure(.shutDown) }
         guard let feed = state.feeds[topic] else { return .failure(.unavailable("not subscribed to \(topic)")) }
@@ -206,7 +207,8 @@ public final class RedisStreams: TopicHistoryBackend, RedisRouterDelegate, Senda
     let command = readCommand(topic, after: position, limit: max(1, min(limit, pageSize)))
     let slot = RedisClusterSlot.of(names(topic).channel)
     let limit = waitLimit
-    let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<TopicHistoryPage, PubSubError>, Never>) in
+    let result = await withCheckedContinuation {
+      (continuation: CheckedContinuation<Result<TopicHistoryPage, PubSubError>, Never>) in
       let once = Mutex<CheckedContinuation<Result<TopicHistoryPage, PubSubError>, Never>?>(continuation)
       let finish: @Sendable (Result<TopicHistoryPage, PubSubError>) -> Void = { result in
         once.withLock { pending in
@@ -216,7 +218,8 @@ public final class RedisStreams: TopicHistoryBackend, RedisRouterDelegate, Senda
       }
       router.send(
         RedisRequest(command: command, slot: slot, resend: false) { result in
-          finish(result.flatMap { reply in Result { () throws(PubSubError) in try RedisStreamsScripts.page(from: reply) } })
+          finish(
+            result.flatMap { reply in Result { () throws(PubSubError) in try RedisStreamsScripts.page(from: reply) } })
         })
       Task(executorPreference: loop) {
         try? await Task.sleep(for: limit)
@@ -287,7 +290,9 @@ public final class RedisStreams: TopicHistoryBackend, RedisRouterDelegate, Senda
           RedisRequest(command: command, slot: RedisClusterSlot.of(names(topic).channel), resend: false) {
             [weak self] result in
             guard let self else { return }
-            switch result.flatMap({ reply in Result { () throws(PubSubError) in try RedisStreamsScripts.page(from: reply) } }) {
+            switch result.flatMap({ reply in
+              Result { () throws(PubSubError) in try RedisStreamsScripts.page(from: reply) }
+            }) {
             case .success(let page):
               let actions = self.state.withLock { $0.feeds[topic]?.readCompleted(page, limit: pageSize) } ?? []
               self.perform(actions, topic: topic)
@@ -300,7 +305,8 @@ public final class RedisStreams: TopicHistoryBackend, RedisRouterDelegate, Senda
           })
       }
     }
-    let (offset, waiters) = state.withLock { state -> (TopicOffset?, [CheckedContinuation<Result<TopicOffset, PubSubError>, Never>]) in
+    let (offset, waiters) = state.withLock {
+      state -> (TopicOffset?, [CheckedContinuation<Result<TopicOffset, PubSubError>, Never>]) in
       guard let feed = state.feeds[topic], feed.isLive, let offset = feed.offset,
         let waiters = state.liveWaiters.removeValue(forKey: topic)
       else { return (nil, []) }
@@ -370,7 +376,8 @@ public final class RedisStreams: TopicHistoryBackend, RedisRouterDelegate, Senda
   /// `EVALSHA` of the script with SHA-1 `sha` (loaded on every connection) with its keys and arguments.
   private static func evalCommand(_ sha: String, keys: [[UInt8]], arguments: [[UInt8]]) -> [UInt8] {
     var bytes: [UInt8] = []
-    RESPValue.command([Array("EVALSHA".utf8), Array(sha.utf8), Array("\(keys.count)".utf8)] + keys + arguments, into: &bytes)
+    RESPValue.command(
+      [Array("EVALSHA".utf8), Array(sha.utf8), Array("\(keys.count)".utf8)] + keys + arguments, into: &bytes)
     return bytes
   }
 

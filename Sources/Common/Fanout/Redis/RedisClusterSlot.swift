@@ -1,11 +1,11 @@
 /// The Redis Cluster slot of a key: CRC16 (XMODEM) of the key, or of its hash tag (the text between the first `{`
 /// and the next `}`, when not empty), modulo 16,384 (Redis Cluster specification, "Keys distribution model").
-public enum RedisClusterSlot {
+package enum RedisClusterSlot {
   /// The number of slots.
-  public static let count = 16_384
+  package static let count = 16_384
 
   /// The slot of `key`.
-  public static func of(_ key: [UInt8]) -> Int {
+  package static func of(_ key: [UInt8]) -> Int {
     var hashed = key[...]
     if let open = key.firstIndex(of: UInt8(ascii: "{")),
       let close = key[(open + 1)...].firstIndex(of: UInt8(ascii: "}")), close > open + 1
@@ -16,7 +16,7 @@ public enum RedisClusterSlot {
   }
 
   /// CRC16-CCITT (XMODEM): polynomial 0x1021, initial value 0, as the specification's reference code.
-  static func crc16(_ bytes: ArraySlice<UInt8>) -> UInt16 {
+  package static func crc16(_ bytes: ArraySlice<UInt8>) -> UInt16 {
     var crc: UInt16 = 0
     for byte in bytes {
       crc ^= UInt16(byte) << 8
@@ -26,18 +26,18 @@ public enum RedisClusterSlot {
   }
 
   /// A redirection in an error reply: `MOVED 3999 127.0.0.1:6381` or `ASK 3999 127.0.0.1:6381`.
-  public struct Redirection: Sendable, Hashable {
+  package struct Redirection: Sendable, Hashable {
     /// `true` for `ASK` (this one request only), `false` for `MOVED` (the slot's owner changed).
-    public var isAsk: Bool
+    package var isAsk: Bool
     /// The slot.
-    public var slot: Int
+    package var slot: Int
     /// The node's host.
-    public var host: String
+    package var host: String
     /// The node's port.
-    public var port: Int
+    package var port: Int
 
     /// Parses the text of an error reply; `nil` when it is not a redirection.
-    public init?(_ error: String) {
+    package init?(_ error: String) {
       let fields = error.split(separator: " ")
       guard fields.count == 3, fields[0] == "MOVED" || fields[0] == "ASK", let slot = Int(fields[1]),
         (0..<RedisClusterSlot.count).contains(slot), let colon = fields[2].lastIndex(of: ":"),
