@@ -5,6 +5,9 @@
 #
 #   ./Benchmarks/fanout.sh                 # RUNS=3 rounds, 3 s each (about 4 minutes after the build)
 #   RUNS=5 SECONDS_PER_RUN=5 ./Benchmarks/fanout.sh
+#   IMPLS="redis redis-base" BASELINE_BIN=/tmp/old/Benchmarks/.build/release ./Benchmarks/fanout.sh
+#                                          # before/after: an implementation named NAME-base runs NAME with the
+#                                          # wisp-fanout-server of another checkout, alternated with this one
 #
 # Rows: Wisp's Topics (`wisp-fanout-server PORT topics`), a loop of plain `send` calls in Wisp
 # (`wisp-fanout-server PORT loop`), `ws serve --threads 1` chat rooms (the command users run), Node's ws (Debian's
@@ -52,7 +55,11 @@ trap stop_all EXIT
 
 # run_impl NAME WINDOW: one measurement; prints the RESULT line.
 run_impl() {
-  local name=$1 window=$2 pub sub
+  local name=$1 window=$2 pub sub BIN=$BIN
+  if [[ $name == *-base ]]; then
+    BIN=${BASELINE_BIN:?BASELINE_BIN names the baseline checkout\'s .build/release}
+    name=${name%-base}
+  fi
   PORT=$((PORT + 3))
   case $name in
     topics|loop)
@@ -113,9 +120,9 @@ for window in 16 1; do
     done
   done
 done
-python3 - "$RAW" "$RUNS" "$SECS" "$SUBSCRIBERS" <<'PY'
+python3 - "$RAW" "$RUNS" "$SECS" "$SUBSCRIBERS" "${IMPLS[*]}" <<'PY'
 import re, statistics, sys
-raw, runs, secs, subs = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+raw, runs, secs, subs, impls = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5].split()
 rows = {}
 for line in open(raw):
     window, impl, result = line.rstrip("\n").split("|", 2)
@@ -132,17 +139,19 @@ for window in ["16", "1"]:
     print("| --- | ---: | ---: | ---: | ---: |")
     node = rows.get((window, "node"))
     node_median = statistics.median(float(r["delivered_per_s"]) for r in node) if node else None
-    for impl in ["topics", "loop", "ws-serve", "node", "redis", "streams", "cluster"]:
+    for impl in impls:
+        base = impl.endswith("-base")
+        name = names.get(impl.removesuffix("-base"), impl) + (" (baseline)" if base else "")
         results = rows.get((window, impl))
         if not results:
-            print(f"| {names[impl]} | failed | | | |")
+            print(f"| {name} | failed | | | |")
             continue
         rates = [float(r["delivered_per_s"]) for r in results]
         median = statistics.median(rates)
         ratio = f"{median / node_median:.1f}x" if node_median else "-"
         p50 = statistics.median(float(r["p50_us"]) for r in results)
         p99 = statistics.median(float(r["p99_us"]) for r in results)
-        print(f"| {names[impl]} | {median:,.0f} ({min(rates):,.0f}-{max(rates):,.0f}) | {ratio} | {p50:,.0f} | {p99:,.0f} |")
+        print(f"| {name} | {median:,.0f} ({min(rates):,.0f}-{max(rates):,.0f}) | {ratio} | {p50:,.0f} | {p99:,.0f} |")
     print()
 PY
 rm -f "$RAW"

@@ -18,7 +18,9 @@
 //   inflate     the zlib inflater behind permessage-deflate with a 64 KiB limit: never more output than the limit.
 //   resp        the RESP2 parser of the Redis pub/sub backend (issue 19) with small limits: the first byte says where
 //               the rest is split; the same bytes split differently must give the same values and the same verdict;
-//               every bulk string is also tried as a pub/sub envelope.
+//               every bulk string is also tried as a pub/sub envelope, a Redis Streams live message, an offset, a
+//               frame in offset framing and a cluster redirection; every value as a history page and a slot map
+//               (issue 36): whatever parses must hold what it claims.
 //   http2       the HTTP/2 server glue on nghttp2 (Platform/HTTP2FuzzTarget.swift).
 import CWispZlib
 import Glibc
@@ -214,8 +216,28 @@ func fuzzRESP(_ input: [UInt8]) {
   precondition(whole.values.starts(with: halves.values) || halves.values.starts(with: whole.values))
   if !whole.failed && !halves.failed { precondition(whole.values == halves.values) }
   for value in whole.values {
-    if case .bulkString(let bytes?) = value, let envelope = PubSubEnvelope(decoding: bytes) {
-      precondition(PubSubEnvelope(decoding: envelope.encoded()) == envelope)
+    if case .bulkString(let bytes?) = value {
+      if let envelope = PubSubEnvelope(decoding: bytes) {
+        precondition(PubSubEnvelope(decoding: envelope.encoded()) == envelope)
+      }
+      if let live = RedisStreamsScripts.liveMessage(bytes) {
+        precondition(TopicOffset(live.offset.description) == live.offset)
+      }
+      let text = String(decoding: bytes, as: UTF8.self)
+      if let offset = TopicOffset(text) { precondition(TopicOffset(offset.description) == offset) }
+      if let redirection = RedisClusterSlot.Redirection(text) {
+        precondition((0..<RedisClusterSlot.count).contains(redirection.slot) && redirection.port > 0)
+      }
+      precondition((0..<RedisClusterSlot.count).contains(RedisClusterSlot.of(bytes)))
+      for frame in [Frame(unchecked: true, .text, bytes), Frame(unchecked: true, .binary, bytes)] {
+        if case .message(let offset, let message)? = TopicFraming.parse(frame) {
+          precondition(TopicFraming.offsetPrefixed.payload(of: message, at: offset) == bytes)
+        }
+      }
     }
+    if let page = try? RedisStreamsScripts.page(from: value) {
+      precondition(page.oldest >= 1 && page.entries.allSatisfy { $0.position > 0 })
+    }
+    for (range, _) in RedisRouter.slotMap(value) { precondition(range.upperBound < RedisClusterSlot.count) }
   }
 }

@@ -11,7 +11,10 @@ struct TopicHistoryTests {
     let offset = TopicOffset(epoch: "f3a91c07d2b84e61-2", position: 42)
     #expect(offset.description == "f3a91c07d2b84e61-2:42")
     #expect(TopicOffset(offset.description) == offset)
-    for bad in ["", ":1", "abc", "abc:", "abc:-1", "a b:1", "abc:1x", String(repeating: "a", count: 65) + ":1"] {
+    for bad in [
+      "", ":1", "abc", "abc:", "abc:-1", "a b:1", "abc:1x", "abc:+1", "abc:01",
+      String(repeating: "a", count: 65) + ":1",
+    ] {
       #expect(TopicOffset(bad) == nil, "\(bad)")
     }
   }

@@ -120,7 +120,7 @@ struct RedisClusterTests {
       for index in 0..<200 { try await sender.send(.binary(FanoutTests.message(index, size: 64).payload)) }
       var indices: [Int] = []
       try await RedisPubSubTests.collect(receiver, into: &indices, until: 199)
-      #expect(indices == Array(0..<200), "\(room)")
+      #expect(indices.count == 200 && indices.elementsEqual(0..<200), "\(room): \(indices.count) messages")
       _ = try await sender.close()
       _ = try await receiver.close()
     }
@@ -198,7 +198,7 @@ struct RedisClusterTests {
       let numbers = subscriber.log.numbers
       let firstWrong = zip(numbers, 0..<count).first { $0.0 != $0.1 }
       #expect(
-        numbers == Array(0..<count),
+        numbers.count == count && firstWrong == nil,
         "\(rooms[subscriber.room]): \(numbers.count) messages, first out of place \(String(describing: firstWrong))")
       #expect(subscriber.log.gaps.isEmpty)
     }

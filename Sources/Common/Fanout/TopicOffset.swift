@@ -23,9 +23,11 @@ public struct TopicOffset: Sendable, Hashable, CustomStringConvertible, Lossless
   public init?(_ description: String) {
     guard let colon = description.lastIndex(of: ":") else { return nil }
     let epoch = description[..<colon]
-    guard Self.isValidEpoch(epoch), let position = UInt64(description[description.index(after: colon)...]) else {
-      return nil
-    }
+    let digits = description[description.index(after: colon)...]
+    // Digits only, without leading zeros: one text per offset.
+    guard Self.isValidEpoch(epoch), digits.utf8.allSatisfy({ (48...57).contains($0) }),
+      digits == "0" || !digits.hasPrefix("0"), let position = UInt64(digits)
+    else { return nil }
     self.init(epoch: String(epoch), position: position)
   }
 
@@ -33,7 +35,7 @@ public struct TopicOffset: Sendable, Hashable, CustomStringConvertible, Lossless
   public var description: String { "\(epoch):\(position)" }
 
   /// Whether `epoch` may name a history (non-empty; letters, digits, `-`, `_`; at most 64 characters).
-  static func isValidEpoch(_ epoch: Substring) -> Bool {
+  package static func isValidEpoch(_ epoch: Substring) -> Bool {
     !epoch.isEmpty && epoch.utf8.count <= 64
       && epoch.utf8.allSatisfy { byte in
         (48...57).contains(byte) || (65...90).contains(byte) || (97...122).contains(byte) || byte == 45 || byte == 95

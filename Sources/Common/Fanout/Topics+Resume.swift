@@ -42,7 +42,7 @@ extension Topics {
     }
     var run = ResumeRun(topic: topic, cursor: offset, deadline: .now + timeout)
     do {
-      _ = try await liveOffset(of: topic)
+      let live = try await liveOffset(of: topic)
       while true {
         if ContinuousClock.now > run.deadline { throw PubSubError.timedOut(operation: "resume", limit: timeout) }
         let page = try await readHistory(of: topic, after: run.cursor.position)
@@ -53,16 +53,21 @@ extension Topics {
         }
         guard page.entries.isEmpty || run.cursor.position >= page.latest else { continue }
         await waitForRoom(in: subscriber, for: 0, until: run.deadline)
-        switch goLive(subscriber, topic: topic, after: run.cursor, force: false) {
+        switch goLive(subscriber, topic: topic, after: run.cursor, liveStart: live, force: false) {
         case .live(let buffered):
           run.recovered += buffered
           return run.gap.map { .gap($0, recovered: run.recovered) } ?? .recovered(run.recovered)
         case .gone: return .recovered(run.recovered)
         case .readMore: continue
+        case .waitForLive:
+          // The history is ahead of the live feed (Redis answered the read before pub/sub delivered the same
+          // messages): going live now would deliver those again, out of order.
+          try await Task.sleep(for: .milliseconds(2))
+          continue
         }
       }
     } catch {
-      _ = goLive(subscriber, topic: topic, after: run.cursor, force: true)
+      _ = goLive(subscriber, topic: topic, after: run.cursor, liveStart: nil, force: true)
       return .unavailable(error as? PubSubError ?? .unavailable("\(error)"))
     }
   }
@@ -150,13 +155,17 @@ extension Topics {
   private enum GoLive {
     case live(buffered: Int)
     case readMore
+    /// The live path has not reached the cursor yet.
+    case waitForLive
     case gone
   }
 
   /// Moves a resuming subscriber to the topic's live members and hands it the buffered live messages after
   /// `cursor`; `readMore` when the buffer does not join the cursor (it overflowed, or the epoch changed) and the
   /// history must be read again first (`force`: go live anyway).
-  private func goLive(_ subscriber: TopicSubscriber, topic: String, after cursor: TopicOffset, force: Bool) -> GoLive {
+  private func goLive(
+    _ subscriber: TopicSubscriber, topic: String, after cursor: TopicOffset, liveStart: TopicOffset?, force: Bool
+  ) -> GoLive {
     let connectionID = ObjectIdentifier(subscriber.connection)
     return state.withLock { state -> GoLive in
       guard var buffer = state.recovering[topic]?[connectionID] else { return .gone }
@@ -170,6 +179,10 @@ extension Topics {
         if let next, let offset = next.offset, offset.epoch != cursor.epoch || offset.position > cursor.position + 1 {
           return .readMore
         }
+        // Every message up to the cursor must have passed the live path (or precede its start): later live
+        // messages then all follow the cursor.
+        let reached = [state.liveLatest[topic], liveStart].compactMap { $0 }.filter { $0.epoch == cursor.epoch }
+        if let latest = reached.map(\.position).max(), latest < cursor.position { return .waitForLive }
       }
       state.recovering[topic]?[connectionID] = nil
       if state.recovering[topic]?.isEmpty == true { state.recovering[topic] = nil }

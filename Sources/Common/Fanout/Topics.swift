@@ -66,6 +66,9 @@ public final class Topics: PubSubSink, Sendable {
     var topics: [String: Members] = [:]
     /// Subscribers catching up from the history, by topic: live messages wait in their buffers meanwhile.
     var recovering: [String: [ObjectIdentifier: RecoveryBuffer]] = [:]
+    /// The offset of the last message offered live, by topic (topics with a history): a resume goes live only
+    /// once the live path has passed what the history gave it.
+    var liveLatest: [String: TopicOffset] = [:]
     /// The session left out of a message this hub appended through a ``TopicHistoryBackend``, by token.
     var exclusions: [UInt64: ObjectIdentifier] = [:]
     /// Each connection's subscriber and the topics it is in.
@@ -207,7 +210,9 @@ public final class Topics: PubSubSink, Sendable {
       state.recovering[topic] = nil
     }
     if state.topics[topic]?.list.isEmpty == true { state.topics[topic] = nil }
-    return state.topics[topic] == nil && state.recovering[topic] == nil
+    guard state.topics[topic] == nil && state.recovering[topic] == nil else { return false }
+    state.liveLatest[topic] = nil
+    return true
   }
 
   /// The number of sessions subscribed to `topic` in this process.
@@ -339,6 +344,9 @@ public final class Topics: PubSubSink, Sendable {
     counters.published.add(1, ordering: .relaxed)
     guard
       let members = state.withLock({ state -> [TopicSubscriber]? in
+        if let offset = published.offset, state.topics[topic] != nil || state.recovering[topic] != nil {
+          state.liveLatest[topic] = offset
+        }
         if !state.recovering.isEmpty, var buffers = state.recovering[topic] {
           for key in buffers.keys { buffers[key]!.add(published) }
           state.recovering[topic] = buffers

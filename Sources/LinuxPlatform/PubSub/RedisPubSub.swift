@@ -31,7 +31,6 @@ public final class RedisPubSub: PubSubBackend, RedisRouterDelegate, Sendable {
 
   private struct State {
     weak var sink: (any PubSubSink)?
-    var started = false
     var topics: Set<String> = []
     /// Bytes and count of messages not yet confirmed.
     var unconfirmedBytes = 0
@@ -62,12 +61,8 @@ public final class RedisPubSub: PubSubBackend, RedisRouterDelegate, Sendable {
 
   /// Starts connecting (in the background; failures are reported as events and retried).
   public func attach(_ sink: any PubSubSink) {
-    let start = state.withLock { state -> Bool in
-      state.sink = sink
-      defer { state.started = true }
-      return !state.started && !state.shutDown
-    }
-    if start { router.start(delegate: self) }
+    state.withLock { $0.sink = sink }
+    router.start(delegate: self)
   }
 
   /// SUBSCRIBEs now when connected, and after every reconnection.
@@ -132,12 +127,7 @@ public final class RedisPubSub: PubSubBackend, RedisRouterDelegate, Sendable {
   }
 
   func routerReceived(_ push: RESPValue) throws(PubSubError) {
-    guard case .array(let items?) = push, let kind = items.first?.string else {
-      if case .error(let message) = push { throw .refused(message) }
-      // A PING before the first SUBSCRIBE is answered outside subscribe mode.
-      if case .simpleString("PONG") = push { return }
-      throw .protocolViolation("unexpected push on the subscribing connection: \(push)")
-    }
+    guard let (kind, items) = try RedisRouter.pushKind(push) else { return }
     switch kind {
     case "message", "smessage":
       guard items.count == 3, let channel = items[1].bytes, let payload = items[2].bytes else {

@@ -36,6 +36,7 @@ final class RedisRouter: RedisNodeDelegate, Sendable {
     /// new requests of the slot queue behind them.
     var held: [Int: [RedisRequest]] = [:]
     var refreshing = false
+    var started = false
     var shutDown = false
     var refresher: Task<Void, Never>?
   }
@@ -55,14 +56,18 @@ final class RedisRouter: RedisNodeDelegate, Sendable {
     self.check = check
   }
 
-  /// Starts: connects to the server, or to the cluster's seed nodes and reads the slot map.
+  /// Starts (once; nothing after ``shutdown()``): connects to the server, or to the cluster's seed nodes and reads
+  /// the slot map.
   func start(delegate: any RedisRouterDelegate) {
     let seeds = isCluster ? configuration.clusterNodes : [configuration.endpoint]
-    state.withLock { state in
+    let first = state.withLock { state -> Bool in
+      guard !state.started, !state.shutDown else { return false }
+      state.started = true
       state.delegate = delegate
       for seed in seeds { _ = node(for: seed, in: &state) }
+      return true
     }
-    guard isCluster else { return }
+    guard first, isCluster else { return }
     refresh()
     let task = Task(executorPreference: loop) { [weak self] in
       while !Task.isCancelled {
@@ -245,6 +250,19 @@ final class RedisRouter: RedisNodeDelegate, Sendable {
       return stale
     }
     for (node, channel) in stale { node.unsubscribe(channel) }
+  }
+
+  /// The kind (`message`, `ssubscribe`, …) and items of a push on a subscribing link; `nil` for a `PONG` (a PING
+  /// before the first subscription is answered outside subscribe mode).
+  ///
+  /// - Throws: `PubSubError/refused(_:)` for an error reply, `PubSubError/protocolViolation(_:)` for anything else.
+  static func pushKind(_ push: RESPValue) throws(PubSubError) -> (String, [RESPValue])? {
+    guard case .array(let items?) = push, let kind = items.first?.string else {
+      if case .error(let message) = push { throw .refused(message) }
+      if case .simpleString("PONG") = push { return nil }
+      throw .protocolViolation("unexpected push on the subscribing connection: \(push)")
+    }
+    return (kind, items)
   }
 
   // MARK: RedisNodeDelegate

@@ -20,8 +20,10 @@ import WispCommon
 /// Live messages only say that something new is there; the stream is the truth: a message that does not follow
 /// the last one delivered makes the backend read the stream first (`TopicFeed`).
 ///
-/// Appends are idempotent: each carries this hub's identifier and sequence number, and the script skips one it has
-/// seen, so messages written before a lost connection are sent again after it without duplicates. Until Redis
+/// Appends are idempotent and ordered: each carries this hub's name and its sequence number in the topic; the
+/// script skips one it has recorded and refuses one that skips ahead (an earlier one met a passing error and comes
+/// again first), so messages written before a lost connection or a cluster redirection are sent again without
+/// duplicates or reordering. Until Redis
 /// confirms them they are kept (within ``RedisConfiguration/outgoingBufferLimit``; beyond it `publish` throws
 /// `PubSubError/bufferFull(limit:)`). How much survives a Redis crash is Redis's persistence (`appendonly yes`
 /// and `appendfsync always` keep every confirmed append).
@@ -39,14 +41,16 @@ public final class RedisStreams: TopicHistoryBackend, RedisRouterDelegate, Senda
 
   private struct State {
     weak var sink: (any PubSubSink)?
-    var started = false
     var feeds: [String: TopicFeed] = [:]
     /// Bytes of appends not yet confirmed (bounded by ``RedisConfiguration/outgoingBufferLimit``).
     var appendBytes = 0
-    var sequence: UInt64 = 0
+    /// Each topic's publisher name for this hub (an incarnation after the hub's identifier, renewed when an append
+    /// is given up, so that later ones are not refused as out of order) and its last sequence number.
+    var sequences: [String: (incarnation: UInt64, last: UInt64)] = [:]
+    var incarnations: UInt64 = 0
     var epochCounter: UInt64 = 0
-    /// The hub's token of each own append that has one, by sequence number.
-    var tokens: [UInt64: UInt64] = [:]
+    /// The hub's token of each own append that has one, by publisher name and sequence number.
+    var tokens: [String: UInt64] = [:]
     var liveWaiters: [String: [UInt64: CheckedContinuation<Result<TopicOffset, PubSubError>, Never>]] = [:]
     var nextWaiter: UInt64 = 0
     var shutDown = false
@@ -82,12 +86,8 @@ public final class RedisStreams: TopicHistoryBackend, RedisRouterDelegate, Senda
 
   /// Starts connecting (in the background; failures are reported as events and retried).
   public func attach(_ sink: any PubSubSink) {
-    let start = state.withLock { state -> Bool in
-      state.sink = sink
-      defer { state.started = true }
-      return !state.started && !state.shutDown
-    }
-    if start { router.start(delegate: self) }
+    state.withLock { $0.sink = sink }
+    router.start(delegate: self)
   }
 
   /// Starts the topic's live feed: `SSUBSCRIBE`, then where the history stands.
@@ -126,31 +126,41 @@ public final class RedisStreams: TopicHistoryBackend, RedisRouterDelegate, Senda
   ) throws(PubSubError) {
     let options = history.options(topic)
     let names = names(topic)
-    let command = try state.withLock { state throws(PubSubError) -> [UInt8] in
+    let (command, incarnation) = try state.withLock { state throws(PubSubError) -> ([UInt8], UInt64) in
       if state.shutDown { throw .shutDown }
-      let sequence = state.sequence + 1
+      let current = state.sequences[topic] ?? (state.incarnations, 0)
+      let sequence = current.last + 1
+      let publisher = "\(publisherName).\(current.incarnation)"
       let command = Self.evalCommand(
         Self.appendSHA, keys: [names.stream, names.meta, names.channel],
         arguments: [
-          Array(newEpoch(&state).utf8), Array(publisherName.utf8), Array("\(sequence)".utf8),
+          Array(newEpoch(&state).utf8), Array(publisher.utf8), Array("\(sequence)".utf8),
           message.type == .text ? [49] : [50], message.payload, Array("\(options?.maxCount ?? 0)".utf8),
           Array("\(options?.maxAge.map(Self.milliseconds) ?? 0)".utf8),
         ])
       guard state.appendBytes + command.count <= configuration.outgoingBufferLimit else {
         throw .bufferFull(limit: configuration.outgoingBufferLimit)
       }
-      state.sequence = sequence
+      state.sequences[topic] = (current.incarnation, sequence)
       state.appendBytes += command.count
       if let token {
         if state.tokens.count >= 65_536 { state.tokens.removeAll() }
-        state.tokens[sequence] = token
+        state.tokens["\(publisher) \(sequence)"] = token
       }
-      return command
+      return (command, current.incarnation)
     }
     let size = command.count
     router.send(
       RedisRequest(command: command, slot: RedisClusterSlot.of(names.channel), resend: true) { [weak self] result in
-        self?.state.withLock { $0.appendBytes -= size }
+        self?.state.withLock { state in
+          state.appendBytes -= size
+          // Given up (refused, or retried too long): the topic's next appends start a new publisher name, which
+          // the script accepts from 1, instead of waiting behind a number that will never come.
+          if case .failure = result, state.sequences[topic]?.incarnation == incarnation {
+            state.incarnations += 1
+            state.sequences[topic] = (state.incarnations, 0)
+          }
+        }
         confirmed?(result.flatMap(Self.appendedOffset))
       })
   }
@@ -245,11 +255,7 @@ public final class RedisStreams: TopicHistoryBackend, RedisRouterDelegate, Senda
   }
 
   func routerReceived(_ push: RESPValue) throws(PubSubError) {
-    guard case .array(let items?) = push, let kind = items.first?.string else {
-      if case .error(let message) = push { throw .refused(message) }
-      if case .simpleString("PONG") = push { return }
-      throw .protocolViolation("unexpected push on the subscribing connection: \(push)")
-    }
+    guard let (kind, items) = try RedisRouter.pushKind(push) else { return }
     switch kind {
     case "smessage":
       guard items.count == 3, let channel = items[1].string, let payload = items[2].bytes else {
@@ -257,7 +263,9 @@ public final class RedisStreams: TopicHistoryBackend, RedisRouterDelegate, Senda
       }
       guard let topic = topic(ofChannel: channel), let live = RedisStreamsScripts.liveMessage(payload) else { return }
       let actions = state.withLock { state -> [TopicFeed.Action] in
-        let token = live.publisher == publisherName ? state.tokens.removeValue(forKey: live.sequence) : nil
+        let token =
+          live.publisher.hasPrefix(publisherName + ".")
+          ? state.tokens.removeValue(forKey: "\(live.publisher) \(live.sequence)") : nil
         let entry = TopicFeed.Entry(offset: live.offset, message: live.message, token: token)
         return state.feeds[topic]?.received(entry) ?? []
       }

@@ -30,8 +30,9 @@ enum RedisStreamsScripts {
         epoch = candidate
         redis.call('DEL', stream)
         redis.call('HSET', meta, 'e', epoch, 'n', 0)
+        return epoch, true
       end
-      return epoch
+      return epoch, false
     end
     local function now_ms()
       local time = redis.call('TIME')
@@ -40,15 +41,22 @@ enum RedisStreamsScripts {
 
     """
 
-  /// Appends a message once per publisher sequence number (a repeat after a reconnection returns position -1),
-  /// trims, and publishes it on the shard channel as `W2 EPOCH POSITION TYPE PUBLISHER SEQUENCE\n` + payload.
+  /// Appends a message exactly once and in its publisher's order: the sequence numbers of one publisher in one
+  /// topic go 1, 2, 3…; a number already recorded is a repeat (sent again after a lost connection: position -1);
+  /// one that skips ahead is refused with `TRYAGAIN` (an earlier one met a passing error such as `LOADING` and
+  /// will come again first), unless the topic's history is new (lost meanwhile). Then trims, and publishes it on the
+  /// shard channel as `W2 EPOCH POSITION TYPE PUBLISHER SEQUENCE\n` + payload.
   /// KEYS: stream, meta, channel. ARGV: candidate epoch, publisher, sequence, type, payload, max count, max age ms.
   static let append =
     trimByAge + """
       local stream, meta, channel = KEYS[1], KEYS[2], KEYS[3]
-      local epoch = epoch_of(stream, meta, ARGV[1])
-      local seen = redis.call('HGET', meta, 'p:' .. ARGV[2])
-      if seen and tonumber(seen) >= tonumber(ARGV[3]) then return {epoch, -1} end
+      local epoch, fresh = epoch_of(stream, meta, ARGV[1])
+      local last = tonumber(redis.call('HGET', meta, 'p:' .. ARGV[2]) or '0')
+      local sequence = tonumber(ARGV[3])
+      if sequence <= last then return {epoch, -1} end
+      if sequence > last + 1 and not fresh then
+        return redis.error_reply('TRYAGAIN out of order: ' .. ARGV[3] .. ' after ' .. last)
+      end
       redis.call('HSET', meta, 'p:' .. ARGV[2], ARGV[3])
       local n = redis.call('HINCRBY', meta, 'n', 1)
       local now = now_ms()
@@ -131,8 +139,8 @@ enum RedisStreamsScripts {
   static func liveMessage(_ bytes: [UInt8]) -> LiveMessage? {
     guard bytes.starts(with: Array("W2 ".utf8)), let newline = bytes.prefix(256).firstIndex(of: 10) else { return nil }
     let fields = String(decoding: bytes[3..<newline], as: UTF8.self).split(separator: " ")
-    guard fields.count == 5, let position = UInt64(fields[1]), let sequence = UInt64(fields[4]),
-      fields[2] == "1" || fields[2] == "2"
+    guard fields.count == 5, TopicOffset.isValidEpoch(fields[0]), let position = UInt64(fields[1]),
+      let sequence = UInt64(fields[4]), fields[2] == "1" || fields[2] == "2"
     else { return nil }
     let payload = Array(bytes[(newline + 1)...])
     return LiveMessage(
