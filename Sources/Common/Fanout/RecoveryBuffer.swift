@@ -1,5 +1,5 @@
 /// The live messages of a topic that arrive while one subscriber catches up from the history
-/// (``Topics/subscribe(_:to:from:options:)``): delivered after the history, without the ones the history already
+/// (`Topics.subscribe(_:to:from:options:timeout:)`): delivered after the history, without the ones the history already
 /// gave. Bounded: past `limit` bytes it is emptied and marked overflowed, and the resume reads those messages from
 /// the history instead.
 struct RecoveryBuffer {

@@ -36,7 +36,7 @@ public struct TopicGap: Sendable, Hashable, CustomStringConvertible {
   }
 }
 
-/// What ``Topics/subscribe(_:to:from:options:)`` could give a subscriber that resumes.
+/// What `Topics.subscribe(_:to:from:options:timeout:)` could give a subscriber that resumes.
 public enum TopicRecovery: Sendable, Equatable, CustomStringConvertible {
   /// Every message after the offset was delivered (`recovered` of them, possibly 0), then live ones follow, with no
   /// gap and no duplicate.

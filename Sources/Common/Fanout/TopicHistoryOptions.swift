@@ -1,4 +1,4 @@
-/// How much of a topic's history is kept for subscribers that resume (``Topics/subscribe(_:to:from:options:)``).
+/// How much of a topic's history is kept for subscribers that resume (`Topics.subscribe(_:to:from:options:timeout:)`).
 /// A message leaves the history when any bound is passed.
 public struct TopicHistoryOptions: Sendable, Hashable {
   /// The most messages kept. Default 1,000. With Redis Streams the trim is approximate (`MAXLEN ~`): at least this

@@ -17,8 +17,10 @@ extension Topics {
   /// on and the result is ``TopicRecovery/unavailable(_:)``.
   ///
   /// - Parameters:
-  ///   - offset: the last message the subscriber had; `nil`: live only, as ``subscribe(_:to:options:)``.
-  ///   - options: as for ``subscribe(_:to:options:)``; a resuming client usually wants
+  ///   - session: the session that subscribes (it leaves every topic when it ends).
+  ///   - topic: the topic's name.
+  ///   - offset: the last message the subscriber had; `nil`: live only, as `subscribe(_:to:options:)`.
+  ///   - options: as for `subscribe(_:to:options:)`; a resuming client usually wants
   ///     ``TopicFraming/offsetPrefixed`` framing, so that it knows its offsets for the next time.
   ///   - timeout: the longest the catching-up may take. Default 30 s.
   public func subscribe(
@@ -28,7 +30,7 @@ extension Topics {
     await subscribe(session.connection, to: topic, from: offset, options: options, timeout: timeout)
   }
 
-  /// ``subscribe(_:to:from:options:timeout:)`` for a connection.
+  /// `subscribe(_:to:from:options:timeout:)` for a connection.
   public func subscribe(
     _ connection: WebSocketConnection, to topic: String, from offset: TopicOffset?,
     options: SubscriberOptions? = nil, timeout: Duration = .seconds(30)

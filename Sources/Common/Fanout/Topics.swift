@@ -87,7 +87,7 @@ public final class Topics: PubSubSink, Sendable {
   ///   - defaultOptions: each subscriber's queue limit and policy unless `subscribe(_:to:options:)` says
   ///     otherwise; default 1 MiB, drop the oldest.
   ///   - history: keep each topic's newest messages in this process, give every message an offset, and let
-  ///     subscribers resume (``subscribe(_:to:from:options:)``); default none. Ignored with a
+  ///     subscribers resume (`subscribe(_:to:from:options:timeout:)`); default none. Ignored with a
   ///     ``TopicHistoryBackend`` (Redis Streams), which keeps the history itself, with its own policy.
   public init(
     backend: (any PubSubBackend)? = nil, defaultOptions: SubscriberOptions = SubscriberOptions(),

@@ -30,7 +30,7 @@ import WispCommon
 public final class RedisStreams: TopicHistoryBackend, RedisRouterDelegate, Sendable {
   /// The connection settings and bounds (``RedisConfiguration/channelPrefix`` prefixes the keys).
   public let configuration: RedisConfiguration
-  /// What each topic keeps (``TopicHistoryOptions/maxCount`` and ``TopicHistoryOptions/maxAge``; `maxBytes` is
+  /// What each topic keeps (`TopicHistoryOptions.maxCount` and `TopicHistoryOptions.maxAge`; `maxBytes` is
   /// Redis's own `maxmemory`); a topic without options keeps nothing but still numbers its messages.
   public let history: TopicHistoryPolicy
   /// This hub's identifier (16 hex digits) in appends.
@@ -335,7 +335,7 @@ public final class RedisStreams: TopicHistoryBackend, RedisRouterDelegate, Senda
   // MARK: Commands
 
   /// How many entries a read returns at most: 256, and three values each in one RESP array within the parser's
-  /// bound (``RESPParser/Limits/maxArrayCount``, 1,024 by default).
+  /// bound (`RESPParser.Limits.maxArrayCount`, 1,024 by default).
   private var pageSize: Int { max(1, min(256, configuration.parserLimits.maxArrayCount / 3)) }
 
   /// The longest wait for a read or a live feed: a reconnection and two replies.

@@ -90,7 +90,11 @@ public final class ReconnectingWebSocket: Sendable {
   /// ```
   ///
   /// - Parameters:
+  ///   - client: the client whose engine and plugin settings each connection uses.
+  ///   - url: the `ws://` or `wss://` URL to connect to (`request` may change it for each connection).
+  ///   - policy: the backoff between attempts and which ends are retried (``ReconnectPolicy``).
   ///   - offsets: how to read offsets from frames (``TopicOffsetTracking/offsetPrefixed(topic:)`` for `ws serve`).
+  ///   - onConnect: runs on each new session before buffered messages are sent (as for the other initializer).
   ///   - request: configures each connection's request, given the offsets so far (empty on the first one).
   public convenience init(
     client: HttpClient, url: String, policy: ReconnectPolicy = ReconnectPolicy(), offsets: TopicOffsetTracking,
