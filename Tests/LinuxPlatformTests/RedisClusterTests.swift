@@ -52,6 +52,39 @@ struct RedisClusterTests {
     return pid
   }
 
+  /// The node ID of the server on `port`.
+  static func nodeID(_ port: Int) async -> String? {
+    guard let reply = await RedisPubSubTests.redisReply(port, command: ["CLUSTER", "MYID"]) else { return nil }
+    var parser = RESPParser()
+    guard (try? parser.append(Array(reply.utf8))) != nil, let value = try? parser.next() else { return nil }
+    return value.string
+  }
+
+  /// Moves `slot` with its keys from the master on `source` to the one on `target`, as `redis-cli --cluster
+  /// reshard` does for each slot.
+  static func moveSlot(_ slot: Int, from source: Int, to target: Int, nodes: [Int]) async throws {
+    let sourceID = try #require(await nodeID(source))
+    let targetID = try #require(await nodeID(target))
+    _ = await RedisPubSubTests.redisReply(target, command: ["CLUSTER", "SETSLOT", "\(slot)", "IMPORTING", sourceID])
+    _ = await RedisPubSubTests.redisReply(source, command: ["CLUSTER", "SETSLOT", "\(slot)", "MIGRATING", targetID])
+    for _ in 0..<100 {
+      guard
+        let reply = await RedisPubSubTests.redisReply(source, command: ["CLUSTER", "GETKEYSINSLOT", "\(slot)", "100"])
+      else { break }
+      var parser = RESPParser()
+      guard (try? parser.append(Array(reply.utf8))) != nil, case .array(let keys?)? = try? parser.next(),
+        !keys.isEmpty
+      else { break }
+      let names = keys.compactMap(\.string)
+      let migrated = await RedisPubSubTests.redisReply(
+        source, command: ["MIGRATE", "127.0.0.1", "\(target)", "", "0", "5000", "KEYS"] + names)
+      #expect(migrated?.hasPrefix("+OK") == true, "MIGRATE: \(String(describing: migrated))")
+    }
+    for port in nodes {
+      _ = await RedisPubSubTests.redisReply(port, command: ["CLUSTER", "SETSLOT", "\(slot)", "NODE", targetID])
+    }
+  }
+
   /// The port of the master that owns `slot`, from `CLUSTER SLOTS` on `port`.
   static func owner(of slot: Int, asking port: Int) async -> Int? {
     guard let slots = await RedisPubSubTests.redisReply(port, command: ["CLUSTER", "SLOTS"]) else { return nil }
@@ -126,10 +159,22 @@ struct RedisClusterTests {
     }
   }
 
+  /// What happens to the master of the first room halfway through.
+  enum Disruption: String, Sendable, CustomTestStringConvertible {
+    /// SIGKILL, then started again with its data (nodes.conf and the append-only file).
+    case restartMaster
+    /// Its slot moves to another master with its keys (`CLUSTER SETSLOT` IMPORTING/MIGRATING, `MIGRATE`, then
+    /// `SETSLOT NODE` everywhere): `ASK` while it moves, `MOVED` after, the channel's subscribers dropped by the old
+    /// owner.
+    case moveSlot
+
+    var testDescription: String { rawValue }
+  }
+
   @Test(
-    "three masters, three ws serve, rooms on every shard; a master killed and restarted mid-run: every subscriber gets every message exactly once, in order"
-  )
-  func clusterFanout() async throws {
+    "three masters, three ws serve, rooms on every shard; a master restarted, or a slot moved, mid-run: every subscriber gets every message exactly once, in order",
+    arguments: [Disruption.restartMaster, .moveSlot])
+  func clusterFanout(disruption: Disruption) async throws {
     try #require(
       RedisPubSubTests.available && WsCommandTests.available && access(Self.redisCLI, X_OK) == 0,
       "redis-server, redis-cli (Debian) and ws are needed")
@@ -185,11 +230,19 @@ struct RedisClusterTests {
       for publisher in publishers { try await publisher.send(.text("n\(index)")) }
       if index % 50 == 49 { try await Task.sleep(for: .milliseconds(20)) }
       if index == count / 2 {
-        kill(nodes[victim].pid, SIGKILL)
-        var status: Int32 = 0
-        waitpid(nodes[victim].pid, &status, 0)
-        try await Task.sleep(for: .milliseconds(300))
-        nodes[victim].pid = try await Self.startNode(port: nodes[victim].port, directory: directory + "/\(victim)")
+        switch disruption {
+        case .restartMaster:
+          kill(nodes[victim].pid, SIGKILL)
+          var status: Int32 = 0
+          waitpid(nodes[victim].pid, &status, 0)
+          try await Task.sleep(for: .milliseconds(300))
+          nodes[victim].pid = try await Self.startNode(port: nodes[victim].port, directory: directory + "/\(victim)")
+        case .moveSlot:
+          let slot = RedisClusterSlot.of(Array("wisp:{\(rooms[0])}".utf8))
+          let target = nodes[(victim + 1) % nodes.count].port
+          try await Self.moveSlot(slot, from: nodes[victim].port, to: target, nodes: nodes.map(\.port))
+          #expect(await Self.owner(of: slot, asking: nodes[0].port) == target, "the slot moved")
+        }
       }
     }
     let done = await waitUntil(.seconds(60)) { subscribers.allSatisfy { $0.log.numbers.last == count - 1 } }

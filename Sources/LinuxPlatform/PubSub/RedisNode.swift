@@ -112,10 +112,11 @@ final class RedisNode: Sendable {
     }
   }
 
-  /// Subscribes to `channel` now when connected, and after every reconnection.
-  func subscribe(_ channel: [UInt8]) {
+  /// Subscribes to `channel` now when connected, and after every reconnection; `force`: send the command even when
+  /// the node already keeps the subscription (the server may have refused it, or dropped it).
+  func subscribe(_ channel: [UInt8], force: Bool = false) {
     let link = state.withLock { state -> RedisLink? in
-      guard state.channels.insert(channel).inserted else { return nil }
+      guard state.channels.insert(channel).inserted || force else { return nil }
       return state.subscriber
     }
     link?.enqueue(Self.command(subscribeCommand, channel))

@@ -36,6 +36,9 @@ final class RedisRouter: RedisNodeDelegate, Sendable {
     /// new requests of the slot queue behind them.
     var held: [Int: [RedisRequest]] = [:]
     var refreshing = false
+    /// A subscribing link refused or dropped a subscription: after the next map, every subscription is sent again
+    /// to its owner (a refused one is still in the node's set, which would skip it).
+    var resubscribeAll = false
     var started = false
     var shutDown = false
     var refresher: Task<Void, Never>?
@@ -167,10 +170,12 @@ final class RedisRouter: RedisNodeDelegate, Sendable {
 
   // MARK: The slot map
 
-  /// Asks a node for `CLUSTER SLOTS` (one request at a time) and applies the answer.
-  func refresh() {
+  /// Asks a node for `CLUSTER SLOTS` (one request at a time) and applies the answer; `resubscribing`: then send
+  /// every subscription again.
+  func refresh(resubscribing: Bool = false) {
     guard isCluster else { return }
     let asked = state.withLock { state -> RedisNode? in
+      if resubscribing { state.resubscribeAll = true }
       guard !state.refreshing, !state.shutDown else { return nil }
       state.refreshing = true
       let connected = state.nodes.values.filter(\.isConnected)
@@ -233,12 +238,17 @@ final class RedisRouter: RedisNodeDelegate, Sendable {
     resubscribe()
   }
 
-  /// Puts every subscription on the node the map names (subscribing twice is harmless: a node keeps a set).
+  /// Puts every subscription on the node the map names (a node keeps a set: subscribing again is skipped, unless
+  /// a link refused or dropped one since the last map).
   private func resubscribe() {
-    let plan = state.withLock { state -> [(RedisNode, [UInt8])] in
-      state.channels.compactMap { channel, endpoint in endpoint.flatMap { state.nodes[$0] }.map { ($0, channel) } }
+    let (plan, force) = state.withLock { state -> ([(RedisNode, [UInt8])], Bool) in
+      defer { state.resubscribeAll = false }
+      let plan = state.channels.compactMap { channel, endpoint in
+        endpoint.flatMap { state.nodes[$0] }.map { ($0, channel) }
+      }
+      return (plan, state.resubscribeAll)
     }
-    for (node, channel) in plan { node.subscribe(channel) }
+    for (node, channel) in plan { node.subscribe(channel, force: force) }
     // Drop subscriptions a node holds for channels another node owns now.
     let stale = state.withLock { state -> [(RedisNode, [UInt8])] in
       var stale: [(RedisNode, [UInt8])] = []
@@ -279,7 +289,7 @@ final class RedisRouter: RedisNodeDelegate, Sendable {
   func node(_ node: RedisNode, received push: RESPValue) throws(PubSubError) {
     // A subscription the server dropped (its slot moved) or refused (MOVED): follow the new map.
     if case .error(let message) = push, RedisClusterSlot.Redirection(message) != nil {
-      refresh()
+      refresh(resubscribing: true)
       return
     }
     if isCluster, case .array(let items?) = push, items.first?.string == "sunsubscribe", items.count >= 2,
@@ -287,7 +297,7 @@ final class RedisRouter: RedisNodeDelegate, Sendable {
     {
       node.unsubscribe(channel, sendCommand: false)
       state.withLock { $0.channels[channel] = .some(nil) }
-      refresh()
+      refresh(resubscribing: true)
       return
     }
     try state.withLock { $0.delegate }?.routerReceived(push)
