@@ -209,14 +209,10 @@ struct RedisClusterTests {
     for room in rooms {
       publishers.append(try await client.webSocketSession("ws://127.0.0.1:\(servers[0].port)\(room)"))
     }
-    // Probe until every subscriber's feed is live.
-    var probing = 0
-    while subscribers.contains(where: { $0.log.probes == 0 }), probing < 400 {
-      for publisher in publishers { try await publisher.send(.text("probe")) }
-      try await Task.sleep(for: .milliseconds(25))
-      probing += 1
+    let live = try await RedisStreamsTests.probeUntil(from: publishers) {
+      !subscribers.contains { $0.log.probes == 0 }
     }
-    #expect(!subscribers.contains { $0.log.probes == 0 }, "every subscriber's feed went live")
+    #expect(live, "every subscriber's feed went live")
     // Sharded pub/sub: a room's channel is subscribed on its shard only.
     let channel = "wisp:{\(rooms[0])}"
     for node in nodes {
@@ -228,6 +224,7 @@ struct RedisClusterTests {
     let victim = nodes.firstIndex { $0.port == owners[0] }!
     for index in 0..<count {
       for publisher in publishers { try await publisher.send(.text("n\(index)")) }
+      // Pacing, not a wait: the run lasts long enough for the disruption to land mid-stream.
       if index % 50 == 49 { try await Task.sleep(for: .milliseconds(20)) }
       if index == count / 2 {
         switch disruption {
@@ -235,6 +232,7 @@ struct RedisClusterTests {
           kill(nodes[victim].pid, SIGKILL)
           var status: Int32 = 0
           waitpid(nodes[victim].pid, &status, 0)
+          // The outage itself: the master stays down while messages are published.
           try await Task.sleep(for: .milliseconds(300))
           nodes[victim].pid = try await Self.startNode(port: nodes[victim].port, directory: directory + "/\(victim)")
         case .moveSlot:

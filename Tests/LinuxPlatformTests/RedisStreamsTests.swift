@@ -73,6 +73,20 @@ struct RedisStreamsTests {
     func withLock<Result>(_ body: (inout [Int]) -> Result) -> Result { ports.withLock { body(&$0) } }
   }
 
+  /// Sends a probe from each of `publishers` every 25 ms until `condition` holds (`false` after 10 s): the feeds
+  /// go live at a moment the test cannot observe otherwise (a subscription confirmed by Redis).
+  static func probeUntil(
+    from publishers: [DefaultClientWebSocketSession], _ condition: () -> Bool
+  ) async throws -> Bool {
+    let deadline = ContinuousClock.now + .seconds(10)
+    while !condition() {
+      guard ContinuousClock.now < deadline else { return false }
+      for publisher in publishers { try await publisher.send(.text("probe")) }
+      try await Task.sleep(for: .milliseconds(25))
+    }
+    return true
+  }
+
   /// A subscriber of `/room` that reconnects to whichever server is alive with `?since=` its last offset.
   static func subscriber(
     _ client: HttpClient, alive: AlivePorts, preferring index: Int, reconnectDelay: Duration
@@ -120,21 +134,17 @@ struct RedisStreamsTests {
       subscribers.append(Self.subscriber(client, alive: alive, preferring: index, reconnectDelay: reconnectDelay))
     }
     let publisher = try await client.webSocketSession("ws://127.0.0.1:\(second.port)/room")
-    // Probe until every subscriber's feed is live.
-    var probing = 0
-    while subscribers.contains(where: { $0.1.probes == 0 }), probing < 400 {
-      try await publisher.send(.text("probe"))
-      try await Task.sleep(for: .milliseconds(25))
-      probing += 1
-    }
-    #expect(!subscribers.contains { $0.1.probes == 0 }, "every subscriber's feed went live")
+    let live = try await Self.probeUntil(from: [publisher]) { !subscribers.contains { $0.1.probes == 0 } }
+    #expect(live, "every subscriber's feed went live")
     for index in 0..<count {
       try await publisher.send(.text("n\(index)"))
+      // Pacing, not a wait: the run lasts long enough for the disruptions to land mid-stream.
       if index % 100 == 99 { try await Task.sleep(for: .milliseconds(30)) }
       if killRedis && index == count * 3 / 10 {
         kill(redis.pid, SIGKILL)
         var status: Int32 = 0
         waitpid(redis.pid, &status, 0)
+        // The outage itself: Redis stays down while messages are published.
         try await Task.sleep(for: .milliseconds(300))
         redis = try await startDurableRedis(port: redis.port, directory: directory)
       }

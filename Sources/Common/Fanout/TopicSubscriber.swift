@@ -36,6 +36,8 @@ final class TopicSubscriber: Sendable {
 
   let connection: WebSocketConnection
   let options: SubscriberOptions
+  /// `options.framing`, read once per message by the drain (without copying the options).
+  let framing: TopicFraming
   /// The drain queue of the connection's event loop.
   let drainQueue: FanoutDrainQueue
   private let counters: FanoutCounters
@@ -47,6 +49,7 @@ final class TopicSubscriber: Sendable {
   ) {
     self.connection = connection
     self.options = options
+    self.framing = options.framing
     self.drainQueue = drainQueue
     self.counters = counters
   }

@@ -108,7 +108,7 @@ extension Topics {
       let gap = TopicGap(topic: run.topic, lastSeen: run.cursor, resumesAt: resumesAt)
       if run.gap == nil { run.gap = gap }
       run.cursor = TopicOffset(epoch: resumesAt.epoch, position: resumesAt.position - 1)
-      if subscriber.options.framing == .offsetPrefixed {
+      if subscriber.framing == .offsetPrefixed {
         guard offerInOrder(PublishedMessage(TopicFraming.notice(of: gap), counters: counters), to: subscriber) else {
           return .gone
         }

@@ -329,7 +329,7 @@ public final class Topics: PubSubSink, Sendable {
     eventSink.yield(.historyGap(gap))
     let members = state.withLock { $0.topics[gap.topic]?.list } ?? []
     let notice = PublishedMessage(TopicFraming.notice(of: gap), counters: counters)
-    for subscriber in members where subscriber.options.framing == .offsetPrefixed {
+    for subscriber in members where subscriber.framing == .offsetPrefixed {
       if case .queued(true) = subscriber.offer(notice) { subscriber.drainQueue.schedule(subscriber) }
     }
   }
@@ -344,14 +344,14 @@ public final class Topics: PubSubSink, Sendable {
     counters.published.add(1, ordering: .relaxed)
     guard
       let members = state.withLock({ state -> [TopicSubscriber]? in
-        if let offset = published.offset, state.topics[topic] != nil || state.recovering[topic] != nil {
-          state.liveLatest[topic] = offset
-        }
-        if !state.recovering.isEmpty, var buffers = state.recovering[topic] {
-          for key in buffers.keys { buffers[key]!.add(published) }
+        let members = state.topics[topic]?.list
+        var buffers = state.recovering.isEmpty ? nil : state.recovering[topic]
+        if let offset = published.offset, members != nil || buffers != nil { state.liveLatest[topic] = offset }
+        if buffers != nil {
+          for key in buffers!.keys { buffers![key]!.add(published) }
           state.recovering[topic] = buffers
         }
-        return state.topics[topic]?.list
+        return members
       })
     else { return }
     var dropped = 0

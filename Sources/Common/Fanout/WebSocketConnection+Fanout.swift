@@ -24,7 +24,7 @@ extension WebSocketConnection {
     while machine.outputCount + transport.queuedOutputCount < Self.coalescingLimit {
       guard let published = subscriber.takeNext() else { return .drained }
       do {
-        let framing = published.effectiveFraming(subscriber.options.framing)
+        let framing = published.effectiveFraming(subscriber.framing)
         switch encoding {
         case .plain:
           try machine.sendEncoded(published.encoding(in: framing), type: published.message.type)

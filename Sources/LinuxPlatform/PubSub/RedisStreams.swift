@@ -34,7 +34,7 @@ public final class RedisStreams: TopicHistoryBackend, RedisRouterDelegate, Senda
   /// Redis's own `maxmemory`); a topic without options keeps nothing but still numbers its messages.
   public let history: TopicHistoryPolicy
   /// This hub's identifier (16 hex digits) in appends.
-  public let publisherName: String
+  let publisherName: String
   private let loop: EventLoop
   private let epochPrefix: String
   private let router: RedisRouter
