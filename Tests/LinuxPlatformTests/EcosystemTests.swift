@@ -149,7 +149,9 @@ struct EcosystemTests {
     await group.triggerGracefulShutdown()
     try await running.value
     let took = ContinuousClock.now - started
-    #expect(took < .seconds(6), "stopped after \(took) (grace period 2 s)")
+    // About 2 s alone; the bound is for a machine busy with the rest of the suite (6.4 s seen once on 2 cores while
+    // the Redis and cluster suites ran). Without the grace period the silent client would hold the stop forever.
+    #expect(took < .seconds(10), "stopped after \(took) (grace period 2 s)")
     for session in sessions {
       #expect(await session.closeReason.code == .goingAway)
     }

@@ -40,10 +40,19 @@ struct ReconnectTests {
       terminate(server)
       // Messages sent while the server is down wait for the next connection, behind the hook's. Wait (at most
       // 10 s) until the client has seen the end, or the message could go into the dying connection (at most once).
+      // The watcher reads the states on its own task, and `.connected` is published after the hook's message went
+      // out: its echo can arrive before the watcher has recorded it. So wait for this round's `.connected` first,
+      // then for a state after it.
       let seenEnd = ContinuousClock.now + .seconds(10)
-      while states.withLock({ $0.last }) == .connected, ContinuousClock.now < seenEnd {
+      let rounds = restart - 1
+      var seen = states.withLock { $0 }
+      while seen.filter({ $0 == .connected }).count != rounds || seen.last == .connected,
+        ContinuousClock.now < seenEnd
+      {
         try await Task.sleep(for: .milliseconds(10))
+        seen = states.withLock { $0 }
       }
+      #expect(seen.filter { $0 == .connected }.count == rounds && seen.last != .connected, "\(seen)")
       try await socket.send("while down \(restart)")
       server = try await startServer()
       #expect(await echoes.next()?.readTextOrNil() == "hello \(restart)")
