@@ -42,9 +42,11 @@ private func serverAndPeer(
 
 @Suite("Session lifecycle on a manual clock (memory transport, no sleeps)")
 struct SessionLifecycleTests {
-  @Test("close timeout: a peer that never answers our close is cut off after closeTimeout, not before")
-  func closeTimeout() async throws {
-    let clock = ManualSessionClock()
+  @Test(
+    "close timeout: a peer that never answers our close is cut off after closeTimeout, not before",
+    arguments: [false, true])
+  func closeTimeout(callbacks: Bool) async throws {
+    let clock = ManualSessionClock(callbacks: callbacks)
     let (client, peer) = connections(clock: clock)
     let start = clock.now
     let closing = Task { try await client.close(CloseReason(.normal, "bye")) }
@@ -86,9 +88,11 @@ struct SessionLifecycleTests {
     #expect(clock.sleeperCount == 0)
   }
 
-  @Test("keepalive: no pong within the ping timeout closes with 1011 \"Ping timeout\" and fails the session")
-  func keepaliveTimeout() async throws {
-    let clock = ManualSessionClock()
+  @Test(
+    "keepalive: no pong within the ping timeout closes with 1011 \"Ping timeout\" and fails the session",
+    arguments: [false, true])
+  func keepaliveTimeout(callbacks: Bool) async throws {
+    let clock = ManualSessionClock(callbacks: callbacks)
     let (client, peer) = connections(clock: clock) { $0.pingInterval = .seconds(10) }
     let start = clock.now
     await client.start()
@@ -105,9 +109,11 @@ struct SessionLifecycleTests {
     }
   }
 
-  @Test("keepalive: answered pings keep the session open; the next ping is due one interval after the last")
-  func keepaliveAnswered() async throws {
-    let clock = ManualSessionClock()
+  @Test(
+    "keepalive: answered pings keep the session open; the next ping is due one interval after the last",
+    arguments: [false, true])
+  func keepaliveAnswered(callbacks: Bool) async throws {
+    let clock = ManualSessionClock(callbacks: callbacks)
     let (client, peer) = connections(clock: clock, peerMode: .default) { $0.pingInterval = .seconds(10) }
     let start = clock.now
     await peer.start()

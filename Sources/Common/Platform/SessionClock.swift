@@ -21,6 +21,11 @@ public protocol SessionClock: AnyObject, Sendable {
 
   /// Cancels a callback of ``scheduleCallback(at:_:)`` that has not run; on the clock's thread. Default: nothing.
   func cancelCallback(_ identifier: UInt64)
+
+  /// Whether ``scheduleCallback(at:_:)`` and ``cancelCallback(_:)`` may be called from any thread (a clock that
+  /// locks), so that sessions on any transport arm their timers as callbacks. Default `false`: only a session served
+  /// on the clock's own thread (its event loop) does.
+  var schedulesCallbacksFromAnyThread: Bool { get }
 }
 
 extension SessionClock {
@@ -32,6 +37,9 @@ extension SessionClock {
 
   /// Nothing to cancel.
   public func cancelCallback(_ identifier: UInt64) {}
+
+  /// Callbacks only on the clock's own thread.
+  public var schedulesCallbacksFromAnyThread: Bool { false }
 }
 
 /// The default clock: `ContinuousClock` and `Task.sleep`. A transport that has timers of its own (the event loop's)

@@ -67,9 +67,10 @@ extension WebSocketConnection {
     timer = nil
     guard let deadline else { return }
     let clock = clock
-    // On the clock's own thread (the event loop that serves the connection), the loop's timer calls back: nothing
-    // sleeps while the session idles, and a task runs only when the deadline comes.
-    if transport.isExecutorThread, clock === transport.sessionClock,
+    // On the clock's own thread (the event loop that serves the connection), or with a clock that takes callbacks
+    // from any thread (the test host's manual clock), the clock calls back: nothing sleeps while the session idles,
+    // and a task runs only when the deadline comes.
+    if clock.schedulesCallbacksFromAnyThread || (transport.isExecutorThread && clock === transport.sessionClock),
       let callback = clock.scheduleCallback(at: deadline, { [self] in startTimerTask(deadline) })
     {
       timer = SessionTimer(deadline: deadline, callback: callback)

@@ -53,7 +53,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
   // `WebSocketConnection` (docs/decisions/0009).
   @exclusivity(unchecked) private var localJobs: [Job] = []
   @exclusivity(unchecked) private var runningJobs: [Job] = []
-  @exclusivity(unchecked) private var timers = TimerQueue()
+  @exclusivity(unchecked) private var timers = TimerQueue<() -> Void>()
   /// Sockets with queued writes, written when the loop has run its jobs (`SocketTransport.write(_:)`).
   @exclusivity(unchecked) private var deferredFlushes: [SocketTransport] = []
   /// Push-mode sockets to read at the start of the next turn (`SocketTransport.resumeReading()`).
@@ -66,7 +66,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
   /// The timer that releases the classes of ``payloadPool`` nothing was taken from
   /// (`PayloadBufferPool.releaseUnused()`); armed at the end of a turn while the pool keeps anything, so an idle
   /// loop with an empty pool has no timer.
-  @exclusivity(unchecked) private(set) var payloadReleaseTimer: TimerQueue.Handle?
+  @exclusivity(unchecked) private(set) var payloadReleaseTimer: TimerHandle?
   /// How often the pool's unused classes are released: 10 s (tests shorten it); loop thread only.
   @exclusivity(unchecked) var payloadReleaseInterval = Duration.seconds(10)
   /// The read buffer shared by every transport of this loop; valid during one `read` body.
@@ -195,13 +195,13 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
   // MARK: Timers
 
   /// Schedules `body` on the loop thread after `delay`; returns a handle that cancels it. Loop thread only.
-  func schedule(after delay: Duration, _ body: @escaping () -> Void) -> TimerQueue.Handle {
+  func schedule(after delay: Duration, _ body: @escaping () -> Void) -> TimerHandle {
     preconditionInEventLoop()
     return timers.schedule(deadline: Monotonic.now() &+ Monotonic.nanoseconds(delay), body)
   }
 
   /// Cancels a scheduled timer; loop thread only.
-  func cancel(_ handle: TimerQueue.Handle) {
+  func cancel(_ handle: TimerHandle) {
     timers.cancel(handle)
   }
 
@@ -239,7 +239,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
   private final class SleepState: @unchecked Sendable {
     var cancelled = false
     var continuation: UnsafeContinuation<Void, any Error>?
-    var handle: TimerQueue.Handle?
+    var handle: TimerHandle?
   }
 
   // MARK: Running
@@ -285,7 +285,8 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
           Unmanaged<Registration>.fromOpaque(pointer).takeUnretainedValue().handle(events: event.events)
         }
       }
-      timers.fireDue(now: Monotonic.now())
+      let now = Monotonic.now()
+      while let body = timers.popDue(now: now) { body() }
     }
     Glibc.close(epollFD)
     Glibc.close(wakeFD)

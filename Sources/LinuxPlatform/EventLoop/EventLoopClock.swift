@@ -48,6 +48,6 @@ extension EventLoop: SessionClock {
 
   /// Cancels a callback that has not run; loop thread only.
   public func cancelCallback(_ identifier: UInt64) {
-    cancel(TimerQueue.Handle(id: identifier))
+    cancel(TimerHandle(id: identifier))
   }
 }

@@ -91,7 +91,7 @@ final class Registration: @unchecked Sendable {
     guard !isClosed else { throw TransportError.closed }
     // After a hang-up, the next read reports EOF or the error at once.
     if isRead && hangUp { return }
-    var timer: TimerQueue.Handle?
+    var timer: TimerHandle?
     defer { if let timer { loop.cancel(timer) } }
     try await withTaskCancellationHandler(
       operation: {

@@ -41,12 +41,12 @@ package final class HTTP2Connection: @unchecked Sendable {
   private var settingsWaiters: [CheckedContinuation<Void, Never>] = []
   private var finished = false
   private var finishWaiter: CheckedContinuation<Void, Never>?
-  private var idleTimer: TimerQueue.Handle?
-  private var lingerTimers: [Int32: TimerQueue.Handle] = [:]
+  private var idleTimer: TimerHandle?
+  private var lingerTimers: [Int32: TimerHandle] = [:]
   /// Streams whose request HEADERS have begun and not ended, with the timer that ends the connection if they never
   /// do: while a header block is incomplete no other frame may arrive (RFC 9113 section 6.10), so a peer that stops
   /// in the middle of one holds the whole connection.
-  private var requestTimers: [Int32: TimerQueue.Handle] = [:]
+  private var requestTimers: [Int32: TimerHandle] = [:]
   private let requestTimeout: Duration
   private var goingAway = false
   /// Why the connection ended, when it failed (for the log).

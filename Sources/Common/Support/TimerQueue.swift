@@ -1,9 +1,18 @@
-/// The loop's timers: a binary min-heap of deadlines. Loop thread only.
-struct TimerQueue {
+/// Identifies a timer of a ``TimerQueue`` for cancellation.
+package struct TimerHandle: Hashable, Sendable {
+  /// The timer's number, unique in its queue.
+  package let id: UInt64
+
+  /// The handle of timer number `id`.
+  package init(id: UInt64) { self.id = id }
+}
+
+/// Timers in a binary min-heap of deadlines (nanoseconds of a monotonic clock): an event loop's (on its thread) and
+/// the ``ManualSessionClock``'s callbacks (under its lock). Scheduling and cancelling cost O(log n), so a million
+/// sessions' keepalive timers cost no more per timer than a thousand. Not thread-safe: its owner serializes it.
+package struct TimerQueue<Body> {
   /// Identifies a scheduled timer for cancellation.
-  struct Handle: Hashable {
-    let id: UInt64
-  }
+  package typealias Handle = TimerHandle
 
   private struct Entry {
     let deadline: UInt64
@@ -15,12 +24,16 @@ struct TimerQueue {
   /// (each with a handshake deadline of seconds, cancelled when it ends) held megabytes until the deadlines passed.
   private var heap: [Entry] = []
   /// The bodies of the timers that are scheduled and neither fired nor cancelled, by id.
-  private var bodies: [UInt64: () -> Void] = [:]
+  private var bodies: [UInt64: Body] = [:]
   /// Entries of the heap whose timer was cancelled.
   private var cancelledEntries = 0
   private var nextID: UInt64 = 0
 
-  mutating func schedule(deadline: UInt64, _ body: @escaping () -> Void) -> Handle {
+  /// An empty queue.
+  package init() {}
+
+  /// Schedules `body` for `deadline`; returns its handle for ``cancel(_:)``.
+  package mutating func schedule(deadline: UInt64, _ body: Body) -> Handle {
     nextID &+= 1
     heap.append(Entry(deadline: deadline, id: nextID))
     bodies[nextID] = body
@@ -31,20 +44,23 @@ struct TimerQueue {
   /// Cancels a timer and releases its body; does nothing when it already fired or was cancelled. When cancelled
   /// entries outnumber live ones (and there are more than 64), the heap is rebuilt without them, so it stays
   /// within twice the live timers.
-  mutating func cancel(_ handle: Handle) {
-    guard bodies.removeValue(forKey: handle.id) != nil else { return }
+  /// Returns the cancelled timer's body, or `nil` when it had fired or was cancelled already.
+  @discardableResult
+  package mutating func cancel(_ handle: Handle) -> Body? {
+    guard let body = bodies.removeValue(forKey: handle.id) else { return nil }
     cancelledEntries += 1
     if cancelledEntries > 64 && cancelledEntries > bodies.count { compact() }
+    return body
   }
 
   /// The number of timers scheduled and neither fired nor cancelled.
-  var liveCount: Int { bodies.count }
+  package var liveCount: Int { bodies.count }
 
   /// The number of entries in the heap, cancelled ones included (bounded by twice ``liveCount`` plus 64).
-  var entryCount: Int { heap.count }
+  package var entryCount: Int { heap.count }
 
   /// The epoll timeout until the next live timer: -1 (none), or milliseconds rounded up.
-  mutating func millisecondsUntilNext(now: UInt64) -> Int32 {
+  package mutating func millisecondsUntilNext(now: UInt64) -> Int32 {
     dropCancelledHead()
     guard let first = heap.first else { return -1 }
     if first.deadline <= now { return 0 }
@@ -52,17 +68,28 @@ struct TimerQueue {
     return Int32(min(milliseconds, UInt64(Int32.max)))
   }
 
-  /// Runs every timer whose deadline has passed.
-  mutating func fireDue(now: UInt64) {
+  /// The deadline of the earliest live timer, if any.
+  package mutating func nextDeadline() -> UInt64? {
+    dropCancelledHead()
+    return heap.first?.deadline
+  }
+
+  /// Removes and returns the body of the earliest live timer whose deadline is `now` or earlier, or `nil`. A caller
+  /// that holds a lock takes the bodies one by one and runs them after releasing it.
+  package mutating func popDue(now: UInt64) -> Body? {
     while let first = heap.first, first.deadline <= now {
       removeFirst()
       guard let body = bodies.removeValue(forKey: first.id) else {
         cancelledEntries -= 1
         continue
       }
-      body()
+      return body
     }
+    return nil
   }
+
+  /// The deadlines of the live timers, in no order.
+  package var liveDeadlines: [UInt64] { heap.filter { bodies[$0.id] != nil }.map(\.deadline) }
 
   private mutating func dropCancelledHead() {
     while let first = heap.first, bodies[first.id] == nil {
