@@ -23,6 +23,8 @@ let package = Package(
       name: "wisp-fanout-server", dependencies: [.product(name: "Wisp", package: "wisp")],
       path: "Sources/WispFanoutServer"),
     .executableTarget(
+      name: "wisp-million", dependencies: [.product(name: "Wisp", package: "wisp")], path: "Sources/WispMillion"),
+    .executableTarget(
       name: "wisp-load-client", dependencies: ["LoadSupport", .product(name: "Wisp", package: "wisp")],
       path: "Sources/WispLoadClient"),
     .executableTarget(

@@ -21,17 +21,27 @@ final class MemoryConnector: TransportConnector, Sendable {
   ) async throws -> any Transport {
     let (client, serverEnd) = MemoryTransport.pair()
     let server = try self.server()
-    let task = Task { await server.serve(serverEnd) }
+    // The handshake in one task, the session in another, as the socket server runs them: a task keeps the memory
+    // of its deepest async stack (the handshake's) for its whole life.
+    let task = Task { [self] in
+      guard let session = await server.handshake(serverEnd) else { return }
+      let run = Task { await server.run(session) }
+      tasks.withLock { $0.append(run) }
+    }
     tasks.withLock { $0.append(task) }
     return client
   }
 
   /// Waits until every connection opened so far has been served to its end.
   func waitForConnections() async {
-    let pending = tasks.withLock { tasks in
-      defer { tasks.removeAll() }
-      return tasks
+    // A handshake's task adds its session's task before it ends: wait until a round finds nothing new.
+    while true {
+      let pending = tasks.withLock { tasks in
+        defer { tasks.removeAll() }
+        return tasks
+      }
+      if pending.isEmpty { return }
+      for task in pending { await task.value }
     }
-    for task in pending { await task.value }
   }
 }
