@@ -46,6 +46,28 @@ extension WebSocketConnection {
     return await closeReason
   }
 
+  /// Starts the closing handshake with `reason` and returns at once (a server closing all its sessions): the close
+  /// frame goes out at the end of the executor's turn, and the peer's reply, or ``Options/closeTimeout``, ends the
+  /// connection, and `ended` is called with its close reason (at once when the connection has ended). Sends nothing
+  /// on a connection that already sent its close, or for a code that may not be sent (RFC 6455 section 7.4.1).
+  package func startClosing(_ reason: CloseReason, ended: @escaping @Sendable (CloseReason) -> Void) {
+    onEnd(ended)
+    guard reason.code.isValidOnWire, !lifecycle.hasEnded() else { return }
+    if !reader.hasStarted() { startReading() }
+    if lifecycle.deferredEnd() != nil {
+      // The peer's close came first and waits for the application: the reply carries our reason (rare; a task).
+      Task(executorPreference: transport.taskExecutor) { await self.completeDeferredEnd(reply: reason) }
+      return
+    }
+    guard machine.close(reason) else { return }
+    closeWentOut()
+    if reader.pausedForRoom {
+      reader.pausedForRoom = false
+      resumeReading()
+    }
+    scheduleFlush()
+  }
+
   /// Our close frame is queued: the peer's close is due within the close timeout. Out of line: `enqueueOutgoing`
   /// calls it for a close frame, and inlined there the clock's resilient types (metadata lookups, stack space) were
   /// paid on every send.

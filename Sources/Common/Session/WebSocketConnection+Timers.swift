@@ -71,7 +71,7 @@ extension WebSocketConnection {
     // from any thread (the test host's manual clock), the clock calls back: nothing sleeps while the session idles,
     // and a task runs only when the deadline comes.
     if clock.schedulesCallbacksFromAnyThread || (transport.isExecutorThread && clock === transport.sessionClock),
-      let callback = clock.scheduleCallback(at: deadline, { [self] in startTimerTask(deadline) })
+      let callback = clock.scheduleCallback(at: deadline, { [self] in timerCallback(deadline) })
     {
       timer = SessionTimer(deadline: deadline, callback: callback)
       return
@@ -83,34 +83,69 @@ extension WebSocketConnection {
     timer = SessionTimer(deadline: deadline, task: task)
   }
 
-  /// The loop's timer fired: the deadline's work runs in a task of the connection (it may write and wait).
-  nonisolated func startTimerTask(_ deadline: ContinuousClock.Instant) {
+  /// The clock's callback fired. On the connection's executor thread (the event loop), what the deadline asks for
+  /// runs here when it needs no waiting (a keepalive ping: queued, written at the end of the loop's turn), so that
+  /// a million idle sessions' pings cost no task each; the rest (a close, a timeout's end) runs in a task of the
+  /// connection (it may write and wait). Elsewhere (a manual clock's callback) all of it runs in the task.
+  nonisolated func timerCallback(_ deadline: ContinuousClock.Instant) {
+    if transport.isExecutorThread {
+      let rest = callIsolated({ connection, deadline in connection.timerFiredInline(deadline) }, deadline)
+      guard !rest.isEmpty else { return }
+      Task(executorPreference: transport.taskExecutor) { await self.perform(rest) }
+      return
+    }
     Task(executorPreference: transport.taskExecutor) { await self.timerFired(deadline) }
   }
 
+  /// The timer of `deadline` fired on the executor: performs the synchronous actions up to the first that waits, and
+  /// returns that one and those after it, in order.
+  func timerFiredInline(_ deadline: ContinuousClock.Instant) -> [SessionPolicy.Action] {
+    let actions = takeTimerActions(deadline)
+    var index = actions.startIndex
+    while index < actions.endIndex, case .sendKeepalivePing = actions[index] {
+      sendKeepalivePing()
+      index += 1
+    }
+    return Array(actions[index...])
+  }
+
   func timerFired(_ deadline: ContinuousClock.Instant) async {
-    guard timer?.deadline == deadline else { return }
+    await perform(takeTimerActions(deadline))
+  }
+
+  /// What the policy does at `deadline`, once (nothing when the timer was re-armed since); re-arms the timer.
+  private func takeTimerActions(_ deadline: ContinuousClock.Instant) -> [SessionPolicy.Action] {
+    guard timer?.deadline == deadline else { return [] }
     timer = nil
     // The timer was armed for `deadline`: it counts as reached even if the clock reads a hair earlier (the loop's
     // timers have millisecond resolution).
     let now = max(clock.now, deadline)
     let actions = policy.timerFired(at: now)
     armTimer()
+    return actions
+  }
+
+  func perform(_ actions: [SessionPolicy.Action]) async {
     for action in actions { await perform(action) }
+  }
+
+  /// Queues a keepalive ping (written at the end of the executor's turn) and arms the timer for its pong.
+  func sendKeepalivePing() {
+    guard !lifecycle.hasEnded(), machine.state == .open else { return }
+    let payload = machine.randomBytes(8)
+    let id = policy.pingSent(payload: payload, at: clock.now, timeout: nil, keepalive: true)
+    do {
+      _ = try enqueueOutgoing(try Frame.ping(payload))
+    } catch {
+      policy.pingAbandoned(id)
+    }
+    armTimer()
   }
 
   func perform(_ action: SessionPolicy.Action) async {
     switch action {
     case .sendKeepalivePing:
-      guard !lifecycle.hasEnded(), machine.state == .open else { return }
-      let payload = machine.randomBytes(8)
-      let id = policy.pingSent(payload: payload, at: clock.now, timeout: nil, keepalive: true)
-      do {
-        _ = try enqueueOutgoing(try Frame.ping(payload))
-      } catch {
-        policy.pingAbandoned(id)
-      }
-      armTimer()
+      sendKeepalivePing()
     case .pingTimedOut(let id, let keepalive, let limit):
       let error = SessionError.pingTimeout(limit)
       guard keepalive else { return pingWaiters.resolve(id, with: .failure(error)) }
