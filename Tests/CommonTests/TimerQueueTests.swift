@@ -54,4 +54,26 @@ struct TimerQueueTests {
     #expect(log.fired.count == model.count)
     #expect(zip(log.fired, log.fired.dropFirst()).allSatisfy { $0.deadline <= $1.deadline })
   }
+
+  @Test("a round fires only the timers scheduled before it: a body that arms a passed deadline waits for the next")
+  func roundCutoff() {
+    final class Box {
+      var queue = TimerQueue<() -> Void>()
+      var fired = 0
+    }
+    let box = Box()
+    func rearm() {
+      _ = box.queue.schedule(deadline: 5) {
+        box.fired += 1
+        rearm()
+      }
+    }
+    rearm()
+    for round in 1...3 {
+      let cutoff = box.queue.lastScheduledID
+      while let body = box.queue.popDue(now: 10, scheduledUpTo: cutoff) { body() }
+      #expect(box.fired == round)
+      #expect(box.queue.liveCount == 1)
+    }
+  }
 }

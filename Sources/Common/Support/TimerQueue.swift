@@ -76,8 +76,13 @@ package struct TimerQueue<Body> {
 
   /// Removes and returns the body of the earliest live timer whose deadline is `now` or earlier, or `nil`. A caller
   /// that holds a lock takes the bodies one by one and runs them after releasing it.
-  package mutating func popDue(now: UInt64) -> Body? {
-    while let first = heap.first, first.deadline <= now {
+  ///
+  /// With `scheduledUpTo` (a ``lastScheduledID`` read before the caller began to fire), a timer scheduled since is
+  /// not taken, nor anything behind it: it waits for the caller's next round. An event loop fires that way, so that
+  /// a timer whose body schedules another for a deadline already passed cannot keep the loop in its timers (the
+  /// next turn runs the jobs that body started first).
+  package mutating func popDue(now: UInt64, scheduledUpTo: UInt64 = .max) -> Body? {
+    while let first = heap.first, first.deadline <= now, first.id <= scheduledUpTo {
       removeFirst()
       guard let body = bodies.removeValue(forKey: first.id) else {
         cancelledEntries -= 1
@@ -87,6 +92,9 @@ package struct TimerQueue<Body> {
     }
     return nil
   }
+
+  /// The identifier of the last timer scheduled (0 before the first): see ``popDue(now:scheduledUpTo:)``.
+  package var lastScheduledID: UInt64 { nextID }
 
   /// The deadlines of the live timers, in no order.
   package var liveDeadlines: [UInt64] { heap.filter { bodies[$0.id] != nil }.map(\.deadline) }

@@ -285,8 +285,11 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
           Unmanaged<Registration>.fromOpaque(pointer).takeUnretainedValue().handle(events: event.events)
         }
       }
+      // Only the timers scheduled before this round: one whose body arms another for a passed deadline (a session
+      // whose timer's work runs in a task it started) fires again on the next turn, after that task's jobs.
       let now = Monotonic.now()
-      while let body = timers.popDue(now: now) { body() }
+      let scheduledUpTo = timers.lastScheduledID
+      while let body = timers.popDue(now: now, scheduledUpTo: scheduledUpTo) { body() }
     }
     Glibc.close(epollFD)
     Glibc.close(wakeFD)
