@@ -11,7 +11,7 @@ struct TimerQueueTests {
 
   @Test("a cancelled timer releases what its body captured at once, and the heap stays within twice the live timers")
   func cancellationReleases() {
-    var queue = TimerQueue<() -> Void>()
+    var queue = TimerQueue()
     var handles: [TimerHandle] = []
     let aliveBefore = Captured.alive
     for index in 0..<20_000 {
@@ -31,7 +31,7 @@ struct TimerQueueTests {
   @Test("random schedules and cancellations fire exactly the live timers, in deadline order")
   func matchesModel() {
     var generator = SystemRandomNumberGenerator()
-    var queue = TimerQueue<() -> Void>()
+    var queue = TimerQueue()
     var model: [UInt64: UInt64] = [:]  // id -> deadline of live timers
     var handles: [TimerHandle] = []
     final class Log { var fired: [(id: UInt64, deadline: UInt64)] = [] }
@@ -58,7 +58,7 @@ struct TimerQueueTests {
   @Test("a round fires only the timers scheduled before it: a body that arms a passed deadline waits for the next")
   func roundCutoff() {
     final class Box {
-      var queue = TimerQueue<() -> Void>()
+      var queue = TimerQueue()
       var fired = 0
     }
     let box = Box()

@@ -4,36 +4,48 @@ package struct TimerHandle: Hashable, Sendable {
   package let id: UInt64
 
   /// The handle of timer number `id`.
-  package init(id: UInt64) { self.id = id }
+  @inlinable package init(id: UInt64) { self.id = id }
 }
 
 /// Timers in a binary min-heap of deadlines (nanoseconds of a monotonic clock): an event loop's (on its thread) and
 /// the ``ManualSessionClock``'s callbacks (under its lock). Scheduling and cancelling cost O(log n), so a million
 /// sessions' keepalive timers cost no more per timer than a thousand. Not thread-safe: its owner serializes it.
-package struct TimerQueue<Body> {
+package struct TimerQueue {
+  /// What a timer runs. Not a generic parameter: an event loop fires a timer per keepalive ping, and unspecialized
+  /// generic code across the module boundary (metadata lookups, reabstraction thunks) cost a fifth of a ping.
+  package typealias Body = () -> Void
+
   /// Identifies a scheduled timer for cancellation.
   package typealias Handle = TimerHandle
 
-  private struct Entry {
-    let deadline: UInt64
-    let id: UInt64
+  @usableFromInline
+  struct Entry {
+    @usableFromInline let deadline: UInt64
+    @usableFromInline let id: UInt64
+
+    @inlinable
+    init(deadline: UInt64, id: UInt64) {
+      self.deadline = deadline
+      self.id = id
+    }
   }
 
   /// Deadlines in heap order. A cancelled timer's entry stays until it reaches the top (or a compaction), but its
   /// body is released at once: bodies capture connections and their buffers, and a burst of short connections
   /// (each with a handshake deadline of seconds, cancelled when it ends) held megabytes until the deadlines passed.
-  private var heap: [Entry] = []
+  @usableFromInline var heap: [Entry] = []
   /// The bodies of the timers that are scheduled and neither fired nor cancelled, by id.
-  private var bodies: [UInt64: Body] = [:]
+  @usableFromInline var bodies: [UInt64: Body] = [:]
   /// Entries of the heap whose timer was cancelled.
-  private var cancelledEntries = 0
-  private var nextID: UInt64 = 0
+  @usableFromInline var cancelledEntries = 0
+  @usableFromInline var nextID: UInt64 = 0
 
   /// An empty queue.
-  package init() {}
+  @inlinable package init() {}
 
   /// Schedules `body` for `deadline`; returns its handle for ``cancel(_:)``.
-  package mutating func schedule(deadline: UInt64, _ body: Body) -> Handle {
+  @inlinable
+  package mutating func schedule(deadline: UInt64, _ body: @escaping Body) -> Handle {
     nextID &+= 1
     heap.append(Entry(deadline: deadline, id: nextID))
     bodies[nextID] = body
@@ -46,6 +58,7 @@ package struct TimerQueue<Body> {
   /// within twice the live timers.
   /// Returns the cancelled timer's body, or `nil` when it had fired or was cancelled already.
   @discardableResult
+  @inlinable
   package mutating func cancel(_ handle: Handle) -> Body? {
     guard let body = bodies.removeValue(forKey: handle.id) else { return nil }
     cancelledEntries += 1
@@ -54,12 +67,15 @@ package struct TimerQueue<Body> {
   }
 
   /// The number of timers scheduled and neither fired nor cancelled.
+  @inlinable
   package var liveCount: Int { bodies.count }
 
   /// The number of entries in the heap, cancelled ones included (bounded by twice ``liveCount`` plus 64).
+  @inlinable
   package var entryCount: Int { heap.count }
 
   /// The epoll timeout until the next live timer: -1 (none), or milliseconds rounded up.
+  @inlinable
   package mutating func millisecondsUntilNext(now: UInt64) -> Int32 {
     dropCancelledHead()
     guard let first = heap.first else { return -1 }
@@ -69,6 +85,7 @@ package struct TimerQueue<Body> {
   }
 
   /// The deadline of the earliest live timer, if any.
+  @inlinable
   package mutating func nextDeadline() -> UInt64? {
     dropCancelledHead()
     return heap.first?.deadline
@@ -81,6 +98,7 @@ package struct TimerQueue<Body> {
   /// not taken, nor anything behind it: it waits for the caller's next round. An event loop fires that way, so that
   /// a timer whose body schedules another for a deadline already passed cannot keep the loop in its timers (the
   /// next turn runs the jobs that body started first).
+  @inlinable
   package mutating func popDue(now: UInt64, scheduledUpTo: UInt64 = .max) -> Body? {
     while let first = heap.first, first.deadline <= now, first.id <= scheduledUpTo {
       removeFirst()
@@ -93,13 +111,31 @@ package struct TimerQueue<Body> {
     return nil
   }
 
+  /// Removes the earliest live timer whose deadline is `now` or earlier and returns its handle (its body is
+  /// dropped), or `nil`: for an owner that keeps what a timer wakes beside the queue, by handle.
+  @inlinable
+  package mutating func popDueHandle(now: UInt64) -> TimerHandle? {
+    while let first = heap.first, first.deadline <= now {
+      removeFirst()
+      guard bodies.removeValue(forKey: first.id) != nil else {
+        cancelledEntries -= 1
+        continue
+      }
+      return TimerHandle(id: first.id)
+    }
+    return nil
+  }
+
   /// The identifier of the last timer scheduled (0 before the first): see ``popDue(now:scheduledUpTo:)``.
+  @inlinable
   package var lastScheduledID: UInt64 { nextID }
 
   /// The deadlines of the live timers, in no order.
+  @inlinable
   package var liveDeadlines: [UInt64] { heap.filter { bodies[$0.id] != nil }.map(\.deadline) }
 
-  private mutating func dropCancelledHead() {
+  @inlinable
+  mutating func dropCancelledHead() {
     while let first = heap.first, bodies[first.id] == nil {
       removeFirst()
       cancelledEntries -= 1
@@ -107,7 +143,8 @@ package struct TimerQueue<Body> {
   }
 
   /// Rebuilds the heap from the live entries (Floyd's bottom-up construction, linear time).
-  private mutating func compact() {
+  @inlinable
+  mutating func compact() {
     heap.removeAll { bodies[$0.id] == nil }
     cancelledEntries = 0
     var index = heap.count / 2 - 1
@@ -117,13 +154,15 @@ package struct TimerQueue<Body> {
     }
   }
 
-  private mutating func removeFirst() {
+  @inlinable
+  mutating func removeFirst() {
     heap.swapAt(0, heap.count - 1)
     heap.removeLast()
     if !heap.isEmpty { siftDown(0) }
   }
 
-  private mutating func siftUp(_ start: Int) {
+  @inlinable
+  mutating func siftUp(_ start: Int) {
     var child = start
     while child > 0 {
       let parent = (child - 1) / 2
@@ -133,7 +172,8 @@ package struct TimerQueue<Body> {
     }
   }
 
-  private mutating func siftDown(_ start: Int) {
+  @inlinable
+  mutating func siftDown(_ start: Int) {
     var parent = start
     while true {
       let left = 2 * parent + 1

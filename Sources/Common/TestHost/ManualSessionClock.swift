@@ -19,7 +19,22 @@ public final class ManualSessionClock: SessionClock {
 
   private struct State {
     var now: ContinuousClock.Instant
-    var timers = TimerQueue<Wake>()
+    /// The deadlines (the queue's bodies are empty), and what each wakes, by the timer's identifier.
+    var timers = TimerQueue()
+    var wakes: [UInt64: Wake] = [:]
+
+    /// Arms a timer for `deadline` (nanoseconds after the origin) that wakes `wake`.
+    mutating func schedule(_ deadline: UInt64, _ wake: Wake) -> TimerHandle {
+      let handle = timers.schedule(deadline: deadline) {}
+      wakes[handle.id] = wake
+      return handle
+    }
+
+    /// Disarms a timer; returns what it would have woken, or `nil` when it has fired or was cancelled.
+    mutating func cancel(_ handle: TimerHandle) -> Wake? {
+      timers.cancel(handle)
+      return wakes.removeValue(forKey: handle.id)
+    }
     /// Tests waiting until the deadlines armed satisfy a condition.
     var watchers:
       [(condition: @Sendable ([ContinuousClock.Instant]) -> Bool, continuation: UnsafeContinuation<Void, Never>)] = []
@@ -65,7 +80,7 @@ public final class ManualSessionClock: SessionClock {
           if deadline <= state.now { return (true, []) }
           // Cancelled before the sleep was armed: the handler below found nothing to cancel.
           if Task.isCancelled { return (false, []) }
-          let scheduled = state.timers.schedule(deadline: nanoseconds(deadline), .task(continuation))
+          let scheduled = state.schedule(nanoseconds(deadline), .task(continuation))
           handle.withLock { $0 = scheduled }
           return (nil, Self.takeSatisfiedWatchers(&state, origin: origin))
         }
@@ -81,7 +96,7 @@ public final class ManualSessionClock: SessionClock {
       // came before the sleep was armed: `sleep` then sees the cancelled task on its next check.
       let cancelled = state.withLock { state -> Wake? in
         guard let scheduled = handle.withLock({ $0 }) else { return nil }
-        return state.timers.cancel(scheduled)
+        return state.cancel(scheduled)
       }
       if case .task(let continuation)? = cancelled { continuation.resume(throwing: CancellationError()) }
     }
@@ -94,7 +109,7 @@ public final class ManualSessionClock: SessionClock {
     guard callbacks else { return nil }
     let (handle, watchers) = state.withLock { state -> (TimerHandle?, [UnsafeContinuation<Void, Never>]) in
       if deadline <= state.now { return (nil, []) }
-      let handle = state.timers.schedule(deadline: nanoseconds(deadline), .callback(body))
+      let handle = state.schedule(nanoseconds(deadline), .callback(body))
       return (handle, Self.takeSatisfiedWatchers(&state, origin: origin))
     }
     for watcher in watchers { watcher.resume() }
@@ -107,7 +122,7 @@ public final class ManualSessionClock: SessionClock {
 
   /// Cancels a callback that has not run.
   public func cancelCallback(_ identifier: UInt64) {
-    _ = state.withLock { $0.timers.cancel(TimerHandle(id: identifier)) }
+    _ = state.withLock { $0.cancel(TimerHandle(id: identifier)) }
   }
 
   /// Moves the clock forward by `duration` and wakes every timer whose deadline has passed, earliest first.
@@ -116,7 +131,9 @@ public final class ManualSessionClock: SessionClock {
       state.now = state.now.advanced(by: duration)
       let now = nanoseconds(state.now)
       var due: [Wake] = []
-      while let wake = state.timers.popDue(now: now) { due.append(wake) }
+      while let handle = state.timers.popDueHandle(now: now) {
+        if let wake = state.wakes.removeValue(forKey: handle.id) { due.append(wake) }
+      }
       return due
     }
     for wake in due {

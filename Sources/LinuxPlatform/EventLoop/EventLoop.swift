@@ -53,7 +53,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
   // `WebSocketConnection` (docs/decisions/0009).
   @exclusivity(unchecked) private var localJobs: [Job] = []
   @exclusivity(unchecked) private var runningJobs: [Job] = []
-  @exclusivity(unchecked) private var timers = TimerQueue<() -> Void>()
+  @exclusivity(unchecked) private var timers = TimerQueue()
   /// Sockets with queued writes, written when the loop has run its jobs (`SocketTransport.write(_:)`).
   @exclusivity(unchecked) private var deferredFlushes: [SocketTransport] = []
   /// Push-mode sockets to read at the start of the next turn (`SocketTransport.resumeReading()`).
