@@ -53,10 +53,9 @@ package struct TimerQueue {
     return Handle(id: nextID)
   }
 
-  /// Cancels a timer and releases its body; does nothing when it already fired or was cancelled. When cancelled
-  /// entries outnumber live ones (and there are more than 64), the heap is rebuilt without them, so it stays
-  /// within twice the live timers.
-  /// Returns the cancelled timer's body, or `nil` when it had fired or was cancelled already.
+  /// Cancels a timer and returns its body, released from the queue; `nil` when it already fired or was cancelled.
+  /// When cancelled entries outnumber live ones (and there are more than 64), the heap is rebuilt without them, so
+  /// it stays within twice the live timers.
   @discardableResult
   @inlinable
   package mutating func cancel(_ handle: Handle) -> Body? {
@@ -84,13 +83,6 @@ package struct TimerQueue {
     return Int32(min(milliseconds, UInt64(Int32.max)))
   }
 
-  /// The deadline of the earliest live timer, if any.
-  @inlinable
-  package mutating func nextDeadline() -> UInt64? {
-    dropCancelledHead()
-    return heap.first?.deadline
-  }
-
   /// Removes and returns the body of the earliest live timer whose deadline is `now` or earlier, or `nil`. A caller
   /// that holds a lock takes the bodies one by one and runs them after releasing it.
   ///
@@ -100,28 +92,22 @@ package struct TimerQueue {
   /// next turn runs the jobs that body started first).
   @inlinable
   package mutating func popDue(now: UInt64, scheduledUpTo: UInt64 = .max) -> Body? {
+    popDueTimer(now: now, scheduledUpTo: scheduledUpTo)?.body
+  }
+
+  /// ``popDue(now:scheduledUpTo:)`` with the timer's handle, for an owner that keeps what a timer wakes beside the
+  /// queue, by handle.
+  @inlinable
+  package mutating func popDueTimer(
+    now: UInt64, scheduledUpTo: UInt64 = .max
+  ) -> (handle: TimerHandle, body: Body)? {
     while let first = heap.first, first.deadline <= now, first.id <= scheduledUpTo {
       removeFirst()
       guard let body = bodies.removeValue(forKey: first.id) else {
         cancelledEntries -= 1
         continue
       }
-      return body
-    }
-    return nil
-  }
-
-  /// Removes the earliest live timer whose deadline is `now` or earlier and returns its handle (its body is
-  /// dropped), or `nil`: for an owner that keeps what a timer wakes beside the queue, by handle.
-  @inlinable
-  package mutating func popDueHandle(now: UInt64) -> TimerHandle? {
-    while let first = heap.first, first.deadline <= now {
-      removeFirst()
-      guard bodies.removeValue(forKey: first.id) != nil else {
-        cancelledEntries -= 1
-        continue
-      }
-      return TimerHandle(id: first.id)
+      return (TimerHandle(id: first.id), body)
     }
     return nil
   }

@@ -82,7 +82,7 @@ public final class ManualSessionClock: SessionClock {
           if Task.isCancelled { return (false, []) }
           let scheduled = state.schedule(nanoseconds(deadline), .task(continuation))
           handle.withLock { $0 = scheduled }
-          return (nil, Self.takeSatisfiedWatchers(&state, origin: origin))
+          return (nil, takeSatisfiedWatchers(&state))
         }
         for watcher in watchers { watcher.resume() }
         switch resumeNow {
@@ -110,7 +110,7 @@ public final class ManualSessionClock: SessionClock {
     let (handle, watchers) = state.withLock { state -> (TimerHandle?, [UnsafeContinuation<Void, Never>]) in
       if deadline <= state.now { return (nil, []) }
       let handle = state.schedule(nanoseconds(deadline), .callback(body))
-      return (handle, Self.takeSatisfiedWatchers(&state, origin: origin))
+      return (handle, takeSatisfiedWatchers(&state))
     }
     for watcher in watchers { watcher.resume() }
     guard let handle else {
@@ -131,7 +131,7 @@ public final class ManualSessionClock: SessionClock {
       state.now = state.now.advanced(by: duration)
       let now = nanoseconds(state.now)
       var due: [Wake] = []
-      while let handle = state.timers.popDueHandle(now: now) {
+      while let handle = state.timers.popDueTimer(now: now)?.handle {
         if let wake = state.wakes.removeValue(forKey: handle.id) { due.append(wake) }
       }
       return due
@@ -171,12 +171,10 @@ public final class ManualSessionClock: SessionClock {
     }
   }
 
-  private static func takeSatisfiedWatchers(
-    _ state: inout State, origin: ContinuousClock.Instant
-  ) -> [UnsafeContinuation<Void, Never>] {
+  private func takeSatisfiedWatchers(_ state: inout State) -> [UnsafeContinuation<Void, Never>] {
     // Only tests wait; a clock that serves many sessions has no watchers and pays nothing here.
     guard !state.watchers.isEmpty else { return [] }
-    let deadlines = state.timers.liveDeadlines.map { origin.advanced(by: .nanoseconds($0)) }
+    let deadlines = state.timers.liveDeadlines.map(instant)
     var ready: [UnsafeContinuation<Void, Never>] = []
     state.watchers.removeAll { watcher in
       guard watcher.condition(deadlines) else { return false }
