@@ -87,8 +87,8 @@ package struct LinuxTransportConnector: TransportConnector {
     _ socket: any TLSCarrier, tls: TLSClientConfiguration, host: String, offersHTTP2: Bool = false
   ) async throws -> TLSTransport {
     do {
-      let context = try TLSContext(.client(tls), offersHTTP2: offersHTTP2)
-      return try await TLSTransport.connect(over: socket, host: host, context: context)
+      let context = try TLSClientContextCache.shared.context(for: tls, offersHTTP2: offersHTTP2)
+      return try await TLSTransport.connect(over: socket, host: host, configuration: tls, context: context)
     } catch {
       await socket.close()
       throw error

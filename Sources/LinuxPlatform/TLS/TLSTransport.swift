@@ -15,6 +15,9 @@ import WispCommon
 package final class TLSTransport: Transport, @unchecked Sendable {
   /// The transport that carries the ciphertext: a socket, or a TLS connection to a proxy.
   package let inner: any TLSCarrier
+  /// The inner transport's loop, kept here: reading it through the existential `inner` costs a retain and a release,
+  /// and the session asks for it (``isExecutorThread``) on every send and receive.
+  package let loop: EventLoop
   private let ssl: OpaquePointer
   private let readBIO: OpaquePointer
   private let writeBIO: OpaquePointer
@@ -43,6 +46,7 @@ package final class TLSTransport: Transport, @unchecked Sendable {
     // SSL_set_bio hands both BIOs to the SSL object, which frees them.
     SSL_set_bio(ssl, readBIO, writeBIO)
     self.inner = inner
+    self.loop = inner.loop
     self.ssl = ssl
     self.readBIO = readBIO
     self.writeBIO = writeBIO
@@ -64,6 +68,25 @@ package final class TLSTransport: Transport, @unchecked Sendable {
     over inner: any TLSCarrier, host: String, context: TLSContext
   ) async throws -> TLSTransport {
     guard case .client(let configuration) = context.role else {
+      throw TLSError.invalidConfiguration("a client connection needs a client TLS context")
+    }
+    return try await connect(over: inner, host: host, configuration: configuration, context: context)
+  }
+
+  /// Runs the client handshake over `inner` with a context shared by several connections
+  /// (``TLSClientContextCache``): this connection's fields of `configuration` (server name, host name check, pins,
+  /// handshake time limit) apply to it alone.
+  ///
+  /// - Parameters:
+  ///   - inner: the connection TLS runs over (a socket, or TLS to an `https://` proxy).
+  ///   - host: the host of the URL; sent as SNI (unless an IP literal) and verified.
+  ///   - configuration: this connection's settings; those the context holds must match it.
+  ///   - context: an OpenSSL context built from `configuration`'s context settings.
+  /// - Throws: `TLSError` saying what failed: untrusted, expired, hostname mismatch, pin mismatch, timeout.
+  package static func connect(
+    over inner: any TLSCarrier, host: String, configuration: TLSClientConfiguration, context: TLSContext
+  ) async throws -> TLSTransport {
+    guard case .client = context.role else {
       throw TLSError.invalidConfiguration("a client connection needs a client TLS context")
     }
     let name = configuration.serverName ?? host
@@ -105,7 +128,6 @@ package final class TLSTransport: Transport, @unchecked Sendable {
 
   /// Drives `SSL_do_handshake` until it completes; a timer closes the inner transport when time runs out.
   private func handshake(timeout: Duration) async throws {
-    let loop = inner.loop
     loop.preconditionInEventLoop()
     var timedOut = false
     let timer = loop.schedule(after: timeout) { [inner] in
@@ -169,7 +191,7 @@ package final class TLSTransport: Transport, @unchecked Sendable {
     guard pending > 0 else { return nil }
     let writeBIO = self.writeBIO
     if pending < LargeBufferRecycler.minimumCapacity {
-      let pool = inner.loop.payloadPool
+      let pool = loop.payloadPool
       let bytes =
         pool.take(count: pending) { _ = BIO_read(writeBIO, $0, Int32(pending)) }
         ?? [UInt8](unsafeUninitializedCapacity: pending) { buffer, initialized in
@@ -254,16 +276,16 @@ package final class TLSTransport: Transport, @unchecked Sendable {
   package var executor: UnownedSerialExecutor { inner.executor }
 
   /// The inner socket's loop.
-  package var taskExecutor: (any TaskExecutor)? { inner.loop }
+  package var taskExecutor: (any TaskExecutor)? { loop }
 
   /// Whether the caller runs on the loop's thread.
-  package var isExecutorThread: Bool { inner.loop.inEventLoop }
+  package var isExecutorThread: Bool { loop.inEventLoop }
 
   /// The loop's timers: a session's close, ping and grace deadlines wake on the loop's thread.
-  package var sessionClock: (any SessionClock)? { inner.loop }
+  package var sessionClock: (any SessionClock)? { loop }
 
   /// The loop's spare payload buffers, shared by the sessions on it.
-  package var payloadPool: PayloadBufferPool? { inner.loop.payloadPool }
+  package var payloadPool: PayloadBufferPool? { loop.payloadPool }
 
   /// The peer's address, marked as TLS.
   package var peerDescription: String { "\(inner.peerDescription) (TLS)" }
@@ -272,7 +294,7 @@ package final class TLSTransport: Transport, @unchecked Sendable {
   package nonisolated(nonsending) func read<Result>(
     _ body: (UnsafeRawBufferPointer) throws -> Result
   ) async throws -> Result {
-    let buffer = inner.loop.plaintextBuffer
+    let buffer = loop.plaintextBuffer
     while true {
       guard !closed else { throw TransportError.closed }
       if receivedCloseNotify { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
@@ -320,7 +342,7 @@ package final class TLSTransport: Transport, @unchecked Sendable {
     _ handler: @escaping @Sendable (TransportReadEvent) -> Bool,
     directReader: (@Sendable (_ read: (UnsafeMutableRawBufferPointer) -> Int) -> Int?)?
   ) {
-    inner.loop.preconditionInEventLoop()
+    loop.preconditionInEventLoop()
     guard !closed else { return }
     readHandler = handler
     readingPaused = false
@@ -332,7 +354,7 @@ package final class TLSTransport: Transport, @unchecked Sendable {
 
   /// Goes on after the handler returned `false`: first what OpenSSL holds (on a later turn), then the socket.
   package func resumeReading() {
-    inner.loop.preconditionInEventLoop()
+    loop.preconditionInEventLoop()
     guard readingPaused else { return }
     readingPaused = false
     scheduleDelivery()
@@ -340,7 +362,7 @@ package final class TLSTransport: Transport, @unchecked Sendable {
 
   /// Installs the session's source; the socket pulls ciphertext from this transport, which pulls plaintext from it.
   package func setWriteSource(_ source: @escaping @Sendable () -> [UInt8]?) {
-    inner.loop.preconditionInEventLoop()
+    loop.preconditionInEventLoop()
     guard !closed else { return }
     writeSource = source
     installInnerWriteSource()
@@ -400,11 +422,12 @@ package final class TLSTransport: Transport, @unchecked Sendable {
   /// Decrypts what OpenSSL holds into the loop's plaintext buffer and hands each piece to the handler, until OpenSSL
   /// needs more ciphertext (returns `true`: the socket reads on), the handler pauses, or the stream ends.
   private func deliverPlaintext() -> Bool {
-    let buffer = inner.loop.plaintextBuffer
+    let buffer = loop.plaintextBuffer
+    // "The current thread's error queue must be empty before the TLS/SSL I/O operation is attempted"
+    // (SSL_get_error(3)); other connections of this loop share the thread. Once per delivery: a successful SSL_read
+    // adds nothing to the queue, and the handler (the session's frame decoder) does not call OpenSSL.
+    ERR_clear_error()
     while let handler = readHandler, !readingPaused, !closed {
-      // "The current thread's error queue must be empty before the TLS/SSL I/O operation is attempted"
-      // (SSL_get_error(3)); other connections of this loop share the thread.
-      ERR_clear_error()
       let count = SSL_read(ssl, buffer.baseAddress, Int32(buffer.count))
       if count > 0 {
         if !handler(.bytes(UnsafeRawBufferPointer(rebasing: buffer[0..<Int(count)]))) { readingPaused = true }
@@ -442,7 +465,7 @@ package final class TLSTransport: Transport, @unchecked Sendable {
   private func scheduleDelivery() {
     guard !deliveryScheduled else { return }
     deliveryScheduled = true
-    inner.loop.execute { [self] in
+    loop.execute { [self] in
       deliveryScheduled = false
       if deliverPlaintext() { inner.resumeReading() }
     }
@@ -470,10 +493,10 @@ package final class TLSTransport: Transport, @unchecked Sendable {
 
   /// Sends close_notify (best effort) and closes the inner transport.
   package func close() async {
-    if inner.loop.inEventLoop {
+    if loop.inEventLoop {
       await closeOnLoop()
     } else {
-      await withTaskExecutorPreference(inner.loop) { await self.closeOnLoopConcurrently() }
+      await withTaskExecutorPreference(loop) { await self.closeOnLoopConcurrently() }
     }
   }
 
@@ -498,9 +521,6 @@ package final class TLSTransport: Transport, @unchecked Sendable {
 }
 
 extension TLSTransport: TLSCarrier {
-  /// The loop of the socket underneath.
-  package var loop: EventLoop { inner.loop }
-
   /// Closes the connection underneath at once (no close_notify); loop thread only.
   package func closeImmediately() {
     closed = true
