@@ -238,41 +238,49 @@ struct Serve: AsyncParsableCommand {
     application.logger = Logger(label: "ws.serve") { _ in
       ConsoleLogHandler(level: output.logLevel) { Console.error($0) }
     }
-    let echo = self.echo
-    let exec = self.exec
+    // One closure per mode: a closure's async frame holds the locals of all its paths, and the frames of a waiting
+    // handler stay allocated while its session idles (the echo closure's frame is a fifth of the three-mode one's).
+    let handler: @Sendable (DefaultWebSocketServerSession) async throws -> Void
+    if echo {
+      handler = Self.echo
+    } else if let exec {
+      handler = { session in try await ExecBridge.run(exec, for: session) }
+    } else {
+      handler = { session in try await Self.chat(session, rooms: rooms, output: output) }
+    }
     application.routing { routing in
       routing.get("/health") { _ in .text("ok\n") }
-      routing.webSocket("/{path...}") { session in
-        if echo {
-          for try await frame in session.incoming { try await session.send(frame) }
-          return
-        }
-        if let exec {
-          try await ExecBridge.run(exec, for: session)
-          return
-        }
-        // Every path is a topic: a message goes to every other session on the path, in this process and, with
-        // --pubsub, in every process on the same Redis. A slow reader meets the room's policy; nobody waits for it.
-        let room = session.call.request.path
-        if let since = session.call.query("since") {
-          // A client that resumes (or will): every message prefixed by its offset, gaps announced in-band. An
-          // empty or unknown offset starts from now.
-          var options = rooms.defaultOptions
-          options.framing = .offsetPrefixed
-          let recovery = await rooms.subscribe(session, to: room, from: TopicOffset(since), options: options)
-          if case .recovered = recovery {} else { output.note("\(room): resume from \(since): \(recovery)") }
-        } else {
-          await rooms.subscribe(session, to: room)
-        }
-        for try await frame in session.incoming {
-          guard let message = TopicMessage(frame) else { continue }
-          do { try rooms.publish(message, to: room, excluding: session) } catch {
-            output.note("\(room): \(error)")
-          }
-        }
-      }
+      routing.webSocket("/{path...}", handler)
     }
     return application
+  }
+
+  /// `--echo`: every frame back as it came.
+  @Sendable private static func echo(_ session: DefaultWebSocketServerSession) async throws {
+    for try await frame in session.incoming { try await session.send(frame) }
+  }
+
+  /// Chat rooms: every path is a topic; a message goes to every other session on the path, in this process and, with
+  /// --pubsub, in every process on the same Redis. A slow reader meets the room's policy; nobody waits for it.
+  private static func chat(_ session: DefaultWebSocketServerSession, rooms: Topics, output: OutputOptions) async throws
+  {
+    let room = session.call.request.path
+    if let since = session.call.query("since") {
+      // A client that resumes (or will): every message prefixed by its offset, gaps announced in-band. An empty or
+      // unknown offset starts from now.
+      var options = rooms.defaultOptions
+      options.framing = .offsetPrefixed
+      let recovery = await rooms.subscribe(session, to: room, from: TopicOffset(since), options: options)
+      if case .recovered = recovery {} else { output.note("\(room): resume from \(since): \(recovery)") }
+    } else {
+      await rooms.subscribe(session, to: room)
+    }
+    for try await frame in session.incoming {
+      guard let message = TopicMessage(frame) else { continue }
+      do { try rooms.publish(message, to: room, excluding: session) } catch {
+        output.note("\(room): \(error)")
+      }
+    }
   }
 }
 
