@@ -350,87 +350,153 @@ public final class ApplicationServer: Sendable {
   /// The second half of ``serve(_:)``: runs the handler with Ktor's lifecycle, waits for the end of the
   /// connection, and unregisters it.
   public func run(_ session: AcceptedSession) async {
-    let connection = session.connection
-    let number = session.number
-    defer {
-      sessions.withLock { _ = $0.open.removeValue(forKey: ObjectIdentifier(connection)) }
-      if let address = session.limitedAddress { perAddress?.release(address) }
-    }
-    await connection.start()
-    await run(
-      session.handler, connection: connection, call: session.call, subprotocol: session.subprotocol,
-      number: number)
-    await sessionEnded(connection, number: number, call: session.call)
+    await run(running(session), connection: session.connection)
   }
 
-  /// The end's metrics and log record. Out of line: what an async function inlines can grow its frame, and the
-  /// frames above a waiting handler stay allocated while the session idles.
+  /// The session in its box; out of line, so that the copy adds nothing to the caller's frame.
   @inline(never)
-  private func sessionEnded(_ connection: WebSocketConnection, number: UInt64, call: ServerCall) async {
-    let reason = await connection.closeReason
-    WispMetrics.ended(.server, reason: reason, traffic: await connection.traffic, factory: config.metricsFactory)
-    report(
-      number: number, event: .sessionClosed(peer: call.remoteAddress, path: call.request.path, reason: reason))
+  private func running(_ session: AcceptedSession) -> RunningSession {
+    RunningSession(session, server: self)
   }
 
-  /// Ktor's handler lifecycle: a default handler's return closes with 1000 (bounded wait for the client's close),
-  /// a throw with 1011; a raw handler's return flushes and closes the connection. A handler still running
-  /// ``WebSockets/ServerConfig/handlerGracePeriod`` after its connection ended is cancelled.
-  ///
-  /// Isolated to the connection. The handler, a nonisolated closure, runs on the event loop through its task's
-  /// executor preference, so its `receive` and `send` take the synchronous paths (docs/decisions/0008).
-  private func run(
-    _ handler: Routing.Handler, connection: isolated WebSocketConnection, call: ServerCall, subprotocol: String?,
-    number: UInt64
-  ) async {
+  /// An accepted session while it runs, in one object: the frames of a session's task above its waiting handler
+  /// stay allocated while the session idles, and a task keeps every allocation slab it has used, so these frames
+  /// hold one reference each instead of the session's fields (an idle session's task then fits in one slab).
+  private final class RunningSession: Sendable {
+    /// The handler and the session object it gets.
+    enum HandlerCall {
+      case webSocket(@Sendable (DefaultWebSocketServerSession) async throws -> Void, DefaultWebSocketServerSession)
+      case rawWebSocket(@Sendable (WebSocketServerSession) async throws -> Void, WebSocketServerSession)
+      case none
+    }
+
+    let accepted: AcceptedSession
+    let handlerCall: HandlerCall
+
+    init(_ accepted: AcceptedSession, server: ApplicationServer) {
+      self.accepted = accepted
+      switch accepted.handler {
+      case .webSocket(let body): handlerCall = .webSocket(body, server.makeDefaultSession(accepted))
+      case .rawWebSocket(_, let body): handlerCall = .rawWebSocket(body, server.makeRawSession(accepted))
+      case .http: handlerCall = .none
+      }
+    }
+  }
+
+  /// ``run(_:)`` isolated to the connection. Only the handler's await happens here; the rest is in functions of
+  /// their own: the frames under a waiting handler stay allocated while the session idles (what the optimizer
+  /// inlines into a function widens its frame).
+  @inline(never)
+  private func run(_ running: RunningSession, connection: isolated WebSocketConnection) async {
+    begin(connection)
+    let failure: (any Error)?
+    switch running.handlerCall {
+    case .webSocket(let body, let session): failure = await Self.call(body, with: session)
+    case .rawWebSocket(let body, let session): failure = await Self.call(body, with: session)
+    case .none: failure = nil
+    }
+    await finish(running, failure: failure, connection: connection)
+  }
+
+  /// Starts the connection's reading and the handler's lifecycle.
+  @inline(never)
+  private func begin(_ connection: isolated WebSocketConnection) {
+    connection.start()
     connection.handlerStarted()
-    defer { connection.handlerFinished() }
-    switch handler {
-    case .webSocket(let body):
-      let session = makeDefaultSession(connection, call: call, subprotocol: subprotocol)
-      do {
-        try await body(session)
-        _ = try? await connection.close(CloseReason(.normal))
-      } catch {
-        await fail(connection, call: call, error: error, number: number)
-      }
-    case .rawWebSocket(_, let body):
-      let session = makeRawSession(connection, call: call, subprotocol: subprotocol)
-      do {
-        try await body(session)
-      } catch {
-        await fail(connection, call: call, error: error, number: number)
-      }
+  }
+
+  /// Calls a handler on the caller's isolation (the connection); returns what it threw.
+  private nonisolated(nonsending) static func call(
+    _ body: @Sendable (DefaultWebSocketServerSession) async throws -> Void, with session: DefaultWebSocketServerSession
+  ) async -> (any Error)? {
+    do {
+      try await body(session)
+      return nil
+    } catch {
+      return error
+    }
+  }
+
+  /// Calls a raw handler on the caller's isolation (the connection); returns what it threw.
+  private nonisolated(nonsending) static func call(
+    _ body: @Sendable (WebSocketServerSession) async throws -> Void, with session: WebSocketServerSession
+  ) async -> (any Error)? {
+    do {
+      try await body(session)
+      return nil
+    } catch {
+      return error
+    }
+  }
+
+  /// Ktor's handler lifecycle after the handler: a default handler's return closes with 1000 (bounded wait for the
+  /// client's close), a throw with 1011; a raw handler's return flushes and closes the connection. Then the end's
+  /// metrics and log record.
+  @inline(never)
+  private func finish(_ running: RunningSession, failure: (any Error)?, connection: isolated WebSocketConnection)
+    async
+  {
+    let accepted = running.accepted
+    if let failure {
+      await fail(accepted, error: failure)
+    } else if case .webSocket = accepted.handler {
+      _ = try? await connection.close(CloseReason(.normal))
+    }
+    switch accepted.handler {
+    case .webSocket: break
+    case .rawWebSocket:
       if !connection.isClosed { try? await connection.flush() }
       await connection.terminate()
     case .http:
       await connection.terminate()
     }
+    connection.handlerFinished()
+    await sessionEnded(accepted)
+    unregister(accepted)
+  }
+
+  /// Forgets a session that ended.
+  @inline(never)
+  private func unregister(_ session: AcceptedSession) {
+    sessions.withLock { _ = $0.open.removeValue(forKey: ObjectIdentifier(session.connection)) }
+    if let address = session.limitedAddress { perAddress?.release(address) }
+  }
+
+  /// The end's metrics and log record.
+  @inline(never)
+  private func sessionEnded(_ session: AcceptedSession) async {
+    let connection = session.connection
+    let reason = await connection.closeReason
+    WispMetrics.ended(.server, reason: reason, traffic: await connection.traffic, factory: config.metricsFactory)
+    report(
+      number: session.number,
+      event: .sessionClosed(peer: session.call.remoteAddress, path: session.call.request.path, reason: reason))
   }
 
   /// The default session object; out of line, so that its construction adds nothing to the waiting frame.
   @inline(never)
-  private func makeDefaultSession(
-    _ connection: WebSocketConnection, call: ServerCall, subprotocol: String?
-  ) -> DefaultWebSocketServerSession {
+  private func makeDefaultSession(_ accepted: AcceptedSession) -> DefaultWebSocketServerSession {
     DefaultWebSocketServerSession(
-      connection: connection, call: call, subprotocol: subprotocol, config: config, server: self)
+      connection: accepted.connection, call: accepted.call, subprotocol: accepted.subprotocol, config: config,
+      server: self)
   }
 
-  /// The raw session object; out of line, as ``makeDefaultSession(_:call:subprotocol:)``.
+  /// The raw session object; out of line, as ``makeDefaultSession(_:)``.
   @inline(never)
-  private func makeRawSession(_ connection: WebSocketConnection, call: ServerCall, subprotocol: String?)
-    -> WebSocketServerSession
-  {
+  private func makeRawSession(_ accepted: AcceptedSession) -> WebSocketServerSession {
     WebSocketServerSession(
-      connection: connection, call: call, subprotocol: subprotocol, converter: config.contentConverter, server: self)
+      connection: accepted.connection, call: accepted.call, subprotocol: accepted.subprotocol,
+      converter: config.contentConverter, server: self)
   }
 
   /// A handler threw: the session closes with 1011 and the fixed reason "Internal Error" (the error's text may
   /// hold secrets: it goes to the log only), or with 1001 when the handler was cancelled; nothing is sent when the
   /// error is the session's own end (the client closed or broke the protocol, which closed it with the right code).
   @inline(never)
-  private func fail(_ connection: WebSocketConnection, call: ServerCall, error: any Error, number: UInt64) async {
+  private func fail(_ accepted: AcceptedSession, error: any Error) async {
+    let connection = accepted.connection
+    let call = accepted.call
+    let number = accepted.number
     if await connection.isClosed { return }
     if error is CancellationError {
       _ = try? await connection.close(CloseReason(.goingAway))

@@ -11,32 +11,64 @@ extension WebSocketConnection {
     if let frame = takeQueuedFrame() { return frame }
     // Every message before the peer's close is taken (and answered): now reply to the close.
     if lifecycle.deferredEnd() != nil { await completeDeferredEnd() }
+    if try hasEnded() { return nil }
+    let frame = try await waitForNextFrame()
+    applicationResumed()
+    return frame
+  }
+
+  /// Whether the stream has ended normally (nothing more to receive); throws the failure that ended it, or
+  /// `CancellationError` after ``cancel()``.
+  @inline(never)
+  private func hasEnded() throws -> Bool {
     if let outcome = lifecycle.outcome() {
       if case .failure(let error) = outcome { throw error }
-      return nil
+      return true
     }
     if lifecycle.cancelled { throw CancellationError() }
-    // A continuation resumes its task on the generic executor: for a task without an executor preference (the
-    // server's session task, isolated to this connection; docs/decisions/0011) that is the global pool, a thread
-    // hop on every wake-up, and no wake-up at all while application code blocks every thread of that pool. Such a
-    // task prefers the transport's executor while it waits, so a session keeps working when the pool is saturated
-    // (docs/decisions/0013).
-    let frame: Frame?
-    if let taskExecutor = transport.taskExecutor,
+    return false
+  }
+
+  /// Waits for the next frame (or the end). Its frame and those under it stay allocated while a session idles (a
+  /// task keeps every allocation slab it has used), so it does only the wait.
+  ///
+  /// A continuation resumes its task on the generic executor: for a task without an executor preference (the
+  /// server's session task, isolated to this connection; docs/decisions/0011) that is the global pool, a thread
+  /// hop on every wake-up, and no wake-up at all while application code blocks every thread of that pool. Such a
+  /// task prefers the transport's executor while it waits, so a session keeps working when the pool is saturated
+  /// (docs/decisions/0013).
+  @inline(never)
+  private func waitForNextFrame() async throws -> Frame? {
+    if let taskExecutor = taskExecutorToPrefer() { return try await waitForNextFrame(preferring: taskExecutor) }
+    return try await withUnsafeThrowingContinuation { continuation in waitForFrame(continuation) }
+  }
+
+  /// The transport's executor when the current task has no executor preference.
+  @inline(never)
+  private func taskExecutorToPrefer() -> (any TaskExecutor)? {
+    guard let taskExecutor = transport.taskExecutor,
       withUnsafeCurrentTask(body: { $0?.unownedTaskExecutor == nil })
-    {
-      frame = try await withTaskExecutorPreference(taskExecutor) {
-        try await withUnsafeThrowingContinuation { continuation in waitForFrame(continuation) }
-      }
-    } else {
-      frame = try await withUnsafeThrowingContinuation { continuation in waitForFrame(continuation) }
+    else { return nil }
+    return taskExecutor
+  }
+
+  /// ``waitForNextFrame()`` preferring `taskExecutor` while it waits; out of line, so that the preference's frame and
+  /// record are taken only by the tasks that need them.
+  @inline(never)
+  private func waitForNextFrame(preferring taskExecutor: any TaskExecutor) async throws -> Frame? {
+    try await withTaskExecutorPreference(taskExecutor) {
+      try await withUnsafeThrowingContinuation { continuation in waitForFrame(continuation) }
     }
+  }
+
+  /// After a wait: the application took a frame.
+  @inline(never)
+  private func applicationResumed() {
     inbox.applicationResumed()
     if lifecycle.deferredEnd() != nil {
       policy.applicationRan(at: clock.now)
       armTimer()
     }
-    return frame
   }
 
   /// The next queued frame when the caller runs on the connection's event loop thread (an application task that

@@ -197,11 +197,11 @@ public final class EmbeddedServer: Sendable {
     }
   }
 
-  /// Runs `session` in a task isolated to its connection, without an executor preference, registered as
+  /// Runs `session` in a task isolated to its connection that prefers the connection's loop, registered as
   /// ``track(on:_:)`` does. Called on the connection's loop thread (the handshake's task). The session's handler is
-  /// then isolated to the connection, so the hop back after each of its awaits finds the task on the right executor
-  /// and costs nothing; with a preferred task executor every such hop read the preference under the task's status
-  /// lock (docs/decisions/0011).
+  /// then isolated to the connection, so the hop back after each of its awaits finds the task on the right executor,
+  /// and a wait for a message resumes on the loop without a preference pushed per wait, whose frame and record took
+  /// an idle session's task past its first allocation slab (docs/decisions/0030; 0011 had the task without one).
   ///
   /// The task's body calls the server directly: a `@Sendable` async closure passed in would be `@concurrent` and
   /// start on Swift's global pool, so a session could not begin while application code blocks that pool
@@ -212,7 +212,7 @@ public final class EmbeddedServer: Sendable {
       let id = state.nextConnection
       // The loop thread is the connection's executor, so the assumption holds (checked by the loop's executor).
       state.connections[id] = session.connection.assumeIsolated { connection in
-        Task { [self] in
+        Task(executorPreference: connection.transport.taskExecutor) { [self] in
           _ = connection  // makes the task isolated to the connection: its first job goes to the loop
           defer { _ = self.state.withLock { $0.connections.removeValue(forKey: id) } }
           await server.run(session)
