@@ -321,11 +321,12 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
       swap(&localJobs, &runningJobs)
       for entry in runningJobs {
         if entry.isSerial {
-          // No task executor: a task isolated to a connection (the server's session task has no executor
-          // preference) then hops back to that connection inline after each await. With the loop as task executor
-          // here, the runtime saw "same actor, different task executor" and re-enqueued the task on every hop
-          // (`mustSwitchToRun`; docs/decisions/0011).
-          entry.job.runSynchronously(on: serial)
+          // With the loop as task executor too: a task isolated to a connection that prefers the loop (the
+          // server's session task, clients' tasks) then hops back to that connection inline after each await.
+          // Without it, the runtime saw "same actor, different task executor" and re-enqueued such a task on every
+          // hop (`mustSwitchToRun`; docs/decisions/0030; 0011 chose the other way when the session task had no
+          // preference).
+          entry.job.runSynchronously(isolatedTo: serial, taskExecutor: taskExecutor)
         } else {
           entry.job.runSynchronously(on: taskExecutor)
         }
