@@ -18,16 +18,20 @@ struct ProxyTests {
     return port
   }
 
-  /// Waits (at most 5 s) until something accepts connections on `port`.
+  /// Waits (at most 15 s) until something accepts connections on `port`. 15 s: the servers started so (proxies,
+  /// Redis nodes with their append-only files) start while the rest of the suite runs on two cores, and 5 s was
+  /// missed once so.
   static func waitForListener(_ port: Int) async throws {
-    for _ in 0..<250 {
+    let deadline = ContinuousClock.now + .seconds(15)
+    while ContinuousClock.now < deadline {
       if let socket = try? await SocketConnector.connect(to: .host("127.0.0.1", port: port), on: testGroup.loops[0]) {
         await socket.close()
         return
       }
+      // Polling: the process gives no other sign that it listens.
       try await Task.sleep(for: .milliseconds(20))
     }
-    throw TransportError.timedOut(operation: "starting a proxy on \(port)", limit: .seconds(5))
+    throw TransportError.timedOut(operation: "starting a server on \(port)", limit: .seconds(15))
   }
 
   /// tinyproxy on its own port (optionally with Basic authentication); returns the port and its pid.

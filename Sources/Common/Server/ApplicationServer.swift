@@ -53,7 +53,10 @@ public final class ApplicationServer: Sendable {
   }
 
   /// A WebSocket session whose upgrade was answered with 101, registered as open; ``run(_:)`` runs its handler.
-  public struct AcceptedSession: Sendable {
+  ///
+  /// A reference: the session's task, its box while it runs and the handler's session object share it instead of
+  /// each holding a copy of the request (memory per idle session, issue 34).
+  public final class AcceptedSession: Sendable {
     /// The session's connection; a server runs ``run(_:)`` in a task isolated to it, so that the handler's awaits
     /// return to the connection's executor without a switch.
     public let connection: WebSocketConnection
@@ -63,7 +66,19 @@ public final class ApplicationServer: Sendable {
     /// The address counted by the per-address limit, released when the session ends.
     let limitedAddress: String?
     /// The connection's number in the logs.
-    var number: UInt64 = 0
+    let number: UInt64
+
+    init(
+      connection: WebSocketConnection, handler: Routing.Handler, call: ServerCall, subprotocol: String?,
+      limitedAddress: String?, number: UInt64
+    ) {
+      self.connection = connection
+      self.handler = handler
+      self.call = call
+      self.subprotocol = subprotocol
+      self.limitedAddress = limitedAddress
+      self.number = number
+    }
   }
 
   /// The first half of ``serve(_:)``: reads the request and answers it. Returns the upgraded session, or `nil` when
@@ -476,17 +491,13 @@ public final class ApplicationServer: Sendable {
   /// The default session object; out of line, so that its construction adds nothing to the waiting frame.
   @inline(never)
   private func makeDefaultSession(_ accepted: AcceptedSession) -> DefaultWebSocketServerSession {
-    DefaultWebSocketServerSession(
-      connection: accepted.connection, call: accepted.call, subprotocol: accepted.subprotocol, config: config,
-      server: self)
+    DefaultWebSocketServerSession(accepted: accepted, config: config, server: self)
   }
 
   /// The raw session object; out of line, as ``makeDefaultSession(_:)``.
   @inline(never)
   private func makeRawSession(_ accepted: AcceptedSession) -> WebSocketServerSession {
-    WebSocketServerSession(
-      connection: accepted.connection, call: accepted.call, subprotocol: accepted.subprotocol,
-      converter: config.contentConverter, server: self)
+    WebSocketServerSession(accepted: accepted, converter: config.contentConverter, server: self)
   }
 
   /// A handler threw: the session closes with 1011 and the fixed reason "Internal Error" (the error's text may

@@ -4,9 +4,11 @@ public final class DefaultWebSocketServerSession: DefaultWebSocketSession, Setta
   /// The engine under the session.
   public let connection: WebSocketConnection
   /// The request, its path and query parameters, and the peer.
-  public let call: ServerCall
+  public var call: ServerCall { accepted.call }
   /// The subprotocol the route selected and the response echoed, if any.
-  public let subprotocol: String?
+  public var subprotocol: String? { accepted.subprotocol }
+  /// The accepted session: the request is kept once per session, there.
+  private let accepted: ApplicationServer.AcceptedSession
   /// The application whose route runs this session (Ktor's `application`).
   public var application: Application { server.application }
   /// The server that runs the session (one reference per session, not a copy of the application).
@@ -52,14 +54,10 @@ public final class DefaultWebSocketServerSession: DefaultWebSocketSession, Setta
   /// The plugin's content converter, for `sendSerialized` / `receiveDeserialized`.
   public let converter: (any WebSocketContentConverter)?
 
-  init(
-    connection: WebSocketConnection, call: ServerCall, subprotocol: String?, config: WebSockets.ServerConfig,
-    server: ApplicationServer
-  ) {
-    self.connection = connection
+  init(accepted: ApplicationServer.AcceptedSession, config: WebSockets.ServerConfig, server: ApplicationServer) {
+    self.connection = accepted.connection
     self.server = server
-    self.call = call
-    self.subprotocol = subprotocol
+    self.accepted = accepted
     self.settings = SessionSettingsMirror(config.session.runtime)
     self.converter = config.contentConverter
   }
@@ -77,18 +75,19 @@ public final class WebSocketServerSession: ConverterWebSocketSession {
   /// The server that runs the session.
   private let server: ApplicationServer
   /// The request, its path and query parameters, and the peer.
-  public let call: ServerCall
+  public var call: ServerCall { accepted.call }
   /// The subprotocol the route selected and the response echoed, if any.
-  public let subprotocol: String?
+  public var subprotocol: String? { accepted.subprotocol }
+  /// The accepted session: the request is kept once per session, there.
+  private let accepted: ApplicationServer.AcceptedSession
 
   init(
-    connection: WebSocketConnection, call: ServerCall, subprotocol: String?,
-    converter: (any WebSocketContentConverter)?, server: ApplicationServer
+    accepted: ApplicationServer.AcceptedSession, converter: (any WebSocketContentConverter)?,
+    server: ApplicationServer
   ) {
-    self.connection = connection
+    self.connection = accepted.connection
     self.converter = converter
     self.server = server
-    self.call = call
-    self.subprotocol = subprotocol
+    self.accepted = accepted
   }
 }
