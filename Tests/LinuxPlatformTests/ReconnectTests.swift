@@ -12,13 +12,16 @@ struct ReconnectTests {
   )
   func serverRestarts() async throws {
     try #require(WsCommandTests.available, "build the ws product first")
-    let port = try await ProxyTests.freePort()
+    // The server writes the port it bound (0: one the system chose), so the test knows the listener is its own; a
+    // port found free and then handed over could be taken by another test of the parallel suite in between.
+    let (port, first) = try await startServerProcess(
+      [wsBinary, "serve", "--echo", "--port", "0", "--port-file", portFilePlaceholder, "-q"])
     func startServer() async throws -> pid_t {
-      let pid = spawn([wsBinary, "serve", "--echo", "--port", "\(port)", "-q"])
-      try await ProxyTests.waitForListener(port)
-      return pid
+      try await startServerProcess(
+        [wsBinary, "serve", "--echo", "--port", "\(port)", "--port-file", portFilePlaceholder, "-q"]
+      ).pid
     }
-    var server = try await startServer()
+    var server = first
     var policy = ReconnectPolicy()
     policy.initialDelay = .milliseconds(100)
     policy.maxDelay = .milliseconds(400)
@@ -119,9 +122,10 @@ struct ReconnectTests {
   @Test("ws connect --reconnect comes back after the server restarts and sends what was typed meanwhile")
   func wsConnectReconnect() async throws {
     try #require(WsCommandTests.available, "build the ws product first")
-    let port = try await ProxyTests.freePort()
-    var server = spawn([wsBinary, "serve", "--echo", "--port", "\(port)", "-q"])
-    try await ProxyTests.waitForListener(port)
+    // The port the server bound and wrote (see serverRestarts).
+    let (port, first) = try await startServerProcess(
+      [wsBinary, "serve", "--echo", "--port", "0", "--port-file", portFilePlaceholder, "-q"])
+    var server = first
     let command = Task {
       await shell(
         "(echo one; sleep 2; echo two; sleep 8) | timeout 25 '\(wsBinary)' connect --reconnect "

@@ -368,7 +368,8 @@ public final class ApplicationServer: Sendable {
     await run(running(session), connection: session.connection)
   }
 
-  /// The session in its box; out of line, so that the copy adds nothing to the caller's frame.
+  /// The session in its box, with the handler's session object; out of line, so that building them adds nothing to
+  /// the caller's frame.
   @inline(never)
   private func running(_ session: AcceptedSession) -> RunningSession {
     RunningSession(session, server: self)
@@ -398,8 +399,10 @@ public final class ApplicationServer: Sendable {
     }
   }
 
-  /// ``run(_:)`` isolated to the connection. Only the handler's await happens here; the rest is in functions of
-  /// their own: the frames under a waiting handler stay allocated while the session idles (what the optimizer
+  /// ``run(_:)`` isolated to the connection: Ktor's handler lifecycle (`finish`). A handler
+  /// still running ``WebSockets/ServerConfig/handlerGracePeriod`` after its connection ended is cancelled (the
+  /// connection's timer, armed by `handlerStarted`). Only the handler's await happens here; the rest is in functions
+  /// of their own: the frames under a waiting handler stay allocated while the session idles (what the optimizer
   /// inlines into a function widens its frame).
   @inline(never)
   private func run(_ running: RunningSession, connection: isolated WebSocketConnection) async {
