@@ -445,14 +445,15 @@ public final class ApplicationServer: Sendable {
     async
   {
     let accepted = running.accepted
-    if let failure {
-      await fail(accepted, error: failure)
-    } else if case .webSocket = accepted.handler {
-      _ = try? await connection.close(CloseReason(.normal))
-    }
     switch accepted.handler {
-    case .webSocket: break
+    case .webSocket:
+      if let failure {
+        await fail(accepted, error: failure)
+      } else {
+        _ = try? await connection.close(CloseReason(.normal))
+      }
     case .rawWebSocket:
+      if let failure { await fail(accepted, error: failure) }
       if !connection.isClosed { try? await connection.flush() }
       await connection.terminate()
     case .http:

@@ -32,11 +32,11 @@ extension WebSocketConnection {
   /// Waits for the next frame (or the end). Its frame and those under it stay allocated while a session idles (a
   /// task keeps every allocation slab it has used), so it does only the wait.
   ///
-  /// A continuation resumes its task on the generic executor: for a task without an executor preference (the
-  /// server's session task, isolated to this connection; docs/decisions/0011) that is the global pool, a thread
-  /// hop on every wake-up, and no wake-up at all while application code blocks every thread of that pool. Such a
-  /// task prefers the transport's executor while it waits, so a session keeps working when the pool is saturated
-  /// (docs/decisions/0013).
+  /// A continuation resumes its task on the generic executor: for a task without an executor preference (the test
+  /// host's session task, an application's task; the server's session task prefers its loop, docs/decisions/0030)
+  /// that is the global pool, a thread hop on every wake-up, and no wake-up at all while application code blocks
+  /// every thread of that pool. Such a task prefers the transport's executor while it waits, so a session keeps
+  /// working when the pool is saturated (docs/decisions/0013).
   @inline(never)
   private func waitForNextFrame() async throws -> Frame? {
     if let taskExecutor = taskExecutorToPrefer() { return try await waitForNextFrame(preferring: taskExecutor) }
