@@ -250,7 +250,7 @@ struct Serve: AsyncParsableCommand {
     }
     application.routing { routing in
       routing.get("/health") { _ in .text("ok\n") }
-      routing.webSocket("/{path...}", handler)
+      routing.webSocket("/{...}", handler)
     }
     return application
   }

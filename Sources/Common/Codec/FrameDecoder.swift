@@ -70,7 +70,6 @@ package struct FrameDecoder: Sendable {
     self.configuration = configuration
     self.recycler = recycler
     self.pool = pool
-    headerBytes.reserveCapacity(FrameHeader.maxSize)
   }
 
   /// The header and received payload of a frame whose payload is still arriving, so that a caller can inspect
@@ -223,7 +222,9 @@ package struct FrameDecoder: Sendable {
         return header
       }
     }
-    // Slow path: the header is split across inputs; collect it in `headerBytes`.
+    // Slow path: the header is split across inputs; collect it in `headerBytes`. Its room is reserved here, not up
+    // front: most connections never split a header, and an idle one keeps its decoder (issue 34).
+    if headerBytes.capacity == 0 { headerBytes.reserveCapacity(FrameHeader.maxSize) }
     while offset < input.count {
       headerBytes.append(input[offset])
       offset += 1

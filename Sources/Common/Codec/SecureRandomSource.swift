@@ -39,32 +39,52 @@ public struct SystemSecureRandom: SecureRandomSource {
 }
 
 /// Hands out masking keys from a buffer refilled in blocks, so a client does not pay a system call per frame.
+///
+/// Its state is allocated when the first key is drawn: a server never masks, and an idle session keeps this value
+/// for its whole life (memory per idle session, issue 34). Copies share that state, which is confined, with the
+/// state machine that holds it, to one connection's executor.
 package struct MaskingKeyGenerator: Sendable {
   /// Keys fetched per refill: 256 keys (1 KiB) amortize the system call without holding much entropy in memory.
   package static let keysPerRefill = 256
 
-  private let source: any SecureRandomSource
-  private var pool: [UInt8] = []
-  private var next = 0
+  /// The source and the keys drawn from it, not yet used.
+  private final class State: @unchecked Sendable {
+    let source: any SecureRandomSource
+    var pool: [UInt8] = []
+    var next = 0
+
+    init(source: any SecureRandomSource) { self.source = source }
+  }
+
+  /// `nil`: the system source, from which nothing was drawn yet.
+  private var state: State?
 
   /// Creates a generator drawing from `source`.
   package init(source: any SecureRandomSource = SystemSecureRandom()) {
-    self.source = source
+    state = source is SystemSecureRandom ? nil : State(source: source)
   }
 
-  /// The next key; every key is used once.
   /// `count` random bytes straight from the source (ping payloads, for example).
   package func randomBytes(_ count: Int) -> [UInt8] {
-    source.bytes(count)
+    guard let state else { return SystemSecureRandom().bytes(count) }
+    return state.source.bytes(count)
   }
 
-  /// The next masking key.
+  /// The next masking key; every key is used once.
   package mutating func nextKey() -> MaskingKey {
-    if next + 4 > pool.count {
-      pool = source.bytes(Self.keysPerRefill * 4)
-      next = 0
+    let state: State
+    if let existing = self.state {
+      state = existing
+    } else {
+      state = State(source: SystemSecureRandom())
+      self.state = state
     }
-    defer { next += 4 }
-    return MaskingKey(pool[next], pool[next + 1], pool[next + 2], pool[next + 3])
+    if state.next + 4 > state.pool.count {
+      state.pool = state.source.bytes(Self.keysPerRefill * 4)
+      state.next = 0
+    }
+    let next = state.next
+    state.next = next + 4
+    return MaskingKey(state.pool[next], state.pool[next + 1], state.pool[next + 2], state.pool[next + 3])
   }
 }

@@ -3,7 +3,7 @@
 ///
 /// A close frame's reason is `CloseReason?` (`nil`: the frame carried no status code); whether a frame went at all
 /// is `CloseReason??` (`.none`: no frame).
-enum ConnectionPhase: Sendable {
+indirect enum ConnectionPhase: Sendable {
   /// Both directions carry data.
   case open
   /// Our close frame went out; the peer's is due. Data still arrives; "after sending a Close frame, the endpoint

@@ -86,6 +86,8 @@ package struct HTTPHeadParser: Sendable {
   private func parseHeaders(_ lines: ArraySlice<[UInt8]>) throws(HandshakeError) -> HTTPHeaders {
     guard lines.count <= limits.maxHeaderCount else { throw .tooManyHeaders(limit: limits.maxHeaderCount) }
     var headers = HTTPHeaders()
+    // Exactly as many fields as lines: a server keeps every session's request for the session's life.
+    headers.reserveCapacity(lines.count)
     for line in lines {
       // "A server that receives an obs-fold in a request message ... MUST either reject the message" (RFC 7230
       // section 3.2.4); a name must be a token with no whitespace before the colon.
@@ -97,10 +99,23 @@ package struct HTTPHeadParser: Sendable {
       guard rawValue.allSatisfy({ $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7F) }) else {
         throw .malformedHeader(Self.printable(line))
       }
-      let name = String(decoding: line[..<colon], as: UTF8.self)
+      let name = Self.wellKnownName(line[..<colon]) ?? String(decoding: line[..<colon], as: UTF8.self)
       headers.add(name: name, value: HTTPSyntax.trimmingWhitespace(String(decoding: rawValue, as: UTF8.self)))
     }
     return headers
+  }
+
+  /// Names longer than a small string (15 bytes) that every upgrade request carries, as literals: a literal
+  /// `String` needs no allocation, and a server keeps every session's request (memory per idle session, issue 34).
+  private static let wellKnownNames: [String] = [
+    "Sec-WebSocket-Key", "Sec-WebSocket-Version", "Sec-WebSocket-Extensions", "Sec-WebSocket-Protocol",
+    "sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions", "sec-websocket-protocol",
+  ]
+
+  /// The literal for `bytes` when they spell one of ``wellKnownNames`` exactly (same case), else `nil`.
+  private static func wellKnownName(_ bytes: ArraySlice<UInt8>) -> String? {
+    guard bytes.count > 15 else { return nil }
+    return wellKnownNames.first { $0.utf8.elementsEqual(bytes) }
   }
 
   private static func parseVersion(_ bytes: some Collection<UInt8>) -> HTTPVersion? {

@@ -36,6 +36,11 @@ public struct HTTPHeaders: Sendable, Hashable, Sequence, ExpressibleByDictionary
     fields.append(Field(name: name, value: value))
   }
 
+  /// Reserves room for `count` fields, so that headers built at once hold no spare capacity.
+  package mutating func reserveCapacity(_ count: Int) {
+    fields.reserveCapacity(count)
+  }
+
   /// Replaces every field named `name` with a single one.
   public mutating func set(name: String, value: String) {
     remove(name: name)

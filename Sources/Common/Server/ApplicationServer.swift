@@ -42,6 +42,9 @@ public final class ApplicationServer: Sendable {
   /// Whether the application has a WebSocket route (an HTTP/2 connection then offers extended CONNECT).
   package var servesWebSockets: Bool { application.routes.hasWebSocketRoutes }
 
+  /// The WebSockets plugin's content converter, which the handlers' sessions offer.
+  var contentConverter: (any WebSocketContentConverter)? { config.contentConverter }
+
   /// WebSocket sessions open now.
   public var openSessionCount: Int { sessions.withLock { $0.open.count } }
 

@@ -51,15 +51,15 @@ public final class DefaultWebSocketServerSession: DefaultWebSocketSession, Setta
   private let settings: SessionSettingsMirror
   var currentSettings: WebSocketConnection.RuntimeSettings { settings.current }
   func storeSettings(_ settings: WebSocketConnection.RuntimeSettings) { self.settings.store(settings) }
-  /// The plugin's content converter, for `sendSerialized` / `receiveDeserialized`.
-  public let converter: (any WebSocketContentConverter)?
+  /// The plugin's content converter, for `sendSerialized` / `receiveDeserialized`. Read from the server's
+  /// configuration, not copied into each session (memory per idle session, issue 34).
+  public var converter: (any WebSocketContentConverter)? { server.contentConverter }
 
   init(accepted: ApplicationServer.AcceptedSession, config: WebSockets.ServerConfig, server: ApplicationServer) {
     self.connection = accepted.connection
     self.server = server
     self.accepted = accepted
     self.settings = SessionSettingsMirror(config.session.runtime)
-    self.converter = config.contentConverter
   }
 }
 

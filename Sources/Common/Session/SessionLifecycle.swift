@@ -12,7 +12,7 @@ struct SessionLifecycle {
   }
 
   /// The phases, in the order a session goes through them (any of them may end it).
-  enum Phase {
+  indirect enum Phase {
     /// Both directions carry data.
     case open
     /// The peer ended (its close frame, or a violation) while messages that came before the end are unread or

@@ -70,7 +70,16 @@ extension WebSocketConnection {
     // On the clock's own thread (the event loop that serves the connection), or with a clock that takes callbacks
     // from any thread (the test host's manual clock), the clock calls back: nothing sleeps while the session idles,
     // and a task runs only when the deadline comes.
-    if clock.schedulesCallbacksFromAnyThread || (transport.isExecutorThread && clock === transport.sessionClock),
+    // On the loop's thread the callback captures only the connection (a closure whose context is one reference needs
+    // no allocation: memory per idle session, issue 34) and finds its deadline in `timer`: a re-arm cancels the
+    // previous callback on this same thread, so a callback that runs is the current timer's.
+    if transport.isExecutorThread && clock === transport.sessionClock,
+      let callback = clock.scheduleCallback(at: deadline, { [self] in timerCallbackOnExecutor() })
+    {
+      timer = SessionTimer(deadline: deadline, callback: callback)
+      return
+    }
+    if clock.schedulesCallbacksFromAnyThread,
       let callback = clock.scheduleCallback(at: deadline, { [self] in timerCallback(deadline) })
     {
       timer = SessionTimer(deadline: deadline, callback: callback)
@@ -95,6 +104,17 @@ extension WebSocketConnection {
       return
     }
     Task(executorPreference: transport.taskExecutor) { await self.timerFired(deadline) }
+  }
+
+  /// The loop's callback for the current timer fired, on the connection's executor thread.
+  nonisolated func timerCallbackOnExecutor() {
+    let rest: [SessionPolicy.Action] = callIsolated(
+      { connection, _ in
+        guard let deadline = connection.timer?.deadline else { return [] }
+        return connection.timerFiredInline(deadline)
+      }, ())
+    guard !rest.isEmpty else { return }
+    Task(executorPreference: transport.taskExecutor) { await self.perform(rest) }
   }
 
   /// The timer of `deadline` fired on the executor: performs the synchronous actions up to the first that waits, and

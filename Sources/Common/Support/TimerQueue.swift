@@ -34,8 +34,18 @@ package struct TimerQueue {
   /// body is released at once: bodies capture connections and their buffers, and a burst of short connections
   /// (each with a handshake deadline of seconds, cancelled when it ends) held megabytes until the deadlines passed.
   @usableFromInline var heap: [Entry] = []
+  /// A body as the dictionary keeps it: a closure stored in a generic container directly is reabstracted, and the
+  /// thunk's context is one more allocation per timer (32 bytes for every idle session's keepalive timer, issue 34);
+  /// in a struct's field it is kept as it is.
+  @usableFromInline
+  struct StoredBody {
+    @usableFromInline let run: Body
+
+    @inlinable init(_ run: @escaping Body) { self.run = run }
+  }
+
   /// The bodies of the timers that are scheduled and neither fired nor cancelled, by id.
-  @usableFromInline var bodies: [UInt64: Body] = [:]
+  @usableFromInline var bodies: [UInt64: StoredBody] = [:]
   /// Entries of the heap whose timer was cancelled.
   @usableFromInline var cancelledEntries = 0
   @usableFromInline var nextID: UInt64 = 0
@@ -48,7 +58,7 @@ package struct TimerQueue {
   package mutating func schedule(deadline: UInt64, _ body: @escaping Body) -> Handle {
     nextID &+= 1
     heap.append(Entry(deadline: deadline, id: nextID))
-    bodies[nextID] = body
+    bodies[nextID] = StoredBody(body)
     siftUp(heap.count - 1)
     return Handle(id: nextID)
   }
@@ -59,7 +69,7 @@ package struct TimerQueue {
   @discardableResult
   @inlinable
   package mutating func cancel(_ handle: Handle) -> Body? {
-    guard let body = bodies.removeValue(forKey: handle.id) else { return nil }
+    guard let body = bodies.removeValue(forKey: handle.id)?.run else { return nil }
     cancelledEntries += 1
     if cancelledEntries > 64 && cancelledEntries > bodies.count { compact() }
     return body
@@ -103,11 +113,11 @@ package struct TimerQueue {
   ) -> (handle: TimerHandle, body: Body)? {
     while let first = heap.first, first.deadline <= now, first.id <= scheduledUpTo {
       removeFirst()
-      guard let body = bodies.removeValue(forKey: first.id) else {
+      guard let stored = bodies.removeValue(forKey: first.id) else {
         cancelledEntries -= 1
         continue
       }
-      return (TimerHandle(id: first.id), body)
+      return (TimerHandle(id: first.id), stored.run)
     }
     return nil
   }

@@ -22,8 +22,10 @@ final class Registration: @unchecked Sendable {
   @exclusivity(unchecked) private(set) var isClosed = false
   /// Called on the next writable edge when no task waits to write (a socket's deferred writes continue there).
   @exclusivity(unchecked) var onWritable: (() -> Void)?
-  /// Called on every readable edge when no task waits to read (a socket that pushes what arrives to its session).
-  @exclusivity(unchecked) var onReadable: (() -> Void)?
+  /// Read on every readable edge when no task waits to read (a socket that pushes what arrives to its session).
+  /// The socket itself, not a closure: a closure capturing it `unowned` is one more allocation per connection
+  /// (issue 34). Unowned: the socket owns this registration and clears the field before it goes.
+  @exclusivity(unchecked) unowned(unsafe) var pushReader: SocketTransport?
   /// Set by an EPOLLHUP/EPOLLERR/EPOLLRDHUP: waits return at once so the next system call reports the condition.
   @exclusivity(unchecked) private(set) var hangUp = false
 
@@ -48,8 +50,8 @@ final class Registration: @unchecked Sendable {
       if let waiter = readWaiter {
         readWaiter = nil
         waiter.resume()
-      } else if let onReadable {
-        onReadable()
+      } else if let pushReader {
+        pushReader.deliverReads()
       } else {
         readEdge = true
       }
@@ -151,7 +153,7 @@ final class Registration: @unchecked Sendable {
     guard !isClosed else { return }
     isClosed = true
     onWritable = nil
-    onReadable = nil
+    pushReader = nil
     epoll_ctl(loop.epollFD, EPOLL_CTL_DEL, fd, nil)
     Glibc.close(fd)
     failWaiters(with: TransportError.closed)

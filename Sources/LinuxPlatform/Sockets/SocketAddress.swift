@@ -16,9 +16,11 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
 
   /// The address.
   public let kind: Kind
-  private let storage: sockaddr_storage
-  /// The length of the `sockaddr` in ``withSockAddr(_:)``.
-  let length: socklen_t
+  /// An IPv6 address's scope (`sin6_scope_id`, the interface of a link-local address); 0 otherwise.
+  ///
+  /// The `sockaddr` itself is not kept: ``withSockAddr(_:)`` rebuilds it from ``kind``. A server keeps every peer's
+  /// address for its whole session, and a `sockaddr_storage` is 128 bytes (memory per idle session, issue 34).
+  private let scopeID: UInt32
 
   /// The port, or `nil` for Unix sockets.
   public var port: Int? {
@@ -38,7 +40,13 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
   }
 
   /// The address family (`AF_INET`, `AF_INET6`, `AF_UNIX`).
-  var family: Int32 { Int32(storage.ss_family) }
+  var family: Int32 {
+    switch kind {
+    case .ipv4: AF_INET
+    case .ipv6: AF_INET6
+    case .unix: AF_UNIX
+    }
+  }
 
   /// Parses an IP literal (no name resolution); `nil` when `host` is not one.
   public init?(ipLiteral host: String, port: Int) {
@@ -87,16 +95,46 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
 
   /// Wraps a `sockaddr` filled by the kernel (`accept`, `getsockname`, `getaddrinfo`).
   init(storage: sockaddr_storage, length: socklen_t) {
-    self.storage = storage
-    self.length = length
     kind = Self.describe(storage)
+    var copy = storage
+    scopeID =
+      Int32(storage.ss_family) == AF_INET6
+      ? withUnsafeBytes(of: &copy) { $0.baseAddress!.assumingMemoryBound(to: sockaddr_in6.self).pointee.sin6_scope_id }
+      : 0
   }
 
   /// Calls `body` with the address as a `sockaddr` pointer and its length.
   func withSockAddr<Result>(_ body: (UnsafePointer<sockaddr>, socklen_t) throws -> Result) rethrows -> Result {
-    var copy = storage
-    return try withUnsafeBytes(of: &copy) { raw in
-      try body(raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), length)
+    var storage = sockaddr_storage()
+    let length = withUnsafeMutableBytes(of: &storage) { raw -> Int in
+      let base = raw.baseAddress!
+      switch kind {
+      case .ipv4(let host, let port):
+        let address = base.assumingMemoryBound(to: sockaddr_in.self)
+        address.pointee.sin_family = sa_family_t(AF_INET)
+        address.pointee.sin_port = in_port_t(UInt16(truncatingIfNeeded: port).bigEndian)
+        _ = inet_pton(AF_INET, host, &address.pointee.sin_addr)
+        return MemoryLayout<sockaddr_in>.size
+      case .ipv6(let host, let port):
+        let address = base.assumingMemoryBound(to: sockaddr_in6.self)
+        address.pointee.sin6_family = sa_family_t(AF_INET6)
+        address.pointee.sin6_port = in_port_t(UInt16(truncatingIfNeeded: port).bigEndian)
+        address.pointee.sin6_scope_id = scopeID
+        _ = inet_pton(AF_INET6, host, &address.pointee.sin6_addr)
+        return MemoryLayout<sockaddr_in6>.size
+      case .unix(let path):
+        let address = base.assumingMemoryBound(to: sockaddr_un.self)
+        address.pointee.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        withUnsafeMutableBytes(of: &address.pointee.sun_path) { pathBytes in
+          for (index, byte) in bytes.prefix(pathBytes.count - 1).enumerated() { pathBytes[index] = byte }
+        }
+        return MemoryLayout<sa_family_t>.size + min(bytes.count, MemoryLayout.size(ofValue: sockaddr_un().sun_path) - 1)
+          + 1
+      }
+    }
+    return try withUnsafeBytes(of: &storage) { raw in
+      try body(raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t(length))
     }
   }
 

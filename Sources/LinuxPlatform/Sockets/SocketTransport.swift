@@ -110,7 +110,7 @@ package final class SocketTransport: Transport, @unchecked Sendable {
     readHandler = handler
     self.directReader = directReader
     readingPaused = false
-    registration.onReadable = { [unowned self] in self.deliverReads() }
+    registration.pushReader = self
     deferDeliverReads()
   }
 
@@ -332,7 +332,9 @@ package final class SocketTransport: Transport, @unchecked Sendable {
       }
       pendingOffset += remaining
       if pendingHead == pending.count {
-        pending.removeAll(keepingCapacity: true)
+        // A queue that held one chunk gives its storage back: an idle connection keeps nothing for it (issue 34),
+        // and a malloc per turn of single writes costs nothing beside the system call; a busier one keeps its room.
+        pending.removeAll(keepingCapacity: pending.capacity > 1)
         pendingHead = 0
         pendingOffset = 0
       }
@@ -429,6 +431,9 @@ package final class SocketTransport: Transport, @unchecked Sendable {
     // A transport dropped without close() still releases its descriptor.
     if !registration.isClosed {
       let registration = registration
+      // Its registration must not push to it any more. Reading in push mode keeps a transport alive (its read
+      // handler holds the session that holds it), so one released while the registration is open was not pushing.
+      if loop.inEventLoop { registration.pushReader = nil }
       let callback = onClose
       loop.execute {
         registration.close()
