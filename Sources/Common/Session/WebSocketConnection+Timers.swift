@@ -76,20 +76,20 @@ extension WebSocketConnection {
     if transport.isExecutorThread && clock === transport.sessionClock,
       let callback = clock.scheduleCallback(at: deadline, { [self] in timerCallbackOnExecutor() })
     {
-      timer = SessionTimer(deadline: deadline, callback: callback)
+      timer = .callback(deadline: deadline, id: callback)
       return
     }
     if clock.schedulesCallbacksFromAnyThread,
       let callback = clock.scheduleCallback(at: deadline, { [self] in timerCallback(deadline) })
     {
-      timer = SessionTimer(deadline: deadline, callback: callback)
+      timer = .callback(deadline: deadline, id: callback)
       return
     }
     let task = Task(executorPreference: transport.taskExecutor) {
       do { try await clock.sleep(until: deadline) } catch { return }
       await self.timerFired(deadline)
     }
-    timer = SessionTimer(deadline: deadline, task: task)
+    timer = .sleeping(deadline: deadline, task: task)
   }
 
   /// The clock's callback fired. On the connection's executor thread (the event loop), what the deadline asks for

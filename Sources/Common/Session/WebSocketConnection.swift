@@ -55,8 +55,11 @@ public actor WebSocketConnection {
   /// Set and cleared on this actor by the task itself, so it is never used after the task ends.
   @exclusivity(unchecked) var handlerTask: UnsafeCurrentTask?
   let clock: any SessionClock
-  /// Where the ping round trips go (``Options/metricsFactory``).
-  let metricsFactory: (any MetricsFactory)?
+  /// Where the ping round trips go (``Options/metricsFactory``); `nil`: the process's metrics system.
+  var metricsFactory: (any MetricsFactory)? { metricsFactoryBox?.factory }
+  /// ``metricsFactory`` in a box, allocated only when one is set: an existential is five words in every connection,
+  /// most of which have none (memory per idle session, issue 34).
+  private let metricsFactoryBox: MetricsFactoryBox?
 
   /// Creates a connection over an open transport (after a successful opening handshake).
   ///
@@ -86,7 +89,7 @@ public actor WebSocketConnection {
     self.machine.holdsFailureClose = true
     self.inbox = SessionInbox(capacity: max(1, options.incomingCapacity))
     let settings = SessionPolicy.Settings(role: configuration.role, mode: configuration.mode, session: options.settings)
-    self.metricsFactory = options.metricsFactory
+    self.metricsFactoryBox = options.metricsFactory.map(MetricsFactoryBox.init)
     let clock = options.clock ?? transport.sessionClock ?? SystemSessionClock.shared
     self.clock = clock
     self.policy = SessionPolicy(settings: settings, at: clock.now)
@@ -201,4 +204,11 @@ public actor WebSocketConnection {
     }
   }
 
+}
+
+/// A metrics factory behind one reference (``WebSocketConnection/metricsFactory``).
+private final class MetricsFactoryBox: Sendable {
+  let factory: any MetricsFactory
+
+  init(_ factory: any MetricsFactory) { self.factory = factory }
 }
