@@ -86,6 +86,12 @@ extension SessionPolicy {
       incomingCapacity = settings.incomingCapacity
     }
 
+    /// ``Settings/keepaliveTimeout`` without building the settings.
+    var keepaliveTimeout: Duration? {
+      if pingTimeout != SessionPolicy.none { return .nanoseconds(pingTimeout) }
+      return pingInterval == SessionPolicy.none ? nil : .nanoseconds(pingInterval) * 2
+    }
+
     var settings: Settings {
       var settings = Settings(role: role, mode: mode)
       settings.incomingOverflow = incomingOverflow

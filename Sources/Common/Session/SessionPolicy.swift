@@ -67,9 +67,10 @@ package struct SessionPolicy: Sendable {
     /// The payload its pong must echo (RFC 6455 section 5.5.3: "A Pong frame sent in response to a Ping frame must
     /// have identical 'Application data'").
     var payload: [UInt8]
-    var sentAt: ContinuousClock.Instant
-    /// When the pong is late; `nil` for a ping without a time limit.
-    var deadline: ContinuousClock.Instant?
+    /// When it went out, in nanoseconds from the policy's origin.
+    var sentAt: Int64
+    /// When the pong is late, in nanoseconds from the origin; ``SessionPolicy/none`` for a ping without a limit.
+    var deadline: Int64
     var limit: Duration?
     var keepalive: Bool
   }
@@ -153,19 +154,33 @@ package struct SessionPolicy: Sendable {
   }
 
   /// The earliest deadline, when the session's timer should fire next; `nil` when nothing is due ever.
-  package var nextDeadline: ContinuousClock.Instant? {
-    var earliest: ContinuousClock.Instant?
-    func consider(_ instant: ContinuousClock.Instant?) {
-      guard let instant else { return }
-      if earliest.map({ instant < $0 }) ?? true { earliest = instant }
+  package var nextDeadline: ContinuousClock.Instant? { instant(nextDeadlineNanos) }
+
+  /// ``nextDeadline`` in nanoseconds from the policy's origin (``none``: nothing is due ever), for the session's
+  /// timer: it is read after every event of a keepalive round, and `ContinuousClock.Instant` is a resilient type
+  /// (its optionals and comparisons go through the runtime's value witnesses).
+  package var nextDeadlineNanos: Int64 {
+    var earliest = Self.none
+    func consider(_ deadline: Int64) {
+      if deadline != Self.none && (earliest == Self.none || deadline < earliest) { earliest = deadline }
     }
-    consider(closeDeadline)
-    consider(transportCloseDeadline)
-    consider(deferredEndDeadline)
-    consider(nextKeepalive)
-    consider(handlerDeadline)
+    consider(closeDeadlineNanos)
+    consider(transportCloseDeadlineNanos)
+    consider(deferredEndDeadlineNanos)
+    consider(nextKeepaliveNanos)
+    consider(handlerDeadlineNanos)
     for ping in pendingPings { consider(ping.deadline) }
     return earliest
+  }
+
+  /// The instant of `nanos` nanoseconds from the policy's origin (a deadline of ``nextDeadlineNanos``).
+  package func instant(atNanos nanos: Int64) -> ContinuousClock.Instant {
+    origin.advanced(by: .nanoseconds(nanos))
+  }
+
+  /// `instant` in nanoseconds from the policy's origin.
+  package func nanos(at instant: ContinuousClock.Instant) -> Int64 {
+    Self.nanoseconds(origin.duration(to: instant))
   }
 
   // MARK: Events
@@ -194,11 +209,13 @@ package struct SessionPolicy: Sendable {
   ) -> UInt64 {
     lastPingID &+= 1
     guard !hasEnded else { return lastPingID }
-    let limit = timeout ?? (keepalive ? settings.keepaliveTimeout : nil)
-    if keepalive { nextKeepalive = nil }
+    let limit = timeout ?? (keepalive ? stored.keepaliveTimeout : nil)
+    if keepalive { nextKeepaliveNanos = Self.none }
+    let sentAt = nanos(at: now)
     pendingPings.append(
       PendingPing(
-        id: lastPingID, payload: payload, sentAt: now, deadline: limit.map { now.advanced(by: $0) }, limit: limit,
+        id: lastPingID, payload: payload, sentAt: sentAt,
+        deadline: limit.map { Self.saturatingSum(sentAt, Self.nanoseconds($0)) } ?? Self.none, limit: limit,
         keepalive: keepalive))
     return lastPingID
   }
@@ -214,8 +231,8 @@ package struct SessionPolicy: Sendable {
   package mutating func pongReceived(payload: [UInt8], at now: ContinuousClock.Instant) -> PongMatch? {
     guard let index = pendingPings.firstIndex(where: { $0.payload == payload }) else { return nil }
     let ping = pendingPings.remove(at: index)
-    if ping.keepalive { scheduleKeepalive(after: ping.sentAt) }
-    return PongMatch(id: ping.id, keepalive: ping.keepalive, roundTrip: ping.sentAt.duration(to: now))
+    if ping.keepalive { scheduleKeepalive(afterNanos: ping.sentAt) }
+    return PongMatch(id: ping.id, keepalive: ping.keepalive, roundTrip: .nanoseconds(nanos(at: now) - ping.sentAt))
   }
 
   /// Our close frame went out: the peer's close frame is due within the close timeout.
@@ -307,40 +324,57 @@ package struct SessionPolicy: Sendable {
 
   /// The actions due at `now`, each deadline that passed dropped; call when the timer fires.
   package mutating func timerFired(at now: ContinuousClock.Instant) -> [Action] {
+    timerFired(atNanos: nanos(at: now))
+  }
+
+  /// ``timerFired(at:)`` with `now` in nanoseconds from the policy's origin.
+  package mutating func timerFired(atNanos now: Int64) -> [Action] {
+    func due(_ deadline: Int64) -> Bool { deadline != Self.none && deadline <= now }
     var actions: [Action] = []
-    if let deadline = handlerDeadline, deadline <= now {
-      handlerDeadline = nil
+    if due(handlerDeadlineNanos) {
+      handlerDeadlineNanos = Self.none
       actions.append(.cancelHandler)
     }
     guard !hasEnded else { return actions }
-    if let deadline = deferredEndDeadline, deadline <= now {
-      deferredEndDeadline = nil
+    if due(deferredEndDeadlineNanos) {
+      deferredEndDeadlineNanos = Self.none
       actions.append(.completeDeferredEnd)
     }
-    if let deadline = closeDeadline, deadline <= now {
-      closeDeadline = nil
+    if due(closeDeadlineNanos) {
+      closeDeadlineNanos = Self.none
       actions.append(.closeTransport)
-    } else if let deadline = transportCloseDeadline, deadline <= now {
-      transportCloseDeadline = nil
+    } else if due(transportCloseDeadlineNanos) {
+      transportCloseDeadlineNanos = Self.none
       actions.append(.closeTransport)
     }
-    let expired = pendingPings.filter { $0.deadline.map { $0 <= now } ?? false }
-    pendingPings.removeAll { $0.deadline.map { $0 <= now } ?? false }
-    for ping in expired {
-      actions.append(.pingTimedOut(id: ping.id, keepalive: ping.keepalive, limit: ping.limit ?? .zero))
+    if pendingPings.contains(where: { due($0.deadline) }) {
+      for ping in pendingPings where due(ping.deadline) {
+        actions.append(.pingTimedOut(id: ping.id, keepalive: ping.keepalive, limit: ping.limit ?? .zero))
+      }
+      pendingPings.removeAll { due($0.deadline) }
     }
-    if let deadline = nextKeepalive, deadline <= now {
-      nextKeepalive = nil
+    if due(nextKeepaliveNanos) {
+      nextKeepaliveNanos = Self.none
       actions.append(.sendKeepalivePing)
     }
     return actions
   }
 
   private mutating func scheduleKeepalive(after instant: ContinuousClock.Instant) {
-    guard !hasEnded, settings.mode == .default, let interval = settings.pingInterval else {
-      nextKeepalive = nil
+    scheduleKeepalive(afterNanos: nanos(at: instant))
+  }
+
+  private mutating func scheduleKeepalive(afterNanos start: Int64) {
+    guard !hasEnded, stored.mode == .default, stored.pingInterval != Self.none else {
+      nextKeepaliveNanos = Self.none
       return
     }
-    nextKeepalive = instant.advanced(by: interval)
+    nextKeepaliveNanos = Self.saturatingSum(start, stored.pingInterval)
+  }
+
+  /// `a + b` for nanosecond instants and durations, at most `Int64.max` (a deadline that never comes).
+  private static func saturatingSum(_ a: Int64, _ b: Int64) -> Int64 {
+    let (sum, overflow) = a.addingReportingOverflow(b)
+    return overflow ? (b > 0 ? Int64.max : Self.none + 1) : sum
   }
 }

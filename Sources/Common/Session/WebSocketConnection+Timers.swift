@@ -61,12 +61,13 @@ extension WebSocketConnection {
   /// disarms it when nothing is due. Deadlines change rarely (a close, a keepalive round trip, the end), so a task
   /// per change costs nothing on the message path.
   func armTimer() {
-    let deadline = policy.nextDeadline
-    guard deadline != timer?.deadline else { return }
-    timer?.cancel(on: clock)
-    timer = nil
-    guard let deadline else { return }
+    let deadline = policy.nextDeadlineNanos
+    guard deadline != timer.deadline else { return }
+    timer.cancel(on: clock)
+    timer = SessionTimer()
+    guard deadline != SessionPolicy.none else { return }
     let clock = clock
+    let instant = policy.instant(atNanos: deadline)
     // On the clock's own thread (the event loop that serves the connection), or with a clock that takes callbacks
     // from any thread (the test host's manual clock), the clock calls back: nothing sleeps while the session idles,
     // and a task runs only when the deadline comes.
@@ -74,29 +75,30 @@ extension WebSocketConnection {
     // no allocation: memory per idle session, issue 34) and finds its deadline in `timer`: a re-arm cancels the
     // previous callback on this same thread, so a callback that runs is the current timer's.
     if transport.isExecutorThread && clock === transport.sessionClock,
-      let callback = clock.scheduleCallback(at: deadline, { [self] in timerCallbackOnExecutor() })
+      let callback = clock.scheduleCallback(at: instant, { [self] in timerCallbackOnExecutor() })
     {
       timer = .callback(deadline: deadline, id: callback)
       return
     }
     if clock.schedulesCallbacksFromAnyThread,
-      let callback = clock.scheduleCallback(at: deadline, { [self] in timerCallback(deadline) })
+      let callback = clock.scheduleCallback(at: instant, { [self] in timerCallback(deadline) })
     {
       timer = .callback(deadline: deadline, id: callback)
       return
     }
     let task = Task(executorPreference: transport.taskExecutor) {
-      do { try await clock.sleep(until: deadline) } catch { return }
+      do { try await clock.sleep(until: instant) } catch { return }
       await self.timerFired(deadline)
     }
     timer = .sleeping(deadline: deadline, task: task)
   }
 
-  /// The clock's callback fired. On the connection's executor thread (the event loop), what the deadline asks for
-  /// runs here when it needs no waiting (a keepalive ping: queued, written at the end of the loop's turn), so that
-  /// a million idle sessions' pings cost no task each; the rest (a close, a timeout's end) runs in a task of the
-  /// connection (it may write and wait). Elsewhere (a manual clock's callback) all of it runs in the task.
-  nonisolated func timerCallback(_ deadline: ContinuousClock.Instant) {
+  /// The clock's callback for `deadline` (nanoseconds from the policy's origin) fired. On the connection's executor
+  /// thread (the event loop), what the deadline asks for runs here when it needs no waiting (a keepalive ping:
+  /// queued, written at the end of the loop's turn), so that a million idle sessions' pings cost no task each; the
+  /// rest (a close, a timeout's end) runs in a task of the connection (it may write and wait). Elsewhere (a manual
+  /// clock's callback) all of it runs in the task.
+  nonisolated func timerCallback(_ deadline: Int64) {
     if transport.isExecutorThread {
       let rest = callIsolated({ connection, deadline in connection.timerFiredInline(deadline) }, deadline)
       guard !rest.isEmpty else { return }
@@ -110,8 +112,8 @@ extension WebSocketConnection {
   nonisolated func timerCallbackOnExecutor() {
     let rest: [SessionPolicy.Action] = callIsolated(
       { connection, _ in
-        guard let deadline = connection.timer?.deadline else { return [] }
-        return connection.timerFiredInline(deadline)
+        guard connection.timer.isArmed else { return [] }
+        return connection.timerFiredInline(connection.timer.deadline)
       }, ())
     guard !rest.isEmpty else { return }
     Task(executorPreference: transport.taskExecutor) { await self.perform(rest) }
@@ -119,7 +121,7 @@ extension WebSocketConnection {
 
   /// The timer of `deadline` fired on the executor: performs the synchronous actions up to the first that waits, and
   /// returns that one and those after it, in order.
-  func timerFiredInline(_ deadline: ContinuousClock.Instant) -> [SessionPolicy.Action] {
+  func timerFiredInline(_ deadline: Int64) -> [SessionPolicy.Action] {
     let actions = takeTimerActions(deadline)
     var index = actions.startIndex
     while index < actions.endIndex, case .sendKeepalivePing = actions[index] {
@@ -129,18 +131,18 @@ extension WebSocketConnection {
     return Array(actions[index...])
   }
 
-  func timerFired(_ deadline: ContinuousClock.Instant) async {
+  func timerFired(_ deadline: Int64) async {
     await perform(takeTimerActions(deadline))
   }
 
   /// What the policy does at `deadline`, once (nothing when the timer was re-armed since); re-arms the timer.
-  private func takeTimerActions(_ deadline: ContinuousClock.Instant) -> [SessionPolicy.Action] {
-    guard timer?.deadline == deadline else { return [] }
-    timer = nil
+  private func takeTimerActions(_ deadline: Int64) -> [SessionPolicy.Action] {
+    guard timer.isArmed, timer.deadline == deadline else { return [] }
+    timer = SessionTimer()
     // The timer was armed for `deadline`: it counts as reached even if the clock reads a hair earlier (the loop's
     // timers have millisecond resolution).
-    let now = max(clock.now, deadline)
-    let actions = policy.timerFired(at: now)
+    let now = max(policy.nanos(at: clock.now), deadline)
+    let actions = policy.timerFired(atNanos: now)
     armTimer()
     return actions
   }

@@ -49,8 +49,8 @@ public actor WebSocketConnection {
   @exclusivity(unchecked) var policy: SessionPolicy
   /// Bytes that arrived behind the handshake's head in the same read; handled before the first read.
   @exclusivity(unchecked) var leftover: [UInt8]
-  /// The one timer, armed for the policy's next deadline (``armTimer()``); `nil` while nothing is due.
-  @exclusivity(unchecked) var timer: SessionTimer?
+  /// The one timer, armed for the policy's next deadline (``armTimer()``); disarmed while nothing is due.
+  @exclusivity(unchecked) var timer = SessionTimer()
   /// The server handler's task while it runs (``handlerStarted()``), for its cancellation after the grace period.
   /// Set and cleared on this actor by the task itself, so it is never used after the task ends.
   @exclusivity(unchecked) var handlerTask: UnsafeCurrentTask?

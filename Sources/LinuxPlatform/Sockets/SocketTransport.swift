@@ -278,10 +278,24 @@ package final class SocketTransport: Transport, @unchecked Sendable {
     guard !registration.isClosed else { return }
     // The session's batch first (its source returns nothing while one of its tasks is writing), queued behind
     // what earlier writes left.
-    if let writeSource {
-      while let bytes = writeSource(), !bytes.isEmpty {
-        pending.append(bytes)
-        pendingCount += bytes.count
+    if let writeSource, let first = writeSource(), !first.isEmpty {
+      let second = writeSource() ?? []
+      if second.isEmpty && pendingCount == 0 && !draining {
+        // The turn's one chunk, nothing queued before it: sent from here, and only what the socket does not take
+        // is queued (an idle connection keeps no queue storage, issue 34, and a turn's answer needs no vector).
+        guard let unsent = sendDirectly(first) else { return }
+        pending.append(unsent.bytes)
+        pendingOffset = unsent.offset
+        pendingCount = unsent.bytes.count - unsent.offset
+      } else {
+        pending.append(first)
+        pendingCount += first.count
+        var next = second
+        while !next.isEmpty {
+          pending.append(next)
+          pendingCount += next.count
+          next = writeSource() ?? []
+        }
       }
     }
     guard pendingCount > 0, !draining else { return }
@@ -298,6 +312,30 @@ package final class SocketTransport: Transport, @unchecked Sendable {
     case done
     case wouldBlock
     case failed(TransportError)
+  }
+
+  /// Sends `bytes` with one `send` when nothing is queued; returns `nil` when the socket took all of it (or failed:
+  /// the error is kept for the next call), else the chunk with the offset of what it did not take.
+  private func sendDirectly(_ bytes: [UInt8]) -> (bytes: [UInt8], offset: Int)? {
+    while true {
+      // MSG_NOSIGNAL: a closed peer is an EPIPE error, not a SIGPIPE that kills the process.
+      let written = bytes.withUnsafeBytes { send(registration.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+      if written >= 0 {
+        guard written < bytes.count else {
+          var spent = bytes
+          LargeBufferRecycler.shared.recycle(&spent)
+          return nil
+        }
+        return (bytes, written)
+      }
+      switch errno {
+      case EINTR: continue
+      case EAGAIN: return (bytes, 0)
+      case let code:
+        writeError = Errno.transportError(code, operation: "send")
+        return nil
+      }
+    }
   }
 
   /// Writes queued chunks with one vectored `sendmsg` per batch until they are all written or the socket is full.
