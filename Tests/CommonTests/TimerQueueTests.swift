@@ -55,6 +55,36 @@ struct TimerQueueTests {
     #expect(zip(log.fired, log.fired.dropFirst()).allSatisfy { $0.deadline <= $1.deadline })
   }
 
+  @Test("a stale handle (fired or cancelled) never cancels the timer that reuses its slot; identifiers grow")
+  func staleHandles() {
+    var queue = TimerQueue()
+    final class Count { var fired = 0 }
+    let count = Count()
+    var previous: UInt64 = 0
+    var stale: [TimerHandle] = []
+    for round in 0..<1_000 {
+      let handle = queue.schedule(deadline: UInt64(round)) { [count] in count.fired += 1 }
+      #expect(handle.id > previous)
+      previous = handle.id
+      // Every stale handle so far points at the slot this timer took (one slot, reused each round).
+      for old in stale { #expect(queue.cancel(old) == nil) }
+      #expect(queue.liveCount == 1)
+      if round.isMultiple(of: 2) {
+        #expect(queue.cancel(handle) != nil)
+        #expect(queue.cancel(handle) == nil)
+      } else {
+        let body = queue.popDue(now: UInt64(round))
+        #expect(body != nil)
+        body?()
+      }
+      #expect(queue.liveCount == 0)
+      stale.append(handle)
+      if stale.count > 8 { stale.removeFirst() }
+    }
+    #expect(count.fired == 500)
+    #expect(queue.popDue(now: .max) == nil)
+  }
+
   @Test("a round fires only the timers scheduled before it: a body that arms a passed deadline waits for the next")
   func roundCutoff() {
     final class Box {

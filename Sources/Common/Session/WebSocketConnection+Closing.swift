@@ -68,6 +68,15 @@ extension WebSocketConnection {
     scheduleFlush()
   }
 
+  /// ``startClosing(_:ended:)`` without a hop when the caller runs on the connection's executor thread (a server's
+  /// shutdown visits the sessions of each event loop on that loop).
+  package nonisolated func startClosingOnExecutor(
+    _ reason: CloseReason, ended: @escaping @Sendable (CloseReason) -> Void
+  ) async {
+    guard transport.isExecutorThread else { return await startClosing(reason, ended: ended) }
+    callIsolated({ connection, arguments in connection.startClosing(arguments.0, ended: arguments.1) }, (reason, ended))
+  }
+
   /// Our close frame is queued: the peer's close is due within the close timeout. Out of line: `enqueueOutgoing`
   /// calls it for a close frame, and inlined there the clock's resilient types (metadata lookups, stack space) were
   /// paid on every send.

@@ -34,33 +34,77 @@ package struct TimerQueue {
   /// body is released at once: bodies capture connections and their buffers, and a burst of short connections
   /// (each with a handshake deadline of seconds, cancelled when it ends) held megabytes until the deadlines passed.
   @usableFromInline var heap: [Entry] = []
-  /// A body as the dictionary keeps it: a closure stored in a generic container directly is reabstracted, and the
-  /// thunk's context is one more allocation per timer (32 bytes for every idle session's keepalive timer, issue 34);
-  /// in a struct's field it is kept as it is.
+  /// A timer's place: its identifier while it is scheduled (0 while the slot is free) and its body. Timers are found
+  /// by slot, not hashed: a keepalive round schedules and cancels a timer several times per session, and the
+  /// dictionary this replaces was a fifth of the queue's cost. The body is a struct's field: a closure stored in a
+  /// generic container directly is reabstracted, and the thunk's context is one more allocation per timer.
   @usableFromInline
-  struct StoredBody {
-    @usableFromInline let run: Body
+  struct Slot {
+    @usableFromInline var id: UInt64
+    @usableFromInline var body: Body?
 
-    @inlinable init(_ run: @escaping Body) { self.run = run }
+    @inlinable init(id: UInt64, body: Body?) {
+      self.id = id
+      self.body = body
+    }
   }
 
-  /// The bodies of the timers that are scheduled and neither fired nor cancelled, by id.
-  @usableFromInline var bodies: [UInt64: StoredBody] = [:]
+  /// A timer's identifier: a sequence number above ``slotBits`` (so identifiers grow with scheduling order, which
+  /// ``popDue(now:scheduledUpTo:)`` relies on) and its slot below.
+  @usableFromInline static var slotBits: UInt64 { 24 }
+  @usableFromInline static var slotMask: UInt64 { (1 << slotBits) - 1 }
+
+  /// The slots of the timers that are scheduled and neither fired nor cancelled, and free ones.
+  @usableFromInline var slots: [Slot] = []
+  /// Free slots, reused before new ones.
+  @usableFromInline var freeSlots: [UInt32] = []
+  @usableFromInline var live = 0
   /// Entries of the heap whose timer was cancelled.
   @usableFromInline var cancelledEntries = 0
+  @usableFromInline var sequence: UInt64 = 0
   @usableFromInline var nextID: UInt64 = 0
 
   /// An empty queue.
   @inlinable package init() {}
 
-  /// Schedules `body` for `deadline`; returns its handle for ``cancel(_:)``.
+  /// Schedules `body` for `deadline`; returns its handle for ``cancel(_:)``. At most 16,777,216 timers at once.
   @inlinable
   package mutating func schedule(deadline: UInt64, _ body: @escaping Body) -> Handle {
-    nextID &+= 1
-    heap.append(Entry(deadline: deadline, id: nextID))
-    bodies[nextID] = StoredBody(body)
+    sequence &+= 1
+    let slot: Int
+    if let free = freeSlots.popLast() {
+      slot = Int(free)
+    } else {
+      slot = slots.count
+      precondition(UInt64(slot) <= Self.slotMask, "more than 16,777,216 timers in one queue")
+      slots.append(Slot(id: 0, body: nil))
+    }
+    let id = sequence << Self.slotBits | UInt64(slot)
+    slots[slot] = Slot(id: id, body: body)
+    nextID = id
+    live += 1
+    heap.append(Entry(deadline: deadline, id: id))
     siftUp(heap.count - 1)
-    return Handle(id: nextID)
+    return Handle(id: id)
+  }
+
+  /// Whether the timer `id` is scheduled (neither fired nor cancelled).
+  @inlinable
+  func isLive(_ id: UInt64) -> Bool {
+    let slot = Int(truncatingIfNeeded: id & Self.slotMask)
+    return slot < slots.count && slots[slot].id == id
+  }
+
+  /// Takes the body of the live timer `id` out of its slot and frees the slot; `nil` when it is not live.
+  @inlinable
+  mutating func take(_ id: UInt64) -> Body? {
+    let slot = Int(truncatingIfNeeded: id & Self.slotMask)
+    guard slot < slots.count, slots[slot].id == id else { return nil }
+    let body = slots[slot].body
+    slots[slot] = Slot(id: 0, body: nil)
+    freeSlots.append(UInt32(truncatingIfNeeded: slot))
+    live -= 1
+    return body
   }
 
   /// Cancels a timer and returns its body, released from the queue; `nil` when it already fired or was cancelled.
@@ -69,15 +113,15 @@ package struct TimerQueue {
   @discardableResult
   @inlinable
   package mutating func cancel(_ handle: Handle) -> Body? {
-    guard let body = bodies.removeValue(forKey: handle.id)?.run else { return nil }
+    guard let body = take(handle.id) else { return nil }
     cancelledEntries += 1
-    if cancelledEntries > 64 && cancelledEntries > bodies.count { compact() }
+    if cancelledEntries > 64 && cancelledEntries > live { compact() }
     return body
   }
 
   /// The number of timers scheduled and neither fired nor cancelled.
   @inlinable
-  package var liveCount: Int { bodies.count }
+  package var liveCount: Int { live }
 
   /// The number of entries in the heap, cancelled ones included (bounded by twice ``liveCount`` plus 64).
   @inlinable
@@ -113,11 +157,11 @@ package struct TimerQueue {
   ) -> (handle: TimerHandle, body: Body)? {
     while let first = heap.first, first.deadline <= now, first.id <= scheduledUpTo {
       removeFirst()
-      guard let stored = bodies.removeValue(forKey: first.id) else {
+      guard let body = take(first.id) else {
         cancelledEntries -= 1
         continue
       }
-      return (TimerHandle(id: first.id), stored.run)
+      return (TimerHandle(id: first.id), body)
     }
     return nil
   }
@@ -128,11 +172,11 @@ package struct TimerQueue {
 
   /// The deadlines of the live timers, in no order.
   @inlinable
-  package var liveDeadlines: [UInt64] { heap.filter { bodies[$0.id] != nil }.map(\.deadline) }
+  package var liveDeadlines: [UInt64] { heap.filter { isLive($0.id) }.map(\.deadline) }
 
   @inlinable
   mutating func dropCancelledHead() {
-    while let first = heap.first, bodies[first.id] == nil {
+    while let first = heap.first, !isLive(first.id) {
       removeFirst()
       cancelledEntries -= 1
     }
@@ -141,7 +185,10 @@ package struct TimerQueue {
   /// Rebuilds the heap from the live entries (Floyd's bottom-up construction, linear time).
   @inlinable
   mutating func compact() {
-    heap.removeAll { bodies[$0.id] == nil }
+    var entries = heap
+    heap = []
+    entries.removeAll { !isLive($0.id) }
+    heap = entries
     cancelledEntries = 0
     var index = heap.count / 2 - 1
     while index >= 0 {
