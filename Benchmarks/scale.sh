@@ -21,7 +21,9 @@ OUT=.build/scale
 mkdir -p "$OUT"
 : > "$OUT/results.txt"
 
-if [ ! -x .build/release/ws ]; then swift build -c release --product ws >/dev/null; fi
+# WS: the server binary (default: this tree's release build), for before/after runs of another revision's `ws`.
+WS=${WS:-.build/release/ws}
+if [ ! -x "$WS" ]; then swift build -c release --product ws >/dev/null; fi
 cc -O2 -o "$OUT/wsmany" Benchmarks/wsmany.c -lcrypto
 
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
@@ -35,12 +37,12 @@ for step in $STEPS; do
   per=$(( (step + processes - 1) / processes ))
   pids=()
   rm -f "$OUT/port" "$OUT"/load-*.txt
-  .build/release/ws serve --echo --reuse-port --port 0 --port-file "$OUT/port" --ping "$PING" -q &
+  "$WS" serve --echo --reuse-port --port 0 --port-file "$OUT/port" --ping "$PING" -q &
   pids+=($!)
   for _ in $(seq 1 200); do [ -s "$OUT/port" ] && break; sleep 0.05; done
   port=$(cat "$OUT/port")
   for _ in $(seq 2 "$processes"); do
-    .build/release/ws serve --echo --reuse-port --port "$port" --ping "$PING" -q &
+    "$WS" serve --echo --reuse-port --port "$port" --ping "$PING" -q &
     pids+=($!)
   done
   sleep 1
