@@ -513,7 +513,7 @@ public final class ApplicationServer: Sendable {
   /// The raw session object; out of line, as ``makeDefaultSession(_:)``.
   @inline(never)
   private func makeRawSession(_ accepted: AcceptedSession) -> WebSocketServerSession {
-    WebSocketServerSession(accepted: accepted, converter: config.contentConverter, server: self)
+    WebSocketServerSession(accepted: accepted, server: self)
   }
 
   /// A handler threw: the session closes with 1011 and the fixed reason "Internal Error" (the error's text may

@@ -68,8 +68,9 @@ public final class DefaultWebSocketServerSession: DefaultWebSocketSession, Setta
 public final class WebSocketServerSession: ConverterWebSocketSession {
   /// The engine under the session.
   public let connection: WebSocketConnection
-  /// The plugin's content converter, for `sendSerialized` / `receiveDeserialized` on the raw session too.
-  public let converter: (any WebSocketContentConverter)?
+  /// The plugin's content converter, for `sendSerialized` / `receiveDeserialized` on the raw session too; read from
+  /// the server's configuration, as the default session's.
+  public var converter: (any WebSocketContentConverter)? { server.contentConverter }
   /// The application whose route runs this session (Ktor's `application`).
   public var application: Application { server.application }
   /// The server that runs the session.
@@ -81,12 +82,8 @@ public final class WebSocketServerSession: ConverterWebSocketSession {
   /// The accepted session: the request is kept once per session, there.
   private let accepted: ApplicationServer.AcceptedSession
 
-  init(
-    accepted: ApplicationServer.AcceptedSession, converter: (any WebSocketContentConverter)?,
-    server: ApplicationServer
-  ) {
+  init(accepted: ApplicationServer.AcceptedSession, server: ApplicationServer) {
     self.connection = accepted.connection
-    self.converter = converter
     self.server = server
     self.accepted = accepted
   }

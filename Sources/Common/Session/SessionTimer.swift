@@ -7,9 +7,8 @@
 struct SessionTimer {
   /// The deadline armed for, in nanoseconds from the policy's origin; `SessionPolicy.none` while disarmed.
   var deadline = SessionPolicy.none
-  /// The clock's callback, cancelled with ``SessionClock/cancelCallback(_:)``; meaningful with `hasCallback`.
-  var callback: UInt64 = 0
-  var hasCallback = false
+  /// The clock's callback, cancelled with ``SessionClock/cancelCallback(_:)``; `nil` with a sleeping task.
+  var callback: UInt64?
   /// The sleeping task on a clock without callbacks; cancelled when the timer is re-armed or disarmed.
   var task: Task<Void, Never>?
 
@@ -18,17 +17,17 @@ struct SessionTimer {
 
   /// A timer armed for `deadline` with the clock's callback `callback`.
   static func callback(deadline: Int64, id: UInt64) -> SessionTimer {
-    SessionTimer(deadline: deadline, callback: id, hasCallback: true, task: nil)
+    SessionTimer(deadline: deadline, callback: id, task: nil)
   }
 
   /// A timer armed for `deadline` with a task that sleeps until then.
   static func sleeping(deadline: Int64, task: Task<Void, Never>) -> SessionTimer {
-    SessionTimer(deadline: deadline, callback: 0, hasCallback: false, task: task)
+    SessionTimer(deadline: deadline, callback: nil, task: task)
   }
 
   /// Stops the timer: cancels the callback (on the clock's thread: the connection's executor) or the task.
   func cancel(on clock: any SessionClock) {
-    if hasCallback { clock.cancelCallback(callback) }
+    if let callback { clock.cancelCallback(callback) }
     task?.cancel()
   }
 }

@@ -50,47 +50,18 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
 
   /// Parses an IP literal (no name resolution); `nil` when `host` is not one.
   public init?(ipLiteral host: String, port: Int) {
-    var storage = sockaddr_storage()
     let literal = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
-    var v4 = in_addr()
-    var v6 = in6_addr()
-    if inet_pton(AF_INET, literal, &v4) == 1 {
-      withUnsafeMutableBytes(of: &storage) { raw in
-        let address = raw.baseAddress!.assumingMemoryBound(to: sockaddr_in.self)
-        address.pointee.sin_family = sa_family_t(AF_INET)
-        address.pointee.sin_port = in_port_t(UInt16(truncatingIfNeeded: port).bigEndian)
-        address.pointee.sin_addr = v4
-      }
-      self.init(storage: storage, length: socklen_t(MemoryLayout<sockaddr_in>.size))
-    } else if inet_pton(AF_INET6, literal, &v6) == 1 {
-      withUnsafeMutableBytes(of: &storage) { raw in
-        let address = raw.baseAddress!.assumingMemoryBound(to: sockaddr_in6.self)
-        address.pointee.sin6_family = sa_family_t(AF_INET6)
-        address.pointee.sin6_port = in_port_t(UInt16(truncatingIfNeeded: port).bigEndian)
-        address.pointee.sin6_addr = v6
-      }
-      self.init(storage: storage, length: socklen_t(MemoryLayout<sockaddr_in6>.size))
-    } else {
-      return nil
-    }
+    guard
+      let encoded = Self.encode(.ipv4(literal, port: port), scopeID: 0)
+        ?? Self.encode(.ipv6(literal, port: port), scopeID: 0)
+    else { return nil }
+    self.init(storage: encoded.storage, length: encoded.length)
   }
 
   /// A Unix domain socket address; `nil` when the path does not fit `sun_path` (107 bytes).
   public init?(unixPath path: String) {
-    var storage = sockaddr_storage()
-    let bytes = Array(path.utf8)
-    let capacity = MemoryLayout.size(ofValue: sockaddr_un().sun_path)
-    guard !bytes.isEmpty, bytes.count < capacity else { return nil }
-    withUnsafeMutableBytes(of: &storage) { raw in
-      let address = raw.baseAddress!.assumingMemoryBound(to: sockaddr_un.self)
-      address.pointee.sun_family = sa_family_t(AF_UNIX)
-      withUnsafeMutableBytes(of: &address.pointee.sun_path) { pathBytes in
-        for (index, byte) in bytes.enumerated() { pathBytes[index] = byte }
-        pathBytes[bytes.count] = 0
-      }
-    }
-    let length = MemoryLayout<sa_family_t>.size + bytes.count + 1
-    self.init(storage: storage, length: socklen_t(length))
+    guard !path.isEmpty, let encoded = Self.encode(.unix(path), scopeID: 0) else { return nil }
+    self.init(storage: encoded.storage, length: encoded.length)
   }
 
   /// Wraps a `sockaddr` filled by the kernel (`accept`, `getsockname`, `getaddrinfo`).
@@ -105,37 +76,45 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
 
   /// Calls `body` with the address as a `sockaddr` pointer and its length.
   func withSockAddr<Result>(_ body: (UnsafePointer<sockaddr>, socklen_t) throws -> Result) rethrows -> Result {
+    var (storage, length) = Self.encode(kind, scopeID: scopeID) ?? (sockaddr_storage(), 0)
+    return try withUnsafeBytes(of: &storage) { raw in
+      try body(raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), length)
+    }
+  }
+
+  /// The `sockaddr` of `kind`: `nil` when the host is not an address of its family, or a path does not fit
+  /// `sun_path` (107 bytes).
+  private static func encode(_ kind: Kind, scopeID: UInt32) -> (storage: sockaddr_storage, length: socklen_t)? {
     var storage = sockaddr_storage()
-    let length = withUnsafeMutableBytes(of: &storage) { raw -> Int in
+    let length = withUnsafeMutableBytes(of: &storage) { raw -> Int? in
       let base = raw.baseAddress!
       switch kind {
       case .ipv4(let host, let port):
         let address = base.assumingMemoryBound(to: sockaddr_in.self)
+        guard inet_pton(AF_INET, host, &address.pointee.sin_addr) == 1 else { return nil }
         address.pointee.sin_family = sa_family_t(AF_INET)
         address.pointee.sin_port = in_port_t(UInt16(truncatingIfNeeded: port).bigEndian)
-        _ = inet_pton(AF_INET, host, &address.pointee.sin_addr)
         return MemoryLayout<sockaddr_in>.size
       case .ipv6(let host, let port):
         let address = base.assumingMemoryBound(to: sockaddr_in6.self)
+        guard inet_pton(AF_INET6, host, &address.pointee.sin6_addr) == 1 else { return nil }
         address.pointee.sin6_family = sa_family_t(AF_INET6)
         address.pointee.sin6_port = in_port_t(UInt16(truncatingIfNeeded: port).bigEndian)
         address.pointee.sin6_scope_id = scopeID
-        _ = inet_pton(AF_INET6, host, &address.pointee.sin6_addr)
         return MemoryLayout<sockaddr_in6>.size
       case .unix(let path):
         let address = base.assumingMemoryBound(to: sockaddr_un.self)
-        address.pointee.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.pointee.sun_path) else { return nil }
+        address.pointee.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &address.pointee.sun_path) { pathBytes in
-          for (index, byte) in bytes.prefix(pathBytes.count - 1).enumerated() { pathBytes[index] = byte }
+          for (index, byte) in bytes.enumerated() { pathBytes[index] = byte }
+          pathBytes[bytes.count] = 0
         }
-        return MemoryLayout<sa_family_t>.size + min(bytes.count, MemoryLayout.size(ofValue: sockaddr_un().sun_path) - 1)
-          + 1
+        return MemoryLayout<sa_family_t>.size + bytes.count + 1
       }
     }
-    return try withUnsafeBytes(of: &storage) { raw in
-      try body(raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t(length))
-    }
+    return length.map { (storage, socklen_t($0)) }
   }
 
   public static func == (lhs: SocketAddress, rhs: SocketAddress) -> Bool { lhs.kind == rhs.kind }

@@ -370,8 +370,8 @@ package final class SocketTransport: Transport, @unchecked Sendable {
       }
       pendingOffset += remaining
       if pendingHead == pending.count {
-        // A queue that held one chunk gives its storage back: an idle connection keeps nothing for it (issue 34),
-        // and a malloc per turn of single writes costs nothing beside the system call; a busier one keeps its room.
+        // A queue that held one chunk (what a full socket left of a turn's answer) gives its storage back: an idle
+        // connection keeps nothing for it (issue 34); a busier one keeps its room.
         pending.removeAll(keepingCapacity: pending.capacity > 1)
         pendingHead = 0
         pendingOffset = 0
