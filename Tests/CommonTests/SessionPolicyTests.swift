@@ -68,6 +68,29 @@ struct SessionPolicyTests {
     #expect(policy.nextDeadline == nil)
   }
 
+  @Test("leeway: a keepalive ping's deadline may be late by a sixteenth of the interval; a pong timeout is exact")
+  func keepaliveLeeway() {
+    var policy = policy {
+      $0.pingInterval = .seconds(32)
+      $0.pingTimeout = .seconds(3)
+    }
+    policy.started(at: start)
+    #expect(policy.leewayNanos(forDeadline: policy.nextDeadlineNanos) == 2_000_000_000)
+    _ = policy.timerFired(at: at(.seconds(32)))
+    _ = policy.pingSent(payload: [7], at: at(.seconds(32)), timeout: nil, keepalive: true)
+    // The pong's deadline: exact.
+    #expect(policy.nextDeadline == at(.seconds(35)))
+    #expect(policy.leewayNanos(forDeadline: policy.nextDeadlineNanos) == 0)
+    // Sub-second intervals keep exact pings (tests and chatty protocols rely on their rhythm).
+    var fast = self.policy { $0.pingInterval = .milliseconds(500) }
+    fast.started(at: start)
+    #expect(fast.leewayNanos(forDeadline: fast.nextDeadlineNanos) == 0)
+    // No deadline, no leeway.
+    var none = self.policy()
+    none.started(at: start)
+    #expect(none.leewayNanos(forDeadline: none.nextDeadlineNanos) == 0)
+  }
+
   @Test("a caller's ping times out on its own limit and schedules nothing else")
   func callerPingTimeout() {
     var policy = policy()

@@ -106,4 +106,41 @@ struct TimerQueueTests {
       #expect(box.queue.liveCount == 1)
     }
   }
+
+  @Test("long delays get 0.1 % slack: never early, late by at most a thousandth, and nearby deadlines coincide")
+  func slack() {
+    // Short delays are exact: a handshake's or a test's timeout is not moved.
+    #expect(TimerQueue.deadline(now: 1_234_567, delay: 999_000_000) == 1_234_567 + 999_000_000)
+    var generator = SystemRandomNumberGenerator()
+    for _ in 0..<10_000 {
+      let now = UInt64.random(in: 0...(1 << 50), using: &generator)
+      let delay = UInt64.random(in: (1 << 30)...(3_600 * 1_000_000_000), using: &generator)
+      let deadline = TimerQueue.deadline(now: now, delay: delay)
+      #expect(deadline > now + delay - 1)
+      #expect(deadline - (now + delay) <= delay / 1_000)
+      #expect(deadline - (now + delay) <= 1 << 25)
+    }
+    // A 30 s keepalive: deadlines 5 ms apart share one instant (a grid of 2^24 ns, 16.8 ms).
+    let base: UInt64 = 7 << 24
+    let first = TimerQueue.deadline(now: base + 1_000_000, delay: 30_000_000_000)
+    let second = TimerQueue.deadline(now: base + 6_000_000, delay: 30_000_000_000)
+    #expect(first == second)
+    #expect(first.isMultiple(of: 1 << 24))
+    // A leeway widens the slack (a keepalive ping: a sixteenth of its interval, at most 2^31 ns), never early.
+    for _ in 0..<10_000 {
+      let now = UInt64.random(in: 0...(1 << 50), using: &generator)
+      let delay = UInt64.random(in: 0...(120 * 1_000_000_000), using: &generator)
+      let leeway = UInt64.random(in: 0...(1 << 33), using: &generator)
+      let late = TimerQueue.deadline(now: now, delay: delay, leeway: leeway) - (now + delay)
+      #expect(late <= max(min(leeway, 1 << 31), delay >= 1 << 30 ? min(delay / 1_024, 1 << 25) : 0))
+    }
+    // Pings of 100 sessions due 9 ms apart (within one step of the 2^30 ns grid) go out together.
+    let cellStart: UInt64 = (100 << 30) - 30_000_000_000 + 1
+    let pings = (0..<100).map {
+      TimerQueue.deadline(now: cellStart + UInt64($0) * 9_000_000, delay: 30_000_000_000, leeway: 1_875_000_000)
+    }
+    #expect(Set(pings).count == 1)
+    // No overflow near the end of the clock.
+    #expect(TimerQueue.deadline(now: .max - (1 << 31), delay: 1 << 31) == .max)
+  }
 }

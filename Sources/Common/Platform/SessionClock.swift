@@ -19,6 +19,13 @@ public protocol SessionClock: AnyObject, Sendable {
   /// waits: an idle session keeps no sleeping task. Default: `nil`.
   func scheduleCallback(at deadline: ContinuousClock.Instant, _ body: @escaping @Sendable () -> Void) -> UInt64?
 
+  /// ``scheduleCallback(at:_:)`` that may run up to `leeway` after `deadline`, so that the clock can fire callbacks
+  /// due close together on one wake-up (a session's next keepalive ping: a sixteenth of its interval). Never
+  /// earlier than `deadline`. Default: ``scheduleCallback(at:_:)`` (no coalescing).
+  func scheduleCallback(
+    at deadline: ContinuousClock.Instant, leeway: Duration, _ body: @escaping @Sendable () -> Void
+  ) -> UInt64?
+
   /// Cancels a callback of ``scheduleCallback(at:_:)`` that has not run; on the clock's thread. Default: nothing.
   func cancelCallback(_ identifier: UInt64)
 
@@ -33,6 +40,13 @@ extension SessionClock {
   public func scheduleCallback(at deadline: ContinuousClock.Instant, _ body: @escaping @Sendable () -> Void) -> UInt64?
   {
     nil
+  }
+
+  /// ``scheduleCallback(at:_:)``: the leeway is not used.
+  public func scheduleCallback(
+    at deadline: ContinuousClock.Instant, leeway: Duration, _ body: @escaping @Sendable () -> Void
+  ) -> UInt64? {
+    scheduleCallback(at: deadline, body)
   }
 
   /// Nothing to cancel.

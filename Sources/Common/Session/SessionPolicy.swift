@@ -173,6 +173,16 @@ package struct SessionPolicy: Sendable {
     return earliest
   }
 
+  /// How late the session's timer may fire for `deadline` (a ``nextDeadlineNanos``), in nanoseconds: a sixteenth of
+  /// the ping interval when it is the next keepalive ping's (intervals of a second or more), else 0 (exact, but for
+  /// the clock's own slack). A keepalive interval is a period, not an appointment: with the leeway the pings of
+  /// sessions due within a second of each other go out on one wake-up of their event loop, where a wake-up per
+  /// ping was two thirds of the ping's cost at a million sessions (issue 34, decision 0032).
+  package func leewayNanos(forDeadline deadline: Int64) -> Int64 {
+    guard deadline != Self.none, deadline == nextKeepaliveNanos, stored.pingInterval >= 1_000_000_000 else { return 0 }
+    return stored.pingInterval / 16
+  }
+
   /// The instant of `nanos` nanoseconds from the policy's origin (a deadline of ``nextDeadlineNanos``).
   package func instant(atNanos nanos: Int64) -> ContinuousClock.Instant {
     origin.advanced(by: .nanoseconds(nanos))

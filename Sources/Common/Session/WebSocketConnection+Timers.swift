@@ -68,6 +68,7 @@ extension WebSocketConnection {
     guard deadline != SessionPolicy.none else { return }
     let clock = clock
     let instant = policy.instant(atNanos: deadline)
+    let leeway = Duration.nanoseconds(policy.leewayNanos(forDeadline: deadline))
     // On the clock's own thread (the event loop that serves the connection), or with a clock that takes callbacks
     // from any thread (the test host's manual clock), the clock calls back: nothing sleeps while the session idles,
     // and a task runs only when the deadline comes.
@@ -75,13 +76,13 @@ extension WebSocketConnection {
     // no allocation: memory per idle session, issue 34) and finds its deadline in `timer`: a re-arm cancels the
     // previous callback on this same thread, so a callback that runs is the current timer's.
     if transport.isExecutorThread && clock === transport.sessionClock,
-      let callback = clock.scheduleCallback(at: instant, { [self] in timerCallbackOnExecutor() })
+      let callback = clock.scheduleCallback(at: instant, leeway: leeway, { [self] in timerCallbackOnExecutor() })
     {
       timer = .callback(deadline: deadline, id: callback)
       return
     }
     if clock.schedulesCallbacksFromAnyThread,
-      let callback = clock.scheduleCallback(at: instant, { [self] in timerCallback(deadline) })
+      let callback = clock.scheduleCallback(at: instant, leeway: leeway, { [self] in timerCallback(deadline) })
     {
       timer = .callback(deadline: deadline, id: callback)
       return

@@ -194,10 +194,15 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
 
   // MARK: Timers
 
-  /// Schedules `body` on the loop thread after `delay`; returns a handle that cancels it. Loop thread only.
-  func schedule(after delay: Duration, _ body: @escaping () -> Void) -> TimerHandle {
+  /// Schedules `body` on the loop thread after `delay` (delays of 1.07 s or more with 0.1 % slack, so that
+  /// timers due together share a wake-up: ``TimerQueue/deadline(now:delay:)``); returns a handle that cancels it.
+  /// Loop thread only.
+  /// With `leeway`, the timer may fire that much later still (so that more timers share a wake-up).
+  func schedule(after delay: Duration, leeway: Duration = .zero, _ body: @escaping () -> Void) -> TimerHandle {
     preconditionInEventLoop()
-    return timers.schedule(deadline: Monotonic.now() &+ Monotonic.nanoseconds(delay), body)
+    let deadline = TimerQueue.deadline(
+      now: Monotonic.now(), delay: Monotonic.nanoseconds(delay), leeway: Monotonic.nanoseconds(leeway))
+    return timers.schedule(deadline: deadline, body)
   }
 
   /// Cancels a scheduled timer; loop thread only.

@@ -46,6 +46,15 @@ extension EventLoop: SessionClock {
     schedule(after: max(deadline - ContinuousClock.now, .zero), body).id
   }
 
+  /// ``scheduleCallback(at:_:)`` that may fire up to `leeway` late: the deadline is rounded up to a grid of the
+  /// loop's clock (a power of two of nanoseconds, at most `leeway`), so that callbacks due within one grid step
+  /// share a wake-up of the loop.
+  public func scheduleCallback(
+    at deadline: ContinuousClock.Instant, leeway: Duration, _ body: @escaping @Sendable () -> Void
+  ) -> UInt64? {
+    schedule(after: max(deadline - ContinuousClock.now, .zero), leeway: leeway, body).id
+  }
+
   /// Cancels a callback that has not run; loop thread only.
   public func cancelCallback(_ identifier: UInt64) {
     cancel(TimerHandle(id: identifier))
