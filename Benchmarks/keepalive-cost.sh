@@ -18,12 +18,14 @@ sessions=${2:-18000}
 ping=${3:-1}
 rate=${RATE:-9000}
 window=${WINDOW:-10}
+threads=()
+if [ -n "${THREADS:-}" ]; then threads=(--threads "$THREADS"); fi  # the server's event loops (default: one per core)
 OUT=.build/scale
 mkdir -p "$OUT"
 if [ ! -x "$ws" ]; then swift build -c release --product ws >/dev/null; fi
 cc -O2 -o "$OUT/wsmany" Benchmarks/wsmany.c -lcrypto
 rm -f "$OUT/keepalive.port"
-"$ws" serve --echo --port 0 --port-file "$OUT/keepalive.port" --ping "$ping" -q >/dev/null &
+"$ws" serve --echo --port 0 --port-file "$OUT/keepalive.port" --ping "$ping" "${threads[@]}" -q >/dev/null &
 server=$!
 for _ in $(seq 1 100); do [ -s "$OUT/keepalive.port" ] && break; sleep 0.05; done
 "$OUT/wsmany" --port "$(cat "$OUT/keepalive.port")" --connections "$sessions" --rate "$rate" --sources 200 --hold $(( window + 6 )) \

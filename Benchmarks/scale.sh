@@ -17,6 +17,11 @@ PER_PROCESS=${PER_PROCESS:-18000}
 PING=${PING:-30}
 HOLD=${HOLD:-20}
 RATE=${RATE:-6000}  # new connections a second, over all load processes: the servers must keep up on this machine's cores
+# THREADS: each server's event loops (`ws serve --threads`; default: one per core). With many processes per core,
+# THREADS=1 spares each process a loop and a connection's hand-over from the accepting loop to another.
+THREADS=${THREADS:-}
+threads=()
+if [ -n "$THREADS" ]; then threads=(--threads "$THREADS"); fi
 OUT=.build/scale
 mkdir -p "$OUT"
 : > "$OUT/results.txt"
@@ -37,12 +42,12 @@ for step in $STEPS; do
   per=$(( (step + processes - 1) / processes ))
   pids=()
   rm -f "$OUT/port" "$OUT"/load-*.txt
-  "$WS" serve --echo --reuse-port --port 0 --port-file "$OUT/port" --ping "$PING" -q &
+  "$WS" serve --echo --reuse-port --port 0 --port-file "$OUT/port" --ping "$PING" "${threads[@]}" -q &
   pids+=($!)
   for _ in $(seq 1 200); do [ -s "$OUT/port" ] && break; sleep 0.05; done
   port=$(cat "$OUT/port")
   for _ in $(seq 2 "$processes"); do
-    "$WS" serve --echo --reuse-port --port "$port" --ping "$PING" -q &
+    "$WS" serve --echo --reuse-port --port "$port" --ping "$PING" "${threads[@]}" -q &
     pids+=($!)
   done
   sleep 1

@@ -78,9 +78,13 @@ struct SessionPolicyTests {
     #expect(policy.leewayNanos(forDeadline: policy.nextDeadlineNanos) == 2_000_000_000)
     _ = policy.timerFired(at: at(.seconds(32)))
     _ = policy.pingSent(payload: [7], at: at(.seconds(32)), timeout: nil, keepalive: true)
-    // The pong's deadline: exact.
+    // The pong's deadline: exact. At it the pong is overdue (the session reads what has arrived first).
     #expect(policy.nextDeadline == at(.seconds(35)))
     #expect(policy.leewayNanos(forDeadline: policy.nextDeadlineNanos) == 0)
+    #expect(!policy.keepalivePongOverdue(atNanos: policy.nanos(at: at(.seconds(34)))))
+    #expect(policy.keepalivePongOverdue(atNanos: policy.nanos(at: at(.seconds(35)))))
+    #expect(policy.pongReceived(payload: [7], at: at(.seconds(35))) != nil)
+    #expect(!policy.keepalivePongOverdue(atNanos: policy.nanos(at: at(.seconds(36)))))
     // Sub-second intervals keep exact pings (tests and chatty protocols rely on their rhythm).
     var fast = self.policy { $0.pingInterval = .milliseconds(500) }
     fast.started(at: start)

@@ -1,4 +1,6 @@
+import CWispSystem
 import Glibc
+import Synchronization
 import Testing
 import WispCommon
 import WispLinuxPlatform
@@ -145,6 +147,47 @@ struct SocketLoopbackTests {
     #expect(await listener.connectionCount == 2)
     await thirdConnection.close()
     for connection in accepted + clients { await connection.close() }
+    await listener.close()
+  }
+}
+
+@Suite("A socket hands over what has arrived on demand")
+struct SocketCatchUpTests {
+  @Test("deliverWhatHasArrived pushes the bytes the kernel holds before the loop has seen their readable edge")
+  func catchUp() async throws {
+    let listener = try await SocketListener.bind(.host("127.0.0.1", port: 0), on: testGroup.loops[0], group: testGroup)
+    let port = try #require(listener.localAddress.port)
+    let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { Glibc.close(client) }
+    var address = Glibc.sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        Glibc.connect(client, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+      }
+    }
+    #expect(connected == 0)
+    let server = try await listener.accept()
+    // In one job of the server's loop: reading starts (its first read is deferred to the next turn), the peer's
+    // bytes reach the kernel, and the catch-up read must hand them over before the loop's turn ends.
+    final class Received: Sendable { let count = Mutex(0) }
+    let delivered = try await server.loop.submit { () -> Int in
+      let received = Received()
+      server.startReading(
+        { event in
+          if case .bytes(let bytes) = event { received.count.withLock { $0 += bytes.count } }
+          return true
+        }, directReader: nil)
+      let pong: [UInt8] = [0x8A, 0x02, 0x68, 0x69]
+      _ = pong.withUnsafeBytes { send(client, $0.baseAddress, $0.count, 0) }
+      let before = received.count.withLock { $0 }
+      server.deliverWhatHasArrived()
+      return received.count.withLock { $0 } - before
+    }
+    #expect(delivered == 4)
+    await server.close()
     await listener.close()
   }
 }

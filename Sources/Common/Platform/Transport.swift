@@ -150,6 +150,15 @@ package protocol AbortableTransport: Transport {
   func abort() async
 }
 
+/// A transport that can hand its handler, at once, what has arrived but not been read (a socket's kernel buffer):
+/// before a keepalive ping times out, the session reads what is there, so that a loop that fell behind (a machine
+/// saturated by a million sessions' handshakes) does not close with 1011 a peer whose pong it has not read yet.
+package protocol CatchingUpTransport: Transport {
+  /// Delivers what has arrived to the ``Transport/startReading(_:directReader:)`` handler now, as a readable edge
+  /// would; nothing when reading is paused, not started or over. On the transport's executor thread only.
+  func deliverWhatHasArrived()
+}
+
 /// A transport whose executor keeps spare payload buffers for the sessions on it (the event loop's): an engine
 /// detail, so not part of the public ``Transport`` contract. A session asks for it once, when it is created.
 package protocol PayloadPoolProviding: Transport {

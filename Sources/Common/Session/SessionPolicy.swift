@@ -173,6 +173,12 @@ package struct SessionPolicy: Sendable {
     return earliest
   }
 
+  /// Whether a keepalive ping's pong is overdue at `now` (nanoseconds from the origin): the next ``timerFired(atNanos:)``
+  /// would time it out. The session first reads what has arrived (``CatchingUpTransport``).
+  package func keepalivePongOverdue(atNanos now: Int64) -> Bool {
+    pendingPings.contains { $0.keepalive && $0.deadline != Self.none && $0.deadline <= now }
+  }
+
   /// How late the session's timer may fire for `deadline` (a ``nextDeadlineNanos``), in nanoseconds: a sixteenth of
   /// the ping interval when it is the next keepalive ping's (intervals of a second or more), else 0 (exact, but for
   /// the clock's own slack). A keepalive interval is a period, not an appointment: with the leeway the pings of

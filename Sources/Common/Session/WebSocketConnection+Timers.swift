@@ -143,6 +143,14 @@ extension WebSocketConnection {
     // The timer was armed for `deadline`: it counts as reached even if the clock reads a hair earlier (the loop's
     // timers have millisecond resolution).
     let now = max(policy.nanos(at: clock.now), deadline)
+    // A loop that fell behind may hold the pong unread (its socket reported readable behind a full batch of other
+    // sockets' events, or not yet): read what has arrived before the policy blames the peer with 1011.
+    if policy.keepalivePongOverdue(atNanos: now), transport.isExecutorThread,
+      let catchingUp = transport as? any CatchingUpTransport
+    {
+      catchingUp.deliverWhatHasArrived()
+      guard !lifecycle.hasEnded() else { return [] }
+    }
     let actions = policy.timerFired(atNanos: now)
     armTimer()
     return actions

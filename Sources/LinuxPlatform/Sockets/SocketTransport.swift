@@ -208,6 +208,12 @@ package final class SocketTransport: Transport, @unchecked Sendable {
     }
   }
 
+  /// Reads now what the socket holds, as a readable edge would (``CatchingUpTransport``). Loop thread only.
+  package func deliverWhatHasArrived() {
+    guard loop.inEventLoop, readHandler != nil, !readingPaused, !registration.isClosed else { return }
+    deliverReads()
+  }
+
   /// Queues `bytes`; they are written, with everything else queued on this socket, when the event loop has run
   /// its current jobs (one vectored write for a batch of answers: "corking"). Past ``writeHighWater`` queued bytes the
   /// call writes and waits for the socket until less than that is queued (backpressure); the rest is written as the
@@ -482,3 +488,5 @@ package final class SocketTransport: Transport, @unchecked Sendable {
 }
 
 extension SocketTransport: PayloadPoolProviding {}
+
+extension SocketTransport: CatchingUpTransport {}
