@@ -57,11 +57,13 @@ for step in $STEPS; do
   loads=()
   for i in $(seq 1 "$processes"); do
     # Held until the servers close them (bounded: an hour). The first load process measures the fresh session's echo
-    # (the table's figure); the others only hold (their 1,000 round trips each were load of their own).
+    # (the table's figure) a quarter of the hold after its connect phase, when every process has connected (they
+    # connect at the same rate) and only keepalive runs; the others only hold (their 1,000 round trips each were
+    # load of their own).
     samples=0
     [ "$i" -eq 1 ] && samples=1000
     "$OUT/wsmany" --port "$port" --connections "$per" --rate $(( (RATE + processes - 1) / processes )) --sources 200 \
-      --hold 3600 --echo-samples "$samples" > "$OUT/load-$i.txt" 2>&1 &
+      --hold 3600 --echo-samples "$samples" --echo-after $(( HOLD / 4 )) > "$OUT/load-$i.txt" 2>&1 &
     loads+=($!)
   done
   # Every load process has connected (bounded: the connect phase's own bound plus a minute).

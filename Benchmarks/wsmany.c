@@ -2,14 +2,15 @@
 //
 // Build: cc -O2 -o wsmany Benchmarks/wsmany.c -lcrypto
 // Usage: wsmany --port P [--host 127.0.0.1] [--connections N] [--rate PER_SECOND] [--sources K] [--hold SECONDS]
-//               [--path /] [--echo-samples M]
+//               [--path /] [--echo-samples M] [--echo-after SECONDS]
 //
 // Opens N sessions at a bounded rate, each from one of K loopback source addresses (127.0.0.2 upwards, so that the
 // 4-tuple space is not the limit), completes each upgrade (checking Sec-WebSocket-Accept, RFC 6455 section 4.2.2),
 // answers the server's pings with masked pongs, and holds the sessions for --hold seconds (or until the server has
-// closed them all). Once connected it prints `CONNECTED open=N failed=F connect_s=T` (for a script that waits). Then it measures the echo
-// round trip of a fresh session (M text messages of 32 bytes, one at a time) while the others are held, closes
-// everything and prints one line:
+// closed them all). Once connected it prints `CONNECTED open=N failed=F connect_s=T` (for a script that waits). Then,
+// after --echo-after seconds of holding (default 0), it measures the echo round trip of a fresh session (M text
+// messages of 32 bytes, one at a time, the held sessions served between them) while the others are held; at the end
+// it closes everything and prints one line:
 //
 //   RESULT open=N held=H failed=F going_away=G connect_s=T connect_rate=R pings=P echo_p50_us=A echo_p99_us=B held_s=S
 //
@@ -284,6 +285,7 @@ done:
 
 int main(int argc, char **argv) {
   int count = 1000, rate = 5000, sources = 200, samples = 1000;
+  double echo_after = 0;
   double hold = 5;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!strcmp(argv[i], "--port")) port = atoi(argv[i + 1]);
@@ -294,6 +296,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--hold")) hold = atof(argv[i + 1]);
     else if (!strcmp(argv[i], "--path")) path = argv[i + 1];
     else if (!strcmp(argv[i], "--echo-samples")) samples = atoi(argv[i + 1]);
+    else if (!strcmp(argv[i], "--echo-after")) echo_after = atof(argv[i + 1]);
     else {
       fprintf(stderr, "unknown option %s\n", argv[i]);
       return 2;
@@ -336,11 +339,14 @@ int main(int argc, char **argv) {
   }
   double connect_s = now_s() - started;
   long opened_ok = open_count;
-  // The fresh session's echo while every other session is held (before any shutdown the caller may start).
-  double p50, p99;
-  fresh_echo(samples, &p50, &p99);
   printf("CONNECTED open=%ld failed=%ld connect_s=%.3f\n", opened_ok, failed, connect_s);
   fflush(stdout);
+  // The fresh session's echo while every other session is held (before any shutdown the caller may start), after
+  // --echo-after seconds of holding (so that other load processes have finished connecting too).
+  double echo_at = now_s() + echo_after;
+  while (now_s() < echo_at) poll_once(100);
+  double p50, p99;
+  fresh_echo(samples, &p50, &p99);
   // Hold phase: answer pings, bounded by --hold.
   double hold_until = now_s() + hold;
   // Ends early once the server has closed every session (a graceful shutdown).
