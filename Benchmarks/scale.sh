@@ -6,6 +6,7 @@
 # only), a fresh session's echo p50/p99, and the graceful shutdown (SIGTERM to every server; each session gets 1001).
 #
 #   STEPS="18000 100000" PING=30 HOLD=20 ./Benchmarks/scale.sh
+#   STEPS="1000000" HOLD=40 RATE=2000 PING=30 THREADS=1 ./Benchmarks/scale.sh   # a million with keepalive (~11 min)
 #
 # Prints a table and writes the raw RESULT lines to .build/scale/results.txt. It raises no limit it cannot; a step
 # the machine cannot hold stops with the reason (a load process's failures, a server that did not start).

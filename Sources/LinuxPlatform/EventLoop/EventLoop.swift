@@ -194,10 +194,11 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
 
   // MARK: Timers
 
-  /// Schedules `body` on the loop thread after `delay` (delays of 1.07 s or more with 0.1 % slack, so that
-  /// timers due together share a wake-up: ``TimerQueue/deadline(now:delay:)``); returns a handle that cancels it.
-  /// Loop thread only.
-  /// With `leeway`, the timer may fire that much later still (so that more timers share a wake-up).
+  /// Schedules `body` on the loop thread after `delay`; returns a handle that cancels it. Loop thread only.
+  ///
+  /// Delays of 1.07 s or more get 0.1 % slack and `leeway` (default none) widens it, so that timers due together
+  /// share a wake-up (``TimerQueue/deadline(now:delay:leeway:)``): the timer never fires early, and late by at most
+  /// the slack.
   func schedule(after delay: Duration, leeway: Duration = .zero, _ body: @escaping () -> Void) -> TimerHandle {
     preconditionInEventLoop()
     let deadline = TimerQueue.deadline(
@@ -211,7 +212,8 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
   }
 
   /// Suspends the calling task for `duration`, using the loop's timers; throws `CancellationError` when the task
-  /// is cancelled first.
+  /// is cancelled first. A sleep of 1.07 s or more may end up to 0.1 % late (the loop's timer slack, so that timers
+  /// due together share a wake-up), never early.
   public func sleep(for duration: Duration) async throws {
     let state = SleepState()
     try await withTaskCancellationHandler {
