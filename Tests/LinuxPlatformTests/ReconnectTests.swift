@@ -126,17 +126,22 @@ struct ReconnectTests {
     let (port, first) = try await startServerProcess(
       [wsBinary, "serve", "--echo", "--port", "0", "--port-file", portFilePlaceholder, "-q"])
     var server = first
+    let transcript = "/tmp/wisp-reconnect-\(getpid()).txt"
+    defer { unlink(transcript) }
     let command = Task {
       await shell(
         "(echo one; sleep 2; echo two; sleep 8) | timeout 25 '\(wsBinary)' connect --reconnect "
-          + "ws://127.0.0.1:\(port)/ 2>&1")
+          + "ws://127.0.0.1:\(port)/ 2>&1 | tee '\(transcript)'")
     }
-    // The server goes away while the client runs (connected by then, or still starting on a loaded machine: either
-    // way it must come back), and returns 300 ms later. "two" comes 2 s after "one", input ends 8 s after that:
-    // room for the backoff's delays (full jitter under 0.5 s, 1 s, 2 s, 4 s) when the restarted server takes a few
-    // seconds to listen on a loaded machine (a first run in a fresh clone saw it refuse three attempts, and the
-    // fourth delay of 3.7 s outlast an input that ended 3 s after "two").
-    try await Task.sleep(for: .milliseconds(800))
+    // The server goes away once "one" has come back (a server stopped while "one" is on its way may close before it
+    // echoes, and the client rightly does not send it again: seen once in a loaded release run), or after 1.8 s
+    // (still starting on a loaded machine: either way it must come back), and returns 300 ms later. "two" comes 2 s
+    // after "one", input ends 8 s after that: room for the backoff's delays (full jitter under 0.5 s, 1 s, 2 s, 4 s)
+    // when the restarted server takes a few seconds to listen on a loaded machine (a first run in a fresh clone saw
+    // it refuse three attempts, and the fourth delay of 3.7 s outlast an input that ended 3 s after "two").
+    _ = await waitUntil(.milliseconds(1_800)) {
+      await shell("cat '\(transcript)' 2>/dev/null").output.split(separator: "\n").contains("one")
+    }
     terminate(server)
     try await Task.sleep(for: .milliseconds(300))
     server = spawn([wsBinary, "serve", "--echo", "--port", "\(port)", "-q"])
