@@ -162,19 +162,19 @@ struct HTTP2Tests {
         Self.application(seen),
         configure: useTLS ? Self.tls : Self.priorKnowledge
       ) { _, backendPort in
-        let port = try await ProxyTests.freePort()
-        let directory = "/tmp/wisp-nghttpx-\(getpid())-\(port)"
+        let directory = "/tmp/wisp-nghttpx-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         mkdir(directory, 0o700)
         defer { _ = system("rm -rf '\(directory)'") }
         let backend =
           useTLS
           ? "backend=127.0.0.1,\(backendPort);;proto=h2;tls;sni=localhost\ncacert=\(certificate("ca.pem"))\n"
           : "backend=127.0.0.1,\(backendPort);;proto=h2\n"
-        let config = "frontend=127.0.0.1,\(port);no-tls\n\(backend)workers=1\nerrorlog-file=\(directory)/error.log\n"
-        try config.write(toFile: "\(directory)/nghttpx.conf")
-        let proxy = spawn([Self.nghttpx!, "--conf=\(directory)/nghttpx.conf"])
+        let (port, proxy) = try await LoopbackDaemons.start("nghttpx") { port in
+          let config = "frontend=127.0.0.1,\(port);no-tls\n\(backend)workers=1\nerrorlog-file=\(directory)/error.log\n"
+          try config.write(toFile: "\(directory)/nghttpx.conf")
+          return spawn([Self.nghttpx!, "--conf=\(directory)/nghttpx.conf"])
+        }
         defer { terminate(proxy) }
-        try await ProxyTests.waitForListener(port)
         for _ in 0..<3 {
           let result = await shell("'\(venvPython)' '\(fixtures)echo_client.py' ws://127.0.0.1:\(port)/echo 2>&1")
           #expect(result.output.hasPrefix("ok close 1000"), "python through nghttpx (TLS \(useTLS)): \(result.output)")
@@ -504,24 +504,24 @@ struct HTTP2ClientTests {
     try #require(PythonInteropTests.available, "Python websockets is missing: run ./scripts/test")
     let (backendPort, pid) = try await startPythonEchoServer()
     defer { terminate(pid) }
-    let port = try await ProxyTests.freePort()
-    let directory = "/tmp/wisp-nghttpx-front-\(getpid())-\(port)"
+    let directory = "/tmp/wisp-nghttpx-front-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
     mkdir(directory, 0o700)
     defer { _ = system("rm -rf '\(directory)'") }
-    let config = """
-      frontend=127.0.0.1,\(port)
-      backend=127.0.0.1,\(backendPort);;proto=http/1.1
-      private-key-file=\(certificate("server.key"))
-      certificate-file=\(certificate("server.pem"))
-      no-ocsp=yes
-      workers=1
-      errorlog-file=\(directory)/error.log
+    let (port, proxy) = try await LoopbackDaemons.start("nghttpx") { port in
+      let config = """
+        frontend=127.0.0.1,\(port)
+        backend=127.0.0.1,\(backendPort);;proto=http/1.1
+        private-key-file=\(certificate("server.key"))
+        certificate-file=\(certificate("server.pem"))
+        no-ocsp=yes
+        workers=1
+        errorlog-file=\(directory)/error.log
 
-      """
-    try config.write(toFile: "\(directory)/nghttpx.conf")
-    let proxy = spawn([HTTP2Tests.nghttpx!, "--conf=\(directory)/nghttpx.conf"])
+        """
+      try config.write(toFile: "\(directory)/nghttpx.conf")
+      return spawn([HTTP2Tests.nghttpx!, "--conf=\(directory)/nghttpx.conf"])
+    }
     defer { terminate(proxy) }
-    try await ProxyTests.waitForListener(port)
     let client = Self.client(.required)
     for _ in 0..<2 {
       let reason = try await client.webSocket("wss://localhost:\(port)/") { session in

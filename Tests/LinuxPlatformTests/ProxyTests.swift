@@ -10,54 +10,28 @@ struct ProxyTests {
   static let tinyproxy = access("/usr/bin/tinyproxy", X_OK) == 0
   static let microsocks = access("/usr/bin/microsocks", X_OK) == 0
 
-  /// A free loopback port (bound, then released for the proxy to take).
-  static func freePort() async throws -> Int {
-    let listener = try await SocketListener.bind(.host("127.0.0.1", port: 0), on: testGroup.loops[0])
-    let port = listener.localAddress.port ?? 0
-    await listener.close()
-    return port
-  }
-
-  /// Waits (at most 15 s) until something accepts connections on `port`. 15 s: the servers started so (proxies,
-  /// Redis nodes with their append-only files) start while the rest of the suite runs on two cores, and 5 s was
-  /// missed once so.
-  static func waitForListener(_ port: Int) async throws {
-    let deadline = ContinuousClock.now + .seconds(15)
-    while ContinuousClock.now < deadline {
-      if let socket = try? await SocketConnector.connect(to: .host("127.0.0.1", port: port), on: testGroup.loops[0]) {
-        await socket.close()
-        return
-      }
-      // Polling: the process gives no other sign that it listens.
-      try await Task.sleep(for: .milliseconds(20))
-    }
-    throw TransportError.timedOut(operation: "starting a server on \(port)", limit: .seconds(15))
-  }
-
   /// tinyproxy on its own port (optionally with Basic authentication); returns the port and its pid.
   static func startTinyproxy(user: String? = nil, password: String? = nil) async throws -> (port: Int, pid: pid_t) {
-    let port = try await freePort()
-    let directory = "/tmp/wisp-tinyproxy-\(getpid())-\(port)"
-    mkdir(directory, 0o700)
-    var config = "Port \(port)\nListen 127.0.0.1\nTimeout 30\nMaxClients 64\nLogLevel Critical\nAllow 127.0.0.1\n"
-    if let user, let password { config += "BasicAuth \(user) \(password)\n" }
-    let path = directory + "/tinyproxy.conf"
-    guard let file = fopen(path, "w") else { throw TransportError.closed }
-    fputs(config, file)
-    fclose(file)
-    let pid = spawn(["/usr/bin/tinyproxy", "-d", "-c", path])
-    try await waitForListener(port)
-    return (port, pid)
+    try await LoopbackDaemons.start("tinyproxy") { port in
+      let directory = "/tmp/wisp-tinyproxy-\(getpid())-\(port)"
+      mkdir(directory, 0o700)
+      var config = "Port \(port)\nListen 127.0.0.1\nTimeout 30\nMaxClients 64\nLogLevel Critical\nAllow 127.0.0.1\n"
+      if let user, let password { config += "BasicAuth \(user) \(password)\n" }
+      let path = directory + "/tinyproxy.conf"
+      guard let file = fopen(path, "w") else { throw TransportError.closed }
+      fputs(config, file)
+      fclose(file)
+      return spawn(["/usr/bin/tinyproxy", "-d", "-c", path])
+    }
   }
 
   /// microsocks on its own port (optionally with a user and password).
   static func startMicrosocks(user: String? = nil, password: String? = nil) async throws -> (port: Int, pid: pid_t) {
-    let port = try await freePort()
-    var arguments = ["/usr/bin/microsocks", "-i", "127.0.0.1", "-p", "\(port)"]
-    if let user, let password { arguments += ["-u", user, "-P", password] }
-    let pid = spawn(arguments)
-    try await waitForListener(port)
-    return (port, pid)
+    try await LoopbackDaemons.start("microsocks") { port in
+      var arguments = ["/usr/bin/microsocks", "-i", "127.0.0.1", "-p", "\(port)"]
+      if let user, let password { arguments += ["-u", user, "-P", password] }
+      return spawn(arguments)
+    }
   }
 
   /// An echo server, plain or TLS (the test CA, `localhost`).
@@ -250,7 +224,7 @@ struct ProxyTests {
     }
     let plain = try await Self.startEcho(tls: false)
     let secure = try await Self.startEcho(tls: true)
-    let dead = try await Self.freePort()
+    let dead = try await LoopbackDaemons.freePort()
     let environment = [
       "http_proxy": "http://wisp:s3cret@127.0.0.1:\(http.port)", "HTTP_PROXY": "http://127.0.0.1:\(dead)",
       "HTTPS_PROXY": "socks5h://127.0.0.1:\(socks.port)",
@@ -333,7 +307,7 @@ struct ProxyTests {
       "connect ws://127.0.0.1:\(server.port ?? 0)/ --proxy http://127.0.0.1:\(proxy.port)", input: "via proxy\n")
     #expect(result.status == 0 && result.output.contains("via proxy"), "\(result.output)")
     // A proxy that is not there: exit status 2 (cannot connect), at once.
-    let dead = try await Self.freePort()
+    let dead = try await LoopbackDaemons.freePort()
     let refused = await runWS(
       "connect ws://127.0.0.1:\(server.port ?? 0)/ --proxy socks5h://127.0.0.1:\(dead)", input: "x\n")
     #expect(refused.status == 2, "\(refused.output)")

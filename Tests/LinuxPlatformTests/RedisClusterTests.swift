@@ -15,8 +15,7 @@ struct RedisClusterTests {
   static func startCluster(directory: String) async throws -> [(port: Int, pid: pid_t)] {
     var nodes: [(port: Int, pid: pid_t)] = []
     for index in 0..<3 {
-      let port = try await ProxyTests.freePort()
-      nodes.append((port, try await startNode(port: port, directory: directory + "/\(index)")))
+      nodes.append(try await startNode(directory: directory + "/\(index)"))
     }
     let create = spawn(
       [redisCLI, "--cluster", "create"] + nodes.map { "127.0.0.1:\($0.port)" } + [
@@ -36,22 +35,17 @@ struct RedisClusterTests {
     return nodes
   }
 
-  /// One cluster node on `port` in `directory` (kept across restarts: its nodes.conf and its data).
-  static func startNode(port: Int, directory: String) async throws -> pid_t {
+  /// One cluster node in `directory` (kept across restarts: its nodes.conf and its data), on `port` when it is
+  /// restarted, else on a port of its own. A restarted node loads its append-only file before it answers.
+  static func startNode(port: Int? = nil, directory: String) async throws -> (port: Int, pid: pid_t) {
     mkdir(directory, 0o755)
-    let pid = spawn([
-      RedisPubSubTests.redisServer, "--port", "\(port)", "--bind", "127.0.0.1", "--cluster-enabled", "yes",
-      "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000", "--dir", directory, "--save", "",
-      "--appendonly", "yes", "--appendfsync", "always", "--protected-mode", "no",
-    ])
-    try await ProxyTests.waitForListener(port)
-    // 15 s: a node restarted with its append-only file loads it before it answers, and six nodes start while the
-    // rest of the suite runs on two cores (5 s was missed once so, in a full run).
-    guard await waitUntil(.seconds(15), { await RedisPubSubTests.answersPing(port) }) else {
-      terminate(pid)
-      throw TransportError.timedOut(operation: "starting redis-server on \(port)", limit: .seconds(15))
+    return try await RedisPubSubTests.startAnswering(port: port) { chosen in
+      spawn([
+        RedisPubSubTests.redisServer, "--port", "\(chosen)", "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+        "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000", "--dir", directory, "--save", "",
+        "--appendonly", "yes", "--appendfsync", "always", "--protected-mode", "no",
+      ])
     }
-    return pid
   }
 
   /// The node ID of the server on `port`.
@@ -237,6 +231,7 @@ struct RedisClusterTests {
           // The outage itself: the master stays down while messages are published.
           try await Task.sleep(for: .milliseconds(300))
           nodes[victim].pid = try await Self.startNode(port: nodes[victim].port, directory: directory + "/\(victim)")
+            .pid
         case .moveSlot:
           let slot = RedisClusterSlot.of(Array("wisp:{\(rooms[0])}".utf8))
           let target = nodes[(victim + 1) % nodes.count].port

@@ -12,24 +12,37 @@ struct RedisPubSubTests {
   static let redisServer = "/usr/bin/redis-server"
   static var available: Bool { access(redisServer, X_OK) == 0 }
 
-  /// Starts redis-server on `port` (a free one when `nil`), without persistence; returns the port and pid. A free
-  /// port may be taken by another test before redis-server binds it: the server must answer PING with +PONG, else
-  /// it is stopped and started again on a new port (at most 3 times; a fixed port is not changed).
+  /// Starts redis-server on `port` (a free one of its own when `nil`), without persistence; returns the port and
+  /// pid once it answers PING with +PONG.
   static func startRedis(port: Int? = nil) async throws -> (port: Int, pid: pid_t) {
-    var lastPort = 0
-    for _ in 0..<3 {
-      var chosen = port ?? 0
-      if port == nil { chosen = try await ProxyTests.freePort() }
-      lastPort = chosen
-      let pid = spawn([
+    try await startAnswering(port: port) { chosen in
+      spawn([
         redisServer, "--port", "\(chosen)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
         "--protected-mode", "no",
       ])
-      try await ProxyTests.waitForListener(chosen)
-      if await answersPing(chosen) { return (chosen, pid) }
-      terminate(pid)
     }
-    throw TransportError.timedOut(operation: "starting redis-server on \(lastPort)", limit: .seconds(5))
+  }
+
+  /// Starts a redis-server with `launch` on `port` (restarting one on the port it had), or on a port of its own,
+  /// and waits (at most ``LoopbackDaemons/startLimit``; a restarted one loads its append-only file first) until it
+  /// answers PING.
+  static func startAnswering(port: Int?, launch: (Int) throws -> pid_t) async throws -> (port: Int, pid: pid_t) {
+    let started: (port: Int, pid: pid_t)
+    if let port {
+      let pid = try launch(port)
+      guard try await LoopbackDaemons.waitForListener(port, process: pid) else {
+        throw DaemonStartFailure(description: "redis-server exited before listening on \(port)")
+      }
+      started = (port, pid)
+    } else {
+      started = try await LoopbackDaemons.start("redis-server", launch: launch)
+    }
+    guard await waitUntil(LoopbackDaemons.startLimit, { await answersPing(started.port) }) else {
+      terminate(started.pid)
+      throw TransportError.timedOut(
+        operation: "redis-server on \(started.port) answering PING", limit: LoopbackDaemons.startLimit)
+    }
+    return started
   }
 
   /// Whether the server on `port` answers a RESP PING with +PONG within a second.

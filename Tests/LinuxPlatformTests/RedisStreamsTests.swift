@@ -12,20 +12,12 @@ import WispLinuxPlatform
 struct RedisStreamsTests {
   /// A redis-server that keeps every confirmed write (appendonly, fsync on every write) in `directory`.
   static func startDurableRedis(port: Int? = nil, directory: String) async throws -> (port: Int, pid: pid_t) {
-    var lastPort = 0
-    for _ in 0..<3 {
-      var chosen = port ?? 0
-      if port == nil { chosen = try await ProxyTests.freePort() }
-      lastPort = chosen
-      let pid = spawn([
+    try await RedisPubSubTests.startAnswering(port: port) { chosen in
+      spawn([
         RedisPubSubTests.redisServer, "--port", "\(chosen)", "--bind", "127.0.0.1", "--save", "", "--appendonly",
         "yes", "--appendfsync", "always", "--dir", directory, "--protected-mode", "no",
       ])
-      try await ProxyTests.waitForListener(chosen)
-      if await waitUntil(.seconds(5), { await RedisPubSubTests.answersPing(chosen) }) { return (chosen, pid) }
-      terminate(pid)
     }
-    throw TransportError.timedOut(operation: "starting redis-server on \(lastPort)", limit: .seconds(5))
   }
 
   static func temporaryDirectory() throws -> String {

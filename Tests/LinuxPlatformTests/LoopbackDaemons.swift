@@ -1,0 +1,86 @@
+import Glibc
+import Synchronization
+import WispCommon
+import WispLinuxPlatform
+
+/// Loopback ports for the daemons the tests start (tinyproxy, microsocks, Redis, nghttpx), and their start.
+///
+/// A port found free by binding port 0 comes from the kernel's ephemeral range (32768-60999 here), the range every
+/// outgoing connection of the suite takes its local port from: between the test releasing it and the daemon binding
+/// it, another test's connection could take it, the daemon then failed to bind and exited, and the test waited its
+/// full 15 s for a listener that would never come (seen in CI: "starting a server on 35267 timed out"). So ports are
+/// chosen below the ephemeral range, never handed out twice in one run, and a daemon that exits before it listens is
+/// started again on another port.
+enum LoopbackDaemons {
+  /// Ports below the kernel's default ephemeral range (`net.ipv4.ip_local_port_range` starts at 32768), where no
+  /// outgoing connection takes its local port.
+  static let portRange = 20_000..<32_000
+
+  /// Every port handed out in this run: two daemons never race for one port.
+  private static let handedOut = Mutex<Set<Int>>([])
+
+  /// How long a daemon may take to listen. 15 s: they start while the rest of the suite runs on two cores (Redis
+  /// nodes with their append-only files too), and 5 s was missed once so.
+  static let startLimit: Duration = .seconds(15)
+
+  /// A loopback port nothing listens on or is bound to, not handed out before in this run.
+  static func freePort() async throws -> Int {
+    for _ in 0..<200 {
+      let port = Int.random(in: portRange)
+      let fresh = handedOut.withLock { $0.insert(port).inserted }
+      guard fresh else { continue }
+      // Bound and released at once: proves nothing holds it now.
+      guard let listener = try? await SocketListener.bind(.host("127.0.0.1", port: port), on: testGroup.loops[0])
+      else { continue }
+      await listener.close()
+      return port
+    }
+    throw DaemonStartFailure(description: "no free loopback port in \(portRange) after 200 tries")
+  }
+
+  /// Whether `process` has exited (and is reaped). The processes are started with `exec`, so the pid is the daemon's.
+  static func hasExited(_ process: pid_t) -> Bool {
+    var status: Int32 = 0
+    return waitpid(process, &status, WNOHANG) == process
+  }
+
+  /// Waits (at most ``startLimit``) until something accepts connections on `port`; `false` if `process` exited
+  /// first.
+  static func waitForListener(_ port: Int, process: pid_t? = nil) async throws -> Bool {
+    let deadline = ContinuousClock.now + startLimit
+    while ContinuousClock.now < deadline {
+      if let socket = try? await SocketConnector.connect(to: .host("127.0.0.1", port: port), on: testGroup.loops[0]) {
+        await socket.close()
+        return true
+      }
+      if let process, hasExited(process) { return false }
+      // Polling: the process gives no other sign that it listens.
+      try await Task.sleep(for: .milliseconds(20))
+    }
+    throw TransportError.timedOut(operation: "starting a server on \(port)", limit: startLimit)
+  }
+
+  /// Starts a daemon on a port of its own: `launch` spawns it on the port it is given; returns once it accepts
+  /// connections. A daemon that exits before (its port taken meanwhile by something outside this run) is started
+  /// again on another port, three times at most; one that neither listens nor exits within ``startLimit`` is killed
+  /// and the start throws.
+  static func start(_ name: String, launch: (Int) throws -> pid_t) async throws -> (port: Int, pid: pid_t) {
+    for _ in 0..<3 {
+      let port = try await freePort()
+      let pid = try launch(port)
+      do {
+        if try await waitForListener(port, process: pid) { return (port, pid) }
+      } catch {
+        terminate(pid)
+        throw TransportError.timedOut(operation: "starting \(name) on \(port)", limit: startLimit)
+      }
+    }
+    throw DaemonStartFailure(description: "\(name) exited before listening, three times (on three ports)")
+  }
+}
+
+/// Why a test's daemon did not start.
+struct DaemonStartFailure: Error, CustomStringConvertible {
+  /// What happened, for the test's failure message.
+  let description: String
+}
