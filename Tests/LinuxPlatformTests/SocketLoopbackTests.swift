@@ -159,16 +159,7 @@ struct SocketCatchUpTests {
     let port = try #require(listener.localAddress.port)
     let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { Glibc.close(client) }
-    var address = Glibc.sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = in_port_t(UInt16(port).bigEndian)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let connected = withUnsafePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-        Glibc.connect(client, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-      }
-    }
-    #expect(connected == 0)
+    #expect(connectLoopbackIPv4(client, port: port))
     let server = try await listener.accept()
     // In one job of the server's loop: reading starts (its first read is deferred to the next turn), the peer's
     // bytes reach the kernel, and the catch-up read must hand them over before the loop's turn ends.

@@ -165,6 +165,21 @@ func shell(_ command: String) async -> (output: String, status: Int32) {
   }
 }
 
+/// Connects the blocking socket `fd` to 127.0.0.1:`port` with the system's own `connect` (for tests that need a
+/// peer outside the library); whether it connected.
+func connectLoopbackIPv4(_ fd: Int32, port: Int) -> Bool {
+  var address = sockaddr_in()
+  address.sin_family = sa_family_t(AF_INET)
+  address.sin_port = in_port_t(UInt16(port).bigEndian)
+  address.sin_addr.s_addr = inet_addr("127.0.0.1")
+  let connected = withUnsafePointer(to: &address) {
+    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+      Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+    }
+  }
+  return connected == 0
+}
+
 /// Starts a background process with its output discarded (so it never holds the test's output open); returns its
 /// pid.
 func spawn(_ arguments: [String]) -> pid_t {
