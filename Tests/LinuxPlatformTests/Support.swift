@@ -1,3 +1,4 @@
+import CWispSystem
 import Glibc
 import Logging
 import Synchronization
