@@ -181,4 +181,46 @@ struct SocketCatchUpTests {
     await server.close()
     await listener.close()
   }
+
+  @Test("over TLS: the socket's bytes are decrypted and handed over in the same call, before the loop sees the edge")
+  func catchUpOverTLS() async throws {
+    // The client on a loop of its own: it writes while the server's loop is held in one job.
+    let clientLoop = try EventLoop()
+    defer { clientLoop.shutdown() }
+    let serverLoop = testGroup.loops[0]
+    let listener = try await SocketListener.bind(.host("127.0.0.1", port: 0), on: serverLoop)
+    let port = try #require(listener.localAddress.port)
+    let serverContext = try TLSContext(.server(localhostServerTLS()))
+    async let accepted = withTaskExecutorPreference(serverLoop) { () async throws -> TLSTransport in
+      try await TLSTransport.accept(over: try await listener.accept(), context: serverContext)
+    }
+    let client = try await withTaskExecutorPreference(clientLoop) { () async throws -> TLSTransport in
+      let socket = try await SocketConnector.connect(to: .host("127.0.0.1", port: port), on: clientLoop)
+      return try await TLSTransport.connect(over: socket, host: "localhost", context: TLSContext(.client(trusting())))
+    }
+    let server = try await accepted
+    let message = Array("a pong behind other events".utf8)
+    final class Received: Sendable { let count = Mutex(0) }
+    // In one job of the server's loop: reading starts (its first socket read is deferred to the next turn), the
+    // client's record reaches the kernel, and only the catch-up (called until the bytes are there, at most 10 s)
+    // can hand its plaintext over before the job ends.
+    let delivered = try await server.loop.submit { () -> Int in
+      let received = Received()
+      server.startReading(
+        { event in
+          if case .bytes(let bytes) = event { received.count.withLock { $0 += bytes.count } }
+          return true
+        }, directReader: nil)
+      Task(executorPreference: clientLoop) { try? await client.write(message) }
+      for _ in 0..<1000 where received.count.withLock({ $0 }) < message.count {
+        usleep(10_000)
+        server.deliverWhatHasArrived()
+      }
+      return received.count.withLock { $0 }
+    }
+    #expect(delivered == message.count)
+    await withTaskExecutorPreference(clientLoop) { await client.close() }
+    await server.close()
+    await listener.close()
+  }
 }

@@ -360,6 +360,17 @@ package final class TLSTransport: Transport, @unchecked Sendable {
     scheduleDelivery()
   }
 
+  /// Hands the handler now what OpenSSL holds, then what the socket holds, as a readable edge would
+  /// (``CatchingUpTransport``: a session reads what has arrived before it times a keepalive ping out). Nothing while
+  /// reading is paused, not started or over. Loop thread only.
+  package func deliverWhatHasArrived() {
+    guard loop.inEventLoop, readHandler != nil, !readingPaused, !closed else { return }
+    // When OpenSSL needs more ciphertext, the socket's catch-up pushes it through `ciphertextArrived`: decrypted and
+    // handed over in the same call.
+    guard deliverPlaintext(), let carrier = inner as? any CatchingUpTransport else { return }
+    carrier.deliverWhatHasArrived()
+  }
+
   /// Installs the session's source; the socket pulls ciphertext from this transport, which pulls plaintext from it.
   package func setWriteSource(_ source: @escaping @Sendable () -> [UInt8]?) {
     loop.preconditionInEventLoop()
@@ -537,3 +548,5 @@ extension String {
 }
 
 extension TLSTransport: PayloadPoolProviding {}
+
+extension TLSTransport: CatchingUpTransport {}
