@@ -44,38 +44,63 @@ enum LoopbackDaemons {
     return waitpid(process, &status, WNOHANG) == process
   }
 
-  /// Waits (at most ``startLimit``) until something accepts connections on `port`; `false` if `process` exited
-  /// first.
-  static func waitForListener(_ port: Int, process: pid_t? = nil) async throws -> Bool {
+  /// How a started daemon turned out.
+  enum Outcome {
+    /// It accepts connections on its port (and passed the readiness check, if any).
+    case serving
+    /// It exited first: its port (or a second port of its own, such as a Redis Cluster bus port) was taken.
+    case exited
+  }
+
+  /// Waits (at most ``startLimit``) until `process` accepts connections on `port` and `ready(port)` holds, or until
+  /// it exits; a daemon that does neither is killed and the wait throws.
+  static func waitUntilServing(
+    _ name: String, port: Int, process: pid_t, ready: ((Int) async -> Bool)? = nil
+  ) async throws -> Outcome {
     let deadline = ContinuousClock.now + startLimit
+    var listening = false
     while ContinuousClock.now < deadline {
-      if let socket = try? await SocketConnector.connect(to: .host("127.0.0.1", port: port), on: testGroup.loops[0]) {
+      if !listening,
+        let socket = try? await SocketConnector.connect(to: .host("127.0.0.1", port: port), on: testGroup.loops[0])
+      {
         await socket.close()
-        return true
+        listening = true
       }
-      if let process, hasExited(process) { return false }
-      // Polling: the process gives no other sign that it listens.
+      if listening, await ready?(port) ?? true { return .serving }
+      // A daemon may listen and then exit (Redis binds its cluster bus port after its client port).
+      if hasExited(process) { return .exited }
+      // Polling: the process gives no other sign that it is ready.
       try await Task.sleep(for: .milliseconds(20))
     }
-    throw TransportError.timedOut(operation: "starting a server on \(port)", limit: startLimit)
+    terminate(process)
+    let stage = listening ? "answering" : "listening"
+    throw TransportError.timedOut(operation: "\(name) on \(port) \(stage)", limit: startLimit)
   }
 
   /// Starts a daemon on a port of its own: `launch` spawns it on the port it is given; returns once it accepts
-  /// connections. A daemon that exits before (its port taken meanwhile by something outside this run) is started
-  /// again on another port, three times at most; one that neither listens nor exits within ``startLimit`` is killed
-  /// and the start throws.
-  static func start(_ name: String, launch: (Int) throws -> pid_t) async throws -> (port: Int, pid: pid_t) {
+  /// connections and `ready` holds. A daemon that exits before (a port of its taken meanwhile by something outside
+  /// this run) is started again on another port, three times at most; one that is not ready and does not exit
+  /// within ``startLimit`` is killed and the start throws.
+  static func start(
+    _ name: String, ready: ((Int) async -> Bool)? = nil, launch: (Int) async throws -> pid_t
+  ) async throws -> (port: Int, pid: pid_t) {
     for _ in 0..<3 {
       let port = try await freePort()
-      let pid = try launch(port)
-      do {
-        if try await waitForListener(port, process: pid) { return (port, pid) }
-      } catch {
-        terminate(pid)
-        throw TransportError.timedOut(operation: "starting \(name) on \(port)", limit: startLimit)
-      }
+      let pid = try await launch(port)
+      if try await waitUntilServing(name, port: port, process: pid, ready: ready) == .serving { return (port, pid) }
     }
-    throw DaemonStartFailure(description: "\(name) exited before listening, three times (on three ports)")
+    throw DaemonStartFailure(description: "\(name) exited before it was ready, three times (on three ports)")
+  }
+
+  /// Starts a daemon again on the port it had (its clients know it): returns once it is ready; throws if it exits.
+  static func restart(
+    _ name: String, port: Int, ready: ((Int) async -> Bool)? = nil, launch: (Int) async throws -> pid_t
+  ) async throws -> pid_t {
+    let pid = try await launch(port)
+    guard try await waitUntilServing(name, port: port, process: pid, ready: ready) == .serving else {
+      throw DaemonStartFailure(description: "\(name) exited before it was ready on \(port)")
+    }
+    return pid
   }
 }
 

@@ -35,15 +35,27 @@ struct RedisClusterTests {
     return nodes
   }
 
-  /// One cluster node in `directory` (kept across restarts: its nodes.conf and its data), on `port` when it is
-  /// restarted, else on a port of its own. A restarted node loads its append-only file before it answers.
+  /// One cluster node in `directory` (kept across restarts: its nodes.conf, its data and its bus port), on `port`
+  /// when it is restarted, else on a port of its own. A restarted node loads its append-only file before it answers.
+  ///
+  /// The cluster bus port is chosen like the client port (by default Redis takes the client port + 10,000, which
+  /// may lie in the kernel's ephemeral range, where an outgoing connection of the suite can hold it: Redis then
+  /// listens on its client port and exits).
   static func startNode(port: Int? = nil, directory: String) async throws -> (port: Int, pid: pid_t) {
     mkdir(directory, 0o755)
+    let busPortFile = directory + "/bus-port"
+    let kept = Int(await shell("cat '\(busPortFile)' 2>/dev/null").output.filter(\.isNumber))
     return try await RedisPubSubTests.startAnswering(port: port) { chosen in
-      spawn([
+      // A restart keeps its bus port; each attempt of a first start takes a new one.
+      var busPort = kept ?? 0
+      if port == nil || kept == nil {
+        busPort = try await LoopbackDaemons.freePort()
+        _ = await shell("echo \(busPort) > '\(busPortFile)'")
+      }
+      return spawn([
         RedisPubSubTests.redisServer, "--port", "\(chosen)", "--bind", "127.0.0.1", "--cluster-enabled", "yes",
-        "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000", "--dir", directory, "--save", "",
-        "--appendonly", "yes", "--appendfsync", "always", "--protected-mode", "no",
+        "--cluster-port", "\(busPort)", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000",
+        "--dir", directory, "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--protected-mode", "no",
       ])
     }
   }

@@ -26,23 +26,13 @@ struct RedisPubSubTests {
   /// Starts a redis-server with `launch` on `port` (restarting one on the port it had), or on a port of its own,
   /// and waits (at most ``LoopbackDaemons/startLimit``; a restarted one loads its append-only file first) until it
   /// answers PING.
-  static func startAnswering(port: Int?, launch: (Int) throws -> pid_t) async throws -> (port: Int, pid: pid_t) {
-    let started: (port: Int, pid: pid_t)
+  static func startAnswering(
+    port: Int?, launch: (Int) async throws -> pid_t
+  ) async throws -> (port: Int, pid: pid_t) {
     if let port {
-      let pid = try launch(port)
-      guard try await LoopbackDaemons.waitForListener(port, process: pid) else {
-        throw DaemonStartFailure(description: "redis-server exited before listening on \(port)")
-      }
-      started = (port, pid)
-    } else {
-      started = try await LoopbackDaemons.start("redis-server", launch: launch)
+      return (port, try await LoopbackDaemons.restart("redis-server", port: port, ready: answersPing, launch: launch))
     }
-    guard await waitUntil(LoopbackDaemons.startLimit, { await answersPing(started.port) }) else {
-      terminate(started.pid)
-      throw TransportError.timedOut(
-        operation: "redis-server on \(started.port) answering PING", limit: LoopbackDaemons.startLimit)
-    }
-    return started
+    return try await LoopbackDaemons.start("redis-server", ready: answersPing, launch: launch)
   }
 
   /// Whether the server on `port` answers a RESP PING with +PONG within a second.
