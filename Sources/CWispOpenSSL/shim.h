@@ -21,7 +21,6 @@ static inline int wisp_TLS1_2_VERSION(void) { return TLS1_2_VERSION; }
 static inline int wisp_TLS1_3_VERSION(void) { return TLS1_3_VERSION; }
 static inline long wisp_SSL_MODE_ENABLE_PARTIAL_WRITE(void) { return SSL_MODE_ENABLE_PARTIAL_WRITE; }
 static inline long wisp_SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER(void) { return SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER; }
-static inline size_t wisp_BIO_ctrl_pending(BIO *bio) { return BIO_ctrl_pending(bio); }
 
 // ALPN on the server: select the first protocol of the server's list that the client offers (RFC 7301; the server's
 // order of preference, RFC 7540 section 3.3), and refuse a client that offers none of them. The lists live in static

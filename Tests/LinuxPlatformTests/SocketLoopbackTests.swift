@@ -223,4 +223,47 @@ struct SocketCatchUpTests {
     await server.close()
     await listener.close()
   }
+
+  @Test("over TLS: a reader that pauses after every piece gets the rest of each push later, whole and in order")
+  func pausedTLSReader() async throws {
+    let clientLoop = try EventLoop()
+    defer { clientLoop.shutdown() }
+    let serverLoop = testGroup.loops[0]
+    let listener = try await SocketListener.bind(.host("127.0.0.1", port: 0), on: serverLoop)
+    let port = try #require(listener.localAddress.port)
+    let serverContext = try TLSContext(.server(localhostServerTLS()))
+    async let accepted = withTaskExecutorPreference(serverLoop) { () async throws -> TLSTransport in
+      try await TLSTransport.accept(over: try await listener.accept(), context: serverContext)
+    }
+    let client = try await withTaskExecutorPreference(clientLoop) { () async throws -> TLSTransport in
+      let socket = try await SocketConnector.connect(to: .host("127.0.0.1", port: port), on: clientLoop)
+      return try await TLSTransport.connect(over: socket, host: "localhost", context: TLSContext(.client(trusting())))
+    }
+    let server = try await accepted
+    // 200 KiB in one write: about 13 records, pushed in pieces; the reader stops after each piece it gets, so most of
+    // every push is left unread by OpenSSL and must be kept until the reader resumes.
+    let sent = (0..<200 * 1024).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 8) }
+    final class Received: Sendable { let bytes = Mutex<[UInt8]>([]) }
+    let received = Received()
+    try await server.loop.submit {
+      server.startReading(
+        { event in
+          if case .bytes(let piece) = event { received.bytes.withLock { $0.append(contentsOf: piece) } }
+          return false
+        }, directReader: nil)
+    }
+    try await withTaskExecutorPreference(clientLoop) { try await client.write(sent) }
+    let complete = await waitUntil(.seconds(10)) {
+      let count = try? await server.loop.submit { () -> Int in
+        server.resumeReading()
+        return received.bytes.withLock { $0.count }
+      }
+      return count == sent.count
+    }
+    #expect(complete, "received \(received.bytes.withLock { $0.count }) of \(sent.count) bytes")
+    #expect(received.bytes.withLock { $0 } == sent)
+    await withTaskExecutorPreference(clientLoop) { await client.close() }
+    await server.close()
+    await listener.close()
+  }
 }

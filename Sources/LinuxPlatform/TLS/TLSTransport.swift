@@ -3,9 +3,9 @@ import WispCommon
 
 /// TLS over another transport: a transport in a transport, so nothing above it knows whether it runs over TLS.
 ///
-/// OpenSSL works on two memory BIOs: ciphertext read from the inner transport goes into one, ciphertext OpenSSL
-/// produces is taken from the other and written to the inner transport. Plaintext is decrypted into the loop's
-/// second shared buffer and handed to the reader in place, like a plain socket read.
+/// OpenSSL works on a BIO of the library's own (``TLSCiphertextBuffers``): it reads the ciphertext the inner transport
+/// pushed in place, and the records it makes are handed to the inner transport as they are. Plaintext is decrypted
+/// into the loop's second shared buffer and handed to the reader in place, like a plain socket read.
 ///
 /// Once a session reads, TLS is a filter on the event loop (docs/decisions/0023): the ciphertext the socket pushes
 /// goes into OpenSSL and the plaintext straight to the session's handler, in the same call; the session's output is
@@ -19,8 +19,9 @@ package final class TLSTransport: Transport, @unchecked Sendable {
   /// and the session asks for it (``isExecutorThread``) on every send and receive.
   package let loop: EventLoop
   private let ssl: OpaquePointer
-  private let readBIO: OpaquePointer
-  private let writeBIO: OpaquePointer
+  /// The ciphertext in and out of OpenSSL; its BIO refers to it unretained, and `deinit` frees the SSL object (and
+  /// the BIO) before it.
+  private let ciphertext = TLSCiphertextBuffers()
   private let host: String?
   fileprivate var closed = false
   private var receivedCloseNotify = false
@@ -39,17 +40,18 @@ package final class TLSTransport: Transport, @unchecked Sendable {
   private var writeFailure: (any Error)?
 
   private init(inner: any TLSCarrier, context: TLSContext, host: String?) throws(TLSError) {
-    guard let ssl = SSL_new(context.context), let readBIO = BIO_new(BIO_s_mem()), let writeBIO = BIO_new(BIO_s_mem())
-    else {
+    guard let ssl = SSL_new(context.context) else {
       throw .handshakeFailed("cannot create the TLS session: \(OpenSSLErrors.drainQueue())")
     }
-    // SSL_set_bio hands both BIOs to the SSL object, which frees them.
-    SSL_set_bio(ssl, readBIO, writeBIO)
+    guard let bio = ciphertext.makeBIO() else {
+      SSL_free(ssl)
+      throw .handshakeFailed("cannot create the TLS session's BIO: \(OpenSSLErrors.drainQueue())")
+    }
+    // One BIO for both directions: SSL_set_bio takes one reference for the pair, and SSL_free frees it.
+    SSL_set_bio(ssl, bio, bio)
     self.inner = inner
     self.loop = inner.loop
     self.ssl = ssl
-    self.readBIO = readBIO
-    self.writeBIO = writeBIO
     self.host = host
   }
 
@@ -169,10 +171,9 @@ package final class TLSTransport: Transport, @unchecked Sendable {
 
   /// Reads ciphertext from the inner transport into OpenSSL; `false` at EOF.
   private func readCiphertext() async throws -> Bool {
-    try await inner.read { bytes in
+    try await inner.read { [ciphertext] bytes in
       guard !bytes.isEmpty else { return false }
-      // A memory BIO grows as needed; BIO_write takes everything.
-      _ = BIO_write(readBIO, bytes.baseAddress, Int32(bytes.count))
+      ciphertext.keep(bytes)
       return true
     }
   }
@@ -183,33 +184,22 @@ package final class TLSTransport: Transport, @unchecked Sendable {
     try await inner.write(bytes)
   }
 
-  /// The ciphertext OpenSSL has produced, taken out of its BIO; `nil` when there is none. Under 64 KiB the buffer is
-  /// one of the loop's payload pool, offered again at once (the pool hands it out only once the socket has written
-  /// it and let it go), so steady small traffic allocates none and no connection keeps one.
+  /// The ciphertext OpenSSL has produced, as it is; `nil` when there is none. Under 64 KiB the buffer is one of the
+  /// loop's payload pool, offered again at once (the pool hands it out only once the socket has written it and let
+  /// it go), so steady small traffic allocates none and no connection keeps one; a larger one is fresh (once written,
+  /// the socket hands it to the large-buffer recycler, where the decoder takes it for a large payload).
   private func takeCiphertext() -> [UInt8]? {
-    let pending = Int(wisp_BIO_ctrl_pending(writeBIO))
-    guard pending > 0 else { return nil }
-    let writeBIO = self.writeBIO
-    if pending < LargeBufferRecycler.minimumCapacity {
-      let pool = loop.payloadPool
-      let bytes =
-        pool.take(count: pending) { _ = BIO_read(writeBIO, $0, Int32(pending)) }
-        ?? [UInt8](unsafeUninitializedCapacity: pending) { buffer, initialized in
-          initialized = Int(max(0, BIO_read(writeBIO, buffer.baseAddress, Int32(pending))))
-        }
-      pool.offer(bytes)
-      return bytes
-    }
-    // Fresh: once written, the socket hands it to the large-buffer recycler, where the decoder takes it for a large
-    // payload (taking from the recycler here would leave the decoder to fresh pages).
-    return [UInt8](unsafeUninitializedCapacity: pending) { buffer, initialized in
-      initialized = Int(max(0, BIO_read(writeBIO, buffer.baseAddress, Int32(pending))))
-    }
+    guard !ciphertext.output.isEmpty else { return nil }
+    let bytes = ciphertext.output
+    ciphertext.output = []
+    if bytes.capacity < LargeBufferRecycler.minimumCapacity { loop.payloadPool.offer(bytes) }
+    return bytes
   }
 
-  /// Encrypts `bytes` into the write BIO (records of at most 16 KiB; the BIO grows as needed, so OpenSSL never
-  /// asks to wait).
+  /// Encrypts `bytes` into ``TLSCiphertextBuffers/output`` (records of at most 16 KiB; the BIO takes every record,
+  /// so OpenSSL never asks to wait).
   private func encrypt(_ bytes: [UInt8]) throws {
+    reserveCiphertext(forPlaintext: bytes.count)
     var offset = 0
     while offset < bytes.count {
       let chunk = min(bytes.count - offset, 1 << 20)
@@ -218,6 +208,21 @@ package final class TLSTransport: Transport, @unchecked Sendable {
       guard written > 0 else { throw OpenSSLErrors.error(for: ssl, host: host) }
       offset += Int(written)
     }
+  }
+
+  /// Makes room in the output for the records of `count` bytes of plaintext (each record of up to 16 KiB adds at most
+  /// 5 bytes of header, a content type and a 16-byte tag; 64 bytes leave room for padding), so that appending the
+  /// records copies each byte once: from the loop's payload pool under 64 KiB.
+  private func reserveCiphertext(forPlaintext count: Int) {
+    let needed = ciphertext.output.count + count + (count / 16_384 + 1) * 64
+    guard ciphertext.output.capacity < needed else { return }
+    if ciphertext.output.isEmpty, needed < LargeBufferRecycler.minimumCapacity,
+      let spare = loop.payloadPool.take(minimumCapacity: needed)
+    {
+      ciphertext.output = spare
+      return
+    }
+    ciphertext.output.reserveCapacity(needed)
   }
 
   /// The certificate the peer presented (a client certificate, on a server that asks for one), once the handshake
@@ -419,9 +424,12 @@ package final class TLSTransport: Transport, @unchecked Sendable {
   private func ciphertextArrived(_ event: TransportReadEvent) -> Bool {
     switch event {
     case .bytes(let ciphertext):
-      // A memory BIO grows as needed; BIO_write takes everything.
-      if !ciphertext.isEmpty { _ = BIO_write(readBIO, ciphertext.baseAddress, Int32(ciphertext.count)) }
-      return deliverPlaintext()
+      // OpenSSL reads the records in place; what it leaves (a session that paused) is kept before the socket reuses
+      // its buffer.
+      self.ciphertext.pushed = ciphertext
+      let keepReading = deliverPlaintext()
+      self.ciphertext.keepUnreadPush()
+      return keepReading
     case .endOfStream, .failed:
       // The plaintext of the records before the end goes first.
       innerEnding = event
@@ -447,7 +455,7 @@ package final class TLSTransport: Transport, @unchecked Sendable {
       switch SSL_get_error(ssl, count) {
       case SSL_ERROR_WANT_READ:
         // TLS 1.3 post-handshake messages (KeyUpdate) may need an answer.
-        if wisp_BIO_ctrl_pending(writeBIO) > 0 { inner.requestWrite() }
+        if !ciphertext.output.isEmpty { inner.requestWrite() }
         guard let ending = innerEnding else { return true }
         // EOF without close_notify: the WebSocket close handshake, not TLS, guards message integrity.
         finishReading(ending)
@@ -461,7 +469,7 @@ package final class TLSTransport: Transport, @unchecked Sendable {
         return false
       }
     }
-    if wisp_BIO_ctrl_pending(writeBIO) > 0 { inner.requestWrite() }
+    if !ciphertext.output.isEmpty { inner.requestWrite() }
     return false
   }
 
