@@ -184,48 +184,63 @@ struct SocketCatchUpTests {
 
   @Test("over TLS: the socket's bytes are decrypted and handed over in the same call, before the loop sees the edge")
   func catchUpOverTLS() async throws {
-    // The client on a loop of its own: it writes while the server's loop is held in one job.
-    let clientLoop = try EventLoop()
-    defer { clientLoop.shutdown() }
-    let serverLoop = testGroup.loops[0]
-    let listener = try await SocketListener.bind(.host("127.0.0.1", port: 0), on: serverLoop)
-    let port = try #require(listener.localAddress.port)
-    let serverContext = try TLSContext(.server(localhostServerTLS()))
-    async let accepted = withTaskExecutorPreference(serverLoop) { () async throws -> TLSTransport in
-      try await TLSTransport.accept(over: try await listener.accept(), context: serverContext)
-    }
-    let client = try await withTaskExecutorPreference(clientLoop) { () async throws -> TLSTransport in
-      let socket = try await SocketConnector.connect(to: .host("127.0.0.1", port: port), on: clientLoop)
-      return try await TLSTransport.connect(over: socket, host: "localhost", context: TLSContext(.client(trusting())))
-    }
-    let server = try await accepted
-    let message = Array("a pong behind other events".utf8)
-    final class Received: Sendable { let count = Mutex(0) }
-    // In one job of the server's loop: reading starts (its first socket read is deferred to the next turn), the
-    // client's record reaches the kernel, and only the catch-up (called until the bytes are there, at most 10 s)
-    // can hand its plaintext over before the job ends.
-    let delivered = try await server.loop.submit { () -> Int in
-      let received = Received()
-      server.startReading(
-        { event in
-          if case .bytes(let bytes) = event { received.count.withLock { $0 += bytes.count } }
-          return true
-        }, directReader: nil)
-      Task(executorPreference: clientLoop) { try? await client.write(message) }
-      for _ in 0..<1000 where received.count.withLock({ $0 }) < message.count {
-        usleep(10_000)
-        server.deliverWhatHasArrived()
+    try await Self.withTLSPair { server, client, clientLoop in
+      let message = Array("a pong behind other events".utf8)
+      final class Received: Sendable { let count = Mutex(0) }
+      // In one job of the server's loop: reading starts (its first socket read is deferred to the next turn), the
+      // client's record reaches the kernel, and only the catch-up (called until the bytes are there, at most 10 s)
+      // can hand its plaintext over before the job ends.
+      let delivered = try await server.loop.submit { () -> Int in
+        let received = Received()
+        server.startReading(
+          { event in
+            if case .bytes(let bytes) = event { received.count.withLock { $0 += bytes.count } }
+            return true
+          }, directReader: nil)
+        Task(executorPreference: clientLoop) { try? await client.write(message) }
+        for _ in 0..<1000 where received.count.withLock({ $0 }) < message.count {
+          usleep(10_000)
+          server.deliverWhatHasArrived()
+        }
+        return received.count.withLock { $0 }
       }
-      return received.count.withLock { $0 }
+      #expect(delivered == message.count)
     }
-    #expect(delivered == message.count)
-    await withTaskExecutorPreference(clientLoop) { await client.close() }
-    await server.close()
-    await listener.close()
   }
 
   @Test("over TLS: a reader that pauses after every piece gets the rest of each push later, whole and in order")
   func pausedTLSReader() async throws {
+    try await Self.withTLSPair { server, client, clientLoop in
+      // 200 KiB in one write: about 13 records, pushed in pieces; the reader stops after each piece it gets, so most of
+      // every push is left unread by OpenSSL and must be kept until the reader resumes.
+      let sent = (0..<200 * 1024).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 8) }
+      final class Received: Sendable { let bytes = Mutex<[UInt8]>([]) }
+      let received = Received()
+      try await server.loop.submit {
+        server.startReading(
+          { event in
+            if case .bytes(let piece) = event { received.bytes.withLock { $0.append(contentsOf: piece) } }
+            return false
+          }, directReader: nil)
+      }
+      try await withTaskExecutorPreference(clientLoop) { try await client.write(sent) }
+      let complete = await waitUntil(.seconds(10)) {
+        let count = try? await server.loop.submit { () -> Int in
+          server.resumeReading()
+          return received.bytes.withLock { $0.count }
+        }
+        return count == sent.count
+      }
+      #expect(complete, "received \(received.bytes.withLock { $0.count }) of \(sent.count) bytes")
+      #expect(received.bytes.withLock { $0 } == sent)
+    }
+  }
+
+  /// A TLS connection over loopback: the server's end on the test group's first loop, the client's on a loop of its
+  /// own (it can write while a job holds the server's loop); both closed after `body`.
+  static func withTLSPair(
+    _ body: (_ server: TLSTransport, _ client: TLSTransport, _ clientLoop: EventLoop) async throws -> Void
+  ) async throws {
     let clientLoop = try EventLoop()
     defer { clientLoop.shutdown() }
     let serverLoop = testGroup.loops[0]
@@ -240,28 +255,7 @@ struct SocketCatchUpTests {
       return try await TLSTransport.connect(over: socket, host: "localhost", context: TLSContext(.client(trusting())))
     }
     let server = try await accepted
-    // 200 KiB in one write: about 13 records, pushed in pieces; the reader stops after each piece it gets, so most of
-    // every push is left unread by OpenSSL and must be kept until the reader resumes.
-    let sent = (0..<200 * 1024).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 8) }
-    final class Received: Sendable { let bytes = Mutex<[UInt8]>([]) }
-    let received = Received()
-    try await server.loop.submit {
-      server.startReading(
-        { event in
-          if case .bytes(let piece) = event { received.bytes.withLock { $0.append(contentsOf: piece) } }
-          return false
-        }, directReader: nil)
-    }
-    try await withTaskExecutorPreference(clientLoop) { try await client.write(sent) }
-    let complete = await waitUntil(.seconds(10)) {
-      let count = try? await server.loop.submit { () -> Int in
-        server.resumeReading()
-        return received.bytes.withLock { $0.count }
-      }
-      return count == sent.count
-    }
-    #expect(complete, "received \(received.bytes.withLock { $0.count }) of \(sent.count) bytes")
-    #expect(received.bytes.withLock { $0 } == sent)
+    try await body(server, client, clientLoop)
     await withTaskExecutorPreference(clientLoop) { await client.close() }
     await server.close()
     await listener.close()
