@@ -57,21 +57,22 @@ enum LoopbackDaemons {
   static func waitUntilServing(
     _ name: String, port: Int, process: pid_t, ready: ((Int) async -> Bool)? = nil
   ) async throws -> Outcome {
-    let deadline = ContinuousClock.now + startLimit
     var listening = false
-    while ContinuousClock.now < deadline {
+    var exited = false
+    // Polled: the process gives no other sign that it listens or is ready.
+    let decided = await waitUntil(startLimit) {
       if !listening,
         let socket = try? await SocketConnector.connect(to: .host("127.0.0.1", port: port), on: testGroup.loops[0])
       {
         await socket.close()
         listening = true
       }
-      if listening, await ready?(port) ?? true { return .serving }
+      if listening, await ready?(port) ?? true { return true }
       // A daemon may listen and then exit (Redis binds its cluster bus port after its client port).
-      if hasExited(process) { return .exited }
-      // Polling: the process gives no other sign that it is ready.
-      try await Task.sleep(for: .milliseconds(20))
+      exited = hasExited(process)
+      return exited
     }
+    if decided { return exited ? .exited : .serving }
     terminate(process)
     let stage = listening ? "answering" : "listening"
     throw TransportError.timedOut(operation: "\(name) on \(port) \(stage)", limit: startLimit)
