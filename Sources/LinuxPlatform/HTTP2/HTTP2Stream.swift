@@ -342,6 +342,21 @@ package final class HTTP2Stream: Transport, PayloadPoolProviding, @unchecked Sen
     }
   }
 
+  /// Hands the handler now what waits here, then what the connection's carrier holds, as the carrier's readable edge
+  /// would (``CatchingUpTransport``: a session reads what has arrived before it times a keepalive ping out). The
+  /// carrier's catch-up runs the whole connection: other streams get their DATA too. Nothing while reading is
+  /// paused, not started or over. Loop thread only, outside nghttp2's callbacks (a session's timer job).
+  package func deliverWhatHasArrived() {
+    guard connection.loop.inEventLoop, readHandler != nil, !readingPaused, !released else { return }
+    deliverInbound()
+    guard readHandler != nil, !readingPaused, let carrier = connection.carrier as? any CatchingUpTransport else {
+      return
+    }
+    carrier.deliverWhatHasArrived()
+    // While a delivery is scheduled, `received(_:)` queues what the carrier pushed: hand that over now as well.
+    deliverInbound()
+  }
+
   /// Installs the session's source; the connection pulls it when it writes.
   package func setWriteSource(_ source: @escaping @Sendable () -> [UInt8]?) {
     connection.loop.preconditionInEventLoop()
@@ -417,6 +432,8 @@ package final class HTTP2Stream: Transport, PayloadPoolProviding, @unchecked Sen
 }
 
 extension HTTP2Stream: AbortableTransport {}
+
+extension HTTP2Stream: CatchingUpTransport {}
 
 extension HTTP2Stream: CustomStringConvertible {
   /// `"h2 stream 3"`.
