@@ -7,6 +7,7 @@
 #include <openssl/x509v3.h>
 #include <openssl/evp.h>
 #include <openssl/bio.h>
+#include <openssl/rand.h>
 
 static inline long wisp_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version) {
   return SSL_CTX_set_min_proto_version(ctx, version);

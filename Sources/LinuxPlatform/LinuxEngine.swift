@@ -11,8 +11,9 @@ public struct LinuxEngine: HttpClientEngine {
   public let capabilities: Set<EngineCapability> = CompatibilityMatrix.engineCapabilities(.wispLinux, on: .linuxX64)
   /// Sockets on the group's loops, with TLS when asked.
   public let connector: any TransportConnector
-  /// `getrandom(2)`, a whole buffer per call, for the handshake key and the masking keys.
-  public var secureRandom: any SecureRandomSource { GetrandomSecureRandom() }
+  /// OpenSSL's CSPRNG (`RAND_bytes`, seeded from the kernel), a whole buffer per call, for the handshake key and the
+  /// masking keys.
+  public var secureRandom: any SecureRandomSource { OpenSSLSecureRandom() }
   /// The environment the proxy settings come from (`ProxySetting/environment`).
   public let environment: [String: String]
 

@@ -47,13 +47,19 @@ package struct MaskingKeyGenerator: Sendable {
   /// Keys fetched per refill: 256 keys (1 KiB) amortize the system call without holding much entropy in memory.
   package static let keysPerRefill = 256
 
-  /// The source and the keys drawn from it, not yet used.
+  /// The source and the keys drawn from it (`pool[next...]`, not yet used). The pool is refilled in place.
   private final class State: @unchecked Sendable {
     let source: any SecureRandomSource
-    var pool: [UInt8] = []
+    var pool: [UInt32] = []
     var next = 0
 
     init(source: any SecureRandomSource) { self.source = source }
+
+    func refill() {
+      if pool.isEmpty { pool = [UInt32](repeating: 0, count: MaskingKeyGenerator.keysPerRefill) }
+      pool.withUnsafeMutableBytes { source.fill($0) }
+      next = 0
+    }
   }
 
   /// `nil`: the system source, from which nothing was drawn yet.
@@ -79,12 +85,12 @@ package struct MaskingKeyGenerator: Sendable {
       state = State(source: SystemSecureRandom())
       self.state = state
     }
-    if state.next + 4 > state.pool.count {
-      state.pool = state.source.bytes(Self.keysPerRefill * 4)
-      state.next = 0
-    }
-    let next = state.next
-    state.next = next + 4
-    return MaskingKey(state.pool[next], state.pool[next + 1], state.pool[next + 2], state.pool[next + 3])
+    if state.next == state.pool.count { state.refill() }
+    let word = state.pool[state.next]
+    state.next += 1
+    // The four bytes in memory order, as the source wrote them.
+    return MaskingKey(
+      UInt8(truncatingIfNeeded: word.littleEndian), UInt8(truncatingIfNeeded: word.littleEndian >> 8),
+      UInt8(truncatingIfNeeded: word.littleEndian >> 16), UInt8(truncatingIfNeeded: word.littleEndian >> 24))
   }
 }

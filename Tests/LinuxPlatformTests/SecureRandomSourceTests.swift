@@ -2,11 +2,13 @@ import Testing
 import WispCommon
 import WispLinuxPlatform
 
-@Suite("getrandom(2) as the client's CSPRNG")
-struct GetrandomSecureRandomTests {
-  @Test("fills every byte of buffers of many sizes, and two fills differ")
-  func fillsWholeBuffers() {
-    let source = GetrandomSecureRandom()
+@Suite("The client's CSPRNGs: OpenSSL's RAND_bytes and getrandom(2)")
+struct SecureRandomSourceTests {
+  static let sources: [any SecureRandomSource] = [OpenSSLSecureRandom(), GetrandomSecureRandom()]
+
+  @Test("fills every byte of buffers of many sizes, and two fills differ", arguments: sources.indices)
+  func fillsWholeBuffers(source index: Int) {
+    let source = Self.sources[index]
     for size in [1, 3, 4, 8, 9, 1024, 65_537] {
       // A fill that skipped a byte would leave the 0xAA/0x55 pattern in place: test two fills with two patterns.
       var first = [UInt8](repeating: 0xAA, count: size)
@@ -22,8 +24,8 @@ struct GetrandomSecureRandomTests {
     }
   }
 
-  @Test("the Linux engine hands it to sessions (masking keys, handshake key)")
-  func engineUsesIt() {
-    #expect(LinuxEngine(group: testGroup).secureRandom is GetrandomSecureRandom)
+  @Test("the Linux engine hands OpenSSL's to sessions (masking keys, handshake key)")
+  func engineUsesOpenSSL() {
+    #expect(LinuxEngine(group: testGroup).secureRandom is OpenSSLSecureRandom)
   }
 }
