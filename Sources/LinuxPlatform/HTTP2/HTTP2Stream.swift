@@ -349,10 +349,8 @@ package final class HTTP2Stream: Transport, PayloadPoolProviding, @unchecked Sen
   package func deliverWhatHasArrived() {
     guard connection.loop.inEventLoop, readHandler != nil, !readingPaused, !released else { return }
     deliverInbound()
-    guard readHandler != nil, !readingPaused, let carrier = connection.carrier as? any CatchingUpTransport else {
-      return
-    }
-    carrier.deliverWhatHasArrived()
+    guard readHandler != nil, !readingPaused else { return }
+    connection.carrier.deliverWhatHasArrived()
     // While a delivery is scheduled, `received(_:)` queues what the carrier pushed: hand that over now as well.
     deliverInbound()
   }

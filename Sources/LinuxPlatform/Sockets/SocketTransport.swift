@@ -489,4 +489,3 @@ package final class SocketTransport: Transport, @unchecked Sendable {
 
 extension SocketTransport: PayloadPoolProviding {}
 
-extension SocketTransport: CatchingUpTransport {}

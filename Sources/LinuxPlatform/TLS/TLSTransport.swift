@@ -372,8 +372,8 @@ package final class TLSTransport: Transport, @unchecked Sendable {
     guard loop.inEventLoop, readHandler != nil, !readingPaused, !closed else { return }
     // When OpenSSL needs more ciphertext, the socket's catch-up pushes it through `ciphertextArrived`: decrypted and
     // handed over in the same call.
-    guard deliverPlaintext(), let carrier = inner as? any CatchingUpTransport else { return }
-    carrier.deliverWhatHasArrived()
+    guard deliverPlaintext() else { return }
+    inner.deliverWhatHasArrived()
   }
 
   /// Installs the session's source; the socket pulls ciphertext from this transport, which pulls plaintext from it.
@@ -557,4 +557,3 @@ extension String {
 
 extension TLSTransport: PayloadPoolProviding {}
 
-extension TLSTransport: CatchingUpTransport {}
