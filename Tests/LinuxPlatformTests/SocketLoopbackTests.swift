@@ -1,9 +1,11 @@
+import CWispOpenSSL
 import CWispSystem
 import Glibc
 import Synchronization
 import Testing
 import WispCommon
-import WispLinuxPlatform
+
+@testable import WispLinuxPlatform
 
 @Suite("Loopback sockets on the epoll loop", .serialized)
 struct SocketLoopbackTests {
@@ -205,6 +207,40 @@ struct SocketCatchUpTests {
         return received.count.withLock { $0 }
       }
       #expect(delivered == message.count)
+    }
+  }
+
+  @Test("over TLS: an error another caller left in OpenSSL's queue on the loop's thread does not fail the next read")
+  func staleOpenSSLError() async throws {
+    try await Self.withTLSPair { server, client, clientLoop in
+      let message = Array("after someone else's failure".utf8)
+      final class Events: Sendable { let log = Mutex<(bytes: Int, failed: Bool)>((0, false)) }
+      let socket = try #require(server.inner as? SocketTransport)
+      let outcome = try await server.loop.submit { () -> (stale: Bool, bytes: Int, failed: Bool) in
+        let events = Events()
+        server.startReading(
+          { event in
+            switch event {
+            case .bytes(let bytes): events.log.withLock { $0.bytes += bytes.count }
+            case .failed: events.log.withLock { $0.failed = true }
+            case .endOfStream: break
+            }
+            return true
+          }, directReader: nil)
+        Task(executorPreference: clientLoop) { try? await client.write(message) }
+        var readable = pollfd(fd: socket.registration.fd, events: Int16(POLLIN), revents: 0)
+        // The loop is held: at most 10 s for the record to reach the kernel.
+        for _ in 0..<1000 where poll(&readable, 1, 0) == 0 { usleep(10_000) }
+        // Some other code on this thread fails an OpenSSL call and leaves its error queued (a missing file).
+        _ = BIO_new_file("/nonexistent/wisp-stale-error", "r")
+        let stale = ERR_peek_error() != 0
+        // The record, then OpenSSL's "want read": SSL_get_error must not take the stale error for this connection's.
+        server.deliverWhatHasArrived()
+        return events.log.withLock { (stale, $0.bytes, $0.failed) }
+      }
+      #expect(outcome.stale, "the test must leave an error in the queue")
+      #expect(outcome.bytes == message.count)
+      #expect(!outcome.failed, "the read failed on an error that was not its own")
     }
   }
 

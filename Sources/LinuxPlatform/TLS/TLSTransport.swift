@@ -139,9 +139,7 @@ package final class TLSTransport: Transport, @unchecked Sendable {
     defer { loop.cancel(timer) }
     do {
       while true {
-        // "The current thread's error queue must be empty before the TLS/SSL I/O operation is attempted"
-        // (SSL_get_error(3)); other connections of this loop share the thread.
-        ERR_clear_error()
+        OpenSSLErrors.clearQueue()
         let result = SSL_do_handshake(ssl)
         // Read the outcome before any await: OpenSSL's error queue is per thread, and other connections of this
         // loop run at every suspension.
@@ -203,7 +201,7 @@ package final class TLSTransport: Transport, @unchecked Sendable {
     var offset = 0
     while offset < bytes.count {
       let chunk = min(bytes.count - offset, 1 << 20)
-      ERR_clear_error()
+      OpenSSLErrors.clearQueue()
       let written = bytes.withUnsafeBytes { raw in SSL_write(ssl, raw.baseAddress! + offset, Int32(chunk)) }
       guard written > 0 else { throw OpenSSLErrors.error(for: ssl, host: host) }
       offset += Int(written)
@@ -303,7 +301,7 @@ package final class TLSTransport: Transport, @unchecked Sendable {
     while true {
       guard !closed else { throw TransportError.closed }
       if receivedCloseNotify { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
-      ERR_clear_error()
+      OpenSSLErrors.clearQueue()
       let count = SSL_read(ssl, buffer.baseAddress, Int32(buffer.count))
       if count > 0 {
         // The body runs before any await: the buffer is the loop's, and other connections use it at every
@@ -442,10 +440,9 @@ package final class TLSTransport: Transport, @unchecked Sendable {
   /// needs more ciphertext (returns `true`: the socket reads on), the handler pauses, or the stream ends.
   private func deliverPlaintext() -> Bool {
     let buffer = loop.plaintextBuffer
-    // "The current thread's error queue must be empty before the TLS/SSL I/O operation is attempted"
-    // (SSL_get_error(3)); other connections of this loop share the thread. Once per delivery: a successful SSL_read
-    // adds nothing to the queue, and the handler (the session's frame decoder) does not call OpenSSL.
-    ERR_clear_error()
+    // Once per delivery: a successful SSL_read adds nothing to the queue, and the handler (the session's frame
+    // decoder) does not call OpenSSL.
+    OpenSSLErrors.clearQueue()
     while let handler = readHandler, !readingPaused, !closed {
       let count = SSL_read(ssl, buffer.baseAddress, Int32(buffer.count))
       if count > 0 {
@@ -505,7 +502,7 @@ package final class TLSTransport: Transport, @unchecked Sendable {
   private func sendCloseNotify() async throws {
     guard !sentCloseNotify else { return }
     sentCloseNotify = true
-    ERR_clear_error()
+    OpenSSLErrors.clearQueue()
     _ = SSL_shutdown(ssl)
     try await flushCiphertext()
   }
@@ -556,4 +553,3 @@ extension String {
 }
 
 extension TLSTransport: PayloadPoolProviding {}
-
