@@ -60,6 +60,10 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
   @exclusivity(unchecked) private var deferredReads: [SocketTransport] = []
   /// The batch being read or flushed (swapped with the lists above, so that a turn allocates nothing).
   @exclusivity(unchecked) private var deferredBatch: [SocketTransport] = []
+  /// The closures taken from the queue for this turn (swapped with it, for the same reason: copying the queue out and
+  /// emptying it kept the capacity by allocating a new buffer on every turn, and a turn's large allocation made
+  /// malloc consolidate its small free chunks, which the next messages' payloads then paid for).
+  @exclusivity(unchecked) private var closureBatch: [@Sendable () -> Void] = []
   /// Spare payload buffers shared by the sessions on this loop (`PayloadPoolProviding.payloadPool`); used on the loop
   /// thread only.
   let payloadPool = PayloadBufferPool()
@@ -264,19 +268,20 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
     while true {
       runDeferredReads()
       runJobs()
-      let (closures, stopping, haveWork) = incoming.withLock { state -> ([@Sendable () -> Void], Bool, Bool) in
-        let closures = state.closures
-        state.closures.removeAll(keepingCapacity: true)
-        let haveWork = !state.jobs.isEmpty || !closures.isEmpty
+      let (stopping, haveWork) = incoming.withLock { state -> (Bool, Bool) in
+        swap(&state.closures, &closureBatch)
+        let haveWork = !state.jobs.isEmpty || !closureBatch.isEmpty
         // Sleep only when nothing is queued; `enqueue` and `execute` from other threads then wake us.
         state.sleeping = !haveWork && localJobs.isEmpty && deferredReads.isEmpty
-        return (closures, state.stopping, haveWork)
+        return (state.stopping, haveWork)
       }
       if stopping { break }
-      for closure in closures { closure() }
+      let hadClosures = !closureBatch.isEmpty
+      for closure in closureBatch { closure() }
+      closureBatch.removeAll(keepingCapacity: true)
       runDeferredFlushes()
       if payloadReleaseTimer == nil && payloadPool.keptBytes > 0 { armPayloadRelease() }
-      let mustPoll = haveWork || !localJobs.isEmpty || !closures.isEmpty || !deferredReads.isEmpty
+      let mustPoll = haveWork || !localJobs.isEmpty || hadClosures || !deferredReads.isEmpty
       let timeout: Int32 = mustPoll ? 0 : timers.millisecondsUntilNext(now: Monotonic.now())
       let count = epoll_wait(epollFD, events, Int32(maxEvents), timeout)
       incoming.withLock { $0.sleeping = false }
