@@ -158,8 +158,9 @@ struct FanoutUnitTests {
         let alice = try await firstHost.client.webSocketSession("ws://localhost/room")
         let carol = try await firstHost.client.webSocketSession("ws://localhost/room")
         let bob = try await secondHost.client.webSocketSession("ws://localhost/room")
-        // The handlers subscribe after the upgrade: wait (at most 5 s) until both hubs have them.
-        let deadline = ContinuousClock.now + .seconds(5)
+        // The handlers subscribe after the upgrade: wait (at most 20 s: it failed once at 5 s with two full suites
+        // running at once on this 2-core machine) until both hubs have them.
+        let deadline = ContinuousClock.now + .seconds(20)
         while first.subscriberCount(of: "room") < 2 || second.subscriberCount(of: "room") < 1,
           ContinuousClock.now < deadline
         {

@@ -274,14 +274,16 @@ struct SocketCatchUpTests {
     }
   }
 
-  /// A TLS connection over loopback: the server's end on the test group's first loop, the client's on a loop of its
-  /// own (it can write while a job holds the server's loop); both closed after `body`.
+  /// A TLS connection over loopback, each end on a loop of its own: the client can write while a job holds the
+  /// server's loop, and a test that holds the server's loop (up to 10 s when the machine is loaded) stalls no other
+  /// test. Both ends closed after `body`.
   static func withTLSPair(
     _ body: (_ server: TLSTransport, _ client: TLSTransport, _ clientLoop: EventLoop) async throws -> Void
   ) async throws {
     let clientLoop = try EventLoop()
     defer { clientLoop.shutdown() }
-    let serverLoop = testGroup.loops[0]
+    let serverLoop = try EventLoop()
+    defer { serverLoop.shutdown() }
     let listener = try await SocketListener.bind(.host("127.0.0.1", port: 0), on: serverLoop)
     let port = try #require(listener.localAddress.port)
     let serverContext = try TLSContext(.server(localhostServerTLS()))
