@@ -488,4 +488,3 @@ package final class SocketTransport: Transport, @unchecked Sendable {
 }
 
 extension SocketTransport: PayloadPoolProviding {}
-
