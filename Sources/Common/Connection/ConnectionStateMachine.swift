@@ -191,10 +191,16 @@ package struct ConnectionStateMachine: Sendable {
   package mutating func fillPayload(
     ifOutstandingAtLeast minimum: Int, _ fill: (UnsafeMutableRawBufferPointer) -> Int
   ) -> Int? {
-    guard phase.readsInput else { return nil }
-    let outstanding = decoder.outstandingPayloadCount
-    guard outstanding > 0, outstanding >= minimum else { return nil }
+    guard hasOutstandingPayload(atLeast: minimum) else { return nil }
     return decoder.fillPayload(fill)
+  }
+
+  /// Whether a frame's payload of at least `minimum` (and at least one) bytes is still arriving while the machine
+  /// reads: what ``fillPayload(ifOutstandingAtLeast:_:)`` would fill.
+  package func hasOutstandingPayload(atLeast minimum: Int) -> Bool {
+    guard phase.readsInput else { return false }
+    let outstanding = decoder.outstandingPayloadCount
+    return outstanding > 0 && outstanding >= minimum
   }
 
   /// Consumes bytes from an array and returns every event, for tests and simple callers.
