@@ -244,6 +244,49 @@ struct SocketCatchUpTests {
     }
   }
 
+  @Test("over TLS: a direct reader gets the plaintext decrypted into its own storage, whole and in order")
+  func directReaderOverTLS() async throws {
+    try await Self.withTLSPair { server, client, clientLoop in
+      let sent = (0..<256 * 1024).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ $0 >> 9) }
+      // The reader's own storage (a frame's payload, for a session), filled only through the direct reads.
+      final class Destination: @unchecked Sendable {
+        var bytes: [UInt8]
+        var filled = 0
+        var directReads = 0
+        var bufferedBytes = 0
+        init(count: Int) { bytes = [UInt8](repeating: 0, count: count) }
+      }
+      let destination = Destination(count: sent.count)
+      try await server.loop.submit {
+        server.startReading(
+          { event in
+            if case .bytes(let piece) = event { destination.bufferedBytes += piece.count }
+            return true
+          },
+          directReader: { read in
+            guard destination.filled < destination.bytes.count else { return nil }
+            destination.directReads += 1
+            let count = destination.bytes.withUnsafeMutableBytes { storage in
+              read(UnsafeMutableRawBufferPointer(rebasing: storage[destination.filled...]))
+            }
+            destination.filled += max(0, count)
+            return count
+          })
+      }
+      try await withTaskExecutorPreference(clientLoop) { try await client.write(sent) }
+      let complete = await waitUntil(.seconds(10)) {
+        (try? await server.loop.submit { destination.filled }) == sent.count
+      }
+      let (filled, directReads, buffered, same) = try await server.loop.submit {
+        (destination.filled, destination.directReads, destination.bufferedBytes, destination.bytes == sent)
+      }
+      #expect(complete, "\(filled) of \(sent.count) bytes decrypted into the reader's storage")
+      #expect(same, "the bytes decrypted differ from those sent")
+      #expect(buffered == 0, "\(buffered) bytes went through the loop's buffer")
+      #expect(directReads >= 16, "\(directReads) direct reads for 16 records or more")
+    }
+  }
+
   @Test("over TLS: a reader that pauses after every piece gets the rest of each push later, whole and in order")
   func pausedTLSReader() async throws {
     try await Self.withTLSPair { server, client, clientLoop in

@@ -5,7 +5,8 @@ import WispCommon
 ///
 /// OpenSSL works on a BIO of the library's own (``TLSCiphertextBuffers``): it reads the ciphertext the inner transport
 /// pushed in place, and the records it makes are handed to the inner transport as they are. Plaintext is decrypted
-/// into the loop's second shared buffer and handed to the reader in place, like a plain socket read.
+/// into the loop's second shared buffer and handed to the reader in place, like a plain socket read (a large payload
+/// in progress is decrypted straight into its frame's storage, as a socket reads one).
 ///
 /// Once a session reads, TLS is a filter on the event loop (docs/decisions/0023): the ciphertext the socket pushes
 /// goes into OpenSSL and the plaintext straight to the session's handler, in the same call; the session's output is
@@ -28,6 +29,9 @@ package final class TLSTransport: Transport, @unchecked Sendable {
   private var sentCloseNotify = false
   /// The session's handler (``startReading(_:directReader:)``); dropped at the end of the stream and on close.
   private var readHandler: (@Sendable (TransportReadEvent) -> Bool)?
+  /// Asked before each `SSL_read` for a destination of the handler's own: a large payload in progress is decrypted
+  /// straight into the frame's storage instead of through the loop's plaintext buffer (one copy fewer of every byte).
+  private var directReader: (@Sendable (_ read: (UnsafeMutableRawBufferPointer) -> Int) -> Int?)?
   /// Whether the handler asked to stop until ``resumeReading()``.
   private var readingPaused = false
   /// Whether a job of the loop will hand over the plaintext OpenSSL holds (``scheduleDelivery()``).
@@ -339,8 +343,8 @@ package final class TLSTransport: Transport, @unchecked Sendable {
 
   // MARK: The session's path: a filter on the loop
 
-  /// Hands the plaintext of what the socket pushes to `handler`, in the loop's plaintext buffer, in the same call.
-  /// TLS cannot read into foreign storage, so `directReader` is ignored.
+  /// Hands the plaintext of what the socket pushes to `handler`, in the loop's plaintext buffer, in the same call;
+  /// while `directReader` takes it (a large payload in progress), `SSL_read` decrypts into the payload's storage.
   package func startReading(
     _ handler: @escaping @Sendable (TransportReadEvent) -> Bool,
     directReader: (@Sendable (_ read: (UnsafeMutableRawBufferPointer) -> Int) -> Int?)?
@@ -348,6 +352,7 @@ package final class TLSTransport: Transport, @unchecked Sendable {
     loop.preconditionInEventLoop()
     guard !closed else { return }
     readHandler = handler
+    self.directReader = directReader
     readingPaused = false
     installInnerWriteSource()
     inner.startReading({ [self] event in self.ciphertextArrived(event) }, directReader: nil)
@@ -444,9 +449,23 @@ package final class TLSTransport: Transport, @unchecked Sendable {
     // decoder) does not call OpenSSL.
     OpenSSLErrors.clearQueue()
     while let handler = readHandler, !readingPaused, !closed {
-      let count = SSL_read(ssl, buffer.baseAddress, Int32(buffer.count))
+      // A large payload in progress: decrypted into its storage, and the handler told that the decoder progressed
+      // (an empty push). Everything else: through the loop's buffer.
+      var direct: Int32 = 0
+      let count: Int32
+      let delivered: UnsafeRawBufferPointer
+      if directReader?({ destination in
+        direct = SSL_read(ssl, destination.baseAddress, Int32(clamping: destination.count))
+        return Int(direct)
+      }) != nil {
+        count = direct
+        delivered = UnsafeRawBufferPointer(start: nil, count: 0)
+      } else {
+        count = SSL_read(ssl, buffer.baseAddress, Int32(buffer.count))
+        delivered = UnsafeRawBufferPointer(rebasing: buffer[0..<max(0, Int(count))])
+      }
       if count > 0 {
-        if !handler(.bytes(UnsafeRawBufferPointer(rebasing: buffer[0..<Int(count)]))) { readingPaused = true }
+        if !handler(.bytes(delivered)) { readingPaused = true }
         continue
       }
       switch SSL_get_error(ssl, count) {
@@ -474,6 +493,7 @@ package final class TLSTransport: Transport, @unchecked Sendable {
   private func finishReading(_ event: TransportReadEvent) {
     let handler = readHandler
     readHandler = nil
+    directReader = nil
     _ = handler?(event)
   }
 
@@ -532,6 +552,7 @@ package final class TLSTransport: Transport, @unchecked Sendable {
   /// Drops the session's handler and source (they reference the session, which references this transport).
   private func dropSessionCallbacks() {
     readHandler = nil
+    directReader = nil
     writeSource = nil
   }
 }
