@@ -34,6 +34,8 @@ final class FuzzCarrier: TLSCarrier, @unchecked Sendable {
     directReader: (@Sendable (_ read: (UnsafeMutableRawBufferPointer) -> Int) -> Int?)?
   ) { self.handler = handler }
   func resumeReading() {}
+  /// Nothing arrives later than the fuzzer pushes it.
+  func deliverWhatHasArrived() {}
   func setWriteSource(_ source: @escaping @Sendable () -> [UInt8]?) { self.source = source }
   func requestWrite() {}
   func shutdownOutput() async throws {}
