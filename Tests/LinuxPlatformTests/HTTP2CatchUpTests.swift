@@ -1,5 +1,4 @@
 import Glibc
-import Synchronization
 import Testing
 import WispCommon
 
@@ -35,24 +34,19 @@ struct HTTP2CatchUpTests {
       let serverStream = try #require(await streams.next())
 
       let message = Array("a pong behind other events".utf8)
-      final class Received: Sendable { let count = Mutex(0) }
       // In one job of the server's loop: reading starts (its first delivery is deferred to the next turn), the
       // client's DATA (one TLS record, one write) reaches the server's socket, and one catch-up must take it through
       // TLS and nghttp2 to the stream's handler before the job ends.
       let socket = try #require(serverCarrier.inner as? SocketTransport)
       let delivered = try await serverCarrier.loop.submit { () -> Int in
-        let received = Received()
-        serverStream.startReading(
-          { event in
-            if case .bytes(let bytes) = event { received.count.withLock { $0 += bytes.count } }
-            return true
-          }, directReader: nil)
+        let received = CountingReader()
+        serverStream.startReading(received.handler, directReader: nil)
         Task(executorPreference: clientLoop) { try? await clientStream.write(message) }
         var readable = pollfd(fd: socket.registration.fd, events: Int16(POLLIN), revents: 0)
         // The loop is held: at most 10 s for the record to reach the kernel.
         for _ in 0..<1000 where poll(&readable, 1, 0) == 0 { usleep(10_000) }
         serverStream.deliverWhatHasArrived()
-        return received.count.withLock { $0 }
+        return received.total
       }
       #expect(delivered == message.count)
 

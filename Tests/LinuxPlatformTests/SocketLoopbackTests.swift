@@ -153,6 +153,20 @@ struct SocketLoopbackTests {
   }
 }
 
+/// Counts the bytes a push-mode reader is handed (the catch-up tests).
+final class CountingReader: Sendable {
+  private let count = Mutex(0)
+  /// The bytes handed over so far.
+  var total: Int { count.withLock { $0 } }
+  /// The handler for `startReading`: counts every push and keeps reading.
+  var handler: @Sendable (TransportReadEvent) -> Bool {
+    { [self] event in
+      if case .bytes(let bytes) = event { count.withLock { $0 += bytes.count } }
+      return true
+    }
+  }
+}
+
 @Suite("A socket hands over what has arrived on demand")
 struct SocketCatchUpTests {
   @Test("deliverWhatHasArrived pushes the bytes the kernel holds before the loop has seen their readable edge")
@@ -165,19 +179,14 @@ struct SocketCatchUpTests {
     let server = try await listener.accept()
     // In one job of the server's loop: reading starts (its first read is deferred to the next turn), the peer's
     // bytes reach the kernel, and the catch-up read must hand them over before the loop's turn ends.
-    final class Received: Sendable { let count = Mutex(0) }
     let delivered = try await server.loop.submit { () -> Int in
-      let received = Received()
-      server.startReading(
-        { event in
-          if case .bytes(let bytes) = event { received.count.withLock { $0 += bytes.count } }
-          return true
-        }, directReader: nil)
+      let received = CountingReader()
+      server.startReading(received.handler, directReader: nil)
       let pong: [UInt8] = [0x8A, 0x02, 0x68, 0x69]
       _ = pong.withUnsafeBytes { send(client, $0.baseAddress, $0.count, 0) }
-      let before = received.count.withLock { $0 }
+      let before = received.total
       server.deliverWhatHasArrived()
-      return received.count.withLock { $0 } - before
+      return received.total - before
     }
     #expect(delivered == 4)
     await server.close()
@@ -188,23 +197,18 @@ struct SocketCatchUpTests {
   func catchUpOverTLS() async throws {
     try await Self.withTLSPair { server, client, clientLoop in
       let message = Array("a pong behind other events".utf8)
-      final class Received: Sendable { let count = Mutex(0) }
       // In one job of the server's loop: reading starts (its first socket read is deferred to the next turn), the
       // client's record reaches the kernel, and only the catch-up (called until the bytes are there, at most 10 s)
       // can hand its plaintext over before the job ends.
       let delivered = try await server.loop.submit { () -> Int in
-        let received = Received()
-        server.startReading(
-          { event in
-            if case .bytes(let bytes) = event { received.count.withLock { $0 += bytes.count } }
-            return true
-          }, directReader: nil)
+        let received = CountingReader()
+        server.startReading(received.handler, directReader: nil)
         Task(executorPreference: clientLoop) { try? await client.write(message) }
-        for _ in 0..<1000 where received.count.withLock({ $0 }) < message.count {
+        for _ in 0..<1000 where received.total < message.count {
           usleep(10_000)
           server.deliverWhatHasArrived()
         }
-        return received.count.withLock { $0 }
+        return received.total
       }
       #expect(delivered == message.count)
     }
