@@ -8,16 +8,17 @@ import CWispOpenSSL
 /// (`BUF_MEM_grow_clean`): 13 % of a 4 KiB TLS echo server's time went to `memmove` and 6 % to `memset`.
 ///
 /// Confined to the connection's event loop, like the ``TLSTransport`` that owns it: OpenSSL calls the BIO only from
-/// the calls the transport makes there.
+/// the calls the transport makes there. So its fields are not checked for exclusive access at run time (two checks
+/// per BIO call, each a thread-local lookup), and the BIO's callbacks borrow it without retaining it.
 final class TLSCiphertextBuffers {
   /// Ciphertext the carrier is pushing now, read in place: valid only during that push (``keepUnreadPush()``).
-  var pushed = UnsafeRawBufferPointer(start: nil, count: 0)
+  @exclusivity(unchecked) var pushed = UnsafeRawBufferPointer(start: nil, count: 0)
   /// Ciphertext received and not yet read by OpenSSL, from ``keptOffset``: what a push left unread (the session
   /// paused), and what the pull path read (the handshake, ``Transport/read(_:)``).
-  private var kept: [UInt8] = []
-  private var keptOffset = 0
+  @exclusivity(unchecked) private var kept: [UInt8] = []
+  @exclusivity(unchecked) private var keptOffset = 0
   /// Ciphertext OpenSSL made and the carrier has not taken yet.
-  var output: [UInt8] = []
+  @exclusivity(unchecked) var output: [UInt8] = []
 
   /// Bytes of ciphertext received and not yet read by OpenSSL.
   var unreadCount: Int { kept.count - keptOffset + pushed.count }
@@ -70,9 +71,10 @@ final class TLSCiphertextBuffers {
   }
 }
 
-/// The buffers of the BIO OpenSSL calls.
-private func buffers(of bio: OpaquePointer?) -> TLSCiphertextBuffers {
-  Unmanaged<TLSCiphertextBuffers>.fromOpaque(BIO_get_data(bio)!).takeUnretainedValue()
+/// Runs `body` with the buffers of the BIO OpenSSL calls, borrowed (their transport owns them and outlives the BIO):
+/// no retain and release per call.
+private func withBuffers<Result>(of bio: OpaquePointer?, _ body: (TLSCiphertextBuffers) -> Result) -> Result {
+  Unmanaged<TLSCiphertextBuffers>.fromOpaque(BIO_get_data(bio)!)._withUnsafeGuaranteedRef(body)
 }
 
 /// The method of ``TLSCiphertextBuffers``' BIOs, made once per process. `nonisolated(unsafe)`: OpenSSL only reads a
@@ -85,13 +87,13 @@ nonisolated(unsafe) private let ciphertextBIOMethod: OpaquePointer = {
     BIO_clear_flags(bio, BIO_FLAGS_READ | BIO_FLAGS_WRITE | BIO_FLAGS_IO_SPECIAL | BIO_FLAGS_SHOULD_RETRY)
     guard let data, length > 0 else { return 0 }
     // Every record is taken: the carrier queues what the socket cannot take yet, so OpenSSL never waits to write.
-    buffers(of: bio).output.append(contentsOf: UnsafeRawBufferPointer(start: data, count: Int(length)))
+    withBuffers(of: bio) { $0.output.append(contentsOf: UnsafeRawBufferPointer(start: data, count: Int(length))) }
     return length
   }
   _ = BIO_meth_set_read(method) { bio, data, length in
     BIO_clear_flags(bio, BIO_FLAGS_READ | BIO_FLAGS_WRITE | BIO_FLAGS_IO_SPECIAL | BIO_FLAGS_SHOULD_RETRY)
     guard let data, length > 0 else { return 0 }
-    let count = buffers(of: bio).read(into: data, count: Int(length))
+    let count = withBuffers(of: bio) { $0.read(into: data, count: Int(length)) }
     guard count > 0 else {
       // Nothing received yet: OpenSSL reports SSL_ERROR_WANT_READ (as a memory BIO's default), and the end of the
       // stream is the carrier's event, not the BIO's.
@@ -103,8 +105,8 @@ nonisolated(unsafe) private let ciphertextBIOMethod: OpaquePointer = {
   _ = BIO_meth_set_ctrl(method) { bio, command, _, _ in
     switch command {
     case BIO_CTRL_FLUSH: 1
-    case BIO_CTRL_PENDING: Int(buffers(of: bio).unreadCount)
-    case BIO_CTRL_WPENDING: Int(buffers(of: bio).output.count)
+    case BIO_CTRL_PENDING: withBuffers(of: bio) { $0.unreadCount }
+    case BIO_CTRL_WPENDING: withBuffers(of: bio) { $0.output.count }
     default: 0
     }
   }

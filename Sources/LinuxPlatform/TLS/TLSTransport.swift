@@ -13,6 +13,9 @@ import WispCommon
 /// pulled by the socket at the end of the loop's turn through this transport's write source, which encrypts the
 /// batch (several frames per record where they fit) and hands the records to the socket's own writer. No task reads
 /// or writes.
+///
+/// Its state is confined to the loop (``loop``): the fields the read and write paths touch per record are not checked
+/// for exclusive access at run time.
 package final class TLSTransport: Transport, @unchecked Sendable {
   /// The transport that carries the ciphertext: a socket, or a TLS connection to a proxy.
   package let inner: any TLSCarrier
@@ -24,24 +27,25 @@ package final class TLSTransport: Transport, @unchecked Sendable {
   /// the BIO) before it.
   private let ciphertext = TLSCiphertextBuffers()
   private let host: String?
-  fileprivate var closed = false
-  private var receivedCloseNotify = false
-  private var sentCloseNotify = false
+  @exclusivity(unchecked) fileprivate var closed = false
+  @exclusivity(unchecked) private var receivedCloseNotify = false
+  @exclusivity(unchecked) private var sentCloseNotify = false
   /// The session's handler (``startReading(_:directReader:)``); dropped at the end of the stream and on close.
-  private var readHandler: (@Sendable (TransportReadEvent) -> Bool)?
+  @exclusivity(unchecked) private var readHandler: (@Sendable (TransportReadEvent) -> Bool)?
   /// Asked before each `SSL_read` for a destination of the handler's own: a large payload in progress is decrypted
   /// straight into the frame's storage instead of through the loop's plaintext buffer (one copy fewer of every byte).
-  private var directReader: (@Sendable (_ read: (UnsafeMutableRawBufferPointer) -> Int) -> Int?)?
+  @exclusivity(unchecked) private var directReader:
+    (@Sendable (_ read: (UnsafeMutableRawBufferPointer) -> Int) -> Int?)?
   /// Whether the handler asked to stop until ``resumeReading()``.
-  private var readingPaused = false
+  @exclusivity(unchecked) private var readingPaused = false
   /// Whether a job of the loop will hand over the plaintext OpenSSL holds (``scheduleDelivery()``).
-  private var deliveryScheduled = false
+  @exclusivity(unchecked) private var deliveryScheduled = false
   /// How the inner stream ended, while plaintext before it is still to be handed over.
-  private var innerEnding: TransportReadEvent?
+  @exclusivity(unchecked) private var innerEnding: TransportReadEvent?
   /// The session's source of bytes to write (``setWriteSource(_:)``).
-  private var writeSource: (@Sendable () -> [UInt8]?)?
+  @exclusivity(unchecked) private var writeSource: (@Sendable () -> [UInt8]?)?
   /// Why encrypting the session's output failed; reported by the next write.
-  private var writeFailure: (any Error)?
+  @exclusivity(unchecked) private var writeFailure: (any Error)?
 
   private init(inner: any TLSCarrier, context: TLSContext, host: String?) throws(TLSError) {
     guard let ssl = SSL_new(context.context) else {
