@@ -66,6 +66,38 @@ struct ServerTests {
     }
   }
 
+  @Test("a handler's call names the peer as address and port, over TLS too, and still does after the session ended")
+  func callNamesThePeer() async throws {
+    let afterEnd = Recorder<String>()
+    var application = Application()
+    application.install(WebSockets.self)
+    application.routing { routing in
+      routing.webSocket("/") { session in
+        try await session.send(session.call.remoteAddress)
+        for try await _ in session.incoming {}
+        // The call formats its peer from the transport when asked: the closed transport still knows it.
+        afterEnd.add(session.call.remoteAddress)
+      }
+    }
+    for useTLS in [false, true] {
+      let peer = try await withServer(application, configure: { if useTLS { $0.tls = localhostServerTLS() } }) {
+        _, port in
+        let url = useTLS ? "wss://localhost:\(port)/" : "ws://127.0.0.1:\(port)/"
+        let trustTestCA: (inout HttpRequestBuilder) throws -> Void = {
+          $0.tls.trustRoots = .file(certificate("ca.pem"))
+        }
+        return try await client.webSocket(url, request: trustTestCA) { session in
+          try await session.incoming.receive().readText()
+        }
+      }
+      let expected = /127\.0\.0\.1:(\d+)( \(TLS\))?/
+      let match = try #require(peer.wholeMatch(of: expected), "\(peer)")
+      #expect((1...65535).contains(Int(match.1) ?? 0))
+      #expect((match.2 != nil) == useTLS, "\(peer)")
+      #expect(afterEnd.all.last == peer)
+    }
+  }
+
   @Test(
     "a handler runs on its connection's loop thread after every kind of await: a wait for a message, a sleep, a send")
   func handlerStaysOnTheLoop() async throws {

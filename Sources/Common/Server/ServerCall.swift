@@ -8,7 +8,11 @@ public struct ServerCall: Sendable {
   /// The query parameters in order, percent-decoded (`+` is a space); a name may repeat.
   public let queryParameters: [(name: String, value: String)]
   /// The peer's address, for logs (`"127.0.0.1:51234"`, `"memory"` in the test host).
-  public let remoteAddress: String
+  public var remoteAddress: String { remote.description }
+  /// Where ``remoteAddress`` comes from: a server's call keeps the transport the request came on and formats its
+  /// peer when asked (an address's text is longer than a string holds inline: an allocation per idle session,
+  /// issue 34).
+  private let remote: Remote
   /// The certificate the client presented over TLS (when the server asks for one:
   /// `TLSServerConfiguration.clientCertificateAuthorityFile`); `nil` otherwise.
   public let peerCertificate: PeerCertificate?
@@ -20,12 +24,39 @@ public struct ServerCall: Sendable {
     request: HTTPRequestHead, parameters: [String: String], remoteAddress: String,
     peerCertificate: PeerCertificate? = nil, attributes: CallAttributes = CallAttributes()
   ) {
+    self.init(request: request, parameters: parameters, remote: .text(remoteAddress), peerCertificate: peerCertificate)
+    self.attributes = attributes
+  }
+
+  /// A call whose peer is read from `transport` when asked.
+  package init(
+    request: HTTPRequestHead, parameters: [String: String], transport: any Transport, peerCertificate: PeerCertificate?
+  ) {
+    self.init(request: request, parameters: parameters, remote: .transport(transport), peerCertificate: peerCertificate)
+  }
+
+  private init(
+    request: HTTPRequestHead, parameters: [String: String], remote: Remote, peerCertificate: PeerCertificate?
+  ) {
     self.request = request
     self.parameters = parameters
-    self.remoteAddress = remoteAddress
+    self.remote = remote
     self.peerCertificate = peerCertificate
-    self.attributes = attributes
+    self.attributes = CallAttributes()
     self.queryParameters = Self.parseQuery(request.query ?? "")
+  }
+
+  /// The peer as given, or the transport that describes it.
+  private enum Remote: Sendable {
+    case text(String)
+    case transport(any Transport)
+
+    var description: String {
+      switch self {
+      case .text(let text): text
+      case .transport(let transport): transport.peerDescription
+      }
+    }
   }
 
   /// The value of type `type` that an upgrade check accepted the request with (the authenticated user), if any.

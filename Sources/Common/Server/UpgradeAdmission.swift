@@ -31,6 +31,8 @@ package enum UpgradeAdmission {
     package var matches: [(route: Routing.Route, parameters: [String: String])]
     /// The peer's address (`"127.0.0.1:5000"`), for the per-address limit and the call.
     package var peer: String
+    /// The transport the request came on: the call formats its peer from it when asked (``peer`` otherwise).
+    package var transport: (any Transport)?
     /// The certificate the TLS client presented, for the call.
     package var peerCertificate: PeerCertificate?
     /// Whether the server is stopping (no new sessions).
@@ -48,8 +50,10 @@ package enum UpgradeAdmission {
     package init(
       matches: [(route: Routing.Route, parameters: [String: String])], peer: String,
       peerCertificate: PeerCertificate?, stopping: Bool, config: WebSockets.ServerConfig?,
-      perAddress: PerAddressTracker?, now: ContinuousClock.Instant, form: ServerHandshake.RequestForm = .http1
+      perAddress: PerAddressTracker?, now: ContinuousClock.Instant, form: ServerHandshake.RequestForm = .http1,
+      transport: (any Transport)? = nil
     ) {
+      self.transport = transport
       self.form = form
       self.matches = matches
       self.peer = peer
@@ -90,8 +94,15 @@ package enum UpgradeAdmission {
       return .failure(
         Refusal(status: 500, reason: "the WebSockets plugin is not installed (application.install(WebSockets.self))"))
     }
-    let call = ServerCall(
-      request: request, parameters: parameters, remoteAddress: context.peer, peerCertificate: context.peerCertificate)
+    let call =
+      if let transport = context.transport {
+        ServerCall(
+          request: request, parameters: parameters, transport: transport, peerCertificate: context.peerCertificate)
+      } else {
+        ServerCall(
+          request: request, parameters: parameters, remoteAddress: context.peer,
+          peerCertificate: context.peerCertificate)
+      }
     var limitedAddress: String?
     if let perAddress = context.perAddress, let address = PerAddressTracker.address(ofPeer: context.peer) {
       if let reason = perAddress.admit(address, now: context.now) {
