@@ -80,8 +80,8 @@ struct ServerTests {
       }
     }
     for useTLS in [false, true] {
-      let peer = try await withServer(application, configure: { if useTLS { $0.tls = localhostServerTLS() } }) {
-        _, port in
+      let configure: (inout EmbeddedServer.Configuration) -> Void = { if useTLS { $0.tls = localhostServerTLS() } }
+      let peer = try await withServer(application, configure: configure) { _, port in
         let url = useTLS ? "wss://localhost:\(port)/" : "ws://127.0.0.1:\(port)/"
         let trustTestCA: (inout HttpRequestBuilder) throws -> Void = {
           $0.tls.trustRoots = .file(certificate("ca.pem"))
