@@ -1,5 +1,6 @@
 import Testing
-import WispCommon
+
+@testable import WispCommon
 
 @Suite("Payload buffer pool")
 struct PayloadBufferPoolTests {
@@ -145,7 +146,7 @@ struct PayloadBufferPoolTests {
         start = end
       }
       FuzzLiteTests.expectSame(decoded, frames, round: round)
-      // As a session does once a payload is sent: offered to the pool; some kept by the application.
+      // As a session does when it hands a frame to the application: offered to the pool; some kept by the application.
       for frame in decoded {
         pool.offer(frame.payload)
         if Int.random(in: 0..<4, using: &generator) == 0 { kept.append((frame.payload, frame.payload.map { $0 })) }
@@ -154,14 +155,23 @@ struct PayloadBufferPoolTests {
     #expect(kept.allSatisfy { $0.payload == $0.copy }, "seed \(testSeed)")
   }
 
-  /// A server machine with a pool, and a client's masked frame of `count` bytes of `value`.
-  static func echo(_ machine: inout ConnectionStateMachine, _ count: Int, _ value: UInt8) throws -> Frame {
+  /// A server machine with a pool receives a client's masked frame of `count` bytes of `value`; the frame reaches
+  /// the application through an inbox, as in a session (whose hand-out offers the payload to the pool); the
+  /// application echoes it when `echoes`, and returns it.
+  static func receive(
+    _ machine: inout ConnectionStateMachine, _ inbox: inout SessionInbox, _ count: Int, _ value: UInt8,
+    echoes: Bool = true
+  ) throws -> Frame {
     let events = machine.receive(
       wireFrame(opcode: .binary, payload: buffer(count, value), mask: MaskingKey(1, 2, 3, 4)))
     guard case .frame(let frame)? = events.first else { throw PoolTestError.noFrame }
-    try machine.send(frame)
-    _ = machine.takeOutput()
-    return frame
+    inbox.append(frame)
+    let delivered = inbox.take(offeringTo: machine.pool)
+    if echoes {
+      try machine.send(delivered)
+      _ = machine.takeOutput()
+    }
+    return delivered
   }
 
   enum PoolTestError: Error { case noFrame }
@@ -177,20 +187,56 @@ struct PayloadBufferPoolTests {
   func echoReusesTheBuffer() throws {
     let pool = PayloadBufferPool()
     var machine = Self.serverMachine(pool)
-    let first = try Self.address(Self.echo(&machine, 64, 1).data)
-    let second = try Self.echo(&machine, 64, 2)
+    var inbox = SessionInbox(capacity: 16)
+    let first = try Self.address(Self.receive(&machine, &inbox, 64, 1).data)
+    let second = try Self.receive(&machine, &inbox, 64, 2)
     #expect(Self.address(second.data) == first, "the first payload's storage, reused")
     #expect(second.data == Self.buffer(64, 2))
+  }
+
+  @Test(
+    "a received message the application drops without sending it carries the next one (a client's pattern)",
+    .enabled(if: optimized))
+  func droppedMessageReusesTheBuffer() throws {
+    let pool = PayloadBufferPool()
+    var machine = Self.serverMachine(pool)
+    var inbox = SessionInbox(capacity: 16)
+    var addresses: Set<UInt> = []
+    for round in 0..<32 {
+      let frame = try Self.receive(&machine, &inbox, 64, UInt8(round), echoes: false)
+      #expect(frame.data == Self.buffer(64, UInt8(round)))
+      #expect(pool.count == 1, "the pool keeps the payload it handed out (not freed: malloc cannot reuse it)")
+      addresses.insert(Self.address(frame.data))
+    }
+    #expect(addresses.count == 1, "one buffer carried all 32 messages: \(addresses.count)")
+  }
+
+  @Test("a handed-out payload is offered to the pool, and a sent one is not (it was offered when it arrived)")
+  func offeredAtHandOut() throws {
+    let pool = PayloadBufferPool()
+    var machine = Self.serverMachine(pool)
+    var inbox = SessionInbox(capacity: 16)
+    let frame = try Self.receive(&machine, &inbox, 64, 1, echoes: false)
+    #expect(pool.count == 1)
+    try machine.send(frame)
+    _ = machine.takeOutput()
+    #expect(pool.count == 1, "a payload is kept once")
+    try machine.send(.binary(Self.buffer(64, 3)))
+    _ = machine.takeOutput()
+    #expect(pool.count == 1)
   }
 
   @Test("an echoed message the application keeps is left as it was")
   func keptEchoIsUntouched() throws {
     let pool = PayloadBufferPool()
     var machine = Self.serverMachine(pool)
-    let first = try Self.echo(&machine, 64, 1)
-    let second = try Self.echo(&machine, 64, 2)
+    var inbox = SessionInbox(capacity: 16)
+    let first = try Self.receive(&machine, &inbox, 64, 1)
+    let second = try Self.receive(&machine, &inbox, 64, 2)
+    let third = try Self.receive(&machine, &inbox, 64, 3, echoes: false)
     #expect(first.data == Self.buffer(64, 1))
     #expect(second.data == Self.buffer(64, 2))
-    #expect(Self.address(first.data) != Self.address(second.data))
+    #expect(third.data == Self.buffer(64, 3))
+    #expect(Set([first, second, third].map { Self.address($0.data) }).count == 3)
   }
 }

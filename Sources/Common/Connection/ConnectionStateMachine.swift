@@ -90,9 +90,10 @@ package struct ConnectionStateMachine: Sendable {
   /// Spare buffers for large payloads (`LargeBufferRecycler`), when the owner passed some; kept by the decoder
   /// (one reference per connection, not two: idle connections stay as small as they were).
   private var recycler: LargeBufferRecycler? { decoder.recycler }
-  /// Spare buffers for payloads under 64 KiB (`PayloadBufferPool`), when the owner passed some: payloads sent are
-  /// offered to it, payloads received come from it. Kept by the decoder, as the recycler.
-  private var pool: PayloadBufferPool? { decoder.pool }
+  /// Spare buffers for payloads under 64 KiB (`PayloadBufferPool`), when the owner passed some: payloads received
+  /// come from it (the session offers each to it as it hands the frame to the application). Kept by the decoder, as
+  /// the recycler.
+  package var pool: PayloadBufferPool? { decoder.pool }
   private var output: [UInt8] = []
   /// Output queued before `output`: large unmasked payloads by reference (``zeroCopyThreshold``) and the buffers
   /// that preceded them.
@@ -485,8 +486,6 @@ package struct ConnectionStateMachine: Sendable {
     }
     FrameEncoder.encode(
       fin: fin, opcode: opcode, reservedBits: reservedBits, payload: payload, maskingKey: key, into: &output)
-    // Copied into the output: the payload's buffer can serve a frame received later, once the sender lets go of it.
-    pool?.offer(payload)
   }
 
   /// A masked copy of a large payload, in a recycled buffer when one is spare (`LargeBufferRecycler`).

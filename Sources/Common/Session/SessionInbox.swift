@@ -1,8 +1,9 @@
 /// The frames a session received and the application has not taken yet, and the application's side of receiving.
 ///
 /// Invariants: ``receiver`` is set only while no frame is queued (a frame that arrives goes straight to it); a frame
-/// leaves by move, so the application holds the only reference to its payload (a large one can be recycled once
-/// written back). The queue holds at most ``capacity`` frames plus the rest of one read when the overflow policy
+/// leaves by move, so the application holds the only reference to its payload besides the loop's payload pool, to
+/// which a payload under 64 KiB is offered as it leaves (the pool reuses it only once the application has let go of
+/// it); a large one is the application's alone (it can be recycled once written back). The queue holds at most ``capacity`` frames plus the rest of one read when the overflow policy
 /// suspends reading (the session stops reading once it is full).
 struct SessionInbox: ~Copyable {
   /// The queue; it allocates with the first frame, so a connection that never receives one does not pay for it.
@@ -44,19 +45,26 @@ struct SessionInbox: ~Copyable {
 
   /// The application asks for the next frame: it no longer holds the last one. Returns the next frame, if any.
   @inline(__always)
-  mutating func applicationAsks() -> Frame? {
+  mutating func applicationAsks(offeringTo pool: PayloadBufferPool?) -> Frame? {
     applicationReads = true
     applicationAwake = true
     applicationHoldsMessage = false
     guard count() > 0 else { return nil }
-    return take()
+    return take(offeringTo: pool)
   }
 
   /// Takes the next frame (by move) for the application, which then holds it; the queue must not be empty.
+  ///
+  /// The payload is offered to `pool` (the decoder's, on the loop's thread) as it leaves: once the application lets
+  /// go of it, its buffer carries a later frame of any session on the loop. Offered here rather than when sent, so
+  /// that an application that receives without sending the same bytes back (a client, a consumer) allocates no
+  /// payload per message either, and an echo's payload is kept once (docs/decisions/0022).
   @inline(__always)
-  mutating func take() -> Frame {
+  mutating func take(offeringTo pool: PayloadBufferPool?) -> Frame {
     applicationHoldsMessage = true
-    return frames.removeFirst()
+    let frame = frames.removeFirst()
+    pool?.offer(frame.data)
+    return frame
   }
 
   /// The application sent the last frame of a message: it has answered the one it holds, if any.
@@ -74,8 +82,8 @@ struct SessionInbox: ~Copyable {
   /// Hands `frame` to the waiting receive (which the caller took with ``takeReceiver()``): the application holds it
   /// from now on, but has not run yet.
   @inline(__always)
-  mutating func handOver(to receiver: UnsafeContinuation<Frame?, any Error>) {
-    let frame = take()
+  mutating func handOver(to receiver: UnsafeContinuation<Frame?, any Error>, offeringTo pool: PayloadBufferPool?) {
+    let frame = take(offeringTo: pool)
     applicationAwake = false
     receiver.resume(returning: frame)
   }

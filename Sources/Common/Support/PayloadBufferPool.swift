@@ -1,11 +1,12 @@
-/// Spare payload buffers under 64 KiB for the connections of one event loop: the payload of a frame that was sent
-/// is offered here, and the decoder takes it again for the next frame it receives once nothing else references it.
+/// Spare payload buffers under 64 KiB for the connections of one event loop: the payload of a frame handed to the
+/// application is offered here, and the decoder takes it again for the next frame it receives once nothing else
+/// references it.
 ///
 /// An echo or a relay allocates one payload per message it receives and frees it once the answer is encoded; with
 /// 16 messages per read and 64 connections per loop those come in bursts larger than the C library's per-thread
 /// cache, so about half of them took its slow paths (about 6 % of the server's time at 64 B, docs/decisions/0022).
-/// A sent payload is usually still referenced when it is offered (the application's `frame` variable), so the pool
-/// keeps it as it is and checks, when the decoder asks, that the pool's reference is the only one left: a buffer the
+/// A payload is still referenced when it is offered (the application is about to get it), so the pool keeps it as
+/// it is and checks, when the decoder asks, that the pool's reference is the only one left: a buffer the
 /// application still holds is dropped from the pool, never reused.
 ///
 /// Buffers are sorted by capacity into power-of-two classes; a request for `n` bytes is served by the last buffer
@@ -137,11 +138,11 @@ package final class PayloadBufferPool: @unchecked Sendable {
     return unique ? buffer : nil
   }
 
-  /// Keeps a reference to `buffer` (a payload that was just sent) for a later ``take(minimumCapacity:)``, when its
+  /// Keeps a reference to `buffer` (a payload handed to the application, or TLS ciphertext) for a later ``take(minimumCapacity:)``, when its
   /// capacity is between 16 bytes and 64 KiB and the pool has room; otherwise leaves it alone.
   ///
-  /// When the last 64 buffers taken were all still referenced elsewhere (an application that sends the same
-  /// payload again and again, or keeps what it sends), keeping more only costs reference counting: then one offer
+  /// When the last 64 buffers taken were all still referenced elsewhere (an application that keeps the messages it
+  /// receives), keeping more only costs reference counting: then one offer
   /// in 64 is kept, until a buffer comes back unique.
   @inline(__always)
   package func offer(_ buffer: [UInt8]) {
