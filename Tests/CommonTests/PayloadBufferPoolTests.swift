@@ -166,7 +166,7 @@ struct PayloadBufferPoolTests {
       wireFrame(opcode: .binary, payload: buffer(count, value), mask: MaskingKey(1, 2, 3, 4)))
     guard case .frame(let frame)? = events.first else { throw PoolTestError.noFrame }
     inbox.append(frame)
-    let delivered = inbox.take(offeringTo: machine.pool)
+    let delivered = inbox.take(offeringTo: &machine)
     if echoes {
       try machine.send(delivered)
       _ = machine.takeOutput()

@@ -94,6 +94,14 @@ package struct ConnectionStateMachine: Sendable {
   /// come from it (the session offers each to it as it hands the frame to the application). Kept by the decoder, as
   /// the recycler.
   package var pool: PayloadBufferPool? { decoder.pool }
+
+  /// Offers `payload` (a frame's, as the session hands it to the application) to the pool, if there is one.
+  /// Mutating so that the pool is reached in place: a read of the machine from the connection's stored property would
+  /// retain and release the pool (or copy the machine) on every message.
+  @inline(__always)
+  package mutating func offerDelivered(_ payload: [UInt8]) {
+    decoder.pool?.offer(payload)
+  }
   private var output: [UInt8] = []
   /// Output queued before `output`: large unmasked payloads by reference (``zeroCopyThreshold``) and the buffers
   /// that preceded them.

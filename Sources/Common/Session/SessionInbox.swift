@@ -45,25 +45,25 @@ struct SessionInbox: ~Copyable {
 
   /// The application asks for the next frame: it no longer holds the last one. Returns the next frame, if any.
   @inline(__always)
-  mutating func applicationAsks(offeringTo pool: PayloadBufferPool?) -> Frame? {
+  mutating func applicationAsks(offeringTo machine: inout ConnectionStateMachine) -> Frame? {
     applicationReads = true
     applicationAwake = true
     applicationHoldsMessage = false
     guard count() > 0 else { return nil }
-    return take(offeringTo: pool)
+    return take(offeringTo: &machine)
   }
 
   /// Takes the next frame (by move) for the application, which then holds it; the queue must not be empty.
   ///
-  /// The payload is offered to `pool` (the decoder's, on the loop's thread) as it leaves: once the application lets
+  /// The payload is offered to the machine's pool (the decoder's, on the loop's thread) as it leaves: once the application lets
   /// go of it, its buffer carries a later frame of any session on the loop. Offered here rather than when sent, so
   /// that an application that receives without sending the same bytes back (a client, a consumer) allocates no
   /// payload per message either, and an echo's payload is kept once (docs/decisions/0022).
   @inline(__always)
-  mutating func take(offeringTo pool: PayloadBufferPool?) -> Frame {
+  mutating func take(offeringTo machine: inout ConnectionStateMachine) -> Frame {
     applicationHoldsMessage = true
     let frame = frames.removeFirst()
-    pool?.offer(frame.data)
+    machine.offerDelivered(frame.data)
     return frame
   }
 
@@ -82,8 +82,10 @@ struct SessionInbox: ~Copyable {
   /// Hands `frame` to the waiting receive (which the caller took with ``takeReceiver()``): the application holds it
   /// from now on, but has not run yet.
   @inline(__always)
-  mutating func handOver(to receiver: UnsafeContinuation<Frame?, any Error>, offeringTo pool: PayloadBufferPool?) {
-    let frame = take(offeringTo: pool)
+  mutating func handOver(
+    to receiver: UnsafeContinuation<Frame?, any Error>, offeringTo machine: inout ConnectionStateMachine
+  ) {
+    let frame = take(offeringTo: &machine)
     applicationAwake = false
     receiver.resume(returning: frame)
   }

@@ -195,7 +195,7 @@ extension WebSocketConnection {
     }
     if let receiver = inbox.takeReceiver() {
       if inbox.count() > 0 {
-        receiver.resume(returning: inbox.take(offeringTo: machine.pool))
+        receiver.resume(returning: inbox.take(offeringTo: &machine))
       } else {
         switch result {
         case .success: receiver.resume(returning: nil)

@@ -83,7 +83,7 @@ extension WebSocketConnection {
   /// Starts reading if needed and takes the next queued frame, if any.
   func takeQueuedFrame() -> Frame? {
     if !reader.hasStarted() { startReading() }
-    guard let frame = inbox.applicationAsks(offeringTo: machine.pool) else { return nil }
+    guard let frame = inbox.applicationAsks(offeringTo: &machine) else { return nil }
     frameTaken()
     return frame
   }
@@ -114,7 +114,7 @@ extension WebSocketConnection {
     // Checked again where the continuation is stored: the runtime may switch executors on the way into the
     // continuation, and the connection may run other jobs in that gap (docs/decisions/0008).
     if inbox.count() > 0 {
-      continuation.resume(returning: inbox.take(offeringTo: machine.pool))
+      continuation.resume(returning: inbox.take(offeringTo: &machine))
       frameTaken()
     } else if let outcome = lifecycle.outcome() {
       switch outcome {
@@ -134,6 +134,6 @@ extension WebSocketConnection {
   func deliver(_ frame: consuming Frame) {
     trafficCounts.received(frame)
     inbox.append(frame)
-    if let receiver = inbox.takeReceiver() { inbox.handOver(to: receiver, offeringTo: machine.pool) }
+    if let receiver = inbox.takeReceiver() { inbox.handOver(to: receiver, offeringTo: &machine) }
   }
 }
