@@ -15,7 +15,10 @@ public struct ServerCall: Sendable {
   private let remote: Remote
   /// The certificate the client presented over TLS (when the server asks for one:
   /// `TLSServerConfiguration.clientCertificateAuthorityFile`); `nil` otherwise.
-  public let peerCertificate: PeerCertificate?
+  public var peerCertificate: PeerCertificate? { certificate?.value }
+  /// ``peerCertificate`` boxed: most calls have none, and a certificate inline is 40 bytes in every session's call
+  /// (memory per idle session, issue 34).
+  private let certificate: CertificateBox?
   /// What the route's ``UpgradeCheck``s handed to the handler: `call.attribute(User.self)`.
   public internal(set) var attributes: CallAttributes
 
@@ -41,9 +44,15 @@ public struct ServerCall: Sendable {
     self.request = request
     self.parameters = parameters
     self.remote = remote
-    self.peerCertificate = peerCertificate
+    self.certificate = peerCertificate.map(CertificateBox.init)
     self.attributes = CallAttributes()
     self.queryParameters = Self.parseQuery(request.query ?? "")
+  }
+
+  /// A certificate kept by reference.
+  private final class CertificateBox: Sendable {
+    let value: PeerCertificate
+    init(_ value: PeerCertificate) { self.value = value }
   }
 
   /// The peer as given, or the transport that describes it.

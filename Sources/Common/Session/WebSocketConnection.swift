@@ -25,9 +25,6 @@ public actor WebSocketConnection {
   public nonisolated var unownedExecutor: UnownedSerialExecutor { executor }
   /// The transport's executor, read once: the runtime asks for it on every hop.
   nonisolated let executor: UnownedSerialExecutor
-  /// Set once when the connection ends, readable from any thread (``isActive``, Ktor's `closeReason.isActive`).
-  nonisolated let endedFlag = Atomic<Bool>(false)
-
   /// Whether the connection has not ended yet, without waiting (Ktor's `isActive`; `closeReason.isActive`).
   public nonisolated var isActive: Bool { !endedFlag.load(ordering: .acquiring) }
 
@@ -38,9 +35,13 @@ public actor WebSocketConnection {
   // the compiler would add guard nothing and cost on every message (docs/decisions/0009). The state is internal to
   // the module so that the actor's extensions (`+Receiving`, `+Sending`, `+Reading`, `+Closing`, `+Timers`) reach it;
   // nothing outside `Session/` touches it.
+  // The one-byte and four-byte fields right after the machine, in its tail padding (a class's fields are laid out
+  // in the order written; memory per idle session, issue 34).
   @exclusivity(unchecked) var machine: ConnectionStateMachine
-  @exclusivity(unchecked) var inbox: SessionInbox
+  /// Set once when the connection ends, readable from any thread (``isActive``, Ktor's `closeReason.isActive`).
+  nonisolated let endedFlag = Atomic<Bool>(false)
   @exclusivity(unchecked) var reader = SessionReadDriver()
+  @exclusivity(unchecked) var inbox: SessionInbox
   @exclusivity(unchecked) var writer = SessionWriteState()
   @exclusivity(unchecked) var lifecycle = SessionLifecycle()
   @exclusivity(unchecked) var pingWaiters = PingWaiters()

@@ -12,22 +12,24 @@ import WispCommon
 /// Loop-confined: its stored state is `@exclusivity(unchecked)`, as the loop's own (EventLoop.swift).
 final class Registration: @unchecked Sendable {
   let loop: EventLoop
+  // The descriptor and the flags first, so that the flags fill the word the descriptor begins (a class's fields are
+  // laid out in the order written: 72 bytes rather than 81, a smaller allocation per connection, issue 34).
   let fd: Int32
-  @exclusivity(unchecked) private var readWaiter: UnsafeContinuation<Void, any Error>?
-  @exclusivity(unchecked) private var writeWaiter: UnsafeContinuation<Void, any Error>?
   /// An edge seen while no task waited to read.
   @exclusivity(unchecked) private var readEdge = false
   /// An edge seen while no task waited to write.
   @exclusivity(unchecked) private var writeEdge = false
   @exclusivity(unchecked) private(set) var isClosed = false
+  /// Set by an EPOLLHUP/EPOLLERR/EPOLLRDHUP: waits return at once so the next system call reports the condition.
+  @exclusivity(unchecked) private(set) var hangUp = false
+  @exclusivity(unchecked) private var readWaiter: UnsafeContinuation<Void, any Error>?
+  @exclusivity(unchecked) private var writeWaiter: UnsafeContinuation<Void, any Error>?
   /// Called on the next writable edge when no task waits to write (a socket's deferred writes continue there).
   @exclusivity(unchecked) var onWritable: (() -> Void)?
   /// Read on every readable edge when no task waits to read (a socket that pushes what arrives to its session).
   /// The socket itself, not a closure: a closure capturing it `unowned` is one more allocation per connection
   /// (issue 34). Unowned: the socket owns this registration and clears the field before it goes.
   @exclusivity(unchecked) unowned(unsafe) var pushReader: SocketTransport?
-  /// Set by an EPOLLHUP/EPOLLERR/EPOLLRDHUP: waits return at once so the next system call reports the condition.
-  @exclusivity(unchecked) private(set) var hangUp = false
 
   /// Registers `fd` with `loop`'s epoll. Thread-safe (epoll_ctl is), so a listener may hand a new connection to
   /// another loop.
