@@ -90,12 +90,9 @@ package struct ConnectionStateMachine: Sendable {
   /// Spare buffers for large payloads (`LargeBufferRecycler`), when the owner passed some; kept by the decoder
   /// (one reference per connection, not two: idle connections stay as small as they were).
   private var recycler: LargeBufferRecycler? { decoder.recycler }
-  /// Spare buffers for payloads under 64 KiB (`PayloadBufferPool`), when the owner passed some: payloads received
-  /// come from it (the session offers each to it as it hands the frame to the application). Kept by the decoder, as
-  /// the recycler.
-  package var pool: PayloadBufferPool? { decoder.pool }
-
-  /// Offers `payload` (a frame's, as the session hands it to the application) to the pool, if there is one.
+  /// Offers `payload` (a frame's, as the session hands it to the application) to the spare buffers for payloads
+  /// under 64 KiB (`PayloadBufferPool`), when the owner passed some: payloads received come from them. Kept by the
+  /// decoder, as the recycler.
   /// Mutating so that the pool is reached in place: a read of the machine from the connection's stored property would
   /// retain and release the pool (or copy the machine) on every message.
   @inline(__always)

@@ -3,8 +3,9 @@
 /// Invariants: ``receiver`` is set only while no frame is queued (a frame that arrives goes straight to it); a frame
 /// leaves by move, so the application holds the only reference to its payload besides the loop's payload pool, to
 /// which a payload under 64 KiB is offered as it leaves (the pool reuses it only once the application has let go of
-/// it); a large one is the application's alone (it can be recycled once written back). The queue holds at most ``capacity`` frames plus the rest of one read when the overflow policy
-/// suspends reading (the session stops reading once it is full).
+/// it); a large one is the application's alone (it can be recycled once written back). The queue holds at most
+/// ``capacity`` frames plus the rest of one read when the overflow policy suspends reading (the session stops
+/// reading once it is full).
 struct SessionInbox: ~Copyable {
   /// The queue; it allocates with the first frame, so a connection that never receives one does not pay for it.
   private var frames = FrameRing()
@@ -55,8 +56,8 @@ struct SessionInbox: ~Copyable {
 
   /// Takes the next frame (by move) for the application, which then holds it; the queue must not be empty.
   ///
-  /// The payload is offered to the machine's pool (the decoder's, on the loop's thread) as it leaves: once the application lets
-  /// go of it, its buffer carries a later frame of any session on the loop. Offered here rather than when sent, so
+  /// The payload is offered to the machine's pool (the decoder's, on the loop's thread) as it leaves: once the
+  /// application lets go of it, its buffer carries a later frame of any session on the loop. Offered here rather than when sent, so
   /// that an application that receives without sending the same bytes back (a client, a consumer) allocates no
   /// payload per message either, and an echo's payload is kept once (docs/decisions/0022).
   @inline(__always)

@@ -138,8 +138,9 @@ package final class PayloadBufferPool: @unchecked Sendable {
     return unique ? buffer : nil
   }
 
-  /// Keeps a reference to `buffer` (a payload handed to the application, or TLS ciphertext) for a later ``take(minimumCapacity:)``, when its
-  /// capacity is between 16 bytes and 64 KiB and the pool has room; otherwise leaves it alone.
+  /// Keeps a reference to `buffer` (a payload handed to the application, or TLS ciphertext) for a later
+  /// ``take(minimumCapacity:)``, when its capacity is between 16 bytes and 64 KiB and the pool has room; otherwise
+  /// leaves it alone.
   ///
   /// When the last 64 buffers taken were all still referenced elsewhere (an application that keeps the messages it
   /// receives), keeping more only costs reference counting: then one offer
